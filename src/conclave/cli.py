@@ -1,0 +1,351 @@
+"""The `conclave` command line: ask, chat, complete, models, credits, config check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeAlias, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from conclave.config import ConsensusConfig, ModelSpec, format_validation_error, load_config
+from conclave.consensus.engine import ConsensusEngine
+from conclave.consensus.events import (
+    ConsensusDone,
+    ConsensusEvent,
+    MemberAnswered,
+    MemberFailed,
+    RoundFinished,
+)
+from conclave.consensus.transcript import Transcript
+from conclave.errors import ConclaveError, ConsensusError
+from conclave.live_view import LiveView
+from conclave.presets import embedded_config
+from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.session import conversation_from
+from conclave.types import Message, TextDelta
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Consensus Learning over LLMs: a panel answers, an aggregator synthesises, rounds refine.",
+)
+config_app = typer.Typer(no_args_is_help=True, help="Check and show consensus configs.")
+app.add_typer(config_app, name="config")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+_Events: TypeAlias = AsyncGenerator[ConsensusEvent, None]
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="A consensus config (Flare's input.json or conclave's superset). "
+        "Without it, the embedded local models are used.",
+    ),
+]
+IterationsOption = Annotated[
+    int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
+]
+SystemOption = Annotated[str | None, typer.Option("--system", "-s", help="A system message.")]
+
+
+def make_registry() -> ProviderRegistry:
+    """The providers the commands use (tests replace this)."""
+    return ProviderRegistry()
+
+
+def main() -> None:
+    """Entry point of the `conclave` console script."""
+    app()
+
+
+@app.command()
+def ask(
+    prompt: Annotated[str, typer.Argument(help="The question or instruction.")],
+    config: ConfigOption = None,
+    iterations: IterationsOption = None,
+    system: SystemOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the whole transcript as JSON.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> None:
+    """Run a consensus and print its answer (the live view goes to stderr)."""
+    consensus_config = _resolve_config(config, iterations)
+    conversation = conversation_from(prompt, system=system)
+    transcript = _run(
+        _consensus(consensus_config, conversation, show=not quiet, keep_partial=json_output)
+    )
+    out.print(transcript.to_json() if json_output else transcript.answer, markup=False)
+
+
+@app.command()
+def chat(
+    config: ConfigOption = None,
+    iterations: IterationsOption = None,
+    system: SystemOption = None,
+) -> None:
+    """Talk with the consensus, turn by turn. Type `exit` (or Ctrl-D) to leave."""
+    consensus_config = _resolve_config(config, iterations)
+    _run(_chat(consensus_config, system))
+
+
+@app.command()
+def complete(
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The prompt.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="local:<pack>, openrouter:<slug>, a bare OpenRouter slug, or "
+            "the model name at --base-url.",
+        ),
+    ],
+    system: SystemOption = None,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 512,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.7,
+    base_url: Annotated[
+        str | None, typer.Option(help="Any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="The environment variable holding --base-url's key.")
+    ] = None,
+) -> None:
+    """Plain completion from one model, streamed to stdout."""
+    spec = _checked(
+        lambda: ModelSpec(
+            id=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            base_url=base_url,
+            api_key_env=api_key_env,
+        )
+    )
+    _run(_complete(spec, conversation_from(prompt, system=system)))
+
+
+@app.command()
+def models(
+    free: Annotated[bool, typer.Option("--free", help="Only OpenRouter's free models.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Only the embedded models.")] = False,
+    search: Annotated[str | None, typer.Option(help="Only ids containing this text.")] = None,
+) -> None:
+    """The embedded model packs (and whether installed) and OpenRouter's models with prices."""
+    _run(_models(free=free, local_only=local, search=search))
+
+
+@app.command()
+def credits() -> None:
+    """OpenRouter credits and the key's limits (needs OPENROUTER_API_KEY)."""
+    _run(_credits())
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="The config file.")]) -> None:
+    """Validate a config: exit 0 if valid, 1 with every problem named if not."""
+    try:
+        config = load_config(file)
+    except ConclaveError as exc:
+        _fail(str(exc))
+    aggregator = config.aggregator_spec.model.id
+    out.print(
+        f"{file}: valid: {len(config.models)} models, aggregator {aggregator}, "
+        f"{config.iterations} improvement round(s), quorum {config.quorum}",
+        markup=False,
+    )
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the embedded default config, a starting point for your own."""
+    out.print(embedded_config().model_dump_json(indent=2, exclude_defaults=True), markup=False)
+
+
+# --- the work behind the commands -------------------------------------------------------------
+
+
+def _resolve_config(path: Path | None, iterations: int | None) -> ConsensusConfig:
+    try:
+        config = load_config(path) if path else embedded_config()
+        return config if iterations is None else config.with_changes(iterations=iterations)
+    except ConclaveError as exc:
+        _fail(str(exc))
+
+
+async def _consensus(
+    config: ConsensusConfig,
+    conversation: Sequence[Message],
+    *,
+    show: bool,
+    keep_partial: bool = False,
+) -> Transcript:
+    """Run one consensus; with `keep_partial`, a failed run's transcript still goes to stdout."""
+    registry = make_registry()
+    try:
+        engine = ConsensusEngine(config, build_panel(config, registry))
+        if show and err.is_terminal:
+            return await _with_live_view(engine.run(conversation))
+        return await _with_progress_lines(engine.run(conversation), show=show)
+    except ConsensusError as exc:
+        if keep_partial and exc.transcript is not None:
+            out.print(exc.transcript.to_json(), markup=False)
+        raise
+    finally:
+        await registry.aclose()
+
+
+async def _with_live_view(events: _Events) -> Transcript:
+    view = LiveView()
+    with Live(view.render(), console=err, refresh_per_second=8, transient=False) as live:
+        async for event in events:
+            view.apply(event)
+            live.update(view.render())
+            if isinstance(event, ConsensusDone):
+                return event.transcript
+    raise AssertionError("the run ended without a transcript")  # pragma: no cover
+
+
+async def _with_progress_lines(events: _Events, *, show: bool) -> Transcript:
+    async for event in events:
+        if show:
+            _progress_line(event)
+        if isinstance(event, ConsensusDone):
+            return event.transcript
+    raise AssertionError("the run ended without a transcript")  # pragma: no cover
+
+
+def _progress_line(event: ConsensusEvent) -> None:
+    if isinstance(event, MemberAnswered):
+        r = event.response
+        flag = " (truncated)" if r.truncated else ""
+        err.print(f"round {event.round + 1}: {r.model} answered in {r.latency_s:.1f}s{flag}")
+    elif isinstance(event, MemberFailed) and event.response.error:
+        model, error = event.response.model, event.response.error
+        err.print(f"round {event.round + 1}: {model} failed: {escape(error.message)}")
+    elif isinstance(event, RoundFinished) and event.record.aggregate:
+        aggregate = event.record.aggregate
+        err.print(f"round {event.round + 1}: consensus in {aggregate.latency_s:.1f}s")
+
+
+async def _chat(config: ConsensusConfig, system: str | None) -> None:
+    history: list[Message] = list(conversation_from([], system=system))
+    err.print("conclave chat: type your message; `exit` or Ctrl-D leaves.", style="dim")
+    while True:
+        try:
+            line = await asyncio.to_thread(out.input, "[bold cyan]you>[/] ")
+        except EOFError:
+            out.print()
+            return
+        text = line.strip()
+        if text.lower() in {"exit", "quit", ":q"}:
+            return
+        if not text:
+            continue
+        history.append(Message(role="user", content=text))
+        try:
+            transcript = await _consensus(config, history, show=True)
+        except ConsensusError as exc:
+            history.pop()
+            err.print(f"error: {escape(str(exc))}", style="red")
+            continue
+        history.append(Message(role="assistant", content=transcript.answer))
+        out.print(f"[bold green]conclave>[/] {escape(transcript.answer)}")
+
+
+async def _complete(spec: ModelSpec, conversation: Sequence[Message]) -> None:
+    registry = make_registry()
+    try:
+        provider = registry.provider_for(spec)
+        async for item in provider.stream(spec.model_name, conversation, spec.sampling):
+            if isinstance(item, TextDelta):
+                out.print(item.text, end="", markup=False)
+            else:
+                out.print()
+                if item.truncated:
+                    err.print("(stopped at --max-tokens)", style="yellow")
+    finally:
+        await registry.aclose()
+
+
+async def _models(*, free: bool, local_only: bool, search: str | None) -> None:
+    registry = make_registry()
+    try:
+        packs = Table("embedded model", "installed", "about", title="Embedded models (local:)")
+        for info in await registry.local().list_models():
+            installed = "[green]yes[/]" if info.installed else "[red]no[/]"
+            packs.add_row(f"local:{info.id}", installed, escape(info.description))
+        out.print(packs)
+        if local_only:
+            return
+        listed = await registry.openrouter().list_models()
+        table = Table("OpenRouter model", "context", "$/M input", "$/M output", title="OpenRouter")
+        for info in listed:
+            if (free and not info.free) or (search and search.lower() not in info.id.lower()):
+                continue
+            table.add_row(
+                info.id,
+                f"{info.context_length:,}" if info.context_length else "?",
+                _per_million(info.prompt_price_usd),
+                _per_million(info.completion_price_usd),
+            )
+        out.print(table)
+    finally:
+        await registry.aclose()
+
+
+async def _credits() -> None:
+    registry = make_registry()
+    try:
+        openrouter = registry.openrouter()
+        credits_, key = await asyncio.gather(openrouter.credits(), openrouter.key_info())
+        out.print(f"credits bought: ${credits_.total_credits:,.4f}", markup=False)
+        out.print(f"credits used:   ${credits_.total_usage:,.4f}", markup=False)
+        out.print(f"remaining:      ${credits_.remaining:,.4f}", markup=False)
+        limit = "none" if key.limit is None else f"${key.limit:,.4f}"
+        out.print(f"key {key.label!r}: limit {limit}, used ${key.usage:,.4f}", markup=False)
+    finally:
+        await registry.aclose()
+
+
+def _per_million(price: float | None) -> str:
+    return "?" if price is None else f"{price * 1_000_000:,.2f}"
+
+
+def _run(coroutine: Coroutine[object, object, T]) -> T:
+    """Run a command's coroutine; conclave's errors become a message and exit code 1."""
+    try:
+        return asyncio.run(coroutine)
+    except ConclaveError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted", style="yellow")
+        raise typer.Exit(130) from None
+
+
+def _checked(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except ValidationError as exc:
+        _fail(format_validation_error(exc, "options"))
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"error: {escape(message)}", style="red")
+    raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

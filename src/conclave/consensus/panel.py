@@ -1,0 +1,62 @@
+"""A panel: the members that answer and the aggregator that combines, each bound to a provider."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from conclave.config import ModelSpec
+from conclave.providers.base import Provider
+from conclave.types import Completion, Message, StreamItem
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of the panel (or the aggregator), bound to the provider that serves it."""
+
+    spec: ModelSpec
+    provider: Provider
+    label: str
+
+    async def complete(self, messages: Sequence[Message]) -> Completion:
+        started = time.perf_counter()
+        completion = await self.provider.complete(
+            self.spec.model_name, messages, self.spec.sampling
+        )
+        return completion.model_copy(update={"latency_s": time.perf_counter() - started})
+
+    def stream(self, messages: Sequence[Message]) -> AsyncIterator[StreamItem]:
+        return self.provider.stream(self.spec.model_name, messages, self.spec.sampling)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The members, in config order, and the aggregator."""
+
+    members: tuple[Member, ...]
+    aggregator: Member
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        unique: dict[int, Provider] = {}
+        for member in (*self.members, self.aggregator):
+            unique.setdefault(id(member.provider), member.provider)
+        return tuple(unique.values())
+
+    async def aclose(self) -> None:
+        """Close every provider once, even if one of them fails to close."""
+        await asyncio.gather(*(p.aclose() for p in self.providers), return_exceptions=True)
+
+
+def unique_labels(specs: Sequence[ModelSpec]) -> tuple[str, ...]:
+    """Display names, numbered where the same model sits in the panel more than once."""
+    names = [spec.display_name for spec in specs]
+    labels: list[str] = []
+    for index, name in enumerate(names):
+        if names.count(name) > 1:
+            labels.append(f"{name} #{names[: index + 1].count(name)}")
+        else:
+            labels.append(name)
+    return tuple(labels)

@@ -1,0 +1,89 @@
+"""The messages the engine builds: Flare's default prompts, candidate anonymising, improvement.
+
+Candidates reach the aggregator as plain text, anonymised ("Response 1", "Response 2", ...) and
+shuffled, so the aggregator cannot favour a model by name or by position.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from conclave.types import Message, Role
+
+FLARE_AGGREGATOR_CONTEXT = (
+    Message(
+        role="system",
+        content=(
+            "Your role is to objectively evaluate responses from multiple large-language models "
+            "and combine them into a single response based on majority."
+        ),
+    ),
+)
+
+FLARE_AGGREGATOR_PROMPT = (
+    Message(
+        role="user",
+        content=(
+            "You have been provided with a set of responses from various open-source models to "
+            "the latest user query. Your task is to synthesize these responses into a single, "
+            "high-quality response. It is crucial to critically evaluate the information provided "
+            "in these responses, recognizing that some of it may be biased or incorrect. Your "
+            "response should not simply replicate the given answers but should offer a refined, "
+            "accurate, and comprehensive reply to the instruction. Ensure your response is "
+            "well-structured, coherent, and adheres to the highest standards of accuracy and "
+            "reliability. Ensure that the length of your response is similar to that of the "
+            "other responses."
+        ),
+    ),
+)
+
+
+def anonymise_candidates(texts: Sequence[str], rng: random.Random) -> str:
+    """The candidates shuffled and numbered, with no trace of which model wrote which."""
+    shuffled = list(texts)
+    rng.shuffle(shuffled)
+    return "\n\n".join(
+        f"Response {number}:\n{text.strip()}" for number, text in enumerate(shuffled, start=1)
+    )
+
+
+def latest_user_query(conversation: Sequence[Message]) -> str | None:
+    for message in reversed(conversation):
+        if message.role == "user":
+            return message.content
+    return None
+
+
+def aggregation_messages(
+    context: Sequence[Message],
+    prompt: Sequence[Message],
+    conversation: Sequence[Message],
+    candidates: str,
+) -> tuple[Message, ...]:
+    """Flare's layout (context, then the candidates as a system message, then the prompt), with
+    the user's query named above the candidates so the aggregator knows what they answer."""
+    query = latest_user_query(conversation)
+    heading = f"The user's query:\n{query}\n\n" if query else ""
+    candidates_message = Message(
+        role="system", content=f"{heading}Aggregated responses:\n{candidates}"
+    )
+    return (
+        *(context or FLARE_AGGREGATOR_CONTEXT),
+        candidates_message,
+        *(prompt or FLARE_AGGREGATOR_PROMPT),
+    )
+
+
+def improvement_conversation(
+    conversation: Sequence[Message],
+    consensus: str,
+    consensus_role: Role,
+    improvement_prompt: str,
+) -> tuple[Message, ...]:
+    """The original conversation, the consensus so far (as the configured role), the prompt."""
+    return (
+        *conversation,
+        Message(role=consensus_role, content=f"Consensus: {consensus}"),
+        Message(role="user", content=improvement_prompt),
+    )

@@ -1,0 +1,81 @@
+"""The terminal's live view of a run, drawn from the engine's events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel as RichPanel
+from rich.table import Table
+from rich.text import Text
+
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateFinished,
+    ConsensusEvent,
+    MemberAnswered,
+    MemberFailed,
+    RoundStarted,
+    RunStarted,
+)
+from conclave.consensus.transcript import CallRecord
+
+_PREVIEW_CHARS = 70
+
+
+@dataclass
+class LiveView:
+    """Folds events into what the terminal shows: one row per member, the aggregate so far."""
+
+    members: tuple[str, ...] = ()
+    aggregator: str = ""
+    max_rounds: int = 0
+    round: int = 0
+    results: dict[str, CallRecord] = field(default_factory=dict)
+    aggregate_text: str = ""
+    aggregate: CallRecord | None = None
+
+    def apply(self, event: ConsensusEvent) -> None:
+        if isinstance(event, RunStarted):
+            self.members, self.aggregator = event.members, event.aggregator
+            self.max_rounds = event.max_rounds
+        elif isinstance(event, RoundStarted):
+            self.round = event.round
+            self.members = event.members
+            self.results.clear()
+            self.aggregate_text, self.aggregate = "", None
+        elif isinstance(event, MemberAnswered | MemberFailed):
+            self.results[event.response.model] = event.response
+        elif isinstance(event, AggregateDelta):
+            self.aggregate_text += event.text
+        elif isinstance(event, AggregateFinished):
+            self.aggregate = event.response
+
+    def render(self) -> RenderableType:
+        table = Table(expand=True, show_edge=False)
+        table.add_column("model", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("tokens", justify="right")
+        table.add_column("time", justify="right")
+        table.add_column("answer", overflow="ellipsis", no_wrap=True, ratio=1)
+        for name in self.members:
+            table.add_row(name, *_row(self.results.get(name)))
+        if self.results and len(self.results) == len(self.members):
+            table.add_row(self.aggregator, *_row(self.aggregate, preview=self.aggregate_text))
+        title = f"round {self.round + 1} of at most {self.max_rounds}"
+        return RichPanel(Group(table), title=title, title_align="left")
+
+
+def _row(record: CallRecord | None, preview: str = "") -> tuple[Text, str, str, str]:
+    if record is None:
+        return Text("working…", style="yellow"), "", "", _one_line(preview)
+    seconds = f"{record.latency_s:.1f}s"
+    if record.error is not None:
+        return Text(f"failed: {record.error.type}", style="red"), "", seconds, record.error.message
+    status = Text("truncated", style="yellow") if record.truncated else Text("done", style="green")
+    return status, str(record.usage.completion_tokens), seconds, _one_line(record.text)
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"

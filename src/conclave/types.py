@@ -1,0 +1,103 @@
+"""The values that flow through conclave: messages, sampling options, completions, usage.
+
+All are frozen pydantic models, so they are hashable, safe to share between tasks, and have
+one JSON form.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Frozen(BaseModel):
+    """Base of conclave's immutable value types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(Frozen):
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+class SamplingOptions(Frozen):
+    """How a model should sample. `None` leaves the provider's default in place."""
+
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+class Usage(Frozen):
+    """Tokens used by one or more calls, and their cost in US dollars when the provider says."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        if self.cost_usd is None and other.cost_usd is None:
+            cost = None
+        else:
+            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=cost,
+        )
+
+
+class Completion(Frozen):
+    """A model's finished answer to one call."""
+
+    kind: Literal["completion"] = "completion"
+    model: str
+    text: str
+    finish_reason: str | None = None
+    usage: Usage = Usage()
+    latency_s: float = 0.0
+
+    @property
+    def truncated(self) -> bool:
+        """True when the model stopped because it hit its token limit."""
+        return self.finish_reason == "length"
+
+
+class TextDelta(Frozen):
+    """A piece of text from a streaming call."""
+
+    kind: Literal["delta"] = "delta"
+    text: str
+
+
+StreamItem = TextDelta | Completion
+"""A stream yields TextDelta items and ends with exactly one Completion."""
+
+
+class ModelInfo(Frozen):
+    """A model a provider offers, with its price per token in US dollars where known."""
+
+    id: str
+    name: str = ""
+    provider: str
+    context_length: int | None = None
+    prompt_price_usd: float | None = None
+    completion_price_usd: float | None = None
+    installed: bool = True
+    description: str = ""
+
+    @property
+    def free(self) -> bool:
+        return self.prompt_price_usd == 0.0 and self.completion_price_usd == 0.0

@@ -1,0 +1,160 @@
+"""The command line, through Typer's runner, with fake models behind the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conclave import cli
+from conclave.errors import ProviderHTTPError
+from conclave.providers.registry import ProviderRegistry
+from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
+from conclave.types import Message
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeModel | FunctionModel]:
+    """Every embedded model of the default preset, replaced by a fake."""
+    models: dict[str, FakeModel | FunctionModel] = {
+        "smollm2-135m": FakeModel(default="Paris, I think."),
+        "qwen2.5-0.5b": FakeModel(default="The capital of France is Paris."),
+    }
+    provider = FakeProvider(models)
+    monkeypatch.setattr(
+        cli, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
+    )
+    return models
+
+
+def test_ask_prints_the_consensus_on_stdout(fakes: dict[str, FakeModel | FunctionModel]) -> None:
+    result = runner.invoke(cli.app, ["ask", "What is the capital of France?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "The capital of France is Paris."
+    # the aggregator (qwen) was asked twice: round 0 and one improvement round
+    assert len(fakes["smollm2-135m"].history) == 2
+
+
+def test_ask_json_holds_the_whole_transcript(fakes: dict[str, FakeModel | FunctionModel]) -> None:
+    result = runner.invoke(
+        cli.app, ["ask", "Capital of France?", "--json", "-n", "0", "--system", "Be brief."]
+    )
+    assert result.exit_code == 0, result.output
+    transcript = json.loads(result.stdout)
+    assert transcript["answer"] == "The capital of France is Paris."
+    assert transcript["conversation"][0] == {"role": "system", "content": "Be brief."}
+    (round_,) = transcript["rounds"]
+    for response in round_["responses"]:
+        assert {"model", "text", "error", "finish_reason", "usage", "latency_s"} <= response.keys()
+        assert response["error"] is None
+    assert round_["aggregate"]["model"] == "local:qwen2.5-0.5b (aggregator)"
+    assert {"prompt_tokens", "completion_tokens", "cost_usd"} <= transcript["usage"].keys()
+
+
+def test_ask_reports_a_failing_member_and_still_answers(
+    fakes: dict[str, FakeModel | FunctionModel],
+) -> None:
+    fakes["smollm2-135m"] = FakeModel(default=ProviderHTTPError("smollm2: broke", status_code=500))
+    result = runner.invoke(cli.app, ["ask", "Capital of France?", "-n", "0"])
+    assert result.exit_code == 0, result.output
+    assert "local:smollm2-135m failed: smollm2: broke" in result.stderr
+    assert result.stdout.strip() == "The capital of France is Paris."
+
+
+def test_ask_below_quorum_exits_1_listing_failures_and_keeps_the_transcript(
+    fakes: dict[str, FakeModel | FunctionModel], tmp_path: Path
+) -> None:
+    config = tmp_path / "strict.json"
+    config.write_text(
+        json.dumps(
+            {
+                "models": [{"id": "local:smollm2-135m"}, {"id": "local:qwen2.5-0.5b"}],
+                "aggregator": [{"model": {"id": "local:qwen2.5-0.5b"}}],
+                "quorum": 2,
+            }
+        )
+    )
+    fakes["smollm2-135m"] = FakeModel(default=ProviderHTTPError("smollm2: broke", status_code=500))
+    result = runner.invoke(cli.app, ["ask", "Hi", "--config", str(config), "--json"])
+    assert result.exit_code == 1
+    assert "below the quorum of 2" in result.stderr
+    assert "smollm2: broke" in result.stderr
+    assert "Traceback" not in result.output
+    partial = json.loads(result.stdout)
+    assert partial["stop_reason"] == "quorum_lost"
+    assert partial["rounds"][0]["responses"][1]["text"] == "The capital of France is Paris."
+
+
+def test_config_check_accepts_flares_file() -> None:
+    result = runner.invoke(cli.app, ["config", "check", str(EXAMPLES / "flare_input.json")])
+    assert result.exit_code == 0
+    assert "valid: 3 models" in result.stdout
+
+
+def test_config_check_names_the_bad_field_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "input.json"
+    bad.write_text(json.dumps({"models": [{"id": "a", "temperature": "hot"}], "aggregator": []}))
+    result = runner.invoke(cli.app, ["config", "check", str(bad)])
+    assert result.exit_code == 1
+    assert "$.models[0].temperature: Input should be a valid number" in result.stderr
+    assert 'found "hot"' in result.stderr
+    assert "$.aggregator: exactly one aggregator entry is needed" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_config_show_prints_a_loadable_config(tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["config", "show"])
+    assert result.exit_code == 0
+    saved = tmp_path / "embedded.json"
+    saved.write_text(result.stdout)
+    check = runner.invoke(cli.app, ["config", "check", str(saved)])
+    assert check.exit_code == 0, check.output
+
+
+def test_complete_streams_one_models_answer(fakes: dict[str, FakeModel | FunctionModel]) -> None:
+    fakes["qwen2.5-0.5b"] = FunctionModel(lambda messages, options: f"echo: {messages[-1].content}")
+    result = runner.invoke(
+        cli.app, ["complete", "--prompt", "hello there", "--model", "local:qwen2.5-0.5b"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "echo: hello there"
+
+
+def test_complete_rejects_bad_options_plainly() -> None:
+    result = runner.invoke(
+        cli.app, ["complete", "-p", "x", "-m", "m", "--base-url", "localhost:8000"]
+    )
+    assert result.exit_code == 1
+    assert "$.base_url: must start with http:// or https://" in result.stderr
+
+
+def test_chat_keeps_the_conversation_across_turns(
+    fakes: dict[str, FakeModel | FunctionModel],
+) -> None:
+    seen: list[tuple[Message, ...]] = []
+
+    def remember(messages: object, options: object) -> str:
+        seen.append(tuple(messages))  # type: ignore[arg-type]
+        return f"answer {len(seen)}"
+
+    fakes["smollm2-135m"] = FunctionModel(remember)
+    result = runner.invoke(
+        cli.app, ["chat", "-n", "0"], input="first question\n\nsecond question\nexit\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "conclave>" in result.stdout
+    last_turn = seen[-1]
+    assert [m.role for m in last_turn] == ["user", "assistant", "user"]
+    assert last_turn[0].content == "first question"
+    assert last_turn[2].content == "second question"
+
+
+def test_unknown_config_file_is_a_clear_error() -> None:
+    result = runner.invoke(cli.app, ["ask", "hi", "--config", "/nonexistent/input.json"])
+    assert result.exit_code == 1
+    assert "/nonexistent/input.json: no such file" in result.stderr
