@@ -1,0 +1,77 @@
+"""`conclave verify`: a receipt from a real (fake-model) run, checked through the command line."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conclave import cli
+from conclave.attestation import SimulatedAttester, SimulatedIssuer, issue_receipt
+from conclave.attestation.receipts import write_receipt_file
+from conclave.config import ConsensusConfig
+from conclave.consensus.engine import ConsensusEngine
+from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.providers.testing import FakeModel, FakeProvider
+from conclave.types import Message
+
+runner = CliRunner()
+
+
+@pytest.fixture
+async def simulated_receipt(tmp_path: Path) -> tuple[Path, SimulatedIssuer]:
+    config = ConsensusConfig.model_validate(
+        {"models": [{"id": "a"}, {"id": "b"}], "aggregator": [{"model": {"id": "agg"}}]}
+    )
+    provider = FakeProvider(
+        {"a": FakeModel(default="4"), "b": FakeModel(default="four"), "agg": FakeModel(default="4")}
+    )
+    panel = build_panel(config, ProviderRegistry(overrides={"openrouter": provider}))
+    transcript = await ConsensusEngine(config, panel, rng=random.Random(1)).run_to_end(
+        [Message(role="user", content="2 + 2?")]
+    )
+    issuer = SimulatedIssuer(tmp_path / "keys")
+    receipt = await issue_receipt(transcript, SimulatedAttester(issuer))
+    path = write_receipt_file(tmp_path / "receipt.json", receipt, transcript)
+    return path, issuer
+
+
+def test_verify_accepts_a_simulated_receipt_only_when_allowed(
+    simulated_receipt: tuple[Path, SimulatedIssuer],
+) -> None:
+    path, issuer = simulated_receipt
+    args = ["verify", str(path), "--jwks", str(issuer.jwks_path)]
+
+    allowed = runner.invoke(cli.app, [*args, "--allow-simulated"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "VERIFIED" in allowed.stdout
+
+    refused = runner.invoke(cli.app, args)
+    assert refused.exit_code == 1
+    assert "simulated" in refused.stdout
+    assert "VERIFIED" not in refused.stdout.split("\n")[0]
+
+
+def test_verify_catches_a_tampered_answer(simulated_receipt: tuple[Path, SimulatedIssuer]) -> None:
+    path, issuer = simulated_receipt
+    bundle = json.loads(path.read_text())
+    bundle["transcript"]["answer"] = "5"
+    path.write_text(json.dumps(bundle))
+    result = runner.invoke(
+        cli.app, ["verify", str(path), "--jwks", str(issuer.jwks_path), "--allow-simulated"]
+    )
+    assert result.exit_code == 1
+    hash_line = next(line for line in result.stdout.splitlines() if "transcript_hash" in line)
+    assert "FAIL" in hash_line.upper()
+
+
+def test_verify_rejects_a_file_that_is_not_a_receipt(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-receipt.json"
+    path.write_text('{"hello": 1}')
+    result = runner.invoke(cli.app, ["verify", str(path), "--allow-unattested"])
+    assert result.exit_code == 1
+    assert "error:" in result.stderr
+    assert "Traceback" not in result.output
