@@ -1,0 +1,499 @@
+"""Any OpenAI-compatible chat server, reached through the official `openai` SDK.
+
+The SDK does the transport work: retries with backoff on 408/409/429/5xx (Retry-After honoured),
+SSE framing (keep-alive comments skipped), timeouts, and an `error` object inside a stream turned
+into an exception. This module adds what the SDK leaves to its caller:
+
+- a strict reading of every answer. Servers extend the wire format (OpenRouter's `usage.cost`,
+  an `error` beside `choices`) and the SDK builds its response objects without validating them,
+  so the raw JSON is validated here, once, into small typed wire models;
+- one translation of every failure into conclave's errors (`_provider_error`), so nothing above
+  the providers sees an `openai` or `httpx2` exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Literal, Required, TypedDict, TypeVar
+
+import httpx2
+import openai
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from conclave.errors import (
+    InsufficientCreditsError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    RateLimitedError,
+)
+from conclave.providers.base import Provider
+from conclave.types import (
+    Completion,
+    Message,
+    ModelInfo,
+    Role,
+    SamplingOptions,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+
+HttpTransport = Literal["aiohttp", "httpx"]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+DEFAULT_HTTP_TRANSPORT: HttpTransport = "aiohttp"
+"""Chosen by measurement: `complete()` against a local keep-alive server with 20 ms latency, on
+2 cores, cost about 1.4 ms of CPU per call with aiohttp against 5-8 ms with httpx2 (2000 calls,
+200 at a time), and 1.7 ms against 10.7 ms with 2400 at a time, where httpx2 also fell to a
+sixth of the throughput."""
+
+DEFAULT_MAX_CONNECTIONS = 1000
+
+_KEYLESS_PLACEHOLDER = "no-key"
+"""Sent as the bearer token to a server configured without a key; the SDK refuses to start
+without one, and an explicit value also keeps it from reading `OPENAI_API_KEY` from the
+environment and sending that key to an unrelated server."""
+
+
+def make_http_client(
+    transport: HttpTransport = DEFAULT_HTTP_TRANSPORT,
+    *,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> httpx2.AsyncClient:
+    """The HTTP client a provider uses when none is given.
+
+    `"aiohttp"` is the SDK's aiohttp transport behind the httpx2 interface; `"httpx"` is plain
+    httpx2. Both keep up to `max_connections` connections open and reusable, so a panel of many
+    concurrent calls does not queue behind a small pool. Timeouts are set per request by the SDK.
+    """
+    limits = httpx2.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    if transport == "aiohttp":
+        return openai.DefaultAioHttpClient(limits=limits)
+    return httpx2.AsyncClient(limits=limits, follow_redirects=True)
+
+
+class OpenAICompatibleProvider(Provider):
+    """Models behind any OpenAI-compatible URL (`/chat/completions`, `/models`).
+
+    `api_key=None` is for servers that need no key (llama.cpp, vLLM, a local proxy). The SDK
+    retries failed calls up to `max_retries` times; `timeout_s` bounds each attempt. Pass
+    `http_client` to share a pool or to inject a transport (tests use `httpx2.MockTransport`);
+    a client passed in is left open by `aclose()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        name: str = "openai",
+        default_headers: Mapping[str, str] | None = None,
+        max_retries: int = 2,
+        timeout_s: float = 120.0,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self._api_key = api_key
+        self._owns_http_client = http_client is None
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or _KEYLESS_PLACEHOLDER,
+            default_headers=dict(default_headers or {}),
+            max_retries=max_retries,
+            timeout=timeout_s,
+            http_client=http_client if http_client is not None else make_http_client(),
+        )
+
+    async def complete(
+        self, model: str, messages: Sequence[Message], options: SamplingOptions
+    ) -> Completion:
+        """Answer with one completion; raises a `ProviderError` subclass on any failure."""
+        self._require_key()
+        started = time.perf_counter()
+        with self._translated_errors(model):
+            response = await self._client.post(
+                "/chat/completions",
+                cast_to=httpx2.Response,
+                body=_chat_request(model, messages, options, stream=False),
+                options=self._chat_request_options(),
+            )
+            answer = _WireCompletion.model_validate_json(response.content)
+        if answer.error is not None:
+            raise _payload_error(answer.error, where=self._where(model), model=model)
+        if not answer.choices:
+            raise self._unusable(model, "the answer has no choices")
+        choice = answer.choices[0]
+        self._check_finish_reason(choice.finish_reason, model)
+        if choice.message.content is None:
+            raise self._unusable(model, "the answer's message has no content")
+        return Completion(
+            model=model,
+            text=choice.message.content,
+            finish_reason=choice.finish_reason,
+            usage=_usage(answer.usage),
+            latency_s=time.perf_counter() - started,
+        )
+
+    async def stream(
+        self, model: str, messages: Sequence[Message], options: SamplingOptions
+    ) -> AsyncIterator[StreamItem]:
+        """Yield `TextDelta` pieces as they arrive, then one `Completion` with the usage.
+
+        A stream that reports an error, or ends before the model finished, raises instead of
+        ending with a partial answer.
+        """
+        self._require_key()
+        started = time.perf_counter()
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        usage = Usage()
+        with self._translated_errors(model):
+            chunks = await self._client.post(
+                "/chat/completions",
+                cast_to=object,
+                body=_chat_request(model, messages, options, stream=True),
+                options=self._chat_request_options(),
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
+            try:
+                async for raw_chunk in chunks:
+                    chunk = _WireChunk.model_validate(raw_chunk)
+                    if chunk.error is not None:
+                        raise _payload_error(chunk.error, where=self._where(model), model=model)
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    self._check_finish_reason(choice.finish_reason, model)
+                    # OpenRouter's last chunk (the one carrying usage) has a null finish_reason.
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        yield TextDelta(text=choice.delta.content)
+            finally:
+                await chunks.close()
+        if finish_reason is None:
+            raise self._unusable(model, "the stream ended before the model finished")
+        yield Completion(
+            model=model,
+            text="".join(pieces),
+            finish_reason=finish_reason,
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The models the server lists at `GET /models`."""
+        listing = await self._get("/models", _WireModelList)
+        return [ModelInfo(id=entry.id, name=entry.id, provider=self.name) for entry in listing.data]
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider created it."""
+        if self._owns_http_client:
+            await self._client.close()
+
+    # Hooks for providers built on this one.
+
+    def _require_key(self) -> None:
+        """Raise `MissingCredentialsError` if a call needs a key this provider lacks.
+
+        Any OpenAI-compatible server may run without a key, so the base needs none."""
+
+    def _chat_extra_body(self) -> Mapping[str, object]:
+        """Fields a subclass adds to every chat request body."""
+        return {}
+
+    # Internals.
+
+    async def _get(self, path: str, shape: type[_M]) -> _M:
+        """GET a JSON document below the base URL and validate it as `shape`.
+
+        Without a key no Authorization header is sent: these endpoints may be public, and a
+        placeholder token could be rejected where no token at all is accepted."""
+        headers: dict[str, str | openai.Omit] = (
+            {} if self._api_key else {"Authorization": openai.omit}
+        )
+        with self._translated_errors(None):
+            response = await self._client.get(
+                path,
+                cast_to=httpx2.Response,
+                options={"headers": headers, "security": {"bearer_auth": True}},
+            )
+            return shape.model_validate_json(response.content)
+
+    def _chat_request_options(self) -> openai.RequestOptions:
+        return {"security": {"bearer_auth": True}, "extra_json": self._chat_extra_body()}
+
+    @contextlib.contextmanager
+    def _translated_errors(self, model: str | None) -> Iterator[None]:
+        try:
+            yield
+        except (openai.OpenAIError, pydantic.ValidationError, json.JSONDecodeError) as exc:
+            raise _provider_error(exc, where=self._where(model), model=model) from exc
+
+    def _check_finish_reason(self, finish_reason: str | None, model: str) -> None:
+        if finish_reason == "error":
+            raise ProviderError(
+                f"{self._where(model)}: the model stopped with an error", model=model
+            )
+
+    def _unusable(self, model: str, detail: str) -> ProviderResponseError:
+        return ProviderResponseError(
+            f"{self._where(model)}: unusable answer: {detail}", model=model
+        )
+
+    def _where(self, model: str | None) -> str:
+        if model is None:
+            return f"{self.name} ({self.base_url})"
+        return f"{self.name} model {model!r}"
+
+
+def _provider_error(exc: Exception, *, where: str, model: str | None) -> ProviderError:
+    """The one translation of an SDK, HTTP or parsing failure into conclave's errors."""
+    if isinstance(exc, openai.APITimeoutError) and not _refused_connection(exc):
+        return ProviderTimeoutError(f"{where}: timed out waiting for the server", model=model)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        return ProviderConnectionError(
+            f"{where}: could not reach {exc.request.url}{cause}", model=model
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(
+            exc.status_code,
+            _error_message(exc.body) or exc.message,
+            where=where,
+            model=model,
+            body=_body_text(exc.response),
+            retry_after_s=_retry_after_s(exc.response.headers),
+        )
+    if isinstance(exc, openai.APIError):
+        # Raised by the SDK for an `error` object inside a 200 stream (OpenRouter, vLLM).
+        try:
+            payload = _WireError.model_validate(exc.body)
+        except pydantic.ValidationError:
+            payload = _WireError(message=exc.message)
+        return _payload_error(payload, where=where, model=model)
+    if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError):
+        detail = _first_line(str(exc))
+        return ProviderResponseError(f"{where}: unusable answer: {detail}", model=model)
+    return ProviderError(f"{where}: {exc}", model=model)
+
+
+def _refused_connection(exc: BaseException) -> bool:
+    """True when a reported timeout was a refused or unresolvable connection: the SDK's aiohttp
+    transport maps every failure to connect, timed out or not, to a connect timeout."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _payload_error(error: _WireError, *, where: str, model: str | None) -> ProviderError:
+    """An `error` object sent inside a 200 answer or stream, where the status could no longer
+    change; OpenRouter gives it the HTTP status the failure would have had as its `code`."""
+    message = error.message or "the server reported an error"
+    if isinstance(error.code, int):
+        return _status_error(
+            error.code, f"{message} (sent inside a 200 answer)", where=where, model=model
+        )
+    code = f" ({error.code})" if error.code else ""
+    return ProviderError(f"{where}: error during the answer{code}: {message}", model=model)
+
+
+def _status_error(
+    status: int,
+    message: str,
+    *,
+    where: str,
+    model: str | None,
+    body: str = "",
+    retry_after_s: float | None = None,
+) -> ProviderHTTPError:
+    if status == 429:
+        wait = f"; retry after {retry_after_s:g}s" if retry_after_s is not None else ""
+        return RateLimitedError(
+            f"{where}: rate limited (HTTP 429): {message}{wait}",
+            retry_after_s=retry_after_s,
+            body=body,
+            model=model,
+        )
+    if status == 402:
+        return InsufficientCreditsError(
+            f"{where}: insufficient credits (HTTP 402): {message}", body=body, model=model
+        )
+    return ProviderHTTPError(
+        f"{where}: HTTP {status}: {message}", status_code=status, body=body, model=model
+    )
+
+
+def _retry_after_s(headers: httpx2.Headers) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(milliseconds) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error_message(body: object) -> str | None:
+    """The `message` of an error body (`{"error": {...}}` or the inner object the SDK keeps)."""
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping):
+            message = inner.get("message")
+            if isinstance(message, str) and message:
+                return message
+        elif isinstance(inner, str) and inner:
+            return inner
+    elif isinstance(body, str) and body.strip():
+        return _first_line(body.strip())
+    return None
+
+
+def _body_text(response: httpx2.Response) -> str:
+    try:
+        return response.text
+    except httpx2.ResponseNotRead:
+        return ""
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _usage(usage: _WireUsage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=usage.cost,
+    )
+
+
+class _ChatMessage(TypedDict):
+    role: Role
+    content: str
+
+
+class _StreamOptions(TypedDict):
+    include_usage: bool
+
+
+class _ChatRequest(TypedDict, total=False):
+    model: Required[str]
+    messages: Required[list[_ChatMessage]]
+    stream: bool
+    stream_options: _StreamOptions
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    stop: list[str]
+
+
+def _chat_request(
+    model: str, messages: Sequence[Message], options: SamplingOptions, *, stream: bool
+) -> _ChatRequest:
+    request: _ChatRequest = {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+    }
+    if stream:
+        request["stream"] = True
+        request["stream_options"] = {"include_usage": True}
+    if options.max_tokens is not None:
+        request["max_tokens"] = options.max_tokens
+    if options.temperature is not None:
+        request["temperature"] = options.temperature
+    if options.top_p is not None:
+        request["top_p"] = options.top_p
+    if options.seed is not None:
+        request["seed"] = options.seed
+    if options.stop:
+        request["stop"] = list(options.stop)
+    return request
+
+
+class _Wire(BaseModel):
+    """What conclave reads of a server's JSON; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class _WireError(_Wire):
+    code: int | str | None = None
+    message: str = ""
+
+
+class _WireUsage(_Wire):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+
+
+class _WireMessage(_Wire):
+    content: str | None = None
+
+
+class _WireChoice(_Wire):
+    message: _WireMessage
+    finish_reason: str | None = None
+
+
+class _WireCompletion(_Wire):
+    choices: tuple[_WireChoice, ...] = ()
+    usage: _WireUsage | None = None
+    error: _WireError | None = None
+
+
+class _WireDelta(_Wire):
+    content: str | None = None
+
+
+class _WireChunkChoice(_Wire):
+    delta: _WireDelta = _WireDelta()
+    finish_reason: str | None = None
+
+
+class _WireChunk(_Wire):
+    choices: tuple[_WireChunkChoice, ...] = ()
+    usage: _WireUsage | None = None
+    error: _WireError | None = None
+
+
+class _WireModelEntry(_Wire):
+    id: str
+
+
+class _WireModelList(_Wire):
+    data: tuple[_WireModelEntry, ...]
