@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx2
 import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
 from conclave.errors import ProviderHTTPError
+from conclave.providers.openrouter import OpenRouterProvider
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
-from conclave.types import Message
+from conclave.types import Message, ModelInfo
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 runner = CliRunner()
@@ -158,3 +160,63 @@ def test_unknown_config_file_is_a_clear_error() -> None:
     result = runner.invoke(cli.app, ["ask", "hi", "--config", "/nonexistent/input.json"])
     assert result.exit_code == 1
     assert "/nonexistent/input.json: no such file" in result.stderr
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
+
+
+def openrouter_registry(api_key: str | None) -> ProviderRegistry:
+    """A registry whose OpenRouter answers from recorded responses, and whose embedded models
+    are fakes (one installed, one not)."""
+
+    def respond(request: httpx2.Request) -> httpx2.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        return httpx2.Response(200, content=(FIXTURES / f"{name}.json").read_bytes())
+
+    class Packs(FakeProvider):
+        async def list_models(self) -> list[ModelInfo]:
+            return [
+                ModelInfo(id="smollm2-135m", provider="local", description="SmolLM2"),
+                ModelInfo(id="qwen2.5-1.5b", provider="local", installed=False, description="Q"),
+            ]
+
+    openrouter = OpenRouterProvider(
+        api_key=api_key, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(respond))
+    )
+    return ProviderRegistry(overrides={"openrouter": openrouter, "local": Packs({})})
+
+
+def test_models_lists_packs_and_openrouter_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "make_registry", lambda: openrouter_registry(None))
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(cli.app, ["models"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any("local:smollm2-135m" in line and "yes" in line for line in lines)
+    assert any("local:qwen2.5-1.5b" in line and "no" in line for line in lines)
+    gpt = next(line for line in lines if "openai/gpt-4o-mini" in line)
+    assert "128,000" in gpt
+    assert "0.15" in gpt
+    assert "0.60" in gpt
+
+    free = runner.invoke(cli.app, ["models", "--free"])
+    assert "meta-llama/llama-3.3-70b-instruct:free" in free.stdout
+    assert "openai/gpt-4o-mini" not in free.stdout
+
+
+def test_credits_shows_balance_and_key_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "make_registry", lambda: openrouter_registry("sk-or-test"))
+    result = runner.invoke(cli.app, ["credits"])
+    assert result.exit_code == 0, result.output
+    assert "credits bought: $25.0000" in result.stdout
+    assert "credits used:   $7.4214" in result.stdout
+    assert "remaining:      $17.5786" in result.stdout
+    assert "limit $10.0000" in result.stdout
+
+
+def test_credits_without_a_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "make_registry", lambda: openrouter_registry(None))
+    result = runner.invoke(cli.app, ["credits"])
+    assert result.exit_code == 1
+    assert "OPENROUTER_API_KEY" in result.stderr
+    assert "Traceback" not in result.output
