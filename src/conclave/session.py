@@ -34,9 +34,8 @@ class Consensus:
     ) -> None:
         self.config = config or embedded_config()
         self._registry = registry or ProviderRegistry()
-        self._engine = ConsensusEngine(
-            self.config, build_panel(self.config, self._registry), rng=rng
-        )
+        self.panel = build_panel(self.config, self._registry)
+        self._engine = ConsensusEngine(self.config, self.panel, rng=rng)
 
     def events(
         self, prompt: str | Sequence[Message], *, system: str | None = None

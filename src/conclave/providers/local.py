@@ -1,0 +1,421 @@
+"""The embedded models: llama.cpp running the GGUF packs in this process, with no network.
+
+Each model (a pack name such as `qwen2.5-0.5b`) gets one `llama_cpp.Llama`, loaded on first use,
+and one worker thread of its own. A Llama object is not thread-safe, so calls to one model run
+one at a time, in order, on that thread; different models run in parallel on theirs. The event
+loop only awaits: loading, prompt processing and sampling all happen off the loop.
+
+Threads: `n_threads` is the CPU budget of the whole provider, not of each model. Each running
+call gets an equal share, `n_threads // calls_running` (at least one), rebalanced between tokens
+as calls start and finish. Prompt processing uses the whole share; generation uses half of it,
+like llama.cpp's own defaults. Measured on 2 busy cores: a panel of two models running together
+gets one thread each (1.5-1.6x faster than one after the other; two threads each only made them
+fight), and a lone aggregator call reads its long prompt with both cores (a 528-token prompt
+plus 48 tokens: 9.5 s against 11.5 s) while generating on one (SmolLM2 fell from 60 to 44
+tokens/s on two). `CONCLAVE_THREADS=1` pins everything to one thread per call.
+
+A call whose caller goes away (cancelled task, stream closed early) stops at the next token: the
+worker checks a flag each time it samples, so no thread keeps generating for nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from conclave.errors import ModelPackMissingError, ProviderError
+from conclave.providers.base import Provider
+from conclave.providers.packs import ModelPack, get_pack, pack_statuses, resolve_pack
+from conclave.types import (
+    Completion,
+    Message,
+    ModelInfo,
+    SamplingOptions,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+
+RUNTIME_INSTALL_HINT = "pip install 'conclave[local]'  (llama-cpp-python[server]==0.3.36)"
+
+
+# With verbose=False, llama-cpp-python silences llama.cpp by pointing the process's stdout and
+# stderr at /dev/null and back (`suppress_stdout_stderr`, while loading and closing a model).
+# That swap is not thread-safe: two models loading at once in two worker threads leave stdout
+# pointing at /dev/null for good, and the CLI's answer vanishes. One swap at a time.
+_STDIO_SWAP_LOCK = threading.Lock()
+
+
+class _CancelledError(Exception):
+    """Raised inside the worker thread to stop a generation nobody waits for any more."""
+
+
+class _ThreadBudget:
+    """Shares `total` CPU threads equally between the calls running right now."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._running += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+    def share(self) -> tuple[int, int]:
+        """(generation threads, prompt threads) for each call running now.
+
+        Prompt processing is compute-bound and takes the whole share. Generating a token is
+        bound by memory bandwidth and thread synchronisation, so like llama.cpp's own default
+        (half the logical cores) it takes half the share.
+        """
+        batch = max(1, self.total // max(1, self._running))
+        return max(1, batch // 2), batch
+
+
+@dataclass
+class _Call:
+    """One generation, as seen by the worker thread that runs it."""
+
+    budget: _ThreadBudget
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    threads: tuple[int, int] = (0, 0)
+
+
+class _HookedLlama(Protocol):
+    """The Llama subclass below, as this module uses it."""
+
+    conclave_call: _Call | None
+
+    def create_chat_completion(self, messages: list[Any], **kwargs: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@functools.cache
+def _llama_class() -> Callable[..., _HookedLlama]:
+    """A Llama that reports each sampled token to the running `_Call`.
+
+    The hook sees every token llama.cpp samples, which gives what its streams leave out (token
+    counts), a cancellation point between tokens, and the moment to rebalance threads.
+    """
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ModelPackMissingError(
+            f"the embedded runtime llama-cpp-python is not installed. Install it with:\n"
+            f"  {RUNTIME_INSTALL_HINT}"
+        ) from None
+
+    class HookedLlama(llama_cpp.Llama):
+        conclave_call: _Call | None = None
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._conclave_vocab = llama_cpp.llama_model_get_vocab(self.model)
+
+        def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+            call = self.conclave_call
+            if call is not None:
+                call.prompt_tokens = len(tokens)
+                self._conclave_rebalance(call)  # before the prompt is processed
+            return super().generate(tokens, *args, **kwargs)
+
+        def sample(self, *args: Any, **kwargs: Any) -> int:
+            call = self.conclave_call
+            if call is not None:
+                if call.cancelled.is_set():
+                    raise _CancelledError
+                self._conclave_rebalance(call)
+            token = int(super().sample(*args, **kwargs))
+            if call is not None and not llama_cpp.llama_vocab_is_eog(self._conclave_vocab, token):
+                call.completion_tokens += 1  # llama.cpp counts the same way (end token excluded)
+            return token
+
+        def _conclave_rebalance(self, call: _Call) -> None:
+            threads = call.budget.share()
+            if threads != call.threads:
+                llama_cpp.llama_set_n_threads(self.ctx, *threads)
+                call.threads = threads
+
+    return cast("Callable[..., _HookedLlama]", HookedLlama)
+
+
+@dataclass
+class _Model:
+    """One pack's Llama and the single thread that may touch it."""
+
+    pack: ModelPack
+    executor: ThreadPoolExecutor
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    llama: _HookedLlama | None = None
+    load_s: float | None = None
+
+
+class LocalProvider(Provider):
+    """The embedded GGUF packs, run by llama.cpp in worker threads.
+
+    Model names are pack names (`smollm2-135m`, `qwen2.5-0.5b`, `qwen2.5-1.5b`). A pack's files
+    are located, joined and checked on the first call to it; a missing pack raises
+    ModelPackMissingError with the command that installs it, an unknown name ConfigError.
+    """
+
+    name = "local"
+
+    def __init__(self, *, models_dir: Path, n_threads: int, n_ctx: int = 4096) -> None:
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be at least 1, not {n_threads}")
+        self.models_dir = models_dir
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self._budget = _ThreadBudget(n_threads)
+        self._models: dict[str, _Model] = {}
+        self._models_lock = threading.Lock()
+
+    async def complete(
+        self, model: str, messages: Sequence[Message], options: SamplingOptions
+    ) -> Completion:
+        slot = self._model(model)
+        call = _Call(self._budget)
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(
+                slot.executor, self._generate, slot, messages, options, call, None
+            )
+        finally:
+            call.cancelled.set()  # a no-op once done; stops the worker if we were cancelled
+        choice = response["choices"][0]
+        usage = response["usage"]
+        return Completion(
+            model=model,
+            text=choice["message"]["content"] or "",
+            finish_reason=choice["finish_reason"],
+            usage=Usage(
+                prompt_tokens=usage["prompt_tokens"],
+                completion_tokens=usage["completion_tokens"],
+                cost_usd=0.0,
+            ),
+            latency_s=time.perf_counter() - started,
+        )
+
+    async def stream(
+        self, model: str, messages: Sequence[Message], options: SamplingOptions
+    ) -> AsyncIterator[StreamItem]:
+        slot = self._model(model)
+        call = _Call(self._budget)
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | _StreamEnd] = asyncio.Queue()
+
+        def emit(item: str | _StreamEnd) -> None:  # runs on the worker thread
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody will read this stream
+                call.cancelled.set()
+
+        def worker_done(worker: asyncio.Future[None]) -> None:  # runs on the loop
+            if not worker.cancelled() and (error := worker.exception()) is not None:
+                queue.put_nowait(_StreamEnd(error=error))  # not expected: _generate reports
+
+        worker = loop.run_in_executor(
+            slot.executor, self._generate, slot, messages, options, call, emit
+        )
+        worker.add_done_callback(worker_done)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, str):
+                    yield TextDelta(text=item)
+                    continue
+                if item.error is not None:
+                    raise item.error
+                yield Completion(
+                    model=model,
+                    text=item.text,
+                    finish_reason=item.finish_reason,
+                    usage=item.usage,
+                    latency_s=time.perf_counter() - started,
+                )
+                return
+        finally:
+            # Left early: a queued call never starts, a running one stops at its next token.
+            call.cancelled.set()
+            worker.cancel()
+
+    async def list_models(self) -> list[ModelInfo]:
+        statuses = await asyncio.to_thread(pack_statuses, self.models_dir)
+        return [
+            ModelInfo(
+                id=status.pack.name,
+                name=status.pack.title,
+                provider=self.name,
+                context_length=min(self.n_ctx, status.pack.context_length),
+                prompt_price_usd=0.0,
+                completion_price_usd=0.0,
+                installed=status.installed,
+                description=status.pack.description,
+            )
+            for status in statuses
+        ]
+
+    async def aclose(self) -> None:
+        """Free every loaded model once its running and queued calls are done. The provider
+        stays usable: a later call loads its model again."""
+        with self._models_lock:
+            models = list(self._models.values())
+            self._models.clear()
+        loop = asyncio.get_running_loop()
+        for slot in models:
+            await loop.run_in_executor(slot.executor, _unload, slot)
+            slot.executor.shutdown(wait=False)
+
+    def loaded_models(self) -> dict[str, float]:
+        """Models loaded so far, with the seconds each took to load (for diagnostics)."""
+        with self._models_lock:
+            return {
+                name: slot.load_s for name, slot in self._models.items() if slot.load_s is not None
+            }
+
+    def _model(self, name: str) -> _Model:
+        pack = get_pack(name)  # ConfigError for a name that is no pack
+        with self._models_lock:
+            slot = self._models.get(name)
+            if slot is None:
+                executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"conclave-local-{name}"
+                )
+                slot = self._models[name] = _Model(pack=pack, executor=executor)
+            return slot
+
+    def _generate(
+        self,
+        slot: _Model,
+        messages: Sequence[Message],
+        options: SamplingOptions,
+        call: _Call,
+        emit: Callable[[str | _StreamEnd], None] | None,
+    ) -> Any:
+        """Runs on the model's own thread: one whole completion, or one stream via `emit`."""
+        name = slot.pack.name
+        try:
+            with slot.lock:
+                if call.cancelled.is_set():
+                    raise _CancelledError
+                llama = self._load(slot)
+                self._budget.enter()
+                llama.conclave_call = call
+                try:
+                    result = llama.create_chat_completion(
+                        [message.model_dump() for message in messages],
+                        stream=emit is not None,
+                        **_sampling_kwargs(options),
+                    )
+                    if emit is None:
+                        return result
+                    return _pump(result, call, emit)
+                finally:
+                    llama.conclave_call = None
+                    self._budget.leave()
+        except _CancelledError:
+            return None
+        except (ProviderError, ModelPackMissingError) as exc:
+            if emit is None:
+                raise
+            emit(_StreamEnd(error=exc))
+        except Exception as exc:
+            error = ProviderError(f"local model {name}: {exc}", model=name)
+            if emit is None:
+                raise error from exc
+            error.__cause__ = exc
+            emit(_StreamEnd(error=error))
+        return None
+
+    def _load(self, slot: _Model) -> _HookedLlama:
+        if slot.llama is not None:
+            return slot.llama
+        pack = slot.pack
+        llama_class = _llama_class()
+        path = resolve_pack(pack, self.models_dir)
+        started = time.perf_counter()
+        try:
+            with _STDIO_SWAP_LOCK:
+                llama = llama_class(
+                    model_path=str(path),
+                    n_ctx=min(self.n_ctx, pack.context_length),
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    verbose=False,
+                )
+        except Exception as exc:
+            raise ProviderError(
+                f"local model {pack.name} failed to load from {path}: {exc}", model=pack.name
+            ) from exc
+        slot.load_s = time.perf_counter() - started
+        slot.llama = llama
+        return llama
+
+
+@dataclass(frozen=True)
+class _StreamEnd:
+    """The last item a worker puts on a stream's queue."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: BaseException | None = None
+
+
+def _pump(chunks: Any, call: _Call, emit: Callable[[str | _StreamEnd], None]) -> None:
+    """Forward llama.cpp's chunks as text pieces, then one end marker; stop if cancelled."""
+    pieces: list[str] = []
+    finish_reason: str | None = None
+    try:
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            text = choice["delta"].get("content")
+            if text:
+                pieces.append(text)
+                emit(text)
+            if choice["finish_reason"] is not None:
+                finish_reason = choice["finish_reason"]
+            if call.cancelled.is_set():
+                return
+    finally:
+        chunks.close()
+    usage = Usage(
+        prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens, cost_usd=0.0
+    )
+    emit(_StreamEnd(text="".join(pieces), finish_reason=finish_reason, usage=usage))
+
+
+def _sampling_kwargs(options: SamplingOptions) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"max_tokens": options.max_tokens, "stop": list(options.stop)}
+    if options.temperature is not None:
+        kwargs["temperature"] = options.temperature
+    if options.top_p is not None:
+        kwargs["top_p"] = options.top_p
+    if options.seed is not None:
+        kwargs["seed"] = options.seed
+    return kwargs
+
+
+def _unload(slot: _Model) -> None:
+    with slot.lock:
+        if slot.llama is not None:
+            with _STDIO_SWAP_LOCK:
+                slot.llama.close()
+            slot.llama = None

@@ -1,0 +1,275 @@
+"""The embedded provider against the real packs (SmolLM2-135M and Qwen2.5-Coder-0.5B).
+
+Models load once per session (`local_provider`); every call keeps `max_tokens` small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from conclave.errors import ConfigError, ModelPackMissingError, ProviderError
+from conclave.providers.local import LocalProvider
+from conclave.providers.packs import pack_status
+from conclave.types import Completion, Message, SamplingOptions, StreamItem, TextDelta
+
+SMOL = "smollm2-135m"
+QWEN = "qwen2.5-0.5b"
+
+ARITHMETIC = [Message(role="user", content="What is 17 + 25? Answer with the number.")]
+ESSAY = [Message(role="user", content="Write a long essay on the history of Rome.")]
+GREEDY = SamplingOptions(max_tokens=24, temperature=0.0, seed=1)
+
+
+async def collect(
+    stream_items: AsyncIterator[StreamItem],
+) -> tuple[list[TextDelta], list[Completion]]:
+    """The deltas and completions of a stream, checking no delta follows the completion."""
+    deltas: list[TextDelta] = []
+    completions: list[Completion] = []
+    async for item in stream_items:
+        if isinstance(item, TextDelta):
+            assert not completions, "a delta came after the completion"
+            deltas.append(item)
+        else:
+            completions.append(item)
+    return deltas, completions
+
+
+# -- without the models: names, listing ----------------------------------------------------------
+
+
+async def test_an_unknown_model_is_a_config_error(tmp_path: Path) -> None:
+    provider = LocalProvider(models_dir=tmp_path, n_threads=1)
+    with pytest.raises(ConfigError, match="unknown embedded model 'gpt-5'"):
+        await provider.complete("gpt-5", ARITHMETIC, GREEDY)
+
+
+async def test_list_models_shows_every_pack_free_with_its_installed_flag(tmp_path: Path) -> None:
+    provider = LocalProvider(models_dir=tmp_path, n_threads=1, n_ctx=2048)
+
+    models = {info.id: info for info in await provider.list_models()}
+
+    assert list(models) == [SMOL, QWEN, "qwen2.5-1.5b"]
+    for name, info in models.items():
+        assert info.provider == "local"
+        assert info.free
+        assert info.context_length == 2048
+        assert info.installed == pack_status(name, tmp_path).installed
+
+
+async def test_a_pack_that_is_not_installed_says_how_to_install_it(tmp_path: Path) -> None:
+    if pack_status("qwen2.5-1.5b", tmp_path).installed:
+        pytest.skip("the 1.5B pack is installed here")
+    provider = LocalProvider(models_dir=tmp_path, n_threads=1)
+
+    with pytest.raises(
+        ModelPackMissingError, match=r"--require-hashes -r requirements/packs-1\.5b\.txt"
+    ):
+        await provider.complete("qwen2.5-1.5b", ARITHMETIC, GREEDY)
+
+
+# -- the real models ------------------------------------------------------------------------------
+
+embedded = pytest.mark.embedded
+
+
+@embedded
+async def test_complete_answers_with_usage_and_finish_reason(local_provider: LocalProvider) -> None:
+    completion = await local_provider.complete(QWEN, ARITHMETIC, GREEDY)
+
+    assert completion.model == QWEN
+    assert "42" in completion.text
+    assert completion.finish_reason == "stop"
+    assert not completion.truncated
+    assert completion.usage.prompt_tokens > 10
+    assert 0 < completion.usage.completion_tokens < 24
+    assert completion.usage.cost_usd == 0.0
+    assert completion.latency_s > 0
+
+
+@embedded
+@pytest.mark.parametrize("model", [SMOL, QWEN])
+async def test_stream_yields_deltas_then_the_same_completion(
+    local_provider: LocalProvider, model: str
+) -> None:
+    whole = await local_provider.complete(model, ARITHMETIC, GREEDY)
+
+    deltas, completions = await collect(local_provider.stream(model, ARITHMETIC, GREEDY))
+
+    assert len(completions) == 1
+    streamed = completions[0]
+    assert len(deltas) >= 2
+    assert "".join(delta.text for delta in deltas) == streamed.text
+    assert streamed.text == whole.text  # greedy: the same answer either way
+    assert streamed.finish_reason == whole.finish_reason
+    assert streamed.usage == whole.usage  # counted by the sampling hook, as llama.cpp counts
+
+
+@embedded
+async def test_a_tiny_max_tokens_is_flagged_as_length(local_provider: LocalProvider) -> None:
+    options = SamplingOptions(max_tokens=3, temperature=0.0)
+
+    completion = await local_provider.complete(SMOL, ESSAY, options)
+    _, [streamed] = await collect(local_provider.stream(SMOL, ESSAY, options))
+
+    for answer in (completion, streamed):
+        assert answer.finish_reason == "length"
+        assert answer.truncated
+        assert answer.usage.completion_tokens == 3
+
+
+@embedded
+async def test_a_prompt_longer_than_the_context_is_a_provider_error_naming_the_model(
+    local_provider: LocalProvider,
+) -> None:
+    too_long = [Message(role="user", content="word " * 3000)]  # the session's n_ctx is 2048
+
+    with pytest.raises(ProviderError, match=f"local model {SMOL}: .*context window") as caught:
+        await local_provider.complete(SMOL, too_long, GREEDY)
+    assert caught.value.model == SMOL
+
+    with pytest.raises(ProviderError, match="context window"):
+        await collect(local_provider.stream(SMOL, too_long, GREEDY))
+
+
+async def _timeline(
+    provider: LocalProvider, calls: list[tuple[str, str, int]]
+) -> list[tuple[str, str]]:
+    """Run streams (label, model, max_tokens) at once; return (label, 'delta' | 'done') in the
+    order they happened."""
+    events: list[tuple[str, str]] = []
+
+    async def run(label: str, model: str, max_tokens: int) -> None:
+        options = SamplingOptions(max_tokens=max_tokens, temperature=0.0)
+        async for item in provider.stream(model, ESSAY, options):
+            events.append((label, "delta" if isinstance(item, TextDelta) else "done"))
+
+    await asyncio.gather(*(run(*call) for call in calls))
+    return events
+
+
+async def _warm(provider: LocalProvider, *models: str) -> None:
+    for model in models:
+        await provider.complete(model, ARITHMETIC, SamplingOptions(max_tokens=1))
+
+
+@embedded
+async def test_two_models_generate_at_the_same_time(local_provider: LocalProvider) -> None:
+    """SmolLM2 is given many tokens and Qwen few, so that Qwen's first token comes before
+    SmolLM2's last one whenever the two really run at once, even on a slow machine."""
+    await _warm(local_provider, SMOL, QWEN)
+
+    events = await _timeline(local_provider, [("smol", SMOL, 96), ("qwen", QWEN, 8)])
+
+    first_done = events.index(next(event for event in events if event[1] == "done"))
+    started_before = {label for label, kind in events[:first_done] if kind == "delta"}
+    assert started_before == {"smol", "qwen"}, events
+
+
+@embedded
+async def test_calls_to_one_model_take_turns(local_provider: LocalProvider) -> None:
+    await _warm(local_provider, SMOL)
+
+    events = await _timeline(local_provider, [("first", SMOL, 12), ("second", SMOL, 12)])
+
+    labels = [label for label, _ in events]
+    assert labels == sorted(labels, key=labels.index), labels  # one whole run, then the other
+    assert min(labels.count("first"), labels.count("second")) > 2
+
+
+@embedded
+async def test_inference_does_not_block_the_event_loop(local_provider: LocalProvider) -> None:
+    await _warm(local_provider, QWEN)
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    await local_provider.complete(QWEN, ESSAY, SamplingOptions(max_tokens=24, temperature=0.0))
+    elapsed = time.perf_counter() - started
+    task.cancel()
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
+    # A blocked loop would show one gap as long as the whole call.
+    assert len(ticks) >= elapsed / 0.05
+    assert max(gaps) < min(0.5, elapsed / 2)
+
+
+@embedded
+async def test_a_cancelled_call_stops_generating(local_provider: LocalProvider) -> None:
+    """Were the worker to go on for its 2000 tokens (a minute or more), the next call to the
+    same model would wait behind it."""
+    await _warm(local_provider, QWEN)
+    long_run = asyncio.create_task(
+        local_provider.complete(QWEN, ESSAY, SamplingOptions(max_tokens=2000, temperature=0.0))
+    )
+    await asyncio.sleep(0.5)
+    long_run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long_run
+
+    started = time.perf_counter()
+    await local_provider.complete(QWEN, ARITHMETIC, SamplingOptions(max_tokens=4))
+    assert time.perf_counter() - started < 10
+
+
+@embedded
+async def test_a_stream_left_early_stops_generating(local_provider: LocalProvider) -> None:
+    await _warm(local_provider, QWEN)
+    options = SamplingOptions(max_tokens=2000, temperature=0.0)
+    stream = local_provider.stream(QWEN, ESSAY, options)
+
+    first: StreamItem = await anext(stream)
+    assert isinstance(first, TextDelta)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    started = time.perf_counter()
+    await local_provider.complete(QWEN, ARITHMETIC, SamplingOptions(max_tokens=4))
+    assert time.perf_counter() - started < 10
+
+
+@embedded
+async def test_aclose_releases_models_and_a_later_call_loads_again(
+    models_dir: Path, embedded_models: dict[str, Path]
+) -> None:
+    provider = LocalProvider(models_dir=models_dir, n_threads=1, n_ctx=512)
+    await provider.complete(SMOL, ARITHMETIC, SamplingOptions(max_tokens=2))
+    assert list(provider.loaded_models()) == [SMOL]
+
+    await provider.aclose()
+    assert provider.loaded_models() == {}
+
+    again = await provider.complete(SMOL, ARITHMETIC, SamplingOptions(max_tokens=2))
+    assert again.usage.completion_tokens == 2
+    await provider.aclose()
+
+
+@embedded
+async def test_models_loading_at_once_leave_stdout_and_stderr_in_place(
+    models_dir: Path, embedded_models: dict[str, Path]
+) -> None:
+    """llama-cpp-python swaps the process's stdout/stderr for /dev/null while a model loads;
+    two loads at once must not leave them swapped (the CLI's answer would vanish)."""
+    stdout, stderr = sys.stdout, sys.stderr
+    before = (os.fstat(1).st_ino, os.fstat(2).st_ino)
+    for _ in range(3):
+        provider = LocalProvider(models_dir=models_dir, n_threads=2, n_ctx=512)
+        tiny = SamplingOptions(max_tokens=1)
+        await asyncio.gather(
+            provider.complete(SMOL, ARITHMETIC, tiny), provider.complete(QWEN, ARITHMETIC, tiny)
+        )
+        await provider.aclose()
+        assert (sys.stdout, sys.stderr) == (stdout, stderr)
+        assert (os.fstat(1).st_ino, os.fstat(2).st_ino) == before
