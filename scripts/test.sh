@@ -9,5 +9,6 @@ echo "==> ruff"
 .venv/bin/ruff format --check .
 echo "==> mypy (strict)"
 .venv/bin/mypy
-echo "==> pytest"
+echo "==> pytest (the embedded-model tests are required: a missing model fails, never skips)"
+export CONCLAVE_REQUIRE_EMBEDDED=1
 .venv/bin/python -m pytest "$@"

@@ -39,6 +39,34 @@ FLARE_AGGREGATOR_PROMPT = (
 )
 
 
+# Short, direct prompts for small models (the embedded preset). Flare's long aggregator prompt
+# made Qwen2.5-0.5B repeat its input back; these gave direct answers (see the README).
+COMPACT_AGGREGATOR_CONTEXT = (
+    Message(
+        role="system",
+        content=(
+            "You are the editor of a panel of assistants. You read their draft answers to a "
+            "user's question and write the one best answer."
+        ),
+    ),
+)
+
+COMPACT_AGGREGATOR_PROMPT = (
+    Message(
+        role="user",
+        content=(
+            "Now answer the user's query yourself, correctly and briefly. Use the drafts only "
+            "where they are right. Do not mention the drafts."
+        ),
+    ),
+)
+
+COMPACT_IMPROVEMENT_PROMPT = (
+    "Taking the consensus above into account, answer the original query again: correct, direct "
+    "and brief."
+)
+
+
 def anonymise_candidates(texts: Sequence[str], rng: random.Random) -> str:
     """The candidates shuffled and numbered, with no trace of which model wrote which."""
     shuffled = list(texts)
