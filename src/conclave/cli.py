@@ -25,7 +25,7 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConclaveError, ConsensusError
-from conclave.live_view import LiveView
+from conclave.live_view import LiveView, round_summary
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry, build_panel
 from conclave.session import conversation_from
@@ -142,8 +142,16 @@ def models(
     free: Annotated[bool, typer.Option("--free", help="Only OpenRouter's free models.")] = False,
     local: Annotated[bool, typer.Option("--local", help="Only the embedded models.")] = False,
     search: Annotated[str | None, typer.Option(help="Only ids containing this text.")] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Prepare the default embedded packs now: join and sha256-check them."
+        ),
+    ] = False,
 ) -> None:
     """The embedded model packs (and whether installed) and OpenRouter's models with prices."""
+    if verify:
+        _verify_default_packs()
     _run(_models(free=free, local_only=local, search=search))
 
 
@@ -227,6 +235,47 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(envvar="CONCLAVE_HOST", help="The address to listen on.")
+    ] = "0.0.0.0",
+    port: Annotated[
+        int,
+        typer.Option(envvar="CONCLAVE_PORT", min=1, max=65535, help="The port to listen on."),
+    ] = 8080,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A consensus config; repeat for more presets (one per file, the first is "
+            "`default`). Without it, the embedded local models.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="CONCLAVE_WORKERS", min=1, help="Server processes (one per core at most)."
+        ),
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+) -> None:
+    """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics."""
+    from conclave.server.launch import serve as serve_http
+
+    try:
+        serve_http(
+            host=host,
+            port=port,
+            config_paths=config or [],
+            workers=workers,
+            access_log=access_log,
+        )
+    except ConclaveError as exc:
+        _fail(str(exc))
+
+
 # --- the work behind the commands -------------------------------------------------------------
 
 
@@ -266,6 +315,8 @@ async def _with_live_view(events: _Events) -> Transcript:
         async for event in events:
             view.apply(event)
             live.update(view.render())
+            if isinstance(event, RoundFinished):
+                live.console.print(round_summary(event.record), markup=False)
             if isinstance(event, ConsensusDone):
                 return event.transcript
     raise AssertionError("the run ended without a transcript")  # pragma: no cover
@@ -288,9 +339,8 @@ def _progress_line(event: ConsensusEvent) -> None:
     elif isinstance(event, MemberFailed) and event.response.error:
         model, error = event.response.model, event.response.error
         err.print(f"round {event.round + 1}: {model} failed: {escape(error.message)}")
-    elif isinstance(event, RoundFinished) and event.record.aggregate:
-        aggregate = event.record.aggregate
-        err.print(f"round {event.round + 1}: consensus in {aggregate.latency_s:.1f}s")
+    elif isinstance(event, RoundFinished):
+        err.print(round_summary(event.record), markup=False)
 
 
 async def _chat(config: ConsensusConfig, system: str | None) -> None:
@@ -357,6 +407,19 @@ async def _models(*, free: bool, local_only: bool, search: str | None) -> None:
         out.print(table)
     finally:
         await registry.aclose()
+
+
+def _verify_default_packs() -> None:
+    from conclave.providers.packs import DEFAULT_PACKS, resolve_pack
+    from conclave.settings import Settings
+
+    models_dir = Settings().models_dir
+    for name in DEFAULT_PACKS:
+        try:
+            path = resolve_pack(name, models_dir)
+        except ConclaveError as exc:
+            _fail(str(exc))
+        err.print(f"local:{name}: sha256 verified ({path})", markup=False)
 
 
 async def _credits() -> None:

@@ -101,6 +101,8 @@ class ConsensusConfig(Frozen):
     quorum: int = Field(default=1, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
     budget_usd: float | None = Field(default=None, gt=0)
+    convergence_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Stop early once two consecutive consensus answers are at least this similar (0..1)."""
     name: str = "default"
 
     @field_validator("models")

@@ -18,7 +18,7 @@ from conclave.consensus.events import (
     RoundStarted,
     RunStarted,
 )
-from conclave.consensus.transcript import CallRecord
+from conclave.consensus.transcript import CallRecord, RoundRecord
 
 _PREVIEW_CHARS = 70
 
@@ -79,3 +79,14 @@ def _row(record: CallRecord | None, preview: str = "") -> tuple[Text, str, str, 
 def _one_line(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
+
+
+def round_summary(record: RoundRecord) -> str:
+    """One line for a finished round: who answered, how long the consensus took, its start."""
+    answered = len(record.answered)
+    line = f"round {record.index + 1}: {answered}/{len(record.responses)} members answered"
+    if record.aggregate is not None:
+        line += (
+            f"; consensus in {record.aggregate.latency_s:.1f}s: {_one_line(record.aggregate.text)}"
+        )
+    return line

@@ -33,6 +33,7 @@ from conclave.consensus.records import call_record, deadline, failed_record
 from conclave.consensus.steps import (
     BudgetCap,
     Combiner,
+    ConvergenceStop,
     EveryMember,
     IterationLimit,
     LLMAggregator,
@@ -193,10 +194,12 @@ class ConsensusEngine:
 
 
 def default_stop_rules(config: ConsensusConfig) -> list[StopRule]:
-    """Flare's fixed number of rounds, and the budget cap when one is set."""
+    """Flare's fixed number of rounds; the budget cap and early stop when they are set."""
     rules: list[StopRule] = [IterationLimit(config.iterations)]
     if config.budget_usd is not None:
         rules.append(BudgetCap(config.budget_usd))
+    if config.convergence_threshold is not None:
+        rules.append(ConvergenceStop(config.convergence_threshold))
     return rules
 
 

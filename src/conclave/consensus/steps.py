@@ -3,7 +3,9 @@ when to stop. The engine calls these; a new strategy replaces one step, not the 
 
 from __future__ import annotations
 
+import difflib
 import random
+import re
 import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
@@ -120,3 +122,26 @@ class BudgetCap:
     def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
         spent = usage.cost_usd or 0.0
         return "budget" if spent >= self._budget_usd else None
+
+
+class ConvergenceStop:
+    """Stop once the consensus no longer changes: two consecutive consensus answers are at
+    least `threshold` similar (0..1, difflib's ratio over lower-cased words)."""
+
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        if len(rounds) < 2 or rounds[-1].aggregate is None or rounds[-2].aggregate is None:
+            return None
+        similarity = text_similarity(rounds[-2].aggregate.text, rounds[-1].aggregate.text)
+        return "converged" if similarity >= self._threshold else None
+
+
+def text_similarity(first: str, second: str) -> float:
+    """How alike two answers read, from 0 to 1, ignoring case, punctuation and spacing."""
+    return difflib.SequenceMatcher(None, _words(first), _words(second), autojunk=False).ratio()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
