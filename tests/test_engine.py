@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import pytest
 
@@ -30,7 +30,7 @@ from conclave.errors import (
 )
 from conclave.providers.registry import ProviderRegistry, build_panel
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
-from conclave.types import Completion, Message, SamplingOptions, Usage
+from conclave.types import Completion, Message, SamplingOptions, StreamItem, Usage
 
 QUESTION = (Message(role="user", content="What is the capital of France?"),)
 
@@ -431,3 +431,33 @@ def test_text_similarity_ignores_case_punctuation_and_spacing() -> None:
     assert text_similarity("The answer is 42.", "the  answer is 42") == 1.0
     assert text_similarity("The answer is 42.", "The answer is 41.") == 0.75
     assert text_similarity("", "") == 1.0
+
+
+async def test_without_streaming_the_aggregate_arrives_whole() -> None:
+    streamed: list[str] = []
+
+    class StreamSpy(FakeProvider):
+        def stream(
+            self, model: str, messages: Sequence[Message], options: SamplingOptions
+        ) -> AsyncGenerator[StreamItem, None]:
+            streamed.append(model)
+            return super().stream(model, messages, options)
+
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": echo("a"),
+        "agg": FakeModel(default="one two"),
+    }
+    config = make_config(members=["a"], iterations=0)
+    registry = ProviderRegistry(overrides={"openrouter": StreamSpy(fakes)})
+    engine = ConsensusEngine(config, build_panel(config, registry))
+
+    events = [e async for e in engine.run(QUESTION, stream_aggregate=False)]
+    assert not any(isinstance(e, AggregateDelta) for e in events)
+    finished = [e for e in events if isinstance(e, AggregateFinished)]
+    assert [e.response.text for e in finished] == ["one two"]
+    assert streamed == []
+
+    await engine.run_to_end(QUESTION)
+    assert streamed == []
+    [e async for e in engine.run(QUESTION)]
+    assert streamed == ["agg"]

@@ -300,7 +300,8 @@ async def _consensus(
         engine = ConsensusEngine(config, build_panel(config, registry))
         if show and err.is_terminal:
             return await _with_live_view(engine.run(conversation))
-        return await _with_progress_lines(engine.run(conversation), show=show)
+        events = engine.run(conversation, stream_aggregate=False)
+        return await _with_progress_lines(events, show=show)
     except ConsensusError as exc:
         if keep_partial and exc.transcript is not None:
             out.print(exc.transcript.to_json(), markup=False)

@@ -69,8 +69,13 @@ class ConsensusEngine:
         )
         self._stop_rules = stop_rules if stop_rules is not None else default_stop_rules(config)
 
-    async def run(self, conversation: Sequence[Message]) -> AsyncGenerator[ConsensusEvent, None]:
+    async def run(
+        self, conversation: Sequence[Message], *, stream_aggregate: bool = True
+    ) -> AsyncGenerator[ConsensusEvent, None]:
         """Run the consensus on `conversation`, yielding events; the last is ConsensusDone.
+
+        With `stream_aggregate` the aggregator's text also arrives as AggregateDelta pieces;
+        without it the aggregator is called once, which costs less CPU per run.
 
         Raises ConsensusError (with the partial transcript) when a round falls below quorum or
         the aggregator fails.
@@ -109,7 +114,9 @@ class ConsensusEngine:
             self._check_quorum(run, index, responses)
 
             aggregate: CallRecord | None = None
-            combining = self._combiner.combine(index, conversation, [r for r in responses if r.ok])
+            combining = self._combiner.combine(
+                index, conversation, [r for r in responses if r.ok], stream=stream_aggregate
+            )
             async with aclosing(combining) as steps:
                 async for step_event in steps:
                     yield step_event
@@ -129,7 +136,7 @@ class ConsensusEngine:
 
     async def run_to_end(self, conversation: Sequence[Message]) -> Transcript:
         """Run the consensus and return only its transcript."""
-        async for event in self.run(conversation):
+        async for event in self.run(conversation, stream_aggregate=False):
             if isinstance(event, ConsensusDone):
                 return event.transcript
         raise AssertionError("the engine ended without a ConsensusDone event")  # pragma: no cover

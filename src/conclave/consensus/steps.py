@@ -29,9 +29,10 @@ class MemberSelector(Protocol):
 
 
 class Combiner(Protocol):
-    """Turns a round's answers into one consensus, streaming it as it is produced.
+    """Turns a round's answers into one consensus.
 
-    Yields any number of AggregateDelta and then exactly one AggregateFinished.
+    Yields AggregateDelta pieces as the consensus is produced (only when `stream` is true), then
+    exactly one AggregateFinished.
     """
 
     def combine(
@@ -39,6 +40,8 @@ class Combiner(Protocol):
         round_index: int,
         conversation: Sequence[Message],
         candidates: Sequence[CallRecord],
+        *,
+        stream: bool,
     ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]: ...
 
 
@@ -59,7 +62,7 @@ class EveryMember:
 
 class LLMAggregator:
     """Flare's centralised aggregation: one model reads the anonymised candidates and writes
-    the consensus. Its call is streamed and bounded by `timeout_s`."""
+    the consensus, bounded by `timeout_s`; streamed only when someone reads the pieces."""
 
     def __init__(
         self, aggregator: Member, spec: AggregatorSpec, *, timeout_s: float, rng: random.Random
@@ -74,6 +77,8 @@ class LLMAggregator:
         round_index: int,
         conversation: Sequence[Message],
         candidates: Sequence[CallRecord],
+        *,
+        stream: bool,
     ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
         messages = aggregation_messages(
             self._spec.aggregator_context,
@@ -86,11 +91,14 @@ class LLMAggregator:
         completion: Completion | None = None
         try:
             async with deadline(self._timeout_s, label):
-                async for item in self._aggregator.stream(messages):
-                    if isinstance(item, TextDelta):
-                        yield AggregateDelta(round=round_index, text=item.text)
-                    else:
-                        completion = item
+                if not stream:
+                    completion = await self._aggregator.complete(messages)
+                else:
+                    async for item in self._aggregator.stream(messages):
+                        if isinstance(item, TextDelta):
+                            yield AggregateDelta(round=round_index, text=item.text)
+                        else:
+                            completion = item
         except ProviderError as exc:
             record = failed_record(label, "aggregator", messages, exc, started)
         else:

@@ -1,0 +1,412 @@
+"""Service throughput: `conclave serve` under 1, 50 and 200 concurrent clients.
+
+Three processes, as in production:
+
+- a simulated OpenAI-compatible upstream (raw asyncio, HTTP/1.1 keep-alive) on 127.0.0.1,
+  whose every call answers after `--delay` seconds (0.5 s); streamed calls get SSE chunks;
+- `conclave serve` (real uvicorn, the real OpenAICompatibleProvider and openai SDK) with a
+  panel of 3 members plus an aggregator and 2 improvement rounds, all at the upstream:
+  12 upstream calls per request, critical path 3 x (0.5 + 0.5) = 3 s;
+- a lean load generator (raw asyncio sockets, keep-alive) posting OpenAI chat requests
+  from N concurrent clients in a closed loop.
+
+Printed per level: requests/s, p50/p99 latency as a ratio to the critical path, CPU
+milliseconds of the conclave server (all its processes) per upstream call, its CPU use (100% =
+one core), and the CPU that other processes of the machine took meanwhile ("others", of one
+core): on a shared 2-core machine that last column says how far to trust the others.
+
+    .venv/bin/python benchmarks/service_throughput.py
+    .venv/bin/python benchmarks/service_throughput.py --levels 200 --http-client httpx
+    .venv/bin/python benchmarks/service_throughput.py --workers 2
+
+The last line of each level is what to compare: at 200 clients the physical limit is
+200 / 3 s = 66.7 requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+MEMBERS = ("m1", "m2", "m3")
+IMPROVEMENT_ROUNDS = 2
+CALLS_PER_REQUEST = (len(MEMBERS) + 1) * (IMPROVEMENT_ROUNDS + 1)
+ANSWER = "The capital of France is Paris, a city on the Seine known for its museums."
+
+
+# --- the simulated upstream -----------------------------------------------------------------
+
+
+def _completion_response() -> bytes:
+    body = json.dumps(
+        {
+            "id": "cmpl-sim",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "sim",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": ANSWER},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 16, "total_tokens": 36},
+        }
+    ).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    return head % len(body) + body
+
+
+def _stream_response() -> bytes:
+    base = {"id": "cmpl-sim", "object": "chat.completion.chunk", "created": 0, "model": "sim"}
+    words = ANSWER.split(" ")
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"content": (" " if i else "") + word}}]}
+        for i, word in enumerate(words)
+    ]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    usage = {"prompt_tokens": 20, "completion_tokens": 16, "total_tokens": 36}
+    chunks.append({**base, "choices": [], "usage": usage})
+    events = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+    body = events.encode()
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    return head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+
+
+class _Upstream(asyncio.Protocol):
+    calls = 0
+    completion = _completion_response()
+    stream = _stream_response()
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        loop = asyncio.get_running_loop()
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = self.buffer[:end].lower()
+            length = 0
+            at = head.find(b"content-length:")
+            if at >= 0:
+                length = int(head[at + 15 :].split(b"\r\n", 1)[0])
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
+            if head.startswith(b"get /stats"):
+                text = str(_Upstream.calls).encode()
+                self._send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text))
+                continue
+            _Upstream.calls += 1
+            streamed = b'"stream":true' in body or b'"stream": true' in body
+            loop.call_later(self.delay_s, self._send, self.stream if streamed else self.completion)
+
+    def _send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+async def run_upstream(port: int, delay_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Upstream(delay_s), HOST, port, backlog=4096)
+    await server.serve_forever()
+
+
+# --- the load generator -----------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    started: float
+    ended: float
+    ok: bool
+
+
+async def _client(
+    port: int,
+    request: bytes,
+    start_after: float,
+    stop_at: float,
+    samples: list[Sample],
+    errors: list[str],
+) -> None:
+    # Clients start spread over one critical path, so that requests flow evenly instead of
+    # in waves of `clients` at once.
+    await asyncio.sleep(start_after)
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            body = await reader.readexactly(length)
+            ok = status == 200 and ANSWER.encode() in body
+            if not ok and len(errors) < 5:
+                errors.append(f"{status}: {body[:300]!r}")
+            samples.append(Sample(started, time.perf_counter(), ok))
+    finally:
+        writer.close()
+
+
+async def run_load(
+    port: int, clients: int, warmup_s: float, measure_s: float, spread_s: float
+) -> dict[str, object]:
+    payload = json.dumps(
+        {"model": "default", "messages": [{"role": "user", "content": "Capital of France?"}]}
+    ).encode()
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (HOST.encode(), port, len(payload), payload)
+    )
+    samples: list[Sample] = []
+    errors: list[str] = []
+    begin = time.perf_counter()
+    window = (begin + warmup_s, begin + warmup_s + measure_s)
+    await asyncio.gather(
+        *(
+            _client(port, request, spread_s * i / clients, window[1], samples, errors)
+            for i in range(clients)
+        )
+    )
+    in_window = [s for s in samples if window[0] <= s.started and s.ended <= window[1] + 60]
+    done_in_window = [s for s in samples if window[0] <= s.ended <= window[1]]
+    latencies = sorted(s.ended - s.started for s in in_window)
+    return {
+        "requests_per_s": len([s for s in done_in_window if s.ok]) / measure_s,
+        "latencies": latencies,
+        "failed": sum(1 for s in samples if not s.ok),
+        "total": len(samples),
+        "errors": errors,
+    }
+
+
+# --- the conductor ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, path: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if sock.recv(100).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port}")
+
+
+def _upstream_calls(port: int) -> int:
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        return int(sock.recv(200).split(b"\r\n\r\n", 1)[1])
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds used by a process and all its live descendants (the workers)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            stats[int(entry.name)] = (int(fields[1]), cpu)
+    tree, total, grew = {pid}, 0.0, True
+    while grew:
+        children = {p for p, (parent, _) in stats.items() if parent in tree} - tree
+        grew = bool(children)
+        tree |= children
+    for member in tree:
+        total += stats.get(member, (0, 0.0))[1]
+    return total
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    busy = sum(fields[:3]) + sum(fields[5:8])  # user nice system, irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _config(upstream_port: int) -> dict[str, object]:
+    url = f"http://{HOST}:{upstream_port}/v1"
+    return {
+        "name": "bench",
+        "models": [{"id": name, "base_url": url, "max_tokens": 64} for name in MEMBERS],
+        "aggregator": [{"model": {"id": "agg", "base_url": url, "max_tokens": 64}}],
+        "iterations": IMPROVEMENT_ROUNDS,
+        "timeout_s": 60,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="1,50,200", help="concurrent clients per level")
+    parser.add_argument("--delay", type=float, default=0.5, help="seconds per upstream call")
+    parser.add_argument("--measure", type=float, default=15.0, help="seconds measured per level")
+    parser.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
+    parser.add_argument("--workers", type=int, default=1, help="conclave server processes")
+    parser.add_argument(
+        "--pure-python",
+        action="store_true",
+        help="serve on asyncio's own loop and h11, as without uvloop and httptools",
+    )
+    parser.add_argument(
+        "--http-client",
+        choices=("default", "aiohttp", "httpx"),
+        default="default",
+        help="the providers' HTTP client (default: the provider's own choice)",
+    )
+    args = parser.parse_args()
+    critical_path = 2 * args.delay * (IMPROVEMENT_ROUNDS + 1)
+    python = sys.executable
+    me = str(Path(__file__).resolve())
+
+    upstream_port, server_port = _free_port(), _free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        upstream = subprocess.Popen([python, me, "_upstream", str(upstream_port), str(args.delay)])
+        processes.append(upstream)
+        _wait_for(upstream_port, "/stats")
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / "bench.json"
+            config.write_text(json.dumps(_config(upstream_port)))
+            env = {**os.environ, "CONCLAVE_MAX_CONCURRENT_RUNS": "10000"}
+            server_log = (Path(tmp) / "server.log").open("wb")
+            server = subprocess.Popen(
+                [python, me, "_server", args.http_client, str(args.pure_python), "--host", HOST,
+                 "--port", str(server_port), "--config", str(config), "--no-access-log",
+                 "--workers", str(args.workers)],
+                env=env, stdout=server_log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            processes.append(server)
+            try:
+                _wait_for(server_port, "/health")
+            except RuntimeError:
+                print((Path(tmp) / "server.log").read_text(), file=sys.stderr)
+                raise
+            print(
+                f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
+                f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
+                f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
+                f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
+                + ("; asyncio loop and h11" if args.pure_python else "")
+            )
+            print(
+                f"{'clients':>7} {'req/s':>7} {'limit':>6} {'p50/cp':>7} {'p99/cp':>7} "
+                f"{'CPU ms/call':>11} {'server CPU':>10} {'others':>6} {'failed':>6}"
+            )
+            for clients in (int(level) for level in args.levels.split(",")):
+                calls_before, cpu_before = _upstream_calls(upstream_port), _cpu_s(server.pid)
+                ours_before = _cpu_s(upstream.pid) + _children_cpu_s()
+                machine_before = _machine_busy_s()
+                began = time.perf_counter()
+                load = subprocess.run(
+                    [python, me, "_load", str(server_port), str(clients),
+                     str(args.warmup), str(args.measure), str(critical_path)],
+                    check=True, capture_output=True,
+                )  # fmt: skip
+                elapsed = time.perf_counter() - began
+                calls = _upstream_calls(upstream_port) - calls_before
+                cpu = _cpu_s(server.pid) - cpu_before
+                ours = cpu + _cpu_s(upstream.pid) + _children_cpu_s() - ours_before
+                others = max(0.0, _machine_busy_s() - machine_before - ours)
+                result = json.loads(load.stdout)
+                latencies = result["latencies"]
+                p50 = statistics.median(latencies) / critical_path if latencies else float("nan")
+                p99 = _percentile(latencies, 0.99) / critical_path if latencies else float("nan")
+                limit = clients / critical_path
+                print(
+                    f"{clients:>7} {result['requests_per_s']:>7.1f} {limit:>6.1f} {p50:>7.3f} "
+                    f"{p99:>7.3f} {cpu * 1000 / max(calls, 1):>11.3f} "
+                    f"{cpu / elapsed * 100:>9.0f}% {others / elapsed * 100:>5.0f}% "
+                    f"{result['failed']:>6}",
+                    flush=True,
+                )
+                for error in result["errors"]:
+                    print(f"        error: {error}")
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _serve(http_client: str, pure_python: bool, cli_args: list[str]) -> None:
+    """Run `conclave serve`, with the providers' HTTP client (or uvicorn's loop and HTTP
+    parser) swapped when asked to."""
+    if pure_python:
+        from uvicorn import config
+
+        config.LOOP_FACTORIES["auto"] = config.LOOP_FACTORIES["asyncio"]
+        config.HTTP_PROTOCOLS["auto"] = config.HTTP_PROTOCOLS["h11"]
+    if http_client != "default":
+        from functools import partial
+
+        from conclave.providers import openai_compat
+
+        openai_compat.make_http_client = partial(openai_compat.make_http_client, http_client)  # type: ignore[assignment]
+    from conclave.cli import app
+
+    app(["serve", *cli_args])
+
+
+if __name__ == "__main__":
+    role = sys.argv[1] if len(sys.argv) > 1 else ""
+    if role == "_upstream":
+        asyncio.run(run_upstream(int(sys.argv[2]), float(sys.argv[3])))
+    elif role == "_server":
+        _serve(sys.argv[2], sys.argv[3] == "True", sys.argv[4:])
+    elif role == "_load":
+        port, clients, warmup, measure, spread = sys.argv[2:7]
+        outcome = asyncio.run(
+            run_load(int(port), int(clients), float(warmup), float(measure), float(spread))
+        )
+        print(json.dumps(outcome))
+    else:
+        main()

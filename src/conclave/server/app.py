@@ -1,0 +1,170 @@
+"""The app factory: `create_app(...)` builds one independent FastAPI app (its own presets,
+providers, limits, metrics registry and transcript store); nothing is shared between apps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from conclave.attestation.receipts import Attester
+from conclave.config import ConsensusConfig
+from conclave.providers.registry import ProviderRegistry
+from conclave.server.errors import ApiError, invalid_body, not_found, too_large
+from conclave.server.events_route import events_router
+from conclave.server.flare_routes import FLARE_PREFIX, flare_router
+from conclave.server.metrics import ServiceMetrics
+from conclave.server.middleware import ApiKeyGate, BodyLimit, ErrorGuard, RequestMetrics
+from conclave.server.openai_routes import openai_router
+from conclave.server.ops_routes import HEALTH_PATH, ops_router
+from conclave.server.presets import build_catalog, load_presets
+from conclave.server.responses import TRANSCRIPT_HEADER, error_response
+from conclave.server.runs import ConsensusService, RunSlots
+from conclave.server.security import KeyChecker, Redactor
+from conclave.server.settings import ServerSettings
+from conclave.server.store import MemoryTranscriptStore, TranscriptStore
+from conclave.server.transcript_routes import ReceiptDesk, attester_for, transcript_router
+
+API_DESCRIPTION = """\
+Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises
+one answer, improvement rounds refine it.
+
+* `POST /v1/chat/completions`: OpenAI-compatible; `model` names a consensus preset.
+* `POST /api/routes/chat/`: Flare AI Consensus's route, unchanged for its clients.
+* `POST /v1/consensus/stream`: every member's answer and every round as server-sent events.
+
+With `CONCLAVE_API_KEYS` set, every route but `/health` needs `Authorization: Bearer <key>`.
+"""
+
+
+def create_app(
+    configs: Sequence[tuple[str, ConsensusConfig]] | None = None,
+    *,
+    settings: ServerSettings | None = None,
+    registry: ProviderRegistry | None = None,
+    store: TranscriptStore | None = None,
+    attester: Attester | None = None,
+) -> FastAPI:
+    """A conclave HTTP app serving `configs` (name, config) as presets, the first as `default`.
+
+    Without configs, the embedded preset. A registry passed in stays the caller's to close; one
+    created here is closed when the app shuts down. Raises ConfigError or
+    MissingCredentialsError when a preset could never run. `attester` vouches for receipts
+    (default: what `settings.attestation` names)."""
+    settings = settings or ServerSettings()
+    owns_registry = registry is None
+    providers = registry or ProviderRegistry()
+    named_configs = list(configs) if configs is not None else load_presets([])
+    catalog = build_catalog(named_configs, providers)
+    metrics = ServiceMetrics()
+    redact = Redactor(_secrets(settings, providers, [config for _, config in named_configs]))
+    service = ConsensusService(
+        catalog=catalog,
+        slots=RunSlots(settings.max_concurrent_runs, settings.retry_after_s, metrics),
+        store=store or MemoryTranscriptStore(settings.transcripts_kept),
+        metrics=metrics,
+        redact=redact,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_registry:
+                await providers.aclose()
+
+    app = FastAPI(
+        title="conclave",
+        version=_version(),
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.include_router(openai_router(service, settings))
+    app.include_router(flare_router(service, settings))
+    app.include_router(events_router(service, settings))
+    app.include_router(ops_router(service))
+    desk = ReceiptDesk(attester or attester_for(settings.attestation), settings.transcripts_kept)
+    app.include_router(transcript_router(service, desk))
+    _install_error_handlers(app, redact, settings.max_body_bytes)
+
+    # add_middleware puts each one outside the ones before it: this is innermost first.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, redact=redact)
+    app.add_middleware(
+        ApiKeyGate,
+        keys=KeyChecker(key.get_secret_value() for key in settings.api_keys),
+        redact=redact,
+        open_paths=(HEALTH_PATH,),
+    )
+    if settings.cors_origins:
+        any_origin = "*" in settings.cors_origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=not any_origin,  # never `*` with credentials
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type"],
+            expose_headers=[TRANSCRIPT_HEADER, "retry-after"],
+        )
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(ErrorGuard, redact=redact)
+    app.state.service = service
+    return app
+
+
+def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int) -> None:
+    def respond(request: Request, error: ApiError) -> Response:
+        return error_response(error, redact, flare=request.url.path.startswith(FLARE_PREFIX))
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return respond(request, exc)
+
+    async def on_invalid_body(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return respond(request, invalid_body(exc))
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            error = not_found(f"no route {request.method} {request.url.path}")
+        elif exc.status_code == 413:
+            error = too_large(max_body_bytes)
+        else:
+            error = ApiError(exc.status_code, str(exc.detail), code=None)
+        return respond(request, error)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_body)
+    app.add_exception_handler(HTTPException, on_http_error)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("conclave")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _secrets(
+    settings: ServerSettings, registry: ProviderRegistry, configs: Sequence[ConsensusConfig]
+) -> list[str]:
+    """Every secret the process knows: the service's keys and the providers' keys."""
+    secrets = [key.get_secret_value() for key in settings.api_keys]
+    openrouter_key = registry.settings.openrouter_api_key
+    if openrouter_key is not None:
+        secrets.append(openrouter_key.get_secret_value())
+    for config in configs:
+        for spec in (*config.models, config.aggregator_spec.model):
+            if spec.api_key_env and os.environ.get(spec.api_key_env):
+                secrets.append(os.environ[spec.api_key_env])
+    return secrets

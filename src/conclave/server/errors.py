@@ -1,0 +1,190 @@
+"""Every failure the service answers, as OpenAI-shaped JSON with the right status.
+
+```
+ApiError                  status, type, code, param; raised by routes and middleware
+├── 400 invalid_json / invalid_request_error
+├── 401 invalid_api_key
+├── 404 model_not_found, not_found
+├── 413 request_too_large
+├── 422 invalid_value, prompt_too_long, too_many_messages
+├── 429 too_many_concurrent_runs (with Retry-After)
+├── 502 quorum_not_reached, aggregator_failed (with the members' failures)
+└── 503 provider_not_ready (a key or an embedded model missing)
+```
+Messages are meant for the caller; they never hold a stack trace, and the app passes every
+one through its redactor so that no configured key can leak into a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from conclave.config import json_path
+from conclave.consensus.transcript import Transcript
+from conclave.errors import ConsensusError
+from conclave.server.schemas import ErrorBody, ErrorDetail, MemberFailure
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "The body is not JSON, or the conversation has no user message",
+        401: "A missing or wrong API key",
+        404: "No preset of that name",
+        413: "The body is larger than the limit",
+        422: "A field is invalid or over a limit; `param` names it",
+        429: "The cap on concurrent runs is reached; see Retry-After",
+        502: "Too few members answered, or the aggregator failed; `failures` lists why",
+        503: "A provider is not ready (a key or an embedded model is missing)",
+    }.items()
+}
+"""The error statuses, for the OpenAPI documentation of each route."""
+
+
+class ApiError(Exception):
+    """An error response: raise it anywhere below the app and the client gets its JSON."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        transcript_id: str | None = None,
+        failures: Sequence[MemberFailure] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+        self.transcript_id = transcript_id
+        self.failures = tuple(failures) if failures is not None else None
+
+    def body(self, *, flare: bool = False) -> ErrorBody:
+        return ErrorBody(
+            error=ErrorDetail(
+                message=self.message, type=self.type, param=self.param, code=self.code
+            ),
+            transcript_id=self.transcript_id,
+            failures=self.failures,
+            detail=self.message if flare else None,
+        )
+
+
+def unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "a valid API key is required: send it as `Authorization: Bearer <key>`",
+        code="invalid_api_key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def unknown_model(model: str, known: Sequence[str]) -> ApiError:
+    return ApiError(
+        404,
+        f"the model {model!r} does not exist here; the consensus presets are: " + ", ".join(known),
+        code="model_not_found",
+        param="model",
+    )
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, what, code="not_found")
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+
+
+def prompt_too_long(param: str, chars: int, limit: int) -> ApiError:
+    return ApiError(
+        422,
+        f"{param}: the prompt has {chars} characters, more than the {limit} allowed",
+        code="prompt_too_long",
+        param=param,
+    )
+
+
+def too_many_messages(count: int, limit: int) -> ApiError:
+    return ApiError(
+        422,
+        f"messages: {count} messages, more than the {limit} allowed",
+        code="too_many_messages",
+        param="messages",
+    )
+
+
+def server_busy(capacity: int, retry_after_s: int) -> ApiError:
+    return ApiError(
+        429,
+        f"the server is running its maximum of {capacity} consensus runs; retry shortly",
+        type="rate_limit_error",
+        code="too_many_concurrent_runs",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+def provider_not_ready(message: str) -> ApiError:
+    return ApiError(503, message, type="server_error", code="provider_not_ready")
+
+
+def consensus_failed(exc: ConsensusError) -> ApiError:
+    """502: the upstream models failed; the body names every failure of the run."""
+    transcript = exc.transcript
+    quorum = transcript is not None and transcript.stop_reason == "quorum_lost"
+    return ApiError(
+        502,
+        str(exc),
+        type="server_error",
+        code="quorum_not_reached" if quorum else "aggregator_failed",
+        transcript_id=transcript.id if transcript else None,
+        failures=failures_of(transcript) if transcript else (),
+    )
+
+
+def failures_of(transcript: Transcript) -> tuple[MemberFailure, ...]:
+    """Every failed call of a run (members and aggregator), in order."""
+    failures: list[MemberFailure] = []
+    for record in transcript.rounds:
+        calls = (*record.responses, record.aggregate) if record.aggregate else record.responses
+        failures.extend(
+            MemberFailure(
+                model=call.model,
+                round=record.index,
+                type=call.error.type,
+                message=call.error.message,
+            )
+            for call in calls
+            if call.error is not None
+        )
+    return tuple(failures)
+
+
+def invalid_body(exc: RequestValidationError | ValidationError) -> ApiError:
+    """422 naming the first bad field (every problem is listed in the message); 400 for
+    a body that is not JSON at all."""
+    errors = exc.errors()
+    if any(error["type"] == "json_invalid" for error in errors):
+        return ApiError(400, "the request body is not valid JSON", code="invalid_json")
+    problems = []
+    first_param: str | None = None
+    for error in errors:
+        location = tuple(part for part in error["loc"] if part != "body")
+        param = json_path(location).removeprefix("$").removeprefix(".") or "body"
+        first_param = first_param or param
+        problems.append(f"{param}: {error['msg']}")
+    return ApiError(
+        422,
+        "; ".join(problems) or "the request body is not valid",
+        code="invalid_value",
+        param=first_param,
+    )

@@ -1,0 +1,64 @@
+"""`POST /v1/consensus/stream`: every engine event of a run as it happens (SSE).
+
+Each event is `event: <kind>` with the event's JSON as data (the same events the CLI's live
+view shows): run_started, round_started, member_answered, member_failed, aggregate_delta,
+aggregate_finished, round_finished, and done with the whole transcript. A failed run ends
+with `event: error` carrying the OpenAI-shaped error and the failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from conclave.server.errors import ERROR_RESPONSES, ApiError
+from conclave.server.responses import error_json
+from conclave.server.runs import ConsensusRun, ConsensusService
+from conclave.server.schemas import ConsensusStreamRequest
+from conclave.server.security import check_conversation
+from conclave.server.settings import ServerSettings
+from conclave.server.sse import (
+    KEEPALIVE,
+    EventStreamResponse,
+    Heartbeat,
+    event_frame,
+    with_heartbeats,
+)
+
+
+def events_router(service: ConsensusService, settings: ServerSettings) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["consensus"])
+
+    @router.post(
+        "/consensus/stream",
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "The run's events"},
+            **ERROR_RESPONSES,
+        },
+        summary="Every event of a consensus run",
+    )
+    async def consensus_stream(body: ConsensusStreamRequest) -> Response:
+        """Members' answers, failures, aggregate tokens and rounds, as they happen."""
+        conversation = [message.to_message() for message in body.messages]
+        check_conversation(
+            conversation, max_chars=settings.max_prompt_chars, max_messages=settings.max_messages
+        )
+        run = await service.start(body.model, conversation, stream=True)
+        return EventStreamResponse(_frames(run, service, settings.keepalive_s), on_close=run.aclose)
+
+    return router
+
+
+async def _frames(
+    run: ConsensusRun, service: ConsensusService, keepalive_s: float
+) -> AsyncGenerator[bytes, None]:
+    try:
+        async for event in with_heartbeats(run.events(), keepalive_s):
+            if isinstance(event, Heartbeat):
+                yield KEEPALIVE
+            else:
+                yield event_frame(event.kind, event.model_dump_json())
+    except ApiError as exc:
+        yield event_frame("error", error_json(exc, service.redact))

@@ -1,0 +1,129 @@
+"""Prometheus metrics of one app instance, in its own registry (no process-wide state).
+
+Under `conclave serve --workers N` each worker records into prometheus_client's
+multiprocess files and `/metrics` reports the sum over the workers.
+
+HTTP: requests by route and status, latency. Consensus: runs by outcome, run time, runs in
+flight and rejected, and per model call: failures by type, tokens and cost.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from conclave.consensus.transcript import CallRecord, Transcript
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""Set (before prometheus_client is imported) in each worker of a multi-process server: the
+values then live in files there, and `/metrics` sums every worker's."""
+
+_LATENCY_BUCKETS = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class ServiceMetrics:
+    """Every metric the service exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "conclave_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "conclave_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response (streams included).",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.runs = Counter(
+            "conclave_consensus_runs",
+            "Consensus runs finished, by preset and outcome "
+            "(ok, quorum_lost, aggregator_failed, cancelled, error).",
+            ["preset", "outcome"],
+            registry=r,
+        )
+        self.run_seconds = Histogram(
+            "conclave_consensus_run_duration_seconds",
+            "Wall time of a consensus run.",
+            ["preset"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.runs_in_flight = Gauge(
+            "conclave_consensus_runs_in_flight",
+            "Consensus runs running now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.runs_rejected = Counter(
+            "conclave_consensus_runs_rejected",
+            "Requests answered 429 because the cap on concurrent runs was reached.",
+            registry=r,
+        )
+        self.calls = Counter(
+            "conclave_model_calls",
+            "Model calls made by runs, by preset, model, role (member, aggregator), outcome.",
+            ["preset", "model", "role", "outcome"],
+            registry=r,
+        )
+        self.call_failures = Counter(
+            "conclave_model_call_failures",
+            "Failed model calls by type (timeout, rate_limited, http_error, ...).",
+            ["preset", "model", "role", "type"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "conclave_tokens",
+            "Tokens used by model calls, by kind (prompt, completion).",
+            ["preset", "model", "kind"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "conclave_cost_usd",
+            "Cost in US dollars reported by the providers.",
+            ["preset", "model"],
+            registry=r,
+        )
+
+    def observe_run(self, preset: str, outcome: str, transcript: Transcript | None) -> None:
+        """Count a finished run and every call of its transcript."""
+        self.runs.labels(preset, outcome).inc()
+        if transcript is None:
+            return
+        self.run_seconds.labels(preset).observe(transcript.duration_s)
+        for record in transcript.rounds:
+            for call in record.responses:
+                self._observe_call(preset, call)
+            if record.aggregate is not None:
+                self._observe_call(preset, record.aggregate)
+
+    def _observe_call(self, preset: str, call: CallRecord) -> None:
+        outcome = "ok" if call.error is None else "failed"
+        self.calls.labels(preset, call.model, call.role, outcome).inc()
+        if call.error is not None:
+            self.call_failures.labels(preset, call.model, call.role, call.error.type).inc()
+        usage = call.usage
+        if usage.prompt_tokens:
+            self.tokens.labels(preset, call.model, "prompt").inc(usage.prompt_tokens)
+        if usage.completion_tokens:
+            self.tokens.labels(preset, call.model, "completion").inc(usage.completion_tokens)
+        if usage.cost_usd:
+            self.cost.labels(preset, call.model).inc(usage.cost_usd)
+
+    def render(self) -> bytes:
+        directory = os.environ.get(MULTIPROCESS_VARIABLE)
+        if directory:
+            every_worker = CollectorRegistry()
+            MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]
+            return generate_latest(every_worker)
+        return generate_latest(self.registry)

@@ -1,0 +1,86 @@
+"""A run as OpenAI's `chat.completion.chunk` stream.
+
+Which text is streamed: only the final consensus, never an earlier round's. The last round a
+run can have (`RunStarted.max_rounds - 1`) is final whenever it is reached, so its aggregate
+is streamed token by token as the aggregator writes it: the first content token arrives when
+that aggregate starts, after every earlier round (the least any correct choice allows, since
+an earlier round's text may be replaced). A run that stops sooner (a budget or an agreement
+rule) is known to be final only at its RoundFinished; its aggregate is then sent whole.
+Before that, the stream opens at once with the assistant role chunk, and keep-alive comments
+hold it open while the members think.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conclave.consensus.events import (
+    AggregateDelta,
+    ConsensusEvent,
+    RoundFinished,
+    RunStarted,
+)
+from conclave.server.sse import data_frame
+from conclave.types import Usage
+
+DONE = data_frame("[DONE]")
+
+
+class FinalAnswerText:
+    """Picks the final answer's text out of a run's events, as early as it is certain."""
+
+    def __init__(self) -> None:
+        self._last_possible_round: int | None = None
+
+    def text_of(self, event: ConsensusEvent) -> str | None:
+        """The text this event adds to the final answer, or None."""
+        if isinstance(event, RunStarted):
+            self._last_possible_round = event.max_rounds - 1
+        elif isinstance(event, AggregateDelta):
+            if event.round == self._last_possible_round and event.text:
+                return event.text
+        elif (
+            isinstance(event, RoundFinished)
+            and event.final
+            and event.round != self._last_possible_round
+            and event.record.aggregate is not None
+        ):
+            return event.record.aggregate.text
+        return None
+
+
+class ChunkWriter:
+    """Serialises the chunks of one completion (same id, created and model on each)."""
+
+    def __init__(self, completion_id: str, created: int, model: str, *, include_usage: bool):
+        self._base: dict[str, object] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+        }
+        if include_usage:
+            self._base["usage"] = None
+        self.include_usage = include_usage
+
+    def role(self) -> bytes:
+        return self._choice({"role": "assistant", "content": ""}, None)
+
+    def content(self, text: str) -> bytes:
+        return self._choice({"content": text}, None)
+
+    def finish(self, reason: str) -> bytes:
+        return self._choice({}, reason)
+
+    def usage(self, usage: Usage) -> bytes:
+        totals = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+        return data_frame(json.dumps({**self._base, "choices": [], "usage": totals}))
+
+    def _choice(self, delta: dict[str, str], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return data_frame(json.dumps({**self._base, "choices": [choice]}))

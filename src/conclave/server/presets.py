@@ -1,0 +1,114 @@
+"""The consensus presets a server offers: each a validated config with its ready engine.
+
+A preset is what an OpenAI client names as its `model`. `default` always names the first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conclave.config import ConsensusConfig, load_config
+from conclave.consensus.engine import ConsensusEngine
+from conclave.consensus.panel import Panel
+from conclave.errors import ConfigError, MissingCredentialsError
+from conclave.presets import embedded_config
+from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.server.errors import unknown_model
+from conclave.settings import Settings
+
+DEFAULT_ALIAS = "default"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named consensus set-up and the engine that runs it."""
+
+    name: str
+    config: ConsensusConfig
+    engine: ConsensusEngine
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return tuple(member.label for member in self.engine.panel.members)
+
+    @property
+    def aggregator(self) -> str:
+        return self.engine.panel.aggregator.label
+
+
+class PresetCatalog:
+    """The presets by name; the first is also `default`."""
+
+    def __init__(self, presets: Sequence[Preset]) -> None:
+        if not presets:
+            raise ConfigError("a server needs at least one consensus preset")
+        self._by_name: dict[str, Preset] = {}
+        for preset in presets:
+            if preset.name in self._by_name:
+                raise ConfigError(
+                    f"two configs are both named {preset.name!r}: give each a distinct `name`"
+                )
+            self._by_name[preset.name] = preset
+        self.default = presets[0]
+
+    @property
+    def presets(self) -> tuple[Preset, ...]:
+        return tuple(self._by_name.values())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name a client may use, `default` first."""
+        aliases = () if DEFAULT_ALIAS in self._by_name else (DEFAULT_ALIAS,)
+        return (*aliases, *self._by_name)
+
+    def resolve(self, model: str) -> Preset:
+        """The preset a request's `model` names; ApiError 404 if none."""
+        preset = self._by_name.get(model)
+        if preset is not None:
+            return preset
+        if model == DEFAULT_ALIAS:
+            return self.default
+        raise unknown_model(model, self.names)
+
+
+def build_catalog(
+    configs: Sequence[tuple[str, ConsensusConfig]], registry: ProviderRegistry
+) -> PresetCatalog:
+    """Bind every named config to its providers; raises ConfigError / MissingCredentialsError
+    when a preset could never run (a key not set, names colliding)."""
+    presets = []
+    for name, config in configs:
+        panel = build_panel(config, registry)
+        check_credentials(name, panel, registry.settings)
+        engine = ConsensusEngine(config, panel)
+        presets.append(Preset(name=name, config=config, engine=engine))
+    return PresetCatalog(presets)
+
+
+def load_presets(paths: Sequence[Path]) -> list[tuple[str, ConsensusConfig]]:
+    """One preset per config file, named by its `name` field or else by the file's stem;
+    with no file, the embedded preset."""
+    if not paths:
+        config = embedded_config()
+        return [(config.name, config)]
+    named = []
+    for path in paths:
+        config = load_config(path)
+        named.append((config.name if config.name != DEFAULT_ALIAS else path.stem, config))
+    return named
+
+
+def check_credentials(name: str, panel: Panel, settings: Settings) -> None:
+    """Fail at start, not on every request, when OpenRouter is used with no key set.
+
+    (`build_panel` already fails for an unset `api_key_env`.)"""
+    from conclave.providers.openrouter import MISSING_KEY_MESSAGE, OpenRouterProvider
+
+    for member in (*panel.members, panel.aggregator):
+        provider = member.provider
+        if isinstance(provider, OpenRouterProvider) and settings.openrouter_api_key is None:
+            raise MissingCredentialsError(
+                f"preset {name!r} ({member.spec.id}): {MISSING_KEY_MESSAGE}"
+            )

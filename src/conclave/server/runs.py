@@ -1,0 +1,219 @@
+"""Running consensus for requests: a slot under the concurrency cap, the engine's events, and
+on the way out the transcript stored and counted. Every route goes through `ConsensusService`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Sequence
+from contextlib import aclosing, suppress
+from typing import TypeVar
+
+from starlette.requests import Request
+
+from conclave.consensus.events import ConsensusDone, ConsensusEvent, RunStarted
+from conclave.consensus.transcript import Transcript
+from conclave.errors import (
+    ConclaveError,
+    ConfigError,
+    ConsensusError,
+    MissingCredentialsError,
+    ModelPackMissingError,
+)
+from conclave.server.errors import (
+    ApiError,
+    consensus_failed,
+    provider_not_ready,
+    server_busy,
+)
+from conclave.server.metrics import ServiceMetrics
+from conclave.server.presets import Preset, PresetCatalog
+from conclave.server.security import Redactor
+from conclave.server.store import TranscriptStore
+from conclave.types import Message
+
+T = TypeVar("T")
+
+log = logging.getLogger("conclave.server")
+
+
+class ClientGoneError(Exception):
+    """The client disconnected before its answer was ready; the run was cancelled."""
+
+
+class RunSlots:
+    """The cap on concurrent runs. Taking a slot never waits: a full server answers 429."""
+
+    def __init__(self, capacity: int, retry_after_s: int, metrics: ServiceMetrics) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self._retry_after_s = retry_after_s
+        self._metrics = metrics
+
+    def take(self) -> RunSlot:
+        if self.in_use >= self.capacity:
+            self._metrics.runs_rejected.inc()
+            raise server_busy(self.capacity, self._retry_after_s)
+        self.in_use += 1
+        self._metrics.runs_in_flight.inc()
+        return RunSlot(self)
+
+    def _give_back(self) -> None:
+        self.in_use -= 1
+        self._metrics.runs_in_flight.dec()
+
+
+class RunSlot:
+    """One taken slot; `release()` may be called any number of times."""
+
+    def __init__(self, slots: RunSlots) -> None:
+        self._slots: RunSlots | None = slots
+
+    def release(self) -> None:
+        if self._slots is not None:
+            self._slots._give_back()
+            self._slots = None
+
+
+class ConsensusService:
+    """Starts runs for requests and sees each one through to its stored transcript."""
+
+    def __init__(
+        self,
+        catalog: PresetCatalog,
+        slots: RunSlots,
+        store: TranscriptStore,
+        metrics: ServiceMetrics,
+        redact: Redactor,
+    ) -> None:
+        self.catalog = catalog
+        self.slots = slots
+        self.store = store
+        self.metrics = metrics
+        self.redact = redact
+
+    async def start(
+        self, model: str, conversation: Sequence[Message], *, stream: bool
+    ) -> ConsensusRun:
+        """Resolve the preset, take a slot and start the run up to its first event, so that
+        a request the engine refuses fails with a status, before any response is sent.
+        `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
+
+        Raises ApiError: 404 unknown model, 429 server full, 400 no user message."""
+        preset = self.catalog.resolve(model)
+        slot = self.slots.take()
+        events = preset.engine.run(conversation, stream_aggregate=stream)
+        run = ConsensusRun(self, preset, events, slot)
+        try:
+            await run.prime()
+        except BaseException:
+            await run.aclose()
+            raise
+        return run
+
+
+class ConsensusRun:
+    """One run in flight. Consume `events()` once (or `transcript()`), then it closes itself;
+    `aclose()` is for a run that is dropped unconsumed."""
+
+    def __init__(
+        self,
+        service: ConsensusService,
+        preset: Preset,
+        events: AsyncGenerator[ConsensusEvent, None],
+        slot: RunSlot,
+    ) -> None:
+        self.preset = preset
+        self._service = service
+        self._events = events
+        self._slot = slot
+        self._first: ConsensusEvent | None = None
+        self._finished = False
+
+    @property
+    def run_id(self) -> str:
+        """The engine's id of this run (also its transcript's id)."""
+        return self._first.run_id if isinstance(self._first, RunStarted) else ""
+
+    async def prime(self) -> None:
+        try:
+            self._first = await anext(self._events)
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), param="messages", code="invalid_value") from None
+
+    async def events(self) -> AsyncGenerator[ConsensusEvent, None]:
+        """The run's events (the first included); raises ApiError 502 when it fails."""
+        try:
+            if self._first is not None:
+                yield self._first
+            async for event in self._events:
+                if isinstance(event, ConsensusDone):
+                    await self._finish("ok", event.transcript)
+                yield event
+        except ConsensusError as exc:
+            transcript = exc.transcript
+            outcome = (transcript.stop_reason if transcript else None) or "error"
+            await self._finish(outcome, transcript)
+            log.info("run failed (preset %s): %s", self.preset.name, self._service.redact(str(exc)))
+            raise consensus_failed(exc) from None
+        except (MissingCredentialsError, ModelPackMissingError) as exc:
+            await self._finish("error", None)
+            raise provider_not_ready(str(exc)) from None
+        except ConclaveError as exc:
+            await self._finish("error", None)
+            raise ApiError(500, str(exc), type="server_error", code="run_failed") from None
+        except Exception:
+            await self._finish("error", None)
+            raise
+        finally:  # also when the consumer stops early or the request is cancelled
+            if not self._finished:
+                self._finished = True
+                self._service.metrics.observe_run(self.preset.name, "cancelled", None)
+            await self.aclose()
+
+    async def transcript(self) -> Transcript:
+        """Run to the end and return the transcript."""
+        async with aclosing(self.events()) as events:
+            async for event in events:
+                if isinstance(event, ConsensusDone):
+                    return event.transcript
+        raise AssertionError("the engine ended without a ConsensusDone event")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Stop the engine (cancelling calls in flight) and give the slot back."""
+        try:
+            await self._events.aclose()
+        finally:
+            self._slot.release()
+
+    async def _finish(self, outcome: str, transcript: Transcript | None) -> None:
+        self._finished = True
+        self._service.metrics.observe_run(self.preset.name, outcome, transcript)
+        if transcript is not None:
+            await self._service.store.put(transcript)
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client hangs up first (a run nobody will read
+    should not keep its slot and spend tokens). Raises ClientGoneError then."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise ClientGoneError
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,190 @@
+"""The service's request and response bodies, as typed models.
+
+Requests accept and ignore fields they do not use (clients such as LangChain send sampling
+options, `user`, `n=1`, ...): the preset named by `model` decides how the models sample.
+Responses are OpenAI's shapes with conclave's additions in extra fields old clients ignore.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from conclave.types import Message, Role
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TextPart(_Request):
+    """A text part of a message's content (images and audio are not supported)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Request):
+    """One message as OpenAI's API takes it. `developer` is read as `system`."""
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+
+    def to_message(self) -> Message:
+        role: Role = "system" if self.role == "developer" else self.role
+        text = (
+            self.content
+            if isinstance(self.content, str)
+            else "".join(part.text for part in self.content)
+        )
+        return Message(role=role, content=text)
+
+
+class StreamOptions(_Request):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Request):
+    """`POST /v1/chat/completions`: `model` names a consensus preset."""
+
+    model: str = Field(min_length=1, examples=["default"])
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: Annotated[int, Field(ge=1, le=1)] | None = Field(
+        default=None, description="Only 1 is supported: the consensus is one answer."
+    )
+
+
+class ConsensusStreamRequest(_Request):
+    """`POST /v1/consensus/stream`: the same conversation, answered with every event."""
+
+    model: str = Field(default="default", min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+
+
+class FlareChatRequest(_Request):
+    """Flare AI Consensus's chat body. `system_message` may be left out here."""
+
+    system_message: str = ""
+    user_message: str = Field(min_length=1)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorDetail(_Response):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class MemberFailure(_Response):
+    model: str
+    round: int
+    type: str
+    message: str
+
+
+class ErrorBody(_Response):
+    """OpenAI's error shape; failed runs add the transcript id and the members' failures."""
+
+    error: ErrorDetail
+    transcript_id: str | None = None
+    failures: tuple[MemberFailure, ...] | None = None
+    detail: str | None = Field(
+        default=None, description="The message again, on Flare's route, as Flare sends it."
+    )
+
+
+class MemberSummary(_Response):
+    """What one model of the panel did over the whole run."""
+
+    model: str
+    answered: int
+    failed: int
+    failures: tuple[MemberFailure, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class RunSummary(_Response):
+    """conclave's account of a run, attached to every answer."""
+
+    transcript_id: str
+    preset: str
+    rounds: int
+    stop_reason: str | None
+    members: tuple[MemberSummary, ...]
+    aggregator: str
+    cost_usd: float | None = None
+    duration_s: float
+
+
+class FlareChatResponse(_Response):
+    """Flare's `{"response": ...}`, with the run's summary beside it."""
+
+    response: str
+    transcript_id: str
+    members: tuple[MemberSummary, ...]
+    conclave: RunSummary
+
+
+class UsageBody(_Response):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(_Response):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(_Response):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletion(_Response):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: tuple[Choice, ...]
+    usage: UsageBody
+    conclave: RunSummary
+
+
+class ModelCard(_Response):
+    """One preset, as OpenAI lists a model."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "conclave"
+    members: tuple[str, ...]
+    aggregator: str
+    iterations: int
+    alias_of: str | None = None
+
+
+class ModelList(_Response):
+    object: Literal["list"] = "list"
+    data: tuple[ModelCard, ...]
+
+
+class Health(_Response):
+    status: Literal["ok"] = "ok"
+    presets: tuple[str, ...]
+    runs_in_flight: int

@@ -1,0 +1,81 @@
+"""Who may call, how much they may send, and what must never leave the process: the API key
+check (constant time), the prompt limits, and the redaction of secrets from text."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Sequence
+
+from conclave.server.errors import prompt_too_long, too_many_messages
+from conclave.types import Message
+
+
+class KeyChecker:
+    """Checks a presented bearer key against the configured ones.
+
+    Keys are compared as SHA-256 digests with `hmac.compare_digest`, against every key with no
+    early exit, so the time taken says nothing about how much of a key was right, nor which."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._digests = tuple(_digest(key) for key in keys)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def accepts(self, presented: str | None) -> bool:
+        if not self._digests:
+            return True
+        if not presented:
+            return False
+        candidate = _digest(presented)
+        matched = False
+        for digest in self._digests:
+            matched |= hmac.compare_digest(candidate, digest)
+        return matched
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class Redactor:
+    """Replaces every known secret, and anything sent as a bearer token, with `[redacted]`."""
+
+    _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        known = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = re.compile("|".join(re.escape(s) for s in known)) if known else None
+
+    def __call__(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub("[redacted]", text)
+        return self._BEARER.sub(r"\1[redacted]", text)
+
+
+def check_conversation(
+    messages: Sequence[Message],
+    *,
+    max_chars: int,
+    max_messages: int,
+    param: str = "messages",
+) -> None:
+    """Raise ApiError 422 naming `param` when the conversation is over a limit."""
+    if len(messages) > max_messages:
+        raise too_many_messages(len(messages), max_messages)
+    chars = sum(len(message.content) for message in messages)
+    if chars > max_chars:
+        raise prompt_too_long(param, chars, max_chars)

@@ -1,0 +1,80 @@
+"""The HTTP service's settings, from the environment (`CONCLAVE_<NAME>`) or a `.env` file.
+
+Lists are comma-separated: `CONCLAVE_API_KEYS=key-one,key-two`,
+`CONCLAVE_CORS_ORIGINS=https://app.example.com`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """Who may call the service and how much one caller may ask of it.
+
+    The defaults suit a service behind a proxy that sees a few hundred concurrent clients:
+    a run holds little but its connections while the models think, so the cap on concurrent
+    runs is set by what the upstream providers allow, not by this process.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONCLAVE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """Bearer keys accepted on every route but `/health`; empty means no authentication."""
+
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Browser origins allowed to call the service; `*` allows any (without credentials)."""
+
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    """Largest request body accepted (413 above it)."""
+
+    max_prompt_chars: int = Field(default=100_000, gt=0)
+    """Most characters of message content in one request (422 above it)."""
+
+    max_messages: int = Field(default=200, gt=0)
+    """Most messages in one conversation (422 above it)."""
+
+    max_concurrent_runs: int = Field(default=256, gt=0)
+    """Consensus runs in flight at once; a request beyond it is answered 429."""
+
+    retry_after_s: int = Field(default=1, ge=0)
+    """What the Retry-After header of a 429 says."""
+
+    transcripts_kept: int = Field(default=1000, ge=0)
+    """How many recent transcripts `GET /v1/transcripts/{id}` can return."""
+
+    keepalive_s: float = Field(default=15.0, gt=0)
+    """Seconds between SSE keep-alive comments while a stream waits for the models."""
+
+    attestation: Literal["none", "simulated", "confidential-space"] = "none"
+    """What vouches for the receipts of `GET /v1/transcripts/{id}/receipt`: nothing (integrity
+    only), a simulated TEE (development key), or the Confidential Space launcher."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_not_trivial(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for key in value:
+            if len(key.get_secret_value()) < 8:
+                raise ValueError("every API key must be at least 8 characters long")
+        return value
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value

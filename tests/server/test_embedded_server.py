@@ -1,0 +1,44 @@
+"""The service on the real embedded models: what `docker run conclave` answers with, no key
+and no network. One short round keeps it to seconds on two cores."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+
+from conclave.presets import embedded_config
+from conclave.providers.registry import ProviderRegistry
+from conclave.server import ServerSettings, create_app
+
+from .conftest import run_server
+
+pytestmark = pytest.mark.embedded
+
+
+def test_the_embedded_preset_answers_an_openai_client() -> None:
+    config = embedded_config().with_changes(iterations=0)
+    registry = ProviderRegistry()
+    app = create_app(
+        [(config.name, config)],
+        settings=ServerSettings(_env_file=None),  # type: ignore[call-arg]
+        registry=registry,
+    )
+    server, thread, url = run_server(app)
+    try:
+        with openai.OpenAI(
+            base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300
+        ) as api:
+            completion = api.chat.completions.create(
+                model="default",
+                messages=[{"role": "user", "content": "What is the capital of France? One word."}],
+            )
+        assert completion.model == "embedded"
+        assert "paris" in (completion.choices[0].message.content or "").lower()
+        summary = (completion.model_extra or {})["conclave"]
+        assert [m["answered"] for m in summary["members"]] == [1, 1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        asyncio.run(registry.aclose())
