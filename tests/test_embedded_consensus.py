@@ -53,7 +53,8 @@ async def test_the_embedded_preset_reaches_a_consensus(local_provider: LocalProv
     sent = transcript.rounds[1].responses[0].messages
     assert sent[-2].content == f"Consensus: {first_consensus.text}"
     assert transcript.answer == transcript.rounds[1].aggregate.text  # type: ignore[union-attr]
-    assert "Response 1:" not in transcript.answer  # not the candidates parroted back
+    assert "<response 1>" not in transcript.answer  # not the candidates parroted back
+    assert "Responses from the panel" not in transcript.answer
     assert transcript.usage.completion_tokens == sum(
         c.usage.completion_tokens
         for r in transcript.rounds

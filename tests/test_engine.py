@@ -126,7 +126,8 @@ async def test_aggregator_sees_context_query_anonymised_candidates_and_prompt() 
     for text in ("Paris is the capital.", "It is Paris.", "Lyon."):
         assert text in candidates.content
     for number in (1, 2, 3):
-        assert f"Response {number}:" in candidates.content
+        assert f"<response {number}>" in candidates.content
+        assert f"</response {number}>" in candidates.content
     assert "model-" not in candidates.content
 
 
@@ -226,7 +227,7 @@ async def test_a_failing_member_is_recorded_and_the_round_goes_on() -> None:
     assert c_record.finish_reason == "error"
     # only the answers that arrived are shown to the aggregator
     candidates = fakes["agg"].history[0].messages[1].content
-    assert "Response 2:" not in candidates
+    assert "<response 2>" not in candidates
     assert "a says Paris" in candidates
 
 

@@ -1,7 +1,8 @@
 """The messages the engine builds: Flare's default prompts, candidate anonymising, improvement.
 
-Candidates reach the aggregator as plain text, anonymised ("Response 1", "Response 2", ...) and
-shuffled, so the aggregator cannot favour a model by name or by position.
+Candidates reach the aggregator as plain text, anonymised (`<response 1>...</response 1>`, ...)
+and shuffled, so the aggregator cannot favour a model by name or by position. The tags matter for
+small models: with "Response 1:" headings, Qwen2.5-0.5B copied the whole block back as its answer.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ COMPACT_AGGREGATOR_PROMPT = (
     Message(
         role="user",
         content=(
-            "Now answer the user's query yourself, correctly and briefly. Use the drafts only "
-            "where they are right. Do not mention the drafts."
+            "Now answer the user's query yourself, correctly and briefly. Use the responses only "
+            "where they are right. Do not mention the responses."
         ),
     ),
 )
@@ -71,8 +72,9 @@ def anonymise_candidates(texts: Sequence[str], rng: random.Random) -> str:
     """The candidates shuffled and numbered, with no trace of which model wrote which."""
     shuffled = list(texts)
     rng.shuffle(shuffled)
-    return "\n\n".join(
-        f"Response {number}:\n{text.strip()}" for number, text in enumerate(shuffled, start=1)
+    return "\n".join(
+        f"<response {number}>\n{text.strip()}\n</response {number}>"
+        for number, text in enumerate(shuffled, start=1)
     )
 
 
@@ -92,9 +94,9 @@ def aggregation_messages(
     """Flare's layout (context, then the candidates as a system message, then the prompt), with
     the user's query named above the candidates so the aggregator knows what they answer."""
     query = latest_user_query(conversation)
-    heading = f"The user's query:\n{query}\n\n" if query else ""
+    heading = f"Question: {query}\n\n" if query else ""
     candidates_message = Message(
-        role="system", content=f"{heading}Aggregated responses:\n{candidates}"
+        role="system", content=f"{heading}Responses from the panel:\n{candidates}"
     )
     return (
         *(context or FLARE_AGGREGATOR_CONTEXT),
