@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+import anyio
 import pytest
 
 from conclave.errors import ModelPackMissingError
@@ -146,3 +147,16 @@ def llama_server_url(embedded_models: dict[str, Path]) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The openai SDK's retry waits, recorded instead of slept, so tests see exactly how long it
+    would wait."""
+    recorded: list[float] = []
+
+    async def record(delay: float) -> None:
+        recorded.append(delay)
+
+    monkeypatch.setattr(anyio, "sleep", record)
+    return recorded

@@ -9,7 +9,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import anyio
 import httpx2
 import openai
 import pytest
@@ -29,6 +28,7 @@ from conclave.providers.openai_compat import (
     make_http_client,
 )
 from conclave.types import Completion, Message, SamplingOptions, TextDelta
+from provider_streams import collect
 
 BASE_URL = "http://127.0.0.1:8080/v1"
 MODEL = "qwen2.5-0.5b-instruct"
@@ -110,30 +110,6 @@ def make_provider(
         max_retries=max_retries,
         http_client=server.client(),
     )
-
-
-async def collect(
-    items: AsyncIterator[TextDelta | Completion],
-    into: list[TextDelta | Completion] | None = None,
-) -> list[TextDelta | Completion]:
-    """Every item of a stream, also appended to `into` as it arrives (to see what came before
-    an error)."""
-    received = [] if into is None else into
-    async for item in items:
-        received.append(item)
-    return received
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The SDK's retry waits, recorded instead of slept."""
-    recorded: list[float] = []
-
-    async def record(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(anyio, "sleep", record)
-    return recorded
 
 
 async def test_complete_returns_text_finish_reason_usage_and_latency() -> None:

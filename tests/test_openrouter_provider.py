@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 
@@ -27,6 +26,7 @@ from conclave.providers.openrouter import (
     OpenRouterRateLimit,
 )
 from conclave.types import Completion, Message, SamplingOptions, TextDelta
+from provider_streams import collect
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
 KEY = "sk-or-v1-0123456789abcdef"
@@ -75,29 +75,6 @@ class RecordedOpenRouter:
     def provider(self, api_key: str | None = KEY, **options: Any) -> OpenRouterProvider:
         client = httpx2.AsyncClient(transport=httpx2.MockTransport(self.handle))
         return OpenRouterProvider(api_key=api_key, http_client=client, **options)
-
-
-async def collect(
-    items: AsyncIterator[TextDelta | Completion],
-    into: list[TextDelta | Completion] | None = None,
-) -> list[TextDelta | Completion]:
-    """Every item of a stream, also appended to `into` as it arrives."""
-    received = [] if into is None else into
-    async for item in items:
-        received.append(item)
-    return received
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The SDK's retry waits, recorded instead of slept, so tests see exactly how long it waits."""
-    recorded: list[float] = []
-
-    async def record(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(anyio, "sleep", record)
-    return recorded
 
 
 async def test_models_are_listed_with_context_length_and_prices_per_token() -> None:

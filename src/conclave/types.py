@@ -6,7 +6,7 @@ one JSON form.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,16 @@ class Message(Frozen):
     content: str
 
 
+class SamplingParams(TypedDict, total=False):
+    """Sampling options as request parameters, named as in OpenAI's chat API."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+    stop: list[str]
+
+
 class SamplingOptions(Frozen):
     """How a model should sample. `None` leaves the provider's default in place."""
 
@@ -34,6 +44,22 @@ class SamplingOptions(Frozen):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     seed: int | None = None
     stop: tuple[str, ...] = ()
+
+    def params(self) -> SamplingParams:
+        """The options that are set, as OpenAI-style request parameters (llama.cpp's
+        `create_chat_completion` takes the same names)."""
+        params: SamplingParams = {}
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        if self.seed is not None:
+            params["seed"] = self.seed
+        if self.stop:
+            params["stop"] = list(self.stop)
+        return params
 
 
 class Usage(Frozen):

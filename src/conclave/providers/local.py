@@ -322,7 +322,7 @@ class LocalProvider(Provider):
                     result = llama.create_chat_completion(
                         [message.model_dump() for message in messages],
                         stream=emit is not None,
-                        **_sampling_kwargs(options),
+                        **options.params(),
                     )
                     if emit is None:
                         return result
@@ -400,17 +400,6 @@ def _pump(chunks: Any, call: _Call, emit: Callable[[str | _StreamEnd], None]) ->
         prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens, cost_usd=0.0
     )
     emit(_StreamEnd(text="".join(pieces), finish_reason=finish_reason, usage=usage))
-
-
-def _sampling_kwargs(options: SamplingOptions) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"max_tokens": options.max_tokens, "stop": list(options.stop)}
-    if options.temperature is not None:
-        kwargs["temperature"] = options.temperature
-    if options.top_p is not None:
-        kwargs["top_p"] = options.top_p
-    if options.seed is not None:
-        kwargs["seed"] = options.seed
-    return kwargs
 
 
 def _unload(slot: _Model) -> None:

@@ -42,6 +42,7 @@ from conclave.types import (
     ModelInfo,
     Role,
     SamplingOptions,
+    SamplingParams,
     StreamItem,
     TextDelta,
     Usage,
@@ -409,39 +410,27 @@ class _StreamOptions(TypedDict):
     include_usage: bool
 
 
-class _ChatRequest(TypedDict, total=False):
+class _ChatRequest(SamplingParams, total=False):
     model: Required[str]
     messages: Required[list[_ChatMessage]]
+
+
+class _StreamingChatRequest(_ChatRequest):
     stream: bool
     stream_options: _StreamOptions
-    max_tokens: int
-    temperature: float
-    top_p: float
-    seed: int
-    stop: list[str]
 
 
 def _chat_request(
     model: str, messages: Sequence[Message], options: SamplingOptions, *, stream: bool
-) -> _ChatRequest:
+) -> _ChatRequest | _StreamingChatRequest:
     request: _ChatRequest = {
         "model": model,
         "messages": [{"role": m.role, "content": m.content} for m in messages],
+        **options.params(),
     }
-    if stream:
-        request["stream"] = True
-        request["stream_options"] = {"include_usage": True}
-    if options.max_tokens is not None:
-        request["max_tokens"] = options.max_tokens
-    if options.temperature is not None:
-        request["temperature"] = options.temperature
-    if options.top_p is not None:
-        request["top_p"] = options.top_p
-    if options.seed is not None:
-        request["seed"] = options.seed
-    if options.stop:
-        request["stop"] = list(options.stop)
-    return request
+    if not stream:
+        return request
+    return {**request, "stream": True, "stream_options": {"include_usage": True}}
 
 
 class _Wire(BaseModel):
