@@ -75,3 +75,30 @@ def test_verify_rejects_a_file_that_is_not_a_receipt(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error:" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_ask_writes_a_receipt_that_verify_accepts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    provider = FakeProvider(
+        {"smollm2-135m": FakeModel(default="4"), "qwen2.5-0.5b": FakeModel(default="2 + 2 = 4")}
+    )
+    monkeypatch.setattr(
+        cli, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
+    )
+    monkeypatch.setenv("CONCLAVE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CONCLAVE_ATTESTATION", "simulated")
+    receipt = tmp_path / "run.receipt.json"
+
+    asked = runner.invoke(cli.app, ["ask", "2 + 2?", "-n", "0", "--receipt", str(receipt)])
+    assert asked.exit_code == 0, asked.output
+    assert f"receipt (simulated) written to {receipt}" in asked.stderr
+    bundle = json.loads(receipt.read_text())
+    assert bundle["transcript"]["answer"] == "2 + 2 = 4"
+
+    jwks = tmp_path / "home" / "simulated-attestation" / "simulated-jwks.json"
+    verified = runner.invoke(
+        cli.app, ["verify", str(receipt), "--jwks", str(jwks), "--allow-simulated"]
+    )
+    assert verified.exit_code == 0, verified.output
+    assert "VERIFIED" in verified.stdout

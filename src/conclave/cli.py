@@ -41,7 +41,7 @@ config_app = typer.Typer(no_args_is_help=True, help="Check and show consensus co
 app.add_typer(config_app, name="config")
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 _Events: TypeAlias = AsyncGenerator[ConsensusEvent, None]
@@ -81,6 +81,13 @@ def ask(
         bool, typer.Option("--json", help="Print the whole transcript as JSON.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a receipt (the transcript's sha256, attested as CONCLAVE_ATTESTATION "
+            "says) with the transcript to this file, for `conclave verify`."
+        ),
+    ] = None,
 ) -> None:
     """Run a consensus and print its answer (the live view goes to stderr)."""
     consensus_config = _resolve_config(config, iterations)
@@ -88,6 +95,8 @@ def ask(
     transcript = _run(
         _consensus(consensus_config, conversation, show=not quiet, keep_partial=json_output)
     )
+    if receipt is not None:
+        _run(_write_receipt(transcript, receipt))
     out.print(transcript.to_json() if json_output else transcript.answer, markup=False)
 
 
@@ -408,6 +417,15 @@ async def _models(*, free: bool, local_only: bool, search: str | None) -> None:
         out.print(table)
     finally:
         await registry.aclose()
+
+
+async def _write_receipt(transcript: Transcript, path: Path) -> None:
+    from conclave.attestation import attester_from_settings, issue_receipt, write_receipt_file
+    from conclave.settings import Settings
+
+    receipt = await issue_receipt(transcript, attester_from_settings(Settings()))
+    written = write_receipt_file(path, receipt, transcript)
+    err.print(f"receipt ({receipt.mode}) written to {written}", markup=False)
 
 
 def _verify_default_packs() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     max_retries: int = Field(default=2, ge=0)
+    attestation: Literal["none", "simulated", "confidential-space"] = "none"
+    """What vouches for receipts: nothing (the transcript hash only), a simulated TEE (a
+    development key kept under `home`), or the Confidential Space launcher."""
+    attestation_audience: str = "conclave-receipt"
+    """The audience attestation tokens are requested for, and checked against."""
 
     @property
     def models_dir(self) -> Path:

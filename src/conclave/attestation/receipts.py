@@ -60,6 +60,7 @@ from conclave.attestation.token import AttestationToken
 from conclave.attestation.validator import CLAIM_CHECKS, SIGNATURE_CHECKS, verify_token
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ReceiptFormatError
+from conclave.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,18 @@ class ConfidentialSpaceAttester:
 
     async def attest(self, nonce: str) -> AttestationToken | None:
         return await self.client.request_token(self.audience, [nonce], self.token_type)
+
+
+def attester_from_settings(settings: Settings) -> Attester:
+    """The attester `CONCLAVE_ATTESTATION` names. A simulated one keeps its development key
+    (and the JWKS and root to verify with) in `<home>/simulated-attestation`."""
+    audience = settings.attestation_audience
+    if settings.attestation == "simulated":
+        issuer = SimulatedIssuer(settings.home / "simulated-attestation")
+        return SimulatedAttester(issuer, audience=audience)
+    if settings.attestation == "confidential-space":
+        return ConfidentialSpaceAttester(audience=audience)
+    return NoAttester()
 
 
 class Receipt(BaseModel):

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from conclave.attestation.receipts import Attester
+from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.errors import ApiError, invalid_body, not_found, too_large
@@ -30,7 +30,7 @@ from conclave.server.runs import ConsensusService, RunSlots
 from conclave.server.security import KeyChecker, Redactor
 from conclave.server.settings import ServerSettings
 from conclave.server.store import MemoryTranscriptStore, TranscriptStore
-from conclave.server.transcript_routes import ReceiptDesk, attester_for, transcript_router
+from conclave.server.transcript_routes import ReceiptDesk, transcript_router
 
 API_DESCRIPTION = """\
 Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises
@@ -57,7 +57,7 @@ def create_app(
     Without configs, the embedded preset. A registry passed in stays the caller's to close; one
     created here is closed when the app shuts down. Raises ConfigError or
     MissingCredentialsError when a preset could never run. `attester` vouches for receipts
-    (default: what `settings.attestation` names)."""
+    (default: what `CONCLAVE_ATTESTATION` names)."""
     settings = settings or ServerSettings()
     owns_registry = registry is None
     providers = registry or ProviderRegistry()
@@ -93,7 +93,9 @@ def create_app(
     app.include_router(flare_router(service, settings))
     app.include_router(events_router(service, settings))
     app.include_router(ops_router(service))
-    desk = ReceiptDesk(attester or attester_for(settings.attestation), settings.transcripts_kept)
+    desk = ReceiptDesk(
+        attester or attester_from_settings(providers.settings), settings.transcripts_kept
+    )
     app.include_router(transcript_router(service, desk))
     _install_error_handlers(app, redact, settings.max_body_bytes)
 

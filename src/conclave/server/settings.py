@@ -6,7 +6,7 @@ Lists are comma-separated: `CONCLAVE_API_KEYS=key-one,key-two`,
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,10 +50,6 @@ class ServerSettings(BaseSettings):
 
     keepalive_s: float = Field(default=15.0, gt=0)
     """Seconds between SSE keep-alive comments while a stream waits for the models."""
-
-    attestation: Literal["none", "simulated", "confidential-space"] = "none"
-    """What vouches for the receipts of `GET /v1/transcripts/{id}/receipt`: nothing (integrity
-    only), a simulated TEE (development key), or the Confidential Space launcher."""
 
     @field_validator("api_keys", mode="before")
     @classmethod

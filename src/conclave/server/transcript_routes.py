@@ -87,18 +87,3 @@ def transcript_router(service: ConsensusService, desk: ReceiptDesk) -> APIRouter
         return json_response(bundle_receipt(issued, found))
 
     return router
-
-
-def attester_for(mode: str) -> Attester:
-    """The attester a server's `attestation` setting names."""
-    from conclave.attestation.receipts import (
-        ConfidentialSpaceAttester,
-        NoAttester,
-        SimulatedAttester,
-    )
-
-    if mode == "simulated":
-        return SimulatedAttester()
-    if mode == "confidential-space":
-        return ConfidentialSpaceAttester()
-    return NoAttester()
