@@ -389,8 +389,11 @@ def _serve(http_client: str, pure_python: bool, cli_args: list[str]) -> None:
         from functools import partial
 
         from conclave.providers import openai_compat
+        from conclave.providers.openai_compat import HttpTransport
 
-        openai_compat.make_http_client = partial(openai_compat.make_http_client, http_client)  # type: ignore[assignment]
+        transports: dict[str, HttpTransport] = {"aiohttp": "aiohttp", "httpx": "httpx"}
+        transport = transports[http_client]  # argparse's choices checked it in the parent
+        openai_compat.make_http_client = partial(openai_compat.make_http_client, transport)
     from conclave.cli import app
 
     app(["serve", *cli_args])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx2
@@ -14,7 +15,7 @@ from conclave.errors import ProviderHTTPError
 from conclave.providers.openrouter import OpenRouterProvider
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
-from conclave.types import Message, ModelInfo
+from conclave.types import Message, ModelInfo, SamplingOptions
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 runner = CliRunner()
@@ -140,8 +141,8 @@ def test_chat_keeps_the_conversation_across_turns(
 ) -> None:
     seen: list[tuple[Message, ...]] = []
 
-    def remember(messages: object, options: object) -> str:
-        seen.append(tuple(messages))  # type: ignore[arg-type]
+    def remember(messages: Sequence[Message], options: SamplingOptions) -> str:
+        seen.append(tuple(messages))
         return f"answer {len(seen)}"
 
     fakes["smollm2-135m"] = FunctionModel(remember)

@@ -99,7 +99,7 @@ async def test_a_dead_member_fails_alone_beside_a_real_server_and_a_local_model(
     assert error.type == "connection_error"
     done = events[-1]
     assert done.kind == "done"
-    assert done.transcript.answer.strip()  # type: ignore[union-attr]
+    assert done.transcript.answer.strip()
 
 
 def test_conclave_ask_prints_a_real_consensus(models_dir: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -96,7 +96,7 @@ async def test_consensus_is_handed_back_in_the_configured_role(role: str) -> Non
     fakes: dict[str, FakeModel | FunctionModel] = {"a": echo("a"), "agg": FakeModel(default="C")}
     config = make_config(members=["a"], aggregated_prompt_type=role)
     await make_engine(config, fakes).run_to_end(QUESTION)
-    assert fakes["a"].history[1].messages[-2] == Message(role=role, content="Consensus: C")  # type: ignore[arg-type]
+    assert fakes["a"].history[1].messages[-2] == Message(role=role, content="Consensus: C")
 
 
 @pytest.mark.parametrize("iterations", [0, 1, 3])
@@ -440,7 +440,7 @@ async def test_without_streaming_the_aggregate_arrives_whole() -> None:
     class StreamSpy(FakeProvider):
         def stream(
             self, model: str, messages: Sequence[Message], options: SamplingOptions
-        ) -> AsyncGenerator[StreamItem, None]:
+        ) -> AsyncIterator[StreamItem]:
             streamed.append(model)
             return super().stream(model, messages, options)
 

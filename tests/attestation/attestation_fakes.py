@@ -172,9 +172,17 @@ class FakeGoogle:
                 claims[name] = value
         return claims
 
-    def oidc_token(self, claims: Claims | None = None, **overrides: object) -> str:
+    def oidc_token(
+        self,
+        claims: Claims | None = None,
+        *,
+        audience: str = AUDIENCE,
+        nonces: list[str] | None = None,
+        now: datetime | None = None,
+        **overrides: object,
+    ) -> str:
         return jwt.encode(
-            claims or self.claims(**overrides),
+            claims or self.claims(audience=audience, nonces=nonces, now=now, **overrides),
             self.oidc_key,
             algorithm="RS256",
             headers={"kid": OIDC_KID, "typ": "JWT"},
@@ -186,10 +194,13 @@ class FakeGoogle:
         *,
         x5c: list[str] | None = None,
         key: rsa.RSAPrivateKey | None = None,
+        audience: str = AUDIENCE,
+        nonces: list[str] | None = None,
+        now: datetime | None = None,
         **overrides: object,
     ) -> str:
         return jwt.encode(
-            claims or self.claims(**overrides),
+            claims or self.claims(audience=audience, nonces=nonces, now=now, **overrides),
             key or self.leaf_key,
             algorithm="RS256",
             headers={"x5c": self.x5c if x5c is None else x5c, "typ": "JWT"},
@@ -258,7 +269,10 @@ class FakeLauncher:
         nonces = request["nonces"]
         assert isinstance(audience, str)
         assert isinstance(nonces, list)
-        claims = self.google.claims(audience=audience, nonces=nonces, **self.claim_overrides)
+        overrides = dict(self.claim_overrides)
+        now = overrides.pop("now", None)
+        assert now is None or isinstance(now, datetime)
+        claims = self.google.claims(audience=audience, nonces=nonces, now=now, **overrides)
         if request["token_type"] == "PKI":
             token = self.google.pki_token(claims)
         else:

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from attestation_fakes import FakeGoogle, FakeLauncher, make_certificate, new_key
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .attestation_fakes import FakeGoogle, FakeLauncher, make_certificate, new_key
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conclave.attestation import canonical_json, canonical_sha256
-from conclave.attestation.canonical import format_number
+from conclave.attestation.canonical import JsonValue, format_number
 from conclave.consensus.transcript import CallRecord, RoundRecord, Transcript
 from conclave.types import Message, Usage
 
@@ -110,7 +110,7 @@ def test_large_integers_are_written_exactly() -> None:
 
 
 def test_the_hash_is_the_sha256_of_the_canonical_bytes() -> None:
-    value = {"b": [1, 2.5, "x"], "a": None}
+    value: JsonValue = {"b": [1, 2.5, "x"], "a": None}
 
     assert canonical_json(value) == b'{"a":null,"b":[1,2.5,"x"]}'
     assert canonical_sha256(value) == hashlib.sha256(b'{"a":null,"b":[1,2.5,"x"]}').hexdigest()
@@ -140,7 +140,7 @@ def test_a_transcript_hashes_the_same_after_a_trip_through_a_json_file() -> None
 
 
 def test_any_change_to_the_value_changes_the_hash() -> None:
-    base = {"answer": "Paris.", "usage": {"cost_usd": 1.5e-7}}
+    base: dict[str, JsonValue] = {"answer": "Paris.", "usage": {"cost_usd": 1.5e-7}}
 
     assert canonical_sha256(base) != canonical_sha256({**base, "answer": "Paris"})
     assert canonical_sha256(base) != canonical_sha256({**base, "usage": {"cost_usd": 1.6e-7}})

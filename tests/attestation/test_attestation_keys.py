@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from attestation_fakes import OIDC_KID, FakeGoogle
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,6 +21,8 @@ from conclave.attestation import (
     load_root_certificate,
 )
 from conclave.errors import TrustAnchorError
+
+from .attestation_fakes import OIDC_KID, FakeGoogle
 
 JWKS_URI = "https://www.googleapis.com/service_accounts/v1/metadata/jwk/signer"
 

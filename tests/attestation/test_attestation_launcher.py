@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from attestation_fakes import AUDIENCE, NONCE, FakeGoogle, FakeLauncher
 
 from conclave.attestation import AttestationPolicy, LauncherClient, verify_token
 from conclave.errors import AttestationRequestError, ConfigError, LauncherError
+
+from .attestation_fakes import AUDIENCE, NONCE, FakeGoogle, FakeLauncher
 
 
 def client(launcher: FakeLauncher, timeout_s: float = 5.0) -> LauncherClient:

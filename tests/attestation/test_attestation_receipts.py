@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from attestation_fakes import AUDIENCE, IMAGE_DIGEST, FakeGoogle, FakeLauncher
 
 import conclave.attestation.receipts as receipts_module
 from conclave.attestation import (
@@ -33,6 +32,8 @@ from conclave.attestation import (
 from conclave.consensus.transcript import CallRecord, RoundRecord, Transcript
 from conclave.errors import LauncherError, ReceiptFormatError
 from conclave.types import Message, Usage
+
+from .attestation_fakes import AUDIENCE, IMAGE_DIGEST, FakeGoogle, FakeLauncher
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-from attestation_fakes import AUDIENCE, NONCE, FakeGoogle
 
 from conclave.attestation import (
     SIMULATED_ISSUER,
@@ -21,6 +20,8 @@ from conclave.attestation import (
     verify_token,
 )
 from conclave.errors import AttestationRequestError
+
+from .attestation_fakes import AUDIENCE, NONCE, FakeGoogle
 
 STRICT = AttestationPolicy(audience=AUDIENCE)
 ALLOWING = AttestationPolicy(audience=AUDIENCE, allow_simulated=True)

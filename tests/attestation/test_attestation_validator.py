@@ -9,17 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from attestation_fakes import (
-    AUDIENCE,
-    IMAGE_DIGEST,
-    NONCE,
-    OIDC_KID,
-    FakeGoogle,
-    b64url,
-    der_b64,
-    make_certificate,
-    new_key,
-)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -34,6 +23,18 @@ from conclave.attestation import (
 )
 from conclave.attestation.validator import CLAIM_CHECKS
 from conclave.errors import AttestationVerificationError
+
+from .attestation_fakes import (
+    AUDIENCE,
+    IMAGE_DIGEST,
+    NONCE,
+    OIDC_KID,
+    FakeGoogle,
+    b64url,
+    der_b64,
+    make_certificate,
+    new_key,
+)
 
 POLICY = AttestationPolicy(audience=AUDIENCE)
 

@@ -113,7 +113,7 @@ def serve() -> Iterator[ServeFactory]:
         registry = ProviderRegistry(overrides={"openrouter": FakeProvider(fakes)})
         app = create_app(
             [(config.name, config) for config in configs],
-            settings=settings or ServerSettings(_env_file=None),  # type: ignore[call-arg]
+            settings=settings or ServerSettings(_env_file=None),
             registry=registry,
             attester=attester,
         )

@@ -22,7 +22,7 @@ def test_the_embedded_preset_answers_an_openai_client() -> None:
     registry = ProviderRegistry()
     app = create_app(
         [(config.name, config)],
-        settings=ServerSettings(_env_file=None),  # type: ignore[call-arg]
+        settings=ServerSettings(_env_file=None),
         registry=registry,
     )
     server, thread, url = run_server(app)

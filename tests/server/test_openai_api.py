@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from conclave.errors import ProviderHTTPError, ProviderTimeoutError
 from conclave.providers.testing import FakeModel, FunctionModel
@@ -17,7 +18,9 @@ from conclave.types import Message, SamplingOptions
 
 from .conftest import Fakes, Served, ServeFactory, default_fakes, make_config
 
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the capital of France?"}
+]
 
 
 def async_client(served: Served) -> openai.AsyncOpenAI:
@@ -72,14 +75,14 @@ async def test_async_client_and_a_preset_named_by_its_config(serve: ServeFactory
 
 
 def test_a_multi_turn_conversation_reaches_every_member_in_order(served: Served) -> None:
-    conversation = [
+    conversation: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": "Answer in one word."},
         {"role": "user", "content": "Capital of Italy?"},
         {"role": "assistant", "content": "Rome."},
         {"role": "developer", "content": "Stay brief."},
         {"role": "user", "content": [{"type": "text", "text": "And of France?"}]},
     ]
-    served.openai().chat.completions.create(model="default", messages=conversation)  # type: ignore[arg-type]
+    served.openai().chat.completions.create(model="default", messages=conversation)
 
     for name in ("a", "b", "c"):
         first_round = served.fakes[name].history[0]
@@ -309,8 +312,10 @@ async def test_a_hundred_concurrent_requests_each_get_their_own_answer(
     async with async_client(served) as api:
 
         async def ask(i: int) -> str | None:
-            question = [{"role": "user", "content": f"question {i}"}]
-            completion = await api.chat.completions.create(model="default", messages=question)  # type: ignore[arg-type]
+            question: list[ChatCompletionMessageParam] = [
+                {"role": "user", "content": f"question {i}"}
+            ]
+            completion = await api.chat.completions.create(model="default", messages=question)
             return completion.choices[0].message.content
 
         answers = await asyncio.gather(*(ask(i) for i in range(100)))

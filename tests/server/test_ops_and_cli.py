@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from typer.testing import CliRunner
 
 from conclave import cli
@@ -28,7 +29,8 @@ from conclave.server import ServerSettings, create_app
 
 from .conftest import Served, ServeFactory, default_fakes, make_config
 
-CHAT = {"model": "default", "messages": [{"role": "user", "content": "Capital of France?"}]}
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Capital of France?"}]
+CHAT = {"model": "default", "messages": MESSAGES}
 
 
 def metric(text: str, line_start: str) -> float:
@@ -87,7 +89,7 @@ def test_metrics_count_requests_failures_and_tokens(serve: ServeFactory) -> None
 def test_each_app_has_its_own_metrics() -> None:
     def app_requests() -> tuple[object, object]:
         registry = ProviderRegistry(overrides={"openrouter": FakeProvider(default_fakes())})
-        settings = ServerSettings(_env_file=None)  # type: ignore[call-arg]
+        settings = ServerSettings(_env_file=None)
         app = create_app([("panel", make_config())], settings=settings, registry=registry)
         return app, app.state.service.metrics
 
@@ -208,11 +210,11 @@ def test_conclave_serve_end_to_end_through_the_real_openai_provider(
         openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0) as api,
     ):
         assert [m.id for m in api.models.list().data] == ["default", "front", "quick"]
-        answer = api.chat.completions.create(model="quick", messages=CHAT["messages"])  # type: ignore[arg-type]
+        answer = api.chat.completions.create(model="quick", messages=MESSAGES)
         assert answer.choices[0].message.content == "The capital of France is Paris."
         streamed = api.chat.completions.create(
             model="default",
-            messages=CHAT["messages"],  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
         )
         assert "".join(c.choices[0].delta.content or "" for c in streamed) == (

@@ -7,10 +7,12 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from conclave.providers.testing import FakeModel, FunctionModel
 from conclave.server import ServerSettings
@@ -22,12 +24,12 @@ from .conftest import Served, ServeFactory, default_fakes
 
 KEY = "ck-test-0123456789abcdef"
 OTHER_KEY = "ck-other-fedcba9876543210"
-QUESTION = [{"role": "user", "content": "Capital of France?"}]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Capital of France?"}]
 CHAT = {"model": "default", "messages": QUESTION}
 
 
-def settings(**values: object) -> ServerSettings:
-    return ServerSettings(_env_file=None, **values)  # type: ignore[call-arg]
+def settings(**values: Any) -> ServerSettings:
+    return ServerSettings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -83,7 +85,7 @@ def test_health_needs_no_key(keyed: Served) -> None:
 def test_the_openai_client_passes_with_either_key(keyed: Served) -> None:
     for key in (KEY, OTHER_KEY):
         api = keyed.openai(key)
-        answer = api.chat.completions.create(model="default", messages=QUESTION)  # type: ignore[arg-type]
+        answer = api.chat.completions.create(model="default", messages=QUESTION)
         assert answer.choices[0].message.content == "The capital of France is Paris."
     with pytest.raises(openai.AuthenticationError):
         keyed.openai("nope-nope-nope").models.list()
@@ -101,7 +103,7 @@ def test_key_checker_accepts_only_configured_keys() -> None:
 def test_keys_come_comma_separated_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONCLAVE_API_KEYS", f" {KEY} , {OTHER_KEY} ")
     monkeypatch.setenv("CONCLAVE_CORS_ORIGINS", "https://a.example,https://b.example")
-    loaded = ServerSettings(_env_file=None)  # type: ignore[call-arg]
+    loaded = ServerSettings(_env_file=None)
     assert [k.get_secret_value() for k in loaded.api_keys] == [KEY, OTHER_KEY]
     assert loaded.cors_origins == ("https://a.example", "https://b.example")
     assert KEY not in repr(loaded)
@@ -203,7 +205,7 @@ def test_a_full_server_answers_429_with_retry_after(serve: ServeFactory) -> None
         assert full.json()["error"]["code"] == "too_many_concurrent_runs"
         api = served.openai("x")
         with pytest.raises(openai.RateLimitError):
-            api.chat.completions.create(model="default", messages=QUESTION)  # type: ignore[arg-type]
+            api.chat.completions.create(model="default", messages=QUESTION)
         for response in (one, two):
             assert "data: [DONE]" in list(response.iter_lines())
     wait_until(lambda: in_flight(served) == 0)
