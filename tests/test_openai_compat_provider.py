@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -28,38 +27,11 @@ from conclave.providers.openai_compat import (
     make_http_client,
 )
 from conclave.types import Completion, Message, SamplingOptions, TextDelta
-from provider_streams import collect
+from provider_http import ScriptedServer, collect
 
 BASE_URL = "http://127.0.0.1:8080/v1"
 MODEL = "qwen2.5-0.5b-instruct"
 QUESTION = [Message(role="user", content="What is the capital of France?")]
-
-Reply = httpx2.Response | Exception | Callable[[httpx2.Request], httpx2.Response]
-
-
-class ScriptedServer:
-    """Answers requests with the replies given, in order, and records every request."""
-
-    def __init__(self, *replies: Reply) -> None:
-        self.replies: deque[Reply] = deque(replies)
-        self.requests: list[httpx2.Request] = []
-
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        if not self.replies:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        reply = self.replies.popleft()
-        if isinstance(reply, Exception):
-            raise reply
-        if callable(reply):
-            return reply(request)
-        return reply
-
-    def client(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=httpx2.MockTransport(self.handle))
-
-    def body(self, index: int = -1) -> object:
-        return json.loads(self.requests[index].content)
 
 
 def completion_json(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,12 @@ from conclave.providers.openrouter import (
     OpenRouterRateLimit,
 )
 from conclave.types import Completion, Message, SamplingOptions, TextDelta
-from provider_streams import collect
+from provider_http import Reply, ScriptedServer, collect
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openrouter"
 KEY = "sk-or-v1-0123456789abcdef"
 MODEL = "openai/gpt-4o-mini"
 QUESTION = [Message(role="user", content="What is the capital of France?")]
-
-Reply = httpx2.Response | Exception
 
 
 def fixture_text(name: str) -> str:
@@ -56,25 +53,11 @@ def sse_reply(name: str) -> Reply:
     )
 
 
-class RecordedOpenRouter:
+class RecordedOpenRouter(ScriptedServer):
     """Serves recorded OpenRouter replies in order and keeps every request it received."""
 
-    def __init__(self, *replies: Reply) -> None:
-        self.replies: deque[Reply] = deque(replies)
-        self.requests: list[httpx2.Request] = []
-
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        if not self.replies:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        reply = self.replies.popleft()
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
     def provider(self, api_key: str | None = KEY, **options: Any) -> OpenRouterProvider:
-        client = httpx2.AsyncClient(transport=httpx2.MockTransport(self.handle))
-        return OpenRouterProvider(api_key=api_key, http_client=client, **options)
+        return OpenRouterProvider(api_key=api_key, http_client=self.client(), **options)
 
 
 async def test_models_are_listed_with_context_length_and_prices_per_token() -> None:
