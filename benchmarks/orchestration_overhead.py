@@ -14,7 +14,8 @@ import time
 
 from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.consensus.panel import build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Message
 

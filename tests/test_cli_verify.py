@@ -14,7 +14,8 @@ from conclave.attestation import SimulatedAttester, SimulatedIssuer, issue_recei
 from conclave.attestation.receipts import write_receipt_file
 from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.consensus.panel import build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider
 from conclave.types import Message
 

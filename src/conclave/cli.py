@@ -23,11 +23,12 @@ from conclave.consensus.events import (
     MemberFailed,
     RoundFinished,
 )
+from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConclaveError, ConsensusError
 from conclave.live_view import LiveView, round_summary
 from conclave.presets import embedded_config
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.session import conversation_from
 from conclave.types import Message, TextDelta
 

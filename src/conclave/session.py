@@ -9,9 +9,10 @@ from types import TracebackType
 from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import ConsensusEvent
+from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import Transcript
 from conclave.presets import embedded_config
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.types import Message
 
 

@@ -7,8 +7,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from conclave.config import ModelSpec
+from conclave.config import ConsensusConfig, ModelSpec
 from conclave.providers.base import Provider
+from conclave.providers.registry import ProviderRegistry
 from conclave.types import Completion, Message, StreamItem
 
 
@@ -60,3 +61,19 @@ def unique_labels(specs: Sequence[ModelSpec]) -> tuple[str, ...]:
         else:
             labels.append(name)
     return tuple(labels)
+
+
+def build_panel(config: ConsensusConfig, registry: ProviderRegistry) -> Panel:
+    """Bind every model of the config to the provider that serves it."""
+    labels = unique_labels(config.models)
+    members = tuple(
+        Member(spec=spec, provider=registry.provider_for(spec), label=label)
+        for spec, label in zip(config.models, labels, strict=True)
+    )
+    aggregator_spec = config.aggregator_spec.model
+    aggregator = Member(
+        spec=aggregator_spec,
+        provider=registry.provider_for(aggregator_spec),
+        label=f"{aggregator_spec.display_name} (aggregator)",
+    )
+    return Panel(members=members, aggregator=aggregator)

@@ -6,8 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from conclave.config import ConsensusConfig, ModelSpec, ProviderKind
-from conclave.consensus.panel import Member, Panel, unique_labels
+from conclave.config import ModelSpec, ProviderKind
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.providers.base import Provider
 from conclave.settings import Settings
@@ -82,22 +81,6 @@ class ProviderRegistry:
             app_title=settings.app_title,
             max_retries=settings.max_retries,
         )
-
-
-def build_panel(config: ConsensusConfig, registry: ProviderRegistry) -> Panel:
-    """Bind every model of the config to the provider that serves it."""
-    labels = unique_labels(config.models)
-    members = tuple(
-        Member(spec=spec, provider=registry.provider_for(spec), label=label)
-        for spec, label in zip(config.models, labels, strict=True)
-    )
-    aggregator_spec = config.aggregator_spec.model
-    aggregator = Member(
-        spec=aggregator_spec,
-        provider=registry.provider_for(aggregator_spec),
-        label=f"{aggregator_spec.display_name} (aggregator)",
-    )
-    return Panel(members=members, aggregator=aggregator)
 
 
 def _key_from_env(spec: ModelSpec) -> str | None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from conclave.config import ConsensusConfig, load_config
 from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.panel import Panel
+from conclave.consensus.panel import Panel, build_panel
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.presets import embedded_config
-from conclave.providers.registry import ProviderRegistry, build_panel
+from conclave.providers.registry import ProviderRegistry
 from conclave.server.errors import unknown_model
 from conclave.settings import Settings
 
