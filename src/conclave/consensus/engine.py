@@ -41,7 +41,8 @@ from conclave.consensus.steps import (
     StopRule,
 )
 from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
-from conclave.errors import ConfigError, ConsensusError, ProviderError
+from conclave.errors import ConfigError, ConsensusError
+from conclave.prompt_checks import check_prompt
 from conclave.types import Message, Usage
 
 
@@ -148,6 +149,7 @@ class ConsensusEngine:
                 "the conversation has no user message: give a prompt, or set "
                 "initial_conversation in the config"
             )
+        check_prompt(full)
         return full
 
     async def _ask_members(
@@ -169,7 +171,7 @@ class ConsensusEngine:
         try:
             async with deadline(timeout_s, member.label):
                 completion = await member.complete(messages)
-        except ProviderError as exc:
+        except Exception as exc:  # any failure of a call is that call's
             return failed_record(member.label, "member", messages, exc, started)
         return call_record(
             member.label, "member", messages, completion, time.perf_counter() - started

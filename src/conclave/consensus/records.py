@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from conclave.consensus.transcript import CallError, CallRecord, CallRole
-from conclave.errors import ProviderError, ProviderHTTPError, ProviderTimeoutError
+from conclave.errors import (
+    ConclaveError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderTimeoutError,
+)
 from conclave.types import Completion, Message
 
 
@@ -48,14 +53,25 @@ def call_record(
     )
 
 
+def as_provider_error(exc: Exception, label: str) -> ProviderError:
+    """Any exception of a model call as that call's failure: a missing model pack, an unknown
+    embedded model or a bug in a provider fails the call, never the whole run."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, ConclaveError):
+        return ProviderError(f"{label}: {exc}", model=label)
+    return ProviderError(f"{label}: {type(exc).__name__}: {exc}", model=label)
+
+
 def failed_record(
     label: str,
     role: CallRole,
     messages: Sequence[Message],
-    exc: ProviderError,
+    exc: Exception,
     started: float,
 ) -> CallRecord:
-    """The record of a call that raised."""
+    """The record of a call that raised (whatever it raised)."""
+    exc = as_provider_error(exc, label)
     status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
     return CallRecord(
         model=label,

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
 from typing import TypeVar
 
 from starlette.requests import Request
 
-from conclave.consensus.events import ConsensusDone, ConsensusEvent, RunStarted
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateFinished,
+    ConsensusDone,
+    ConsensusEvent,
+    RunStarted,
+)
 from conclave.consensus.transcript import Transcript
 from conclave.errors import (
     ConclaveError,
@@ -34,6 +40,10 @@ from conclave.server.store import TranscriptStore
 from conclave.types import Message
 
 T = TypeVar("T")
+
+Finisher = Callable[[Transcript], Awaitable[Transcript]]
+"""A last step on a finished run's transcript (e.g. holding its answer to a response format);
+it may raise ConsensusError, which fails the run like a failed round."""
 
 log = logging.getLogger("conclave.server")
 
@@ -94,17 +104,24 @@ class ConsensusService:
         self.redact = redact
 
     async def start(
-        self, model: str, conversation: Sequence[Message], *, stream: bool
+        self,
+        model: str,
+        conversation: Sequence[Message],
+        *,
+        stream: bool,
+        finish: Callable[[Preset], Finisher] | None = None,
     ) -> ConsensusRun:
         """Resolve the preset, take a slot and start the run up to its first event, so that
         a request the engine refuses fails with a status, before any response is sent.
         `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
+        `finish`: given the preset, a last step applied to the transcript before it is stored.
 
         Raises ApiError: 404 unknown model, 429 server full, 400 no user message."""
         preset = self.catalog.resolve(model)
         slot = self.slots.take()
         events = preset.engine.run(conversation, stream_aggregate=stream)
-        run = ConsensusRun(self, preset, events, slot)
+        finisher = finish(preset) if finish is not None else None
+        run = ConsensusRun(self, preset, events, slot, finisher)
         try:
             await run.prime()
         except BaseException:
@@ -123,8 +140,10 @@ class ConsensusRun:
         preset: Preset,
         events: AsyncGenerator[ConsensusEvent, None],
         slot: RunSlot,
+        finisher: Finisher | None = None,
     ) -> None:
         self.preset = preset
+        self._finisher = finisher
         self._service = service
         self._events = events
         self._slot = slot
@@ -147,12 +166,23 @@ class ConsensusRun:
         try:
             if self._first is not None:
                 yield self._first
+            pieces = self._service.redact.pieces()
             async for event in self._events:
+                if isinstance(event, AggregateDelta):
+                    safe = pieces.feed(event.text)
+                    if safe:
+                        yield AggregateDelta(round=event.round, text=safe)
+                    continue
+                if isinstance(event, AggregateFinished) and (rest := pieces.flush()):
+                    yield AggregateDelta(round=event.round, text=rest)
                 if isinstance(event, ConsensusDone):
-                    await self._finish("ok", event.transcript)
-                yield event
+                    done = await self._finished_run(event)
+                    await self._finish("ok", done.transcript)
+                    yield done
+                else:
+                    yield self._service.redact.model(event)
         except ConsensusError as exc:
-            transcript = exc.transcript
+            transcript = exc.transcript and self._service.redact.model(exc.transcript)
             outcome = (transcript.stop_reason if transcript else None) or "error"
             await self._finish(outcome, transcript)
             log.info("run failed (preset %s): %s", self.preset.name, self._service.redact(str(exc)))
@@ -171,6 +201,14 @@ class ConsensusRun:
                 self._finished = True
                 self._service.metrics.observe_run(self.preset.name, "cancelled", None)
             await self.aclose()
+
+    async def _finished_run(self, done: ConsensusDone) -> ConsensusDone:
+        """The run's end, with its transcript's secrets redacted and the finisher applied."""
+        redact = self._service.redact
+        transcript = redact.model(done.transcript)
+        if self._finisher is not None:
+            transcript = redact.model(await self._finisher(transcript))
+        return ConsensusDone(transcript=transcript)
 
     async def transcript(self) -> Transcript:
         """Run to the end and return the transcript."""
