@@ -216,6 +216,10 @@ def verify(
     image_digest: Annotated[
         str | None, typer.Option(help="The container image digest that must have produced it.")
     ] = None,
+    require_image_digest: Annotated[
+        bool,
+        typer.Option(help="Fail when no --image-digest pins the workload (else only a warning)."),
+    ] = False,
     allow_debug: Annotated[
         bool, typer.Option(help="Accept debug images (never in production).")
     ] = False,
@@ -241,6 +245,7 @@ def verify(
             allow_simulated=allow_simulated,
             allow_debug=allow_debug,
             expected_image_digest=image_digest,
+            require_image_digest=require_image_digest,
             require_attestation=not allow_unattested,
             fetch_keys=fetch_keys,
         )
