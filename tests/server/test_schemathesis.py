@@ -6,6 +6,7 @@ Bounded: 30 examples per operation, derandomized (about 20 s on 2 cores)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -47,7 +48,7 @@ schema = schemathesis.pytest.from_fixture("live_schema")
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_documented_operation_answers_as_documented(case: schemathesis.Case) -> None:
+def test_every_documented_operation_answers_as_documented(case: schemathesis.Case[Any]) -> None:
     # A body can fit the schema and still be refused with a 400 (a blank prompt, `tools`):
     # the schema cannot say everything, so "schema-valid means accepted" is not asked.
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
