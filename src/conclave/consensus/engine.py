@@ -107,7 +107,8 @@ class ConsensusEngine:
             )
             finished: dict[str, CallRecord] = {}
             async with aclosing(self._ask_members(members, messages)) as answers:
-                async for response in answers:
+                async for answer in answers:
+                    response = answer.referencing(conversation)
                     finished[response.model] = response
                     event = MemberAnswered if response.ok else MemberFailed
                     yield event(round=index, response=response)

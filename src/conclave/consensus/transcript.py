@@ -6,6 +6,7 @@ hashed into receipts. Nothing of a run is left out of it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -26,10 +27,15 @@ class CallError(Frozen):
 
 
 class CallRecord(Frozen):
-    """One model call of a run: what was sent and what came back (or why nothing did)."""
+    """One model call of a run: what was sent and what came back (or why nothing did).
+
+    A call that was sent the run's conversation does not repeat it: `conversation_messages`
+    says how many of the transcript's `conversation` messages (from the first) went before
+    `messages`. `Transcript.sent(call)` gives the whole list."""
 
     model: str
     role: CallRole = "member"
+    conversation_messages: int = Field(default=0, ge=0)
     messages: tuple[Message, ...] = ()
     text: str = ""
     error: CallError | None = None
@@ -41,6 +47,17 @@ class CallRecord(Frozen):
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def referencing(self, conversation: Sequence[Message]) -> CallRecord:
+        """This record with the conversation it was sent replaced by a reference to it."""
+        count = len(conversation)
+        if self.conversation_messages or not count or len(self.messages) < count:
+            return self
+        if tuple(self.messages[:count]) != tuple(conversation):
+            return self
+        return self.model_copy(
+            update={"conversation_messages": count, "messages": self.messages[count:]}
+        )
 
 
 class RoundRecord(Frozen):
@@ -72,6 +89,10 @@ class Transcript(Frozen):
     stop_reason: StopReason | None = None
     usage: Usage = Usage()
     duration_s: float = 0.0
+
+    def sent(self, call: CallRecord) -> tuple[Message, ...]:
+        """Every message `call` (a record of this run) was sent."""
+        return (*self.conversation[: call.conversation_messages], *call.messages)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

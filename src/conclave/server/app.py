@@ -82,7 +82,11 @@ def create_app(
     service = ConsensusService(
         catalog=catalog,
         slots=RunSlots(settings.max_concurrent_runs, settings.retry_after_s, metrics),
-        store=store or MemoryTranscriptStore(settings.transcripts_kept),
+        store=store
+        if store is not None
+        else MemoryTranscriptStore(
+            settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
+        ),
         metrics=metrics,
         redact=redact,
     )

@@ -55,6 +55,9 @@ class ServerSettings(BaseSettings):
     transcripts_kept: int = Field(default=1000, ge=0)
     """How many recent transcripts `GET /v1/transcripts/{id}` can return."""
 
+    transcripts_max_bytes: int = Field(default=200_000_000, gt=0)
+    """At most this much text of recent transcripts is kept in memory (the oldest go first)."""
+
     keepalive_s: float = Field(default=15.0, gt=0)
     """Seconds between SSE keep-alive comments while a stream waits for the models."""
 

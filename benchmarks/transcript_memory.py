@@ -1,0 +1,77 @@
+"""What one kept transcript costs, for long prompts: bytes of its JSON form (what a store and
+a receipt hash hold), copies of the prompt in that JSON, and Python heap held by the server's
+in-memory store per run (tracemalloc), through the real app with the shipped fakes as members.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/transcript_memory.py [runs] [prompt_chars]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import tracemalloc
+
+import httpx2
+
+from conclave.config import ConsensusConfig
+from conclave.providers.registry import ProviderRegistry
+from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
+from conclave.server import MemoryTranscriptStore, ServerSettings, create_app
+
+
+async def main(runs: int, prompt_chars: int) -> None:
+    config = ConsensusConfig.model_validate(
+        {
+            "name": "panel",
+            "models": [{"id": name} for name in ("a", "b", "c")],
+            "aggregator": [{"model": {"id": "agg"}}],
+            "iterations": 1,
+        }
+    )
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        name: FakeModel(default=f"{name} says: a short answer.") for name in ("a", "b", "c", "agg")
+    }
+    store = MemoryTranscriptStore(runs)
+    app = create_app(
+        [(config.name, config)],
+        settings=ServerSettings(_env_file=None, max_prompt_chars=prompt_chars + 10),
+        registry=ProviderRegistry(overrides={"openrouter": FakeProvider(fakes)}),
+        store=store,
+    )
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://conclave") as client:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        ids: list[str] = []
+        for run in range(runs):
+            prompt = f"{run:06d} " + "x" * prompt_chars
+            body = {"model": "default", "messages": [{"role": "user", "content": prompt}]}
+            response = await client.post("/v1/chat/completions", json=body)
+            response.raise_for_status()
+            ids.append(response.json()["conclave"]["transcript_id"])
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    transcript = await store.get(ids[-1])
+    assert transcript is not None
+    text = transcript.to_json(indent=None)
+    copies = text.count("x" * prompt_chars)
+    per_run = held / runs
+    print(f"runs kept: {len(store)}, prompt: {prompt_chars:,} characters")
+    print(f"transcript JSON: {len(text):,} bytes, {copies} copies of the prompt")
+    print(f"heap per kept run: {per_run:,.0f} bytes, {per_run / prompt_chars:.2f}x the prompt")
+    print(f"text per run by the store's count: {store.bytes_kept / len(store):,.0f} bytes")
+    budget = store.bytes_kept // 4
+    small = MemoryTranscriptStore(runs, max_bytes=budget)
+    for transcript_id in ids:
+        kept = await store.get(transcript_id)
+        assert kept is not None
+        await small.put(kept)
+    print(f"with a budget of {budget:,} bytes: {len(small)} of {runs} kept, {small.bytes_kept:,}")
+
+
+if __name__ == "__main__":
+    args = [int(arg) for arg in sys.argv[1:]]
+    asyncio.run(main(*(args or [50, 99_000])))
