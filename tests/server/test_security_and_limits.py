@@ -114,17 +114,25 @@ def test_keys_come_comma_separated_from_the_environment(monkeypatch: pytest.Monk
 
 def test_cors_allows_configured_origins_with_credentials(serve: ServeFactory) -> None:
     served = serve(settings=settings(cors_origins="https://app.example", api_keys=KEY))
+    # The headers OpenAI's official JavaScript client sends from a browser.
+    sent_by_the_js_client = (
+        "authorization, content-type, x-stainless-os, x-stainless-lang, "
+        "x-stainless-retry-count, x-stainless-timeout"
+    )
     preflight = httpx2.options(
         served.v1 + "/chat/completions",
         headers={
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type",
+            "Access-Control-Request-Headers": sent_by_the_js_client,
         },
     )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://app.example"
     assert preflight.headers["access-control-allow-credentials"] == "true"
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "x-stainless-retry-count" in allowed
+    assert "x-stainless-timeout" in allowed
     other = httpx2.get(served.url + "/health", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
 

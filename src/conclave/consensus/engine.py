@@ -29,7 +29,7 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.prompts import improvement_conversation
-from conclave.consensus.records import call_record, deadline, failed_record
+from conclave.consensus.records import ask_member
 from conclave.consensus.steps import (
     BudgetCap,
     Combiner,
@@ -168,15 +168,7 @@ class ConsensusEngine:
 
     async def _ask(self, member: Member, messages: Sequence[Message]) -> CallRecord:
         timeout_s = member.spec.timeout_s or self.config.timeout_s
-        started = time.perf_counter()
-        try:
-            async with deadline(timeout_s, member.label):
-                completion = await member.complete(messages)
-        except Exception as exc:  # any failure of a call is that call's
-            return failed_record(member.label, "member", messages, exc, started)
-        return call_record(
-            member.label, "member", messages, completion, time.perf_counter() - started
-        )
+        return await ask_member(member, "member", messages, timeout_s)
 
     def _check_quorum(self, run: _RunState, index: int, responses: tuple[CallRecord, ...]) -> None:
         needed = min(self.config.quorum, len(responses))

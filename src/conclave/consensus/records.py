@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallError, CallRecord, CallRole
 from conclave.errors import (
     ConclaveError,
@@ -27,6 +28,21 @@ async def deadline(timeout_s: float, label: str) -> AsyncIterator[None]:
         raise ProviderTimeoutError(
             f"{label}: no answer within {timeout_s:g} s", model=label
         ) from None
+
+
+async def ask_member(
+    member: Member, role: CallRole, messages: Sequence[Message], timeout_s: float
+) -> CallRecord:
+    """One call of `member` bounded by `timeout_s`, as its record: answered, or failed with
+    whatever it raised."""
+    started = time.perf_counter()
+    try:
+        async with deadline(timeout_s, member.label):
+            completion = await member.complete(messages)
+    except Exception as exc:  # any failure of a call is that call's
+        return failed_record(member.label, role, messages, exc, started)
+    latency = time.perf_counter() - started
+    return call_record(member.label, role, messages, completion, latency)
 
 
 def call_record(

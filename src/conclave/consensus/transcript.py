@@ -6,7 +6,7 @@ hashed into receipts. Nothing of a run is left out of it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -68,6 +68,11 @@ class RoundRecord(Frozen):
     aggregate: CallRecord | None = None
 
     @property
+    def calls(self) -> tuple[CallRecord, ...]:
+        """Every call of the round: the members' in panel order, then the aggregate's."""
+        return (*self.responses, self.aggregate) if self.aggregate else self.responses
+
+    @property
     def answered(self) -> tuple[CallRecord, ...]:
         return tuple(response for response in self.responses if response.ok)
 
@@ -89,6 +94,12 @@ class Transcript(Frozen):
     stop_reason: StopReason | None = None
     usage: Usage = Usage()
     duration_s: float = 0.0
+
+    def calls(self) -> Iterator[tuple[int, CallRecord]]:
+        """Every call of the run with its round's index, in order."""
+        for record in self.rounds:
+            for call in record.calls:
+                yield record.index, call
 
     def sent(self, call: CallRecord) -> tuple[Message, ...]:
         """Every message `call` (a record of this run) was sent."""

@@ -24,7 +24,7 @@ def run_summary(transcript: Transcript, preset: Preset) -> RunSummary:
     members = []
     for label in preset.members:
         calls = [
-            call for record in transcript.rounds for call in record.responses if call.model == label
+            call for _, call in transcript.calls() if call.role == "member" and call.model == label
         ]
         members.append(
             MemberSummary(

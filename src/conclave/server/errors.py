@@ -126,11 +126,28 @@ def too_many_messages(count: int, limit: int) -> ApiError:
 
 
 def server_busy(capacity: int, retry_after_s: int) -> ApiError:
+    return _too_many(
+        f"the server is running its maximum of {capacity} consensus runs; retry shortly",
+        "too_many_concurrent_runs",
+        retry_after_s,
+    )
+
+
+def rate_limited(retry_after_s: int) -> ApiError:
+    """429 for a key that sent more requests than its rate allows."""
+    return _too_many(
+        f"this API key's request rate limit is reached; retry after {retry_after_s} s",
+        "rate_limit_exceeded",
+        retry_after_s,
+    )
+
+
+def _too_many(message: str, code: str, retry_after_s: int) -> ApiError:
     return ApiError(
         429,
-        f"the server is running its maximum of {capacity} consensus runs; retry shortly",
+        message,
         type="rate_limit_error",
-        code="too_many_concurrent_runs",
+        code=code,
         headers={"Retry-After": str(retry_after_s)},
     )
 
@@ -146,17 +163,6 @@ def method_not_allowed(method: str, path: str, allow: str) -> ApiError:
         f"{method} is not allowed on {path}; use {allow}",
         code="method_not_allowed",
         headers={"Allow": allow},
-    )
-
-
-def rate_limited(retry_after_s: int) -> ApiError:
-    """429 for a key that sent more requests than its rate allows."""
-    return ApiError(
-        429,
-        f"this API key's request rate limit is reached; retry after {retry_after_s} s",
-        type="rate_limit_error",
-        code="rate_limit_exceeded",
-        headers={"Retry-After": str(retry_after_s)},
     )
 
 
@@ -180,20 +186,13 @@ def consensus_failed(exc: ConsensusError) -> ApiError:
 
 def failures_of(transcript: Transcript) -> tuple[MemberFailure, ...]:
     """Every failed call of a run (members and aggregator), in order."""
-    failures: list[MemberFailure] = []
-    for record in transcript.rounds:
-        calls = (*record.responses, record.aggregate) if record.aggregate else record.responses
-        failures.extend(
-            MemberFailure(
-                model=call.model,
-                round=record.index,
-                type=call.error.type,
-                message=call.error.message,
-            )
-            for call in calls
-            if call.error is not None
+    return tuple(
+        MemberFailure(
+            model=call.model, round=index, type=call.error.type, message=call.error.message
         )
-    return tuple(failures)
+        for index, call in transcript.calls()
+        if call.error is not None
+    )
 
 
 def invalid_body(exc: RequestValidationError | ValidationError) -> ApiError:

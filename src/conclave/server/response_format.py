@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import jsonschema_rs
 
 from conclave.consensus.panel import Member
-from conclave.consensus.records import call_record, deadline, failed_record
-from conclave.consensus.transcript import CallRecord, RoundRecord, Transcript
+from conclave.consensus.records import ask_member
+from conclave.consensus.transcript import RoundRecord, Transcript
 from conclave.errors import ConsensusError
 from conclave.server.errors import ApiError
 from conclave.server.schemas import JsonObjectFormat, JsonSchemaFormat
@@ -94,7 +93,7 @@ async def conform(
         return transcript.model_copy(update={"answer": fitting})
     problem = answer_format.problem(transcript.answer) or "the answer does not fit"
     messages = answer_format.rewrite_messages(transcript.answer, problem)
-    record = await _ask(aggregator, messages, timeout_s)
+    record = await ask_member(aggregator, "aggregator", messages, timeout_s)
     rewrite_round = RoundRecord(index=len(transcript.rounds), responses=(), aggregate=record)
     rewritten = transcript.model_copy(
         update={
@@ -110,14 +109,3 @@ async def conform(
             transcript=rewritten.model_copy(update={"stop_reason": "aggregator_failed"}),
         )
     return rewritten.model_copy(update={"answer": fitting})
-
-
-async def _ask(aggregator: Member, messages: tuple[Message, ...], timeout_s: float) -> CallRecord:
-    started = time.perf_counter()
-    try:
-        async with deadline(timeout_s, aggregator.label):
-            completion = await aggregator.complete(messages)
-    except Exception as exc:  # any failure of the call is that call's
-        return failed_record(aggregator.label, "aggregator", messages, exc, started)
-    latency = time.perf_counter() - started
-    return call_record(aggregator.label, "aggregator", messages, completion, latency)

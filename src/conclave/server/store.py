@@ -69,13 +69,11 @@ def transcript_text_bytes(transcript: Transcript) -> int:
 
     for message in transcript.conversation:
         count(message.content)
-    for record in transcript.rounds:
-        calls = (*record.responses, record.aggregate) if record.aggregate else record.responses
-        for call in calls:
-            for message in call.messages:
-                count(message.content)
-            count(call.text)
-            if call.error is not None:
-                count(call.error.message)
+    for _, call in transcript.calls():
+        for message in call.messages:
+            count(message.content)
+        count(call.text)
+        if call.error is not None:
+            count(call.error.message)
     count(transcript.answer)
     return total
