@@ -7,12 +7,13 @@ A client names a consensus preset as its `model`; the consensus answers as one m
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conclave.consensus.events import ConsensusDone
+from conclave.consensus.events import ConsensusDone, ConsensusEvent
 from conclave.consensus.transcript import Transcript
 from conclave.server.answers import chat_completion, completion_id, finish_reason
 from conclave.server.errors import ERROR_RESPONSES, ApiError, unsupported_parameter
@@ -36,13 +37,7 @@ from conclave.server.schemas import (
 )
 from conclave.server.security import check_conversation
 from conclave.server.settings import ServerSettings
-from conclave.server.sse import (
-    KEEPALIVE,
-    EventStreamResponse,
-    Heartbeat,
-    data_frame,
-    with_heartbeats,
-)
+from conclave.server.sse import EventStreamResponse, data_frame, frames_with_keepalives
 
 
 def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRouter:
@@ -167,19 +162,21 @@ async def _chunks(
         completion_id(run.run_id), int(time.time()), run.preset.name, include_usage=include_usage
     )
     answer = FinalAnswerText()
+
+    def render(event: ConsensusEvent) -> Iterator[bytes]:
+        text = answer.text_of(event)
+        if text:
+            yield writer.content(text)
+        if isinstance(event, ConsensusDone):
+            yield writer.finish(finish_reason(event.transcript))
+            if include_usage:
+                yield writer.usage(event.transcript.usage)
+
     yield writer.role()
     try:
-        async for event in with_heartbeats(run.events(), keepalive_s):
-            if isinstance(event, Heartbeat):
-                yield KEEPALIVE
-                continue
-            text = answer.text_of(event)
-            if text:
-                yield writer.content(text)
-            if isinstance(event, ConsensusDone):
-                yield writer.finish(finish_reason(event.transcript))
-                if include_usage:
-                    yield writer.usage(event.transcript.usage)
+        async with aclosing(frames_with_keepalives(run.events(), keepalive_s, render)) as frames:
+            async for frame in frames:
+                yield frame
     except ApiError as exc:
         # As OpenAI does: an error object, and no [DONE], so the answer reads as unfinished.
         yield data_frame(error_json(exc, service.redact))
