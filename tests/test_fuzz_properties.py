@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from conclave.attestation.canonical import JsonValue, canonical_json, canonical_sha256
 from conclave.config import load_config, parse_config
 from conclave.errors import ConfigError
-from conclave.server.errors import invalid_body
+from conclave.server.api_errors import invalid_body
 from conclave.server.schemas import ChatCompletionRequest, ConsensusStreamRequest
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

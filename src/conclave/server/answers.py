@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from conclave.consensus.transcript import Transcript
-from conclave.server.errors import failures_of
-from conclave.server.presets import Preset
+from conclave.server.api_errors import failures_of
+from conclave.server.catalog import Preset
 from conclave.server.schemas import (
     AssistantMessage,
     ChatCompletion,

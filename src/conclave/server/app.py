@@ -18,13 +18,14 @@ from starlette.responses import Response
 from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.errors import (
+from conclave.server.api_errors import (
     ApiError,
     invalid_body,
     method_not_allowed,
     not_found,
     too_large,
 )
+from conclave.server.catalog import build_catalog, load_presets
 from conclave.server.events_route import events_router
 from conclave.server.flare_routes import FLARE_PREFIX, flare_router
 from conclave.server.metrics import ServiceMetrics
@@ -38,11 +39,10 @@ from conclave.server.middleware import (
 )
 from conclave.server.openai_routes import openai_router
 from conclave.server.ops_routes import HEALTH_PATH, ops_router
-from conclave.server.presets import build_catalog, load_presets
 from conclave.server.responses import TRANSCRIPT_HEADER, error_response
 from conclave.server.runs import ConsensusService, RunSlots
 from conclave.server.security import KeyChecker, Redactor
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.server.store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.transcript_routes import ReceiptDesk, transcript_router
 

@@ -15,12 +15,12 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from conclave.consensus.events import ConsensusEvent
-from conclave.server.errors import ERROR_RESPONSES, ApiError
+from conclave.server.api_errors import ERROR_RESPONSES, ApiError
 from conclave.server.responses import error_json
 from conclave.server.runs import ConsensusRun, ConsensusService
 from conclave.server.schemas import ConsensusStreamRequest
 from conclave.server.security import check_conversation
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.server.sse import EventStreamResponse, event_frame, frames_with_keepalives
 
 

@@ -27,10 +27,10 @@ from conclave.errors import ConfigError
 from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.app import create_app
+from conclave.server.catalog import build_catalog, load_presets
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
-from conclave.server.presets import build_catalog, load_presets
 from conclave.server.security import Redactor
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.settings import Settings
 
 LOGGERS = ("conclave", "uvicorn", "uvicorn.error", "uvicorn.access")

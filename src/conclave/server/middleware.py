@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conclave.server.errors import ApiError, rate_limited, too_large, unauthorized
+from conclave.server.api_errors import ApiError, rate_limited, too_large, unauthorized
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.responses import error_response
 from conclave.server.security import KeyChecker, bearer_token

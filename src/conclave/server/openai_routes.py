@@ -16,9 +16,9 @@ from starlette.responses import Response
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
 from conclave.consensus.transcript import Transcript
 from conclave.server.answers import chat_completion, completion_id, finish_reason
-from conclave.server.errors import ERROR_RESPONSES, ApiError, unsupported_parameter
+from conclave.server.api_errors import ERROR_RESPONSES, ApiError, unsupported_parameter
+from conclave.server.catalog import DEFAULT_ALIAS, Preset
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
-from conclave.server.presets import DEFAULT_ALIAS, Preset
 from conclave.server.response_format import AnswerFormat, conform
 from conclave.server.responses import TRANSCRIPT_HEADER, error_json, json_response
 from conclave.server.runs import (
@@ -36,7 +36,7 @@ from conclave.server.schemas import (
     TextFormat,
 )
 from conclave.server.security import check_conversation
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.server.sse import EventStreamResponse, data_frame, frames_with_keepalives
 
 

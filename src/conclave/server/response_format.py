@@ -18,7 +18,7 @@ from conclave.consensus.panel import Member
 from conclave.consensus.records import ask_member
 from conclave.consensus.transcript import RoundRecord, Transcript
 from conclave.errors import ConsensusError
-from conclave.server.errors import ApiError
+from conclave.server.api_errors import ApiError
 from conclave.server.schemas import JsonObjectFormat, JsonSchemaFormat
 from conclave.types import Message
 

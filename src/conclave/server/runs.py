@@ -27,14 +27,14 @@ from conclave.errors import (
     MissingCredentialsError,
     ModelPackMissingError,
 )
-from conclave.server.errors import (
+from conclave.server.api_errors import (
     ApiError,
     consensus_failed,
     provider_not_ready,
     server_busy,
 )
+from conclave.server.catalog import Preset, PresetCatalog
 from conclave.server.metrics import ServiceMetrics
-from conclave.server.presets import Preset, PresetCatalog
 from conclave.server.security import Redactor
 from conclave.server.store import TranscriptStore
 from conclave.types import Message

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from conclave.server.errors import prompt_too_long, too_many_messages
+from conclave.server.api_errors import prompt_too_long, too_many_messages
 from conclave.types import Message
 
 M = TypeVar("M", bound=BaseModel)

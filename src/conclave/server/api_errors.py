@@ -1,4 +1,6 @@
-"""Every failure the service answers, as OpenAI-shaped JSON with the right status.
+"""The HTTP face of failures: every error the service answers, as OpenAI-shaped JSON with the
+right status. (conclave's own exception hierarchy is `conclave.errors`; the routes translate
+those into these.)
 
 ```
 ApiError                  status, type, code, param; raised by routes and middleware

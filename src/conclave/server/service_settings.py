@@ -1,4 +1,5 @@
-"""The HTTP service's settings, from the environment (`CONCLAVE_<NAME>`) or a `.env` file.
+"""The HTTP service's own settings (keys, limits, CORS), from the environment
+(`CONCLAVE_<NAME>`) or a `.env` file. Where models and keys live is `conclave.settings`.
 
 Lists are comma-separated: `CONCLAVE_API_KEYS=key-one,key-two`,
 `CONCLAVE_CORS_ORIGINS=https://app.example.com`.
