@@ -281,8 +281,18 @@ def serve(
         ),
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    allow_open_access: Annotated[
+        bool,
+        typer.Option(
+            envvar="CONCLAVE_ALLOW_OPEN_ACCESS",
+            help="Serve beyond loopback with no CONCLAVE_API_KEYS without the warning "
+            "(anyone who reaches the port can spend your models' time and keys).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics."""
+    """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics.
+
+    Without CONCLAVE_API_KEYS on an address beyond loopback, a warning is printed at start."""
     from conclave.server.launch import serve as serve_http
 
     try:
@@ -292,6 +302,7 @@ def serve(
             config_paths=config or [],
             workers=workers,
             access_log=access_log,
+            allow_open_access=allow_open_access,
         )
     except ConclaveError as exc:
         _fail(str(exc))

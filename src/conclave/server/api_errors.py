@@ -95,10 +95,15 @@ def unauthorized() -> ApiError:
 def unknown_model(model: str, known: Sequence[str]) -> ApiError:
     return ApiError(
         404,
-        f"the model {model!r} does not exist here; the consensus presets are: " + ", ".join(known),
+        f"the model {_shortened(model)!r} does not exist here; the consensus presets are: "
+        + ", ".join(known),
         code="model_not_found",
         param="model",
     )
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def not_found(what: str) -> ApiError:

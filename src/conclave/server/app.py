@@ -191,6 +191,8 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
         elif exc.status_code == 405:
             allow = (exc.headers or {}).get("Allow", "")
             error = method_not_allowed(request.method, request.url.path, allow)
+        elif exc.status_code == 400:  # a body Starlette could not read as JSON at all
+            error = ApiError(400, "the request body is not valid JSON", code="invalid_json")
         elif exc.status_code == 413:
             error = too_large(max_body_bytes)
         else:

@@ -47,8 +47,10 @@ def serve(
     workers: int = 1,
     access_log: bool = True,
     log_level: str = "info",
+    allow_open_access: bool = False,
 ) -> None:
-    """Build the app (failing fast on any configuration problem) and serve it until stopped.
+    """Build the app (failing fast on any configuration problem) and serve it until stopped;
+    warn at start when anyone who reaches `host` could use it (see `open_access_warning`).
 
     With `workers > 1`, uvicorn runs that many processes on one socket, each with its own app
     built from the same files; Prometheus metrics are then summed across them (through
@@ -60,7 +62,7 @@ def serve(
     for name, preset_config in configs:
         check_embedded_models(preset_config, models_dir, source=f"preset {name!r}")
     warning = open_access_warning(host, settings)
-    if warning is not None:
+    if warning is not None and not allow_open_access:
         logging.getLogger("conclave.server").warning("%s", warning)
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     if workers == 1:
