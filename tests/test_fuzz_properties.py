@@ -1,9 +1,11 @@
 """Properties checked on generated input (Hypothesis): the config loader never fails with
-anything but a ConfigError, the receipts' canonical JSON is stable and exact, and the OpenAI
-request models either accept a body or refuse it with a field-naming 400, never a crash."""
+anything but a ConfigError, the receipts' canonical JSON is stable and exact, the OpenAI
+request models either accept a body or refuse it with a field-naming 400, never a crash, and
+a key split across streamed pieces is redacted as in one piece."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from conclave.config import load_config, parse_config
 from conclave.errors import ConfigError
 from conclave.server.api_errors import invalid_body
 from conclave.server.schemas import ChatCompletionRequest, ConsensusStreamRequest
+from conclave.server.security import Redactor
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -118,3 +121,25 @@ def test_a_message_text_is_accepted_as_given(text: str) -> None:
     body = {"model": "default", "messages": [{"role": "user", "content": text}]}
     request = ChatCompletionRequest.model_validate(body)
     assert cast(str, request.messages[0].content) == text
+
+
+SECRET = "ck-secret-0123456789"
+
+
+@FAST
+@given(
+    before=st.text(max_size=30),
+    after=st.text(max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=80), max_size=6),
+)
+def test_a_key_split_across_streamed_pieces_never_leaves_in_any_piece(
+    before: str, after: str, cuts: list[int]
+) -> None:
+    redact = Redactor([SECRET])
+    text = before + SECRET + after
+    bounds = sorted({0, len(text), *(cut for cut in cuts if cut < len(text))})
+    pieces = [text[start:end] for start, end in itertools.pairwise(bounds)]
+    stream = redact.pieces()
+    sent = [stream.feed(piece) for piece in pieces] + [stream.flush()]
+    assert "".join(sent) == redact(text)
+    assert all(SECRET[: len(SECRET) // 2] not in piece for piece in sent)
