@@ -14,6 +14,7 @@ import openai
 import pytest
 from openai.types.shared_params import ResponseFormatJSONSchema
 
+from conclave.consensus.engine import ConsensusEngine
 from conclave.providers.testing import FakeModel, FunctionModel
 from conclave.server import ServerSettings
 from conclave.server.launch import open_access_warning
@@ -263,3 +264,28 @@ def test_serving_beyond_loopback_without_keys_is_warned_about() -> None:
     assert open_access_warning("::1", settings()) is None
     assert open_access_warning("0.0.0.0", settings(api_keys=KEY)) is None
     assert open_access_warning("0.0.0.0", settings(allow_open_access=True)) is None
+
+
+# --- a bug below the service ---------------------------------------------------------------------
+
+
+def test_a_bug_mid_run_ends_each_stream_with_an_error_not_a_cut(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: ConsensusEngine, run: object) -> None:
+        raise RuntimeError(f"a bug, with {KEY} in its message")
+
+    monkeypatch.setattr(ConsensusEngine, "_stop_reason", broken)
+
+    events = httpx2.post(served.v1 + "/consensus/stream", json=ask("Capital?"))
+    chunks = chat(served, ask("Capital?", stream=True))
+    whole = chat(served, ask("Capital?"))
+
+    assert events.status_code == 200
+    assert events.text.rstrip().split("\n\n")[-1].startswith("event: error")
+    last_chunk = chunks.text.rstrip().split("\n\n")[-1]
+    assert json.loads(last_chunk.removeprefix("data: "))["error"]["code"] == "internal_error"
+    assert whole.status_code == 500
+    assert whole.json()["error"]["code"] == "internal_error"
+    for response in (events, chunks, whole):
+        assert "RuntimeError" not in response.text

@@ -173,6 +173,16 @@ def method_not_allowed(method: str, path: str, allow: str) -> ApiError:
     )
 
 
+def internal_error(error_id: str) -> ApiError:
+    """500 for a bug: the client gets only an id to quote; the log has the rest."""
+    return ApiError(
+        500,
+        f"internal server error (id {error_id}); the server log has the details",
+        type="server_error",
+        code="internal_error",
+    )
+
+
 def provider_not_ready(message: str) -> ApiError:
     return ApiError(503, message, type="server_error", code="provider_not_ready")
 

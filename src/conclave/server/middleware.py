@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conclave.server.api_errors import ApiError, rate_limited, too_large, unauthorized
+from conclave.server.api_errors import internal_error, rate_limited, too_large, unauthorized
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.responses import error_response
 from conclave.server.security import KeyChecker, bearer_token
@@ -64,13 +64,7 @@ class ErrorGuard:
                 self.redact(str(exc)),
             )
             if not started:
-                error = ApiError(
-                    500,
-                    f"internal server error (id {error_id}); the server log has the details",
-                    type="server_error",
-                    code="internal_error",
-                )
-                await error_response(error, self.redact)(scope, receive, send)
+                await error_response(internal_error(error_id), self.redact)(scope, receive, send)
 
 
 class RequestMetrics:

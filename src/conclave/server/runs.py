@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
 from typing import TypeVar
@@ -30,6 +31,7 @@ from conclave.errors import (
 from conclave.server.api_errors import (
     ApiError,
     consensus_failed,
+    internal_error,
     provider_not_ready,
     server_busy,
 )
@@ -193,9 +195,18 @@ class ConsensusRun:
         except ConclaveError as exc:
             await self._finish("error", None)
             raise ApiError(500, str(exc), type="server_error", code="run_failed") from None
-        except Exception:
+        except Exception as exc:
+            # A bug below the service: streams still end with an error event, not cut off.
             await self._finish("error", None)
-            raise
+            error_id = uuid.uuid4().hex[:12]
+            log.error(
+                "internal error %s in a run (preset %s): %s: %s",
+                error_id,
+                self.preset.name,
+                type(exc).__name__,
+                self._service.redact(str(exc)),
+            )
+            raise internal_error(error_id) from None
         finally:  # also when the consumer stops early or the request is cancelled
             if not self._finished:
                 self._finished = True
