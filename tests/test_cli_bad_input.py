@@ -33,7 +33,10 @@ def a_config(models: list[str]) -> dict[str, object]:
         ('{"models": [{"id": "caf\u00e9"}]}'.encode("latin-1"), "not UTF-8"),
     ],
 )
-@pytest.mark.parametrize("command", [["config", "check"], ["ask", "Hi?", "--config"]])
+@pytest.mark.parametrize(
+    "command",
+    [["config", "check"], ["ask", "Hi?", "--config"], ["serve", "--host", "127.0.0.1", "--config"]],
+)
 def test_a_config_that_is_not_utf8_is_one_clear_error(
     tmp_path: Path, content: bytes, expected: str, command: list[str]
 ) -> None:
