@@ -63,7 +63,6 @@ def serve(
         check_embedded_models(preset_config, models_dir, source=f"preset {name!r}")
     warning = open_access_warning(host, settings)
     if warning is not None and not allow_open_access:
-        logging.getLogger("conclave.server").warning("%s", warning)
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     if workers == 1:
         app = create_app(configs, settings=settings)
