@@ -177,7 +177,7 @@ def conclave_serve(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[
     base = f"http://127.0.0.1:{port}"
     output: list[str] = []
     try:
-        deadline = time.monotonic() + 120  # generous: two workers start slowly on a busy 2-core machine
+        deadline = time.monotonic() + 120  # generous: a busy 2-core machine starts slowly
         while True:
             try:
                 if httpx2.get(base + "/health").status_code == 200:
