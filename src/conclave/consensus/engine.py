@@ -27,6 +27,7 @@ from conclave.consensus.events import (
     RoundStarted,
     RunStarted,
 )
+from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.prompts import improvement_conversation
 from conclave.consensus.records import call_record, deadline, failed_record
@@ -40,6 +41,7 @@ from conclave.consensus.steps import (
     MemberSelector,
     StopRule,
 )
+from conclave.consensus.stragglers import GracePolicy, late_record, skipped_record
 from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
 from conclave.errors import ConfigError, ConsensusError, ProviderError
 from conclave.types import Message, Usage
@@ -57,9 +59,15 @@ class ConsensusEngine:
         combiner: Combiner | None = None,
         stop_rules: Sequence[StopRule] | None = None,
         rng: random.Random | None = None,
+        health: MemberHealth | None = None,
     ) -> None:
         self.config = config
         self.panel = panel
+        self.health = health or MemberHealth(
+            failures=config.breaker_failures, cooldown_s=config.breaker_cooldown_s
+        )
+        """The members' breakers, shared by every run of this engine."""
+        self._grace = GracePolicy.from_config(config)
         self._selector = selector or EveryMember()
         self._combiner = combiner or LLMAggregator(
             panel.aggregator,
@@ -153,15 +161,64 @@ class ConsensusEngine:
     async def _ask_members(
         self, members: Sequence[Member], messages: Sequence[Message]
     ) -> AsyncGenerator[CallRecord, None]:
-        """Ask every member at once; yield their records in the order they finish."""
-        tasks = [asyncio.create_task(self._ask(member, messages)) for member in members]
+        """Ask every member at once; yield one record per member: those resting after repeated
+        failures first, then the answers in the order they finish, then the stragglers the
+        round stopped waiting for once its quorum answered."""
+        needed = min(self.config.quorum, len(members))
+        calling, resting = self._admit(members, needed)
+        for member in resting:
+            yield skipped_record(member.label, self.health.skip_reason(member_key(member.spec)))
+        started = time.perf_counter()
+        tasks = {asyncio.create_task(self._ask(member, messages)): member for member in calling}
+        pending = set(tasks)
+        quorum_latencies: list[float] = []
+        grace_s: float | None = None
+        grace_ends: float | None = None
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
-        finally:
-            for task in tasks:
+            while pending:
+                wait_s = None if grace_ends is None else max(0.0, grace_ends - time.perf_counter())
+                done, pending = await asyncio.wait(
+                    pending, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    break
+                for task in (task for task in tasks if task in done):  # panel order on ties
+                    record = task.result()
+                    self.health.record(member_key(tasks[task].spec), ok=record.ok)
+                    if record.ok and len(quorum_latencies) < needed:
+                        quorum_latencies.append(record.latency_s)
+                    yield record
+                if grace_ends is None and len(quorum_latencies) >= needed:
+                    grace_s = self._grace.grace_s(quorum_latencies)
+                    grace_ends = time.perf_counter() + grace_s
+            late = [task for task in tasks if task in pending]
+            for task in late:
                 task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            for task in late:
+                key = member_key(tasks[task].spec)
+                self.health.abandon(key)
+                self.health.record(key, ok=False)
+                ran_s = time.perf_counter() - started
+                yield late_record(tasks[task].label, messages, ran_s=ran_s, grace_s=grace_s or 0)
+        finally:
+            unfinished = [task for task in tasks if not task.done()]
+            for task in unfinished:
+                task.cancel()
+                self.health.abandon(member_key(tasks[task].spec))
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _admit(self, members: Sequence[Member], needed: int) -> tuple[list[Member], list[Member]]:
+        """The members to call and those to skip while their breaker is open; resting members
+        are called anyway when fewer than the quorum would be left."""
+        decisions: list[tuple[Member, Admission]] = [
+            (member, self.health.admit(member_key(member.spec))) for member in members
+        ]
+        calling = [member for member, decision in decisions if decision != "skip"]
+        resting = [member for member, decision in decisions if decision == "skip"]
+        while len(calling) < needed and resting:
+            calling.append(resting.pop(0))
+        return calling, resting
 
     async def _ask(self, member: Member, messages: Sequence[Message]) -> CallRecord:
         timeout_s = member.spec.timeout_s or self.config.timeout_s
