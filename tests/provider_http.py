@@ -232,6 +232,69 @@ def sse_events(*payloads: object, done: bool = True) -> tuple[bytes, ...]:
     return (*events, b"data: [DONE]\n\n") if done else events
 
 
+def answer_json(model: str, text: str) -> dict[str, object]:
+    """A whole chat completion in OpenAI's shape."""
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": 1747311823,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 17, "completion_tokens": 3, "total_tokens": 20},
+    }
+
+
+def answer_chunks(model: str, text: str) -> list[dict[str, object]]:
+    """A streamed chat completion in OpenAI's shape: one chunk per word, the finish, the
+    usage."""
+    base = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "model": model}
+    words = text.split(" ")
+    chunks: list[dict[str, object]] = [
+        {**base, "choices": [{"index": 0, "delta": {"content": (" " if i else "") + word}}]}
+        for i, word in enumerate(words)
+    ]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    usage = {"prompt_tokens": 17, "completion_tokens": len(words), "total_tokens": 17}
+    chunks.append({**base, "choices": [], "usage": usage})
+    return chunks
+
+
+class ModelUpstream:
+    """An OpenAI-compatible upstream serving several models, for `ScriptedServer(then=...)`:
+    each model answers `"<model> says Paris."` (whole or streamed, as asked), except that the
+    replies queued for a model with `fail()` are served first, in order."""
+
+    def __init__(self, **scripts: Sequence[Reply]) -> None:
+        self._queued: dict[str, deque[Reply]] = {m: deque(r) for m, r in scripts.items()}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: httpx2.Request) -> Reply:
+        body = json.loads(request.content)
+        model: str = body["model"]
+        with self._lock:
+            queued = self._queued.get(model)
+            if queued:
+                return queued.popleft()
+        return self.answer(model, streamed=bool(body.get("stream")))
+
+    def fail(self, model: str, *replies: Reply) -> None:
+        """Queue replies for the next calls to `model`."""
+        with self._lock:
+            self._queued.setdefault(model, deque()).extend(replies)
+
+    @staticmethod
+    def text(model: str) -> str:
+        return f"{model} says Paris."
+
+    def answer(self, model: str, *, streamed: bool, interval_s: float = 0.0) -> Reply:
+        """The model's correct answer, whole or as an SSE stream `interval_s` per piece."""
+        if not streamed:
+            return httpx2.Response(200, json=answer_json(model, self.text(model)))
+        return Streamed(sse_events(*answer_chunks(model, self.text(model))), interval_s)
+
+
 async def collect(
     items: AsyncIterator[TextDelta | Completion],
     into: list[TextDelta | Completion] | None = None,
