@@ -118,12 +118,40 @@ async def test_failures_do_not_count_towards_the_quorum_that_starts_the_grace() 
     assert error_types(transcript) == [{"a": "http_error", "b": None}]
 
 
-def test_the_default_grace_is_a_multiple_of_the_slowest_quorum_answer_with_a_floor() -> None:
-    policy = GracePolicy.from_config(make_config(grace_factor=2.0, grace_floor_s=1.0))
+def test_the_derived_grace_follows_the_quorum_and_each_members_usual_time() -> None:
+    policy = GracePolicy.from_config(
+        make_config(grace_factor=0.5, grace_floor_s=0.25, straggler_factor=1.5)
+    )
 
-    assert policy.grace_s([0.2, 3.0]) == 6.0
-    assert policy.grace_s([0.1]) == 1.0
-    assert GracePolicy.from_config(make_config(grace_s=0.25)).grace_s([9.0]) == 0.25
+    assert policy.grace_s([0.2, 3.0]) == 1.5
+    assert policy.grace_s([0.1]) == 0.25
+    # Left behind after the grace, or once 1.5 times slower than usual if that is later.
+    assert policy.left_behind_at_s(3.0, [3.0], usual_s=1.0) == 4.5
+    assert policy.left_behind_at_s(3.0, [3.0], usual_s=8.0) == 12.0
+    # Never seen answering: waited for up to its timeout.
+    assert policy.left_behind_at_s(3.0, [3.0], usual_s=None) is None
+    fixed = GracePolicy.from_config(make_config(grace_s=0.25))
+    assert fixed.left_behind_at_s(2.0, [9.0], usual_s=None) == 2.25
+
+
+async def test_a_slower_member_is_waited_for_until_it_is_slower_than_itself() -> None:
+    slow = FunctionModel(lambda messages, options: "Paris, slowly.", latency_s=0.05)
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": answering(),
+        "c": slow,
+        "agg": FakeModel(default="Paris."),
+    }
+    engine = make_engine(make_config(("a", "c"), grace_factor=0, grace_floor_s=0), fakes)
+
+    first = await engine.run_to_end(QUESTION)  # c has no usual time yet: waited for
+    second = await engine.run_to_end(QUESTION)  # as slow as usual: waited for
+    slow.latency_s = NEVER_S
+    third = await engine.run_to_end(QUESTION)  # far slower than usual: left behind
+
+    assert [error_types(t)[0]["c"] for t in (first, second, third)] == [None, None, "late"]
+    usual = engine.health.usual_latency_s("c")
+    assert usual is not None
+    assert third.rounds[0].responses[1].latency_s >= 1.5 * usual
 
 
 async def test_a_member_that_keeps_failing_rests_and_is_recorded_as_skipped() -> None:

@@ -162,8 +162,8 @@ class ConsensusEngine:
         self, members: Sequence[Member], messages: Sequence[Message]
     ) -> AsyncGenerator[CallRecord, None]:
         """Ask every member at once; yield one record per member: those resting after repeated
-        failures first, then the answers in the order they finish, then the stragglers the
-        round stopped waiting for once its quorum answered."""
+        failures first, then the answers in the order they finish, and the stragglers the
+        round leaves behind once its quorum answered (see `consensus.stragglers`)."""
         needed = min(self.config.quorum, len(members))
         calling, resting = self._admit(members, needed)
         for member in resting:
@@ -172,35 +172,44 @@ class ConsensusEngine:
         tasks = {asyncio.create_task(self._ask(member, messages)): member for member in calling}
         pending = set(tasks)
         quorum_latencies: list[float] = []
-        grace_s: float | None = None
-        grace_ends: float | None = None
+        quorum_at_s = 0.0
+        left_behind_at: dict[asyncio.Task[CallRecord], float | None] = {}
         try:
             while pending:
-                wait_s = None if grace_ends is None else max(0.0, grace_ends - time.perf_counter())
+                cuts = [at for task in pending if (at := left_behind_at.get(task)) is not None]
+                wait_s = None
+                if cuts:
+                    wait_s = max(0.0, min(cuts) - (time.perf_counter() - started))
                 done, pending = await asyncio.wait(
                     pending, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
                 )
-                if not done:
-                    break
                 for task in (task for task in tasks if task in done):  # panel order on ties
                     record = task.result()
-                    self.health.record(member_key(tasks[task].spec), ok=record.ok)
+                    key = member_key(tasks[task].spec)
+                    self.health.record(key, ok=record.ok, latency_s=record.latency_s)
                     if record.ok and len(quorum_latencies) < needed:
                         quorum_latencies.append(record.latency_s)
                     yield record
-                if grace_ends is None and len(quorum_latencies) >= needed:
-                    grace_s = self._grace.grace_s(quorum_latencies)
-                    grace_ends = time.perf_counter() + grace_s
-            late = [task for task in tasks if task in pending]
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-            for task in late:
-                key = member_key(tasks[task].spec)
-                self.health.abandon(key)
-                self.health.record(key, ok=False)
+                if len(quorum_latencies) >= needed and not left_behind_at:
+                    quorum_at_s = time.perf_counter() - started
+                    for task in pending:
+                        usual_s = self.health.usual_latency_s(member_key(tasks[task].spec))
+                        left_behind_at[task] = self._grace.left_behind_at_s(
+                            quorum_at_s, quorum_latencies, usual_s
+                        )
                 ran_s = time.perf_counter() - started
-                yield late_record(tasks[task].label, messages, ran_s=ran_s, grace_s=grace_s or 0)
+                late = [task for task in pending if _due(left_behind_at.get(task), ran_s)]
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+                for task in late:
+                    pending.discard(task)
+                    key = member_key(tasks[task].spec)
+                    self.health.abandon(key)
+                    self.health.record(key, ok=False)
+                    yield late_record(
+                        tasks[task].label, messages, ran_s=ran_s, quorum_at_s=quorum_at_s
+                    )
         finally:
             unfinished = [task for task in tasks if not task.done()]
             for task in unfinished:
@@ -298,6 +307,10 @@ class _RunState:
             usage=sum((record.usage for record in rounds), Usage()),
             duration_s=time.perf_counter() - self.started,
         )
+
+
+def _due(left_behind_at_s: float | None, ran_s: float) -> bool:
+    return left_behind_at_s is not None and left_behind_at_s <= ran_s
 
 
 def _aggregator_failure(aggregate: CallRecord | None) -> str:

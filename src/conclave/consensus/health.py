@@ -1,4 +1,5 @@
-"""Members that keep failing are rested: a circuit breaker per member, as LiteLLM's cooldowns.
+"""How each member has been doing: its usual answer time, and a circuit breaker that rests a
+member that keeps failing, as LiteLLM's cooldowns do.
 
 After `failures` consecutive failed calls a member's breaker opens: the member is skipped for
 `cooldown_s` seconds, then one call is let through as a probe. A probe that answers closes the
@@ -33,6 +34,11 @@ class MemberHealthStatus(Frozen):
     cooldown_left_s: float
     """Seconds until the next probe is let through (0 when closed or already due)."""
     times_opened: int
+    usual_latency_s: float | None
+
+
+USUAL_LATENCY_WEIGHT = 0.2
+"""Weight of the newest answer in a member's usual answer time (an exponential average)."""
 
 
 @dataclass
@@ -41,6 +47,7 @@ class _Breaker:
     open_until: float | None = None
     probing: bool = False
     times_opened: int = 0
+    usual_latency_s: float | None = None
 
 
 def member_key(spec: ModelSpec) -> str:
@@ -77,14 +84,22 @@ class MemberHealth:
         breaker.probing = True
         return "probe"
 
-    def record(self, key: str, *, ok: bool) -> None:
-        """Count the outcome of a call: an answer closes the breaker, a failure counts towards
-        opening it (or, after a probe, opens it again at once)."""
+    def record(self, key: str, *, ok: bool, latency_s: float | None = None) -> None:
+        """Count the outcome of a call: an answer (in `latency_s`) closes the breaker and
+        updates the usual answer time, a failure counts towards opening the breaker (or, after a
+        probe, opens it again at once)."""
         breaker = self._breakers.setdefault(key, _Breaker())
         breaker.probing = False
         if ok:
             breaker.consecutive_failures = 0
             breaker.open_until = None
+            if latency_s is not None:
+                usual = breaker.usual_latency_s
+                breaker.usual_latency_s = (
+                    latency_s
+                    if usual is None
+                    else usual + USUAL_LATENCY_WEIGHT * (latency_s - usual)
+                )
             return
         breaker.consecutive_failures += 1
         was_open = breaker.open_until is not None
@@ -99,6 +114,11 @@ class MemberHealth:
         breaker = self._breakers.get(key)
         if breaker is not None:
             breaker.probing = False
+
+    def usual_latency_s(self, key: str) -> float | None:
+        """The member's usual answer time (a recent average); None before its first answer."""
+        breaker = self._breakers.get(key)
+        return None if breaker is None else breaker.usual_latency_s
 
     def skip_reason(self, key: str) -> str:
         """Why a skipped member was skipped, for its transcript record."""
@@ -129,6 +149,7 @@ class MemberHealth:
                     consecutive_failures=breaker.consecutive_failures,
                     cooldown_left_s=max(0.0, (breaker.open_until or now) - now),
                     times_opened=breaker.times_opened,
+                    usual_latency_s=breaker.usual_latency_s,
                 )
             )
         return tuple(statuses)
