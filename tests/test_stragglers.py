@@ -218,7 +218,7 @@ async def test_resting_members_are_called_anyway_when_the_quorum_needs_them() ->
     assert len(fakes["c"].history) == 3
 
 
-async def test_a_late_member_counts_as_a_failure_towards_its_rest() -> None:
+async def test_a_late_member_is_not_rested_for_it() -> None:
     fakes: dict[str, FakeModel | FunctionModel] = {
         "a": answering(),
         "c": answering(latency_s=NEVER_S),
@@ -228,7 +228,8 @@ async def test_a_late_member_counts_as_a_failure_towards_its_rest() -> None:
 
     transcripts = [await engine.run_to_end(QUESTION) for _ in range(3)]
 
-    assert [error_types(t)[0]["c"] for t in transcripts] == ["late", "late", "cooldown"]
+    assert [error_types(t)[0]["c"] for t in transcripts] == ["late", "late", "late"]
+    assert len(fakes["c"].history) == 3
 
 
 def test_one_probe_at_a_time_and_a_cancelled_probe_lets_the_next_one_through() -> None:
