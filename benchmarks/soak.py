@@ -13,8 +13,8 @@ a straggler the round stopped waiting for; `cooldown`: a resting member skipped)
 members' breakers.
 
     .venv/bin/python benchmarks/soak.py                 # 10 minutes
-    .venv/bin/python benchmarks/soak.py --minutes 2
-    .venv/bin/python benchmarks/soak.py --minutes 2 --grace-factor 0.25 --grace-floor 0.1
+    .venv/bin/python benchmarks/soak.py --minutes 2 --workers 2
+    .venv/bin/python benchmarks/soak.py --minutes 2 --grace-floor 0.1 --straggler-factor 1.2
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.5, help="seconds per upstream call")
     parser.add_argument("--failure-rate", type=float, default=0.2, help="calls failing at random")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument("--workers", type=int, default=1, help="conclave server processes")
     parser.add_argument("--grace", type=float, help="config grace_s (default: derived)")
     parser.add_argument("--grace-factor", type=float, help="config grace_factor")
     parser.add_argument("--grace-floor", type=float, help="config grace_floor_s")
+    parser.add_argument("--straggler-factor", type=float, help="config straggler_factor")
     parser.add_argument("--breaker-failures", type=int, help="config breaker_failures")
     parser.add_argument("--breaker-cooldown", type=float, help="config breaker_cooldown_s")
     args = parser.parse_args()
@@ -59,6 +61,7 @@ def main() -> None:
             ("grace_s", args.grace),
             ("grace_factor", args.grace_factor),
             ("grace_floor_s", args.grace_floor),
+            ("straggler_factor", args.straggler_factor),
             ("breaker_failures", args.breaker_failures),
             ("breaker_cooldown_s", args.breaker_cooldown),
         )
@@ -70,10 +73,13 @@ def main() -> None:
         f"soak: {args.clients} clients for {args.minutes:g} min after {args.warmup:g} s warm-up; "
         f"upstream {args.delay * 1000:.0f} ms per call, critical path {critical_path:.1f} s; "
         f"{DEAD_MEMBER} always fails, {args.failure_rate:.0%} of the other calls fail at random "
-        f"(HTTP 500 at once); config changes: {json.dumps(changes) if changes else 'none'}",
+        f"(HTTP 500 at once); {args.workers} server process(es); config changes: "
+        f"{json.dumps(changes) if changes else 'none'}",
         flush=True,
     )
-    with running_service(delay_s=args.delay, faults=faults, config_changes=changes) as service:
+    with running_service(
+        delay_s=args.delay, faults=faults, config_changes=changes, workers=args.workers
+    ) as service:
         began, server_cpu, machine_cpu = (
             time.perf_counter(),
             _cpu_s(service.server.pid),

@@ -98,26 +98,27 @@ class ServiceMetrics:
             registry=r,
         )
 
-        self.member_resting = Gauge(
+        self.member_resting = self._member_gauge(
             "conclave_member_resting",
             "1 while a member's breaker is open (skipped after repeated failures), else 0.",
-            ["preset", "member"],
-            registry=r,
-            multiprocess_mode="max",
         )
-        self.member_consecutive_failures = Gauge(
-            "conclave_member_consecutive_failures",
-            "Failed calls in a row of each member.",
-            ["preset", "member"],
-            registry=r,
-            multiprocess_mode="max",
+        self.member_consecutive_failures = self._member_gauge(
+            "conclave_member_consecutive_failures", "Failed calls in a row of each member."
         )
-        self.member_times_rested = Gauge(
+        self.member_times_rested = self._member_gauge(
             "conclave_member_times_rested",
             "How many times each member's breaker has opened since the server started.",
+        )
+
+    def _member_gauge(self, name: str, documentation: str) -> Gauge:
+        """A gauge per preset and member, set from the breakers when `/metrics` is read; over
+        several worker processes the highest value is reported."""
+        return Gauge(
+            name,
+            documentation,
             ["preset", "member"],
-            registry=r,
-            multiprocess_mode="livesum",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
 
     def observe_member_health(self, preset: str, statuses: tuple[MemberHealthStatus, ...]) -> None:
