@@ -198,7 +198,11 @@ class ConsensusEngine:
                             quorum_at_s, quorum_latencies, usual_s
                         )
                 ran_s = time.perf_counter() - started
-                late = [task for task in pending if _due(left_behind_at.get(task), ran_s)]
+                late = [  # one that ended while a record was being yielded is not late
+                    task
+                    for task in pending
+                    if not task.done() and _due(left_behind_at.get(task), ran_s)
+                ]
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
