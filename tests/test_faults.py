@@ -19,6 +19,7 @@ from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.errors import ConsensusError
 from conclave.providers.registry import ProviderRegistry
+from conclave.providers.retries import RetryPolicy, call_deadline
 from conclave.settings import Settings
 from conclave.types import Message
 from provider_http import (
@@ -285,3 +286,21 @@ async def test_a_slow_drip_stream_within_the_deadline_gives_the_whole_answer(
 
     pieces = "".join(e.text for e in events if isinstance(e, AggregateDelta))
     assert pieces == transcript.answer == "agg says Paris."
+
+
+def test_the_retry_policy_is_the_sdks_bounded_by_the_deadline() -> None:
+    policy = RetryPolicy(max_retries=2)
+
+    first, second = policy.wait_before_retry_s(1, None), policy.wait_before_retry_s(2, None)
+    assert first is not None
+    assert 0.375 <= first <= 0.5  # 0.5 s less up to 25% jitter, doubling
+    assert second is not None
+    assert 0.75 <= second <= 1.0
+    assert policy.wait_before_retry_s(3, None) is None  # retries spent
+    assert policy.wait_before_retry_s(1, 7.0) == 7.0  # Retry-After honoured
+    assert policy.wait_before_retry_s(1, 600.0) is None  # asks too much: not retried
+    with call_deadline(5.0):
+        assert policy.wait_before_retry_s(1, 4.0) == 4.0
+        assert policy.wait_before_retry_s(1, 5.0) is None  # would end past the deadline
+        with call_deadline(60.0):  # an outer, earlier deadline still holds
+            assert policy.wait_before_retry_s(1, 5.0) is None
