@@ -111,7 +111,7 @@ class ConsensusConfig(Frozen):
     each member at least `straggler_factor` times its usual answer time."""
     grace_factor: float = Field(default=0.5, ge=0)
     grace_floor_s: float = Field(default=0.25, ge=0)
-    straggler_factor: float = Field(default=1.5, ge=1)
+    straggler_factor: float = Field(default=2.0, ge=1)
     breaker_failures: int = Field(default=3, ge=1)
     """Failed calls in a row after which a member rests for `breaker_cooldown_s` seconds."""
     breaker_cooldown_s: float = Field(default=30.0, ge=0)

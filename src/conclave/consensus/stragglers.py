@@ -29,7 +29,7 @@ class GracePolicy:
     fixed_s: float | None = None
     factor: float = 0.5
     floor_s: float = 0.25
-    straggler_factor: float = 1.5
+    straggler_factor: float = 2.0
 
     @classmethod
     def from_config(cls, config: ConsensusConfig) -> GracePolicy:
