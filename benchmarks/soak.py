@@ -23,6 +23,7 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 from service_throughput import (
     IMPROVEMENT_ROUNDS,
@@ -85,12 +86,14 @@ def main() -> None:
             _cpu_s(service.server.pid),
             _machine_busy_s(),
         )
+        memory_before = _rss_mb(service.server.pid)
         result = measure_load(
             service.server_port, args.clients, args.warmup, args.minutes * 60, critical_path
         )
         elapsed = time.perf_counter() - began
         server_cpu = _cpu_s(service.server.pid) - server_cpu
         machine_cpu = _machine_busy_s() - machine_cpu
+        memory_after = _rss_mb(service.server.pid)
         metrics = _server_text(service.server_port, "/metrics")
         health = json.loads(_server_text(service.server_port, "/health"))
     report(result, critical_path, elapsed)
@@ -99,7 +102,19 @@ def main() -> None:
         f"{machine_cpu / elapsed:.0%} (2 cores = 200%; the rest is the upstream, the load "
         "generator and other processes)"
     )
+    print(
+        f"server memory (RSS):   {memory_before:.0f} MB before the load, "
+        f"{memory_after:.0f} MB after"
+    )
     report_server(metrics, health)
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of the server process (without its workers), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def report(result: LoadResult, critical_path: float, elapsed_s: float) -> None:
