@@ -3,7 +3,9 @@
 Round 0 sends the conversation to the members at once; the combiner (by default an aggregator
 model) turns their answers into a consensus; each improvement round sends the conversation plus
 that consensus plus the improvement prompt; a stop rule ends the run. A failing member is
-recorded and the round goes on while the quorum holds. Everything is yielded as typed events.
+recorded and the round goes on while the quorum holds; once the quorum has answered, a straggler
+is left behind after a grace (`consensus.stragglers`), and a member that keeps failing rests
+(`consensus.health`). Everything is yielded as typed events.
 """
 
 from __future__ import annotations
