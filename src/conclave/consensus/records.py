@@ -15,15 +15,18 @@ from conclave.errors import (
     ProviderHTTPError,
     ProviderTimeoutError,
 )
+from conclave.providers.retries import call_deadline
 from conclave.types import Completion, Message
 
 
 @asynccontextmanager
 async def deadline(timeout_s: float, label: str) -> AsyncIterator[None]:
-    """Bound a call in time; overrunning raises ProviderTimeoutError naming the model."""
+    """Bound a call in time, its retries included; overrunning raises ProviderTimeoutError
+    naming the model."""
     try:
         async with asyncio.timeout(timeout_s):
-            yield
+            with call_deadline(timeout_s):
+                yield
     except TimeoutError:
         raise ProviderTimeoutError(
             f"{label}: no answer within {timeout_s:g} s", model=label

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conclave.consensus.health import MemberHealthStatus
 from conclave.types import Message, Role
 
 # --- requests ---------------------------------------------------------------------------------
@@ -243,3 +244,6 @@ class Health(_Response):
     status: Literal["ok"] = "ok"
     presets: tuple[str, ...]
     runs_in_flight: int
+    members: dict[str, tuple[MemberHealthStatus, ...]] = {}
+    """Per preset, the breaker of every member called so far (`open`: resting after repeated
+    failures, skipped until its next probe)."""
