@@ -6,7 +6,7 @@ CLI's side of the store: keeping each `ask`/`chat` run and finding the last conv
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -16,7 +16,6 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from conclave.config import ConsensusConfig
 from conclave.consensus.transcript import CallRecord, Transcript
@@ -255,28 +254,23 @@ def _print_runs(query: RunQuery) -> None:
     with _reading() as store:
         page = store.find(query)
     if not page.runs:
-        err.print("no runs match" if page.total == 0 and _filtered(query) else "no runs kept yet")
+        err.print("no runs match" if _filtered(query) else "no runs kept yet")
         return
-    table = Table("id", "when (UTC)", "preset", "turn", "prompt", "answer", "calls", "time")
     for run in page.runs:
-        table.add_row(*_row(run))
-    out.print(table)
+        out.print(_line(run))
     if page.has_more:
         err.print(f"{page.total - len(page.runs)} older run(s) not shown (--limit)", style="dim")
 
 
-def _row(run: RunSummary) -> Sequence[str]:
-    failed = f" ([red]{run.failed_calls} failed[/])" if run.failed_calls else ""
-    outcome = "" if run.ok else " [red]FAILED[/]"
+def _line(run: RunSummary) -> str:
+    """One run on one line (greppable, like `git log --oneline`)."""
+    failed = f", [red]{run.failed_calls} failed[/]" if run.failed_calls else ""
+    outcome = "[green]ok[/]" if run.ok else f"[red]{escape(run.stop_reason or 'failed')}[/]"
+    turn = f" turn {run.turn + 1}" if run.turn else ""
     return (
-        run.id[:12],
-        run.created_at.strftime("%Y-%m-%d %H:%M"),
-        escape(run.preset) + outcome,
-        str(run.turn + 1),
-        escape(_short(run.prompt)),
-        escape(_short(run.answer)),
-        f"{run.calls}{failed}",
-        f"{run.duration_s:.1f}s",
+        f"[bold]{run.id[:12]}[/]  {run.created_at:%Y-%m-%d %H:%M}  {escape(run.preset)}{turn}  "
+        f"{outcome}  {run.calls} calls{failed}  {run.duration_s:.1f}s  "
+        f"{escape(_short(run.prompt))} [dim]->[/] {escape(_short(run.answer))}"
     )
 
 

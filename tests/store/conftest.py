@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from server.conftest import serve  # noqa: F401  (the real-uvicorn server fixture, shared)
+
 from .postgres import INSTALL_HINT, fresh_database, postgres_bin, running_postgres
 
 
