@@ -18,6 +18,10 @@ core): on a shared 2-core machine that last column says how far to trust the oth
     .venv/bin/python benchmarks/service_throughput.py
     .venv/bin/python benchmarks/service_throughput.py --levels 200 --http-client httpx
     .venv/bin/python benchmarks/service_throughput.py --workers 2
+    .venv/bin/python benchmarks/service_throughput.py --levels 200 --store off,on,off,on
+
+Each level runs once with the run store off (memory only) and once on (SQLite), in the same
+run, and the requests/s of the two are compared at the end (`--store` sets the passes).
 
 The last line of each level is what to compare: at 200 clients the physical limit is
 200 / 3 s = 66.7 requests/s.
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,6 +298,12 @@ def main() -> None:
         help="serve on asyncio's own loop and h11, as without uvloop and httptools",
     )
     parser.add_argument(
+        "--store",
+        default="off,on",
+        help="passes with the run store off (memory) and on (SQLite), in this order "
+        "(e.g. off,on,off,on); their requests/s are compared at the end",
+    )
+    parser.add_argument(
         "--http-client",
         choices=("default", "aiohttp", "httpx"),
         default="default",
@@ -302,42 +313,75 @@ def main() -> None:
     critical_path = 2 * args.delay * (IMPROVEMENT_ROUNDS + 1)
     python = sys.executable
     me = str(Path(__file__).resolve())
-
-    upstream_port, server_port = _free_port(), _free_port()
-    processes: list[subprocess.Popen[bytes]] = []
+    upstream_port = _free_port()
+    levels = [int(level) for level in args.levels.split(",")]
+    stores = args.store.split(",")
+    upstream = subprocess.Popen([python, me, "_upstream", str(upstream_port), str(args.delay)])
+    rates: dict[str, list[dict[int, float]]] = {store: [] for store in stores}
     try:
-        upstream = subprocess.Popen([python, me, "_upstream", str(upstream_port), str(args.delay)])
-        processes.append(upstream)
         _wait_for(upstream_port, "/stats")
-        with tempfile.TemporaryDirectory() as tmp:
-            config = Path(tmp) / "bench.json"
-            config.write_text(json.dumps(_config(upstream_port)))
-            env = {**os.environ, "CONCLAVE_MAX_CONCURRENT_RUNS": "10000"}
-            server_log = (Path(tmp) / "server.log").open("wb")
-            server = subprocess.Popen(
-                [python, me, "_server", args.http_client, str(args.pure_python), "--host", HOST,
-                 "--port", str(server_port), "--config", str(config), "--no-access-log",
-                 "--workers", str(args.workers)],
-                env=env, stdout=server_log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            processes.append(server)
+        print(
+            f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
+            f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
+            f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
+            f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
+            + ("; asyncio loop and h11" if args.pure_python else "")
+        )
+        for store in stores:
+            rates[store].append(_measure(args, store, upstream, upstream_port, levels))
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=15)
+    if "on" in rates and "off" in rates:
+        print("run store on / off, requests/s (mean of the passes):")
+        for clients in levels:
+            on = statistics.mean(rate[clients] for rate in rates["on"])
+            off = statistics.mean(rate[clients] for rate in rates["off"])
+            print(f"{clients:>7} clients: {on:.1f} / {off:.1f} = {on / off:.3f}")
+
+
+def _measure(
+    args: argparse.Namespace,
+    store: str,
+    upstream: subprocess.Popen[bytes],
+    upstream_port: int,
+    levels: list[int],
+) -> dict[int, float]:
+    """Start `conclave serve` with the run store on (SQLite, a fresh file) or off (memory),
+    load it at each level, stop it; returns requests/s per level."""
+    critical_path = 2 * args.delay * (IMPROVEMENT_ROUNDS + 1)
+    python = sys.executable
+    me = str(Path(__file__).resolve())
+    server_port = _free_port()
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bench.json"
+        config.write_text(json.dumps(_config(upstream_port)))
+        env = {
+            **os.environ,
+            "CONCLAVE_MAX_CONCURRENT_RUNS": "10000",
+            "CONCLAVE_STORE_ENABLED": str(store == "on").lower(),
+            "CONCLAVE_STORE_URL": f"sqlite:///{tmp}/runs.db",
+        }
+        server_log = (Path(tmp) / "server.log").open("wb")
+        server = subprocess.Popen(
+            [python, me, "_server", args.http_client, str(args.pure_python), "--host", HOST,
+             "--port", str(server_port), "--config", str(config), "--no-access-log",
+             "--workers", str(args.workers)],
+            env=env, stdout=server_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
             try:
                 _wait_for(server_port, "/health")
             except RuntimeError:
                 print((Path(tmp) / "server.log").read_text(), file=sys.stderr)
                 raise
-            print(
-                f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
-                f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
-                f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
-                f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
-                + ("; asyncio loop and h11" if args.pure_python else "")
-            )
+            print(f"run store {store}:")
             print(
                 f"{'clients':>7} {'req/s':>7} {'limit':>6} {'p50/cp':>7} {'p99/cp':>7} "
                 f"{'CPU ms/call':>11} {'server CPU':>10} {'others':>6} {'failed':>6}"
             )
-            for clients in (int(level) for level in args.levels.split(",")):
+            for clients in levels:
                 calls_before, cpu_before = _upstream_calls(upstream_port), _cpu_s(server.pid)
                 ours_before = _cpu_s(upstream.pid) + _children_cpu_s()
                 machine_before = _machine_busy_s()
@@ -357,6 +401,7 @@ def main() -> None:
                 p50 = statistics.median(latencies) / critical_path if latencies else float("nan")
                 p99 = _percentile(latencies, 0.99) / critical_path if latencies else float("nan")
                 limit = clients / critical_path
+                rates[clients] = result["requests_per_s"]
                 print(
                     f"{clients:>7} {result['requests_per_s']:>7.1f} {limit:>6.1f} {p50:>7.3f} "
                     f"{p99:>7.3f} {cpu * 1000 / max(calls, 1):>11.3f} "
@@ -366,10 +411,18 @@ def main() -> None:
                 )
                 for error in result["errors"]:
                     print(f"        error: {error}")
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=15)
+            if store == "on":
+                print(f"        runs kept: {_kept_runs(server_port)}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return rates
+
+
+def _kept_runs(port: int) -> int:
+    with urllib.request.urlopen(f"http://{HOST}:{port}/v1/transcripts?limit=1") as response:
+        total: int = json.loads(response.read())["total"]
+        return total
 
 
 def _percentile(values: list[float], fraction: float) -> float:

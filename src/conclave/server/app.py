@@ -164,6 +164,14 @@ def _default_store(settings: ServerSettings, core: Settings, redact: Redactor) -
     return open_run_store(home=core.home, settings=store_settings, redact=redact)
 
 
+def prepare_store() -> None:
+    """Open (and migrate) the run store once, before `--workers` processes start, so that a
+    bad `CONCLAVE_STORE_URL` stops the start with its message and no two workers migrate."""
+    store_settings = StoreSettings()
+    if store_settings.enabled:
+        open_run_store(home=Settings().home, settings=store_settings).close()
+
+
 def _version() -> str:
     try:
         return metadata.version("conclave")

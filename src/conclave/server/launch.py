@@ -23,7 +23,7 @@ from uvicorn.supervisors import Multiprocess
 from conclave.config import ConsensusConfig, format_validation_error
 from conclave.errors import ConfigError
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.app import create_app
+from conclave.server.app import create_app, prepare_store
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
 from conclave.server.presets import build_catalog, load_presets
 from conclave.server.security import Redactor
@@ -48,8 +48,8 @@ def serve(
 
     With `workers > 1`, uvicorn runs that many processes on one socket, each with its own app
     built from the same files; Prometheus metrics are then summed across them (through
-    prometheus_client's multiprocess mode), while the cap on concurrent runs and the kept
-    transcripts are per process."""
+    prometheus_client's multiprocess mode) and runs are kept in the one store they share,
+    while the cap on concurrent runs is per process."""
     settings = load_server_settings()
     configs = load_presets(config_paths)
     if workers == 1:
@@ -61,6 +61,7 @@ def serve(
         uvicorn.Server(config).run()
         return
     _check_presets(configs)
+    prepare_store()
     metrics_dir = tempfile.mkdtemp(prefix="conclave-metrics-")
     os.environ[CONFIGS_VARIABLE] = json.dumps([str(path.resolve()) for path in config_paths])
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
