@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.conftest import serve  # noqa: F401  (the real-uvicorn server fixture, shared)
+from test_cli import fakes  # noqa: F401  (the embedded preset's models, as fakes)
 
 from .postgres import INSTALL_HINT, fresh_database, postgres_bin, running_postgres
 

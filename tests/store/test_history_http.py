@@ -7,11 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2
+import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
 from conclave.errors import ProviderHTTPError
 from conclave.providers.testing import FakeModel
+from conclave.server import MemoryTranscriptStore
 from server.conftest import ServeFactory, default_fakes, make_config
 from server.test_ops_and_cli import conclave_serve, upstream_config
 
@@ -104,3 +106,15 @@ def test_with_two_workers_any_worker_serves_any_transcript(
                 assert response.status_code == 200, response.text
         listed = httpx2.get(base + "/v1/transcripts", params={"preset": "quick"}).json()
         assert sorted(run["id"] for run in listed["runs"]) == sorted(made)
+
+
+def test_with_the_store_disabled_this_process_lists_its_runs_from_memory(
+    serve: ServeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONCLAVE_STORE_ENABLED", "false")
+    served = serve()
+    run_id = ask(served.url, "Capital of Spain?")
+    assert isinstance(served.app.state.service.store, MemoryTranscriptStore)
+    listed = httpx2.get(served.v1 + "/transcripts", params={"q": "spain"}).json()
+    assert [run["id"] for run in listed["runs"]] == [run_id]
+    assert httpx2.get(served.v1 + "/transcripts", params={"q": "germany"}).json()["total"] == 0

@@ -7,30 +7,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
-from conclave.providers.registry import ProviderRegistry
-from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
+from conclave.providers.testing import FakeModel, FunctionModel
 from conclave.types import Message, SamplingOptions
 
 runner = CliRunner()
 Fakes = dict[str, FakeModel | FunctionModel]
-
-
-@pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch) -> Fakes:
-    """The embedded preset's models, replaced by fakes."""
-    models: Fakes = {
-        "smollm2-135m": FakeModel(default="Paris, I think."),
-        "qwen2.5-0.5b": FakeModel(default="The capital of France is Paris."),
-    }
-    provider = FakeProvider(models)
-    monkeypatch.setattr(
-        cli, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
-    )
-    return models
 
 
 def invoke(*args: str, input: str | None = None) -> str:

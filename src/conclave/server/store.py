@@ -38,16 +38,13 @@ class MemoryTranscriptStore:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._runs: OrderedDict[str, tuple[Transcript, StoredRun]] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[Transcript, str]] = OrderedDict()
         self._receipts: dict[str, Receipt] = {}
 
     async def put(self, transcript: Transcript, *, preset: str) -> None:
         if self.capacity == 0:
             return
-        self._runs[transcript.id] = (
-            transcript,
-            stored_run(transcript, source="http", preset=preset),
-        )
+        self._runs[transcript.id] = (transcript, preset)
         self._runs.move_to_end(transcript.id)
         while len(self._runs) > self.capacity:
             dropped, _ = self._runs.popitem(last=False)
@@ -58,7 +55,8 @@ class MemoryTranscriptStore:
         return kept[0] if kept else None
 
     async def runs(self, query: RunQuery) -> RunPage:
-        matching = [run.summary for _, run in reversed(self._runs.values()) if _admits(run, query)]
+        kept = (stored_run(t, source="http", preset=p) for t, p in reversed(self._runs.values()))
+        matching = [run.summary for run in kept if _admits(run, query)]
         return RunPage(
             runs=tuple(matching[query.offset : query.offset + query.limit]),
             total=len(matching),

@@ -16,9 +16,16 @@ from pathlib import Path
 from conclave.attestation.receipts import Receipt
 from conclave.consensus.transcript import Transcript
 from conclave.store.database import RunDatabase
-from conclave.store.records import RunPage, RunQuery, RunSource, RunSummary, stored_run
+from conclave.store.records import (
+    RunPage,
+    RunQuery,
+    RunSource,
+    RunSummary,
+    StoredRun,
+    stored_run,
+)
 from conclave.store.settings import StoreSettings
-from conclave.store.writer import BackgroundWriter, Retention
+from conclave.store.writer import BackgroundWriter, PendingRun, Retention
 
 
 class RunStore:
@@ -38,16 +45,15 @@ class RunStore:
         self._pending: dict[str, Transcript] = {}
         self._lock = threading.Lock()
         database.migrate()
-        self._writer = BackgroundWriter(database, retention, self._written)
+        self._writer = BackgroundWriter(database, retention, self._prepare, self._written)
 
     # --- writing --------------------------------------------------------------------------
 
     def record(self, transcript: Transcript, *, preset: str) -> None:
         """Keep `transcript` (returns at once; the write happens in the background)."""
-        run = stored_run(transcript, source=self.source, preset=preset, redact=self._redact)
         with self._lock:
             self._pending[transcript.id] = transcript
-        self._writer.submit(run)
+        self._writer.submit(PendingRun(transcript, preset))
 
     async def put(self, transcript: Transcript, *, preset: str) -> None:
         self.record(transcript, preset=preset)
@@ -100,6 +106,11 @@ class RunStore:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
+
+    def _prepare(self, run: PendingRun) -> StoredRun:
+        return stored_run(
+            run.transcript, source=self.source, preset=run.preset, redact=self._redact
+        )
 
     def _written(self, run_ids: list[str]) -> None:
         with self._lock:

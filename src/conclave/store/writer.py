@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from conclave.consensus.transcript import Transcript
 from conclave.store.database import RunDatabase
 from conclave.store.records import RunSummary, StoredRun
 
@@ -28,6 +29,14 @@ class Retention:
     max_bytes: int
 
 
+@dataclass(frozen=True)
+class PendingRun:
+    """A finished run waiting to be written, with the preset that ran it."""
+
+    transcript: Transcript
+    preset: str
+
+
 @dataclass
 class _Flush:
     done: threading.Event = field(default_factory=threading.Event)
@@ -36,25 +45,29 @@ class _Flush:
 class BackgroundWriter:
     """Writes submitted runs from its own thread; `submit` never blocks.
 
-    A batch that fails to write is logged and dropped (the answers were already sent: a store
-    outage must not become a service outage). `on_written` is called, from the writer thread,
-    with each batch's ids once they are in the database (or given up)."""
+    Turning a transcript into its row (`prepare`: JSON, redaction, summary) happens here too,
+    not on the caller's event loop. A batch that fails to write is logged and dropped (the
+    answers were already sent: a store outage must not become a service outage). `on_written`
+    is called, from the writer thread, with each batch's ids once they are in the database (or
+    given up)."""
 
     def __init__(
         self,
         database: RunDatabase,
         retention: Retention,
+        prepare: Callable[[PendingRun], StoredRun],
         on_written: Callable[[list[str]], None],
     ) -> None:
         self._database = database
         self._retention = retention
+        self._prepare = prepare
         self._on_written = on_written
-        self._queue: queue.SimpleQueue[StoredRun | _Flush | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[PendingRun | _Flush | None] = queue.SimpleQueue()
         self._next_prune = 0.0
         self._thread = threading.Thread(target=self._loop, name="conclave-store", daemon=True)
         self._thread.start()
 
-    def submit(self, run: StoredRun) -> None:
+    def submit(self, run: PendingRun) -> None:
         self._queue.put(run)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
@@ -72,7 +85,7 @@ class BackgroundWriter:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
-            batch: list[StoredRun] = []
+            batch: list[PendingRun] = []
             markers: list[_Flush] = []
             stop = False
             while True:
@@ -95,16 +108,16 @@ class BackgroundWriter:
             if stop:
                 return
 
-    def _write(self, batch: list[StoredRun]) -> list[RunSummary]:
+    def _write(self, batch: list[PendingRun]) -> list[RunSummary]:
         if not batch:
             return []
         written: list[RunSummary] = []
         try:
-            written = self._database.write(batch)
+            written = self._database.write([self._prepare(run) for run in batch])
         except Exception:
             log.exception("could not write %d run(s) to the store; they are not kept", len(batch))
         finally:
-            self._on_written([run.summary.id for run in batch])
+            self._on_written([run.transcript.id for run in batch])
         return written
 
     def _prune_when_due(self) -> None:
