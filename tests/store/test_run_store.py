@@ -21,6 +21,7 @@ from conclave.store import (
     StoreSettings,
     continued_conversation,
     open_run_store,
+    stored_run,
 )
 from conclave.store.schema import MIGRATIONS, runs, schema_migrations
 from conclave.types import Message
@@ -197,3 +198,21 @@ def test_a_bad_store_url_is_a_clear_error(tmp_path: Path) -> None:
         settings_for("mysql://someone@host/db").database_url(tmp_path)
     with pytest.raises(ConfigError, match="cannot open the run store"):
         open_run_store(home=tmp_path, settings=settings_for("postgresql://nobody@127.0.0.1:1/x"))
+
+
+async def test_a_thread_is_followed_within_one_batch_of_writes(store: RunStore) -> None:
+    first = await run_consensus("Capital of France?")
+    second = await run_consensus(
+        [*continued_conversation(first), Message(role="user", content="Population?")]
+    )
+    third = await run_consensus(
+        [*continued_conversation(second), Message(role="user", content="And its mayor?")]
+    )
+    batch = [stored_run(t, source="cli", preset="panel") for t in (first, second, third)]
+    written = store.database.write(batch)
+    assert [(run.thread_id, run.turn) for run in written] == [
+        (first.id, 0),
+        (first.id, 1),
+        (first.id, 2),
+    ]
+    assert store.database.write(batch) == []  # a run already kept is not written twice

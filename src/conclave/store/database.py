@@ -71,16 +71,22 @@ class RunDatabase:
 
     def write(self, batch: Sequence[StoredRun]) -> list[RunSummary]:
         """Insert runs (a run already kept is left as it is); returns their summaries with
-        each run's thread resolved."""
-        written = []
+        each run's thread resolved. One statement for the batch, plus one per run that
+        continues a conversation."""
         with self._writing() as connection:
-            for run in batch:
-                if connection.execute(select(runs.c.id).where(runs.c.id == run.summary.id)).first():
-                    continue
-                summary = _in_thread(connection, run)
-                connection.execute(insert(runs).values(**_row(run, summary)))
-                written.append(summary)
-        return written
+            ids = [run.summary.id for run in batch]
+            kept = set(connection.execute(select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
+            fresh = [run for run in batch if run.summary.id not in kept]
+            placed: dict[str, RunSummary] = {}  # by next_key: this batch's runs, threaded
+            summaries = []
+            for run in fresh:
+                summary = _in_thread(connection, run, placed)
+                placed[run.next_key] = summary
+                summaries.append(summary)
+            if fresh:
+                rows = [_row(run, summary) for run, summary in zip(fresh, summaries, strict=True)]
+                connection.execute(insert(runs), rows)
+        return summaries
 
     def keep_receipt(self, receipt: Receipt) -> None:
         with self._writing() as connection:
@@ -227,19 +233,25 @@ def _row(run: StoredRun, summary: RunSummary) -> dict[str, object]:
     }
 
 
-def _in_thread(connection: Connection, run: StoredRun) -> RunSummary:
-    """The run's summary placed in the thread it continues, if any."""
+def _in_thread(connection: Connection, run: StoredRun, placed: dict[str, RunSummary]) -> RunSummary:
+    """The run's summary placed in the thread it continues, if any (a kept run, or one
+    `placed` earlier in the same batch)."""
     if run.continues_key is None:
         return run.summary
-    earlier = connection.execute(
-        select(runs.c.thread_id, runs.c.turn)
-        .where(runs.c.next_key == run.continues_key)
-        .order_by(runs.c.created_at.desc())
-        .limit(1)
-    ).first()
-    if earlier is None:
-        return run.summary
-    return run.summary.model_copy(update={"thread_id": earlier.thread_id, "turn": earlier.turn + 1})
+    earlier = placed.get(run.continues_key)
+    if earlier is not None:
+        thread_id, turn = earlier.thread_id, earlier.turn
+    else:
+        found = connection.execute(
+            select(runs.c.thread_id, runs.c.turn)
+            .where(runs.c.next_key == run.continues_key)
+            .order_by(runs.c.created_at.desc())
+            .limit(1)
+        ).first()
+        if found is None:
+            return run.summary
+        thread_id, turn = found.thread_id, found.turn
+    return run.summary.model_copy(update={"thread_id": thread_id, "turn": turn + 1})
 
 
 def _conditions(query: RunQuery) -> ColumnElement[bool]:
