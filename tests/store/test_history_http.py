@@ -118,3 +118,15 @@ def test_with_the_store_disabled_this_process_lists_its_runs_from_memory(
     listed = httpx2.get(served.v1 + "/transcripts", params={"q": "spain"}).json()
     assert [run["id"] for run in listed["runs"]] == [run_id]
     assert httpx2.get(served.v1 + "/transcripts", params={"q": "germany"}).json()["total"] == 0
+
+
+def test_serve_with_a_store_it_cannot_open_stops_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONCLAVE_STORE_URL", "postgresql://nobody:hunter2@127.0.0.1:1/runs")
+    for workers in ("1", "2"):
+        result = CliRunner().invoke(cli.app, ["serve", "--port", "1", "--workers", workers])
+        assert result.exit_code == 1
+        assert "cannot open the run store at postgresql" in result.stderr
+        assert "hunter2" not in result.output  # the URL's password is never shown
+        assert "Traceback" not in result.output

@@ -198,6 +198,8 @@ def test_a_bad_store_url_is_a_clear_error(tmp_path: Path) -> None:
         settings_for("mysql://someone@host/db").database_url(tmp_path)
     with pytest.raises(ConfigError, match="cannot open the run store"):
         open_run_store(home=tmp_path, settings=settings_for("postgresql://nobody@127.0.0.1:1/x"))
+    with pytest.raises(ConfigError, match="cannot create /proc/nope for the run store"):
+        open_run_store(home=tmp_path, settings=settings_for("sqlite:////proc/nope/runs.db"))
 
 
 async def test_a_thread_is_followed_within_one_batch_of_writes(store: RunStore) -> None:

@@ -50,7 +50,14 @@ class RunDatabase:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create {folder} for the run store: {exc.strerror or exc}; set "
+                    "CONCLAVE_HOME or CONCLAVE_STORE_URL to a place you can write"
+                ) from exc
         try:
             self.engine: Engine = create_engine(url, pool_pre_ping=self.dialect != "sqlite")
         except (SQLAlchemyError, ImportError) as exc:
