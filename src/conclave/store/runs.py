@@ -25,7 +25,7 @@ from conclave.store.records import (
     stored_run,
 )
 from conclave.store.settings import StoreSettings
-from conclave.store.writer import BackgroundWriter, PendingRun, Retention
+from conclave.store.writer import LINGER_S, BackgroundWriter, PendingRun, Retention
 
 
 class RunStore:
@@ -73,6 +73,15 @@ class RunStore:
         return pending if pending is not None else self.database.transcript(run_id)
 
     async def get(self, transcript_id: str) -> Transcript | None:
+        """A kept run. A run another process (worker) has just finished may still be in its
+        writer's hands: on a miss, look once more after that writer's batch interval."""
+        found = await self._kept(transcript_id)
+        if found is None:
+            await asyncio.sleep(2 * LINGER_S)
+            found = await self._kept(transcript_id)
+        return found
+
+    async def _kept(self, transcript_id: str) -> Transcript | None:
         with self._lock:
             pending = self._pending.get(transcript_id)
         if pending is not None:
