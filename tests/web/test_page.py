@@ -156,3 +156,24 @@ def test_screenshots_for_the_readme(serve: ServeFactory, page: Page) -> None:
     assert width <= 390  # nothing wider than a phone's screen
     if folder:
         page.screenshot(path=str(Path(folder) / "page-phone.png"), full_page=True)
+
+
+def test_the_page_works_from_the_keyboard_and_labels_every_control(
+    serve: ServeFactory, page: Page
+) -> None:
+    served = serve(fakes=scripted_members())
+    page.goto(served.url + "/")
+    expect(page.get_by_label("Preset")).to_have_value("default")
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll('input, select, textarea')]
+             .filter((control) => !control.labels || control.labels.length === 0)
+             .map((control) => control.id)"""
+    )
+    assert unlabelled == []
+
+    page.keyboard.press("Tab")  # the first stop: "Skip to the question"
+    page.keyboard.press("Enter")
+    page.keyboard.type("What is the capital of France?")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#run-status")).to_have_text("done", timeout=TIMEOUT_MS)
+    expect(page.locator("#final-answer")).to_have_text(FINAL)
