@@ -177,3 +177,21 @@ def test_the_page_works_from_the_keyboard_and_labels_every_control(
     page.keyboard.press("Control+Enter")
     expect(page.locator("#run-status")).to_have_text("done", timeout=TIMEOUT_MS)
     expect(page.locator("#final-answer")).to_have_text(FINAL)
+
+
+def test_a_run_that_fails_says_why_and_is_kept(serve: ServeFactory, page: Page) -> None:
+    down = ProviderHTTPError("HTTP 503 upstream down", status_code=503)
+    fakes: Fakes = {name: FakeModel(default=down) for name in ("a", "b", "c")}
+    fakes["agg"] = FakeModel(default=FINAL)
+    served = serve(fakes=fakes)
+    page.goto(served.url + "/")
+    page.get_by_label("Your question").fill("What is the capital of France?")
+    page.get_by_role("button", name="Ask", exact=True).click()
+
+    expect(page.locator("#run-status")).to_have_text("failed", timeout=TIMEOUT_MS)
+    error = page.get_by_role("alert")
+    expect(error).to_contain_text("a (round 1) failed: http_error")
+    expect(error).to_contain_text("c (round 1) failed")
+    for name in ("a", "b", "c"):
+        expect(member(page, 1, name).locator(".badge")).to_have_text("failed")
+    expect(page.locator("#history-list")).to_contain_text("failed")
