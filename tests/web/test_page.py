@@ -39,10 +39,10 @@ def scripted_members() -> Fakes:
     }
 
 
-def ask(page: Page, question: str) -> None:
+def ask(page: Page, question: str, *, outcome: str = "done") -> None:
     page.get_by_label("Your question").fill(question)
     page.get_by_role("button", name="Ask", exact=True).click()
-    expect(page.locator("#run-status")).to_have_text("done", timeout=TIMEOUT_MS)
+    expect(page.locator("#run-status")).to_have_text(outcome, timeout=TIMEOUT_MS)
 
 
 def member(page: Page, round_number: int, name: str) -> Locator:
@@ -185,10 +185,7 @@ def test_a_run_that_fails_says_why_and_is_kept(serve: ServeFactory, page: Page) 
     fakes["agg"] = FakeModel(default=FINAL)
     served = serve(fakes=fakes)
     page.goto(served.url + "/")
-    page.get_by_label("Your question").fill("What is the capital of France?")
-    page.get_by_role("button", name="Ask", exact=True).click()
-
-    expect(page.locator("#run-status")).to_have_text("failed", timeout=TIMEOUT_MS)
+    ask(page, "What is the capital of France?", outcome="failed")
     error = page.get_by_role("alert")
     expect(error).to_contain_text("a (round 1) failed: http_error")
     expect(error).to_contain_text("c (round 1) failed")
