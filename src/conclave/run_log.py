@@ -112,11 +112,16 @@ def log_list(
     strategy: StrategyOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    thread: Annotated[
+        str | None, typer.Option(help="Only the turns of this thread (its first run's id).")
+    ] = None,
 ) -> None:
     """The most recent runs (without a subcommand)."""
     if context.invoked_subcommand is not None:
         return
-    query = RunQuery(preset=preset, strategy=strategy, since=since, until=until, limit=limit)
+    query = RunQuery(
+        preset=preset, strategy=strategy, since=since, until=until, thread_id=thread, limit=limit
+    )
     _print_runs(query)
 
 
@@ -275,7 +280,9 @@ def _line(run: RunSummary) -> str:
 
 
 def _filtered(query: RunQuery) -> bool:
-    return any((query.preset, query.strategy, query.since, query.until, query.text))
+    return any(
+        (query.preset, query.strategy, query.since, query.until, query.text, query.thread_id)
+    )
 
 
 def _short(text: str, width: int = 60) -> str:

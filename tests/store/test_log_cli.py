@@ -73,8 +73,10 @@ def test_chat_continue_resumes_the_last_conversation(fakes: Fakes) -> None:
     last_turn = seen[-1]
     assert [m.role for m in last_turn] == ["user", "assistant", "user"]
     assert [last_turn[0].content, last_turn[2].content] == ["first question", "second question"]
-    threads = invoke("log").splitlines()
-    assert "turn 2" in threads[0]  # the resumed turn continues the same thread
+    runs = invoke("log").splitlines()
+    assert "turn 2" in runs[0]  # the resumed turn continues the same thread
+    first_id = json.loads(invoke("log", "export", runs[1].split()[0]))[0]["id"]
+    assert len(invoke("log", "--thread", first_id).splitlines()) == 2
 
 
 def test_log_errors_are_clear(fakes: Fakes) -> None:
