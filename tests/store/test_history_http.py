@@ -35,7 +35,7 @@ def test_a_run_over_http_survives_a_restart_for_the_api_and_conclave_log(
     first = serve(fakes=fakes)
     run_id = ask(first.url)
     receipt_before = httpx2.get(f"{first.v1}/transcripts/{run_id}/receipt").json()
-    first.server.should_exit = True  # the same database, a new server
+    first.stop()  # the same database, a new server
 
     second = serve()
     listed = httpx2.get(second.v1 + "/transcripts").json()

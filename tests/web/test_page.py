@@ -108,7 +108,7 @@ def test_the_history_survives_a_server_restart(serve: ServeFactory, page: Page) 
     first = serve(fakes=scripted_members())
     page.goto(first.url + "/")
     ask(page, "What is the capital of France?")
-    first.server.should_exit = True
+    first.stop()
 
     second = serve(fakes=scripted_members())  # the same SQLite file
     page.goto(second.url + "/")

@@ -174,7 +174,7 @@ function showResponse(card, response) {
   card.badge.className = `badge ${failed ? "failed" : "answered"}`;
   card.badge.textContent = failed ? "failed" : "answered";
   const tokens = response.usage ? response.usage.completion_tokens : 0;
-  card.meta.textContent = `${response.latency_s.toFixed(2)} s, ${tokens} tokens` +
+  card.meta.textContent = `${response.latency_s.toFixed(2)} s, ${tokens} token${tokens === 1 ? "" : "s"}` +
     (response.truncated ? ", truncated" : "");
   card.text.textContent = failed ? `${response.error.type}: ${response.error.message}` : response.text;
 }
