@@ -46,7 +46,8 @@ class ServerSettings(BaseSettings):
     """What the Retry-After header of a 429 says."""
 
     transcripts_kept: int = Field(default=1000, ge=0)
-    """How many recent transcripts `GET /v1/transcripts/{id}` can return."""
+    """With the run store disabled (`CONCLAVE_STORE_ENABLED=false`), how many recent runs this
+    process keeps in memory for `GET /v1/transcripts`."""
 
     keepalive_s: float = Field(default=15.0, gt=0)
     """Seconds between SSE keep-alive comments while a stream waits for the models."""
