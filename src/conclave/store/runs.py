@@ -68,6 +68,7 @@ class RunStore:
     # --- reading --------------------------------------------------------------------------
 
     def transcript(self, run_id: str) -> Transcript | None:
+        """A kept run (blocking): from memory while it waits to be written, else the database."""
         with self._lock:
             pending = self._pending.get(run_id)
         return pending if pending is not None else self.database.transcript(run_id)
@@ -75,18 +76,11 @@ class RunStore:
     async def get(self, transcript_id: str) -> Transcript | None:
         """A kept run. A run another process (worker) has just finished may still be in its
         writer's hands: on a miss, look once more after that writer's batch interval."""
-        found = await self._kept(transcript_id)
+        found = await asyncio.to_thread(self.transcript, transcript_id)
         if found is None:
             await asyncio.sleep(2 * LINGER_S)
-            found = await self._kept(transcript_id)
+            found = await asyncio.to_thread(self.transcript, transcript_id)
         return found
-
-    async def _kept(self, transcript_id: str) -> Transcript | None:
-        with self._lock:
-            pending = self._pending.get(transcript_id)
-        if pending is not None:
-            return pending
-        return await asyncio.to_thread(self.database.transcript, transcript_id)
 
     def find(self, query: RunQuery) -> RunPage:
         return self.database.find(query)
