@@ -25,8 +25,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module: Playwright's sync API keeps an event loop running on this
+    thread while it is open, so it must be closed before other modules' tests run theirs."""
     executable = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
     if executable is None:
         pytest.fail(
