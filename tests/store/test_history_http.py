@@ -78,8 +78,11 @@ def test_the_history_is_paged_and_filtered(serve: ServeFactory) -> None:
     assert ids(since="2999-01-01T00:00:00Z") == []
 
     bad = httpx2.get(v1 + "/transcripts", params={"limit": 0})
-    assert bad.status_code == 422
+    assert bad.status_code == 400
     assert "limit" in bad.json()["error"]["message"]
+    not_a_date = httpx2.get(v1 + "/transcripts", params={"since": "0.5"})
+    assert not_a_date.status_code == 400
+    assert "2026-11-27" in not_a_date.json()["error"]["message"]
 
 
 def test_the_receipt_verification_checks_the_kept_transcript(serve: ServeFactory) -> None:

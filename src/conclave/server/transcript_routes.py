@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import computed_field
+from pydantic import BeforeValidator, computed_field
 from starlette.responses import Response
 
 from conclave.attestation.keys import TrustAnchors
@@ -33,12 +33,26 @@ from conclave.attestation.receipts import (
 from conclave.attestation.report import VerificationReport
 from conclave.consensus.transcript import Transcript
 from conclave.errors import AttestationError
-from conclave.server.errors import ApiError, not_found
+from conclave.server.api_errors import ApiError, not_found
 from conclave.server.responses import json_response
 from conclave.server.runs import ConsensusService
 from conclave.server.schemas import ErrorBody
 from conclave.server.store import TranscriptStore
 from conclave.store.records import RunPage, RunQuery
+
+
+def _not_a_number(value: object) -> object:
+    """Dates are ISO 8601 here; pydantic alone would take a number as a Unix time."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("expected a date such as 2026-11-27 or 2026-11-27T18:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 class ReceiptDesk:
@@ -111,12 +125,20 @@ def transcript_router(service: ConsensusService, desk: ReceiptDesk) -> APIRouter
                 503, str(exc), type="server_error", code="attestation_unavailable"
             ) from None
 
-    @router.get("", response_model=RunHistory, summary="The kept runs, newest first")
+    invalid: dict[int | str, dict[str, object]] = {
+        400: {"model": ErrorBody, "description": "A query parameter is invalid (`param` names it)"}
+    }
+
+    @router.get(
+        "", response_model=RunHistory, responses=invalid, summary="The kept runs, newest first"
+    )
     async def history(
         preset: Annotated[str | None, Query(description="Only runs of this preset")] = None,
         strategy: Annotated[str | None, Query(description="Only runs of this strategy")] = None,
-        since: Annotated[datetime | None, Query(description="Runs at or after (ISO 8601)")] = None,
-        until: Annotated[datetime | None, Query(description="Runs before (ISO 8601)")] = None,
+        since: Annotated[
+            IsoDatetime | None, Query(description="Runs at or after (ISO 8601)")
+        ] = None,
+        until: Annotated[IsoDatetime | None, Query(description="Runs before (ISO 8601)")] = None,
         q: Annotated[
             str | None,
             Query(max_length=500, description="Words that must all appear (prompt or answer)"),

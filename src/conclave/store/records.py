@@ -102,8 +102,7 @@ def stored_run(
     text = redact(plain)
     if text != plain:  # summarise what is kept, not the secret
         transcript = Transcript.model_validate_json(text)
-    calls = [call for round_ in transcript.rounds for call in round_.responses]
-    calls += [round_.aggregate for round_ in transcript.rounds if round_.aggregate is not None]
+    calls = [call for _, call in transcript.calls()]
     strategy = transcript.config.get("strategy")
     conversation = transcript.conversation
     summary = RunSummary(
