@@ -372,29 +372,54 @@ def main() -> None:
         default="default",
         help="the providers' HTTP client (default: the provider's own choice)",
     )
+    parser.add_argument(
+        "--store",
+        default="off,on",
+        help="passes with the run store off (memory) and on (SQLite), in this order "
+        "(e.g. off,on,off,on); their requests/s are compared at the end",
+    )
     args = parser.parse_args()
     critical_path = 2 * args.delay * (IMPROVEMENT_ROUNDS + 1)
+    levels = [int(level) for level in args.levels.split(",")]
+    print(
+        f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
+        f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
+        f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
+        f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
+        + ("; asyncio loop and h11" if args.pure_python else "")
+    )
+    rates: dict[str, list[dict[int, float]]] = {}
+    for store in args.store.split(","):
+        rates.setdefault(store, []).append(_measure(args, store == "on", levels, critical_path))
+    if "on" in rates and "off" in rates:
+        print("run store on / off, requests/s (mean of the passes):")
+        for clients in levels:
+            on = statistics.mean(rate[clients] for rate in rates["on"])
+            off = statistics.mean(rate[clients] for rate in rates["off"])
+            print(f"{clients:>7} clients: {on:.1f} / {off:.1f} = {on / off:.3f}")
 
+
+def _measure(
+    args: argparse.Namespace, store: bool, levels: list[int], critical_path: float
+) -> dict[int, float]:
+    """One pass: the service with the run store on (SQLite, a fresh file) or off (memory),
+    loaded at each level; returns requests/s per level."""
+    rates: dict[int, float] = {}
     with running_service(
         delay_s=args.delay,
         http_client=args.http_client,
         pure_python=args.pure_python,
         workers=args.workers,
         max_concurrent_runs=10000,
+        store=store,
     ) as service:
-        print(
-            f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
-            f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
-            f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
-            f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
-            + ("; asyncio loop and h11" if args.pure_python else "")
-        )
+        print(f"run store {'on' if store else 'off'}:")
         print(
             f"{'clients':>7} {'req/s':>7} {'limit':>6} {'p50/cp':>7} {'p99/cp':>7} "
             f"{'CPU ms/call':>11} {'server CPU':>10} {'others':>6} {'failed':>6}"
         )
         upstream, server = service.upstream, service.server
-        for clients in (int(level) for level in args.levels.split(",")):
+        for clients in levels:
             calls_before, cpu_before = _upstream_calls(service.upstream_port), _cpu_s(server.pid)
             ours_before = _cpu_s(upstream.pid) + _children_cpu_s()
             machine_before = _machine_busy_s()
@@ -411,6 +436,7 @@ def main() -> None:
             p50 = statistics.median(latencies) / critical_path if latencies else float("nan")
             p99 = _percentile(latencies, 0.99) / critical_path if latencies else float("nan")
             limit = clients / critical_path
+            rates[clients] = result.requests_per_s
             print(
                 f"{clients:>7} {result.requests_per_s:>7.1f} {limit:>6.1f} {p50:>7.3f} "
                 f"{p99:>7.3f} {cpu * 1000 / max(calls, 1):>11.3f} "
@@ -420,6 +446,10 @@ def main() -> None:
             )
             for error in result.errors:
                 print(f"        error: {error}")
+        if store:
+            kept = json.loads(_server_text(service.server_port, "/v1/transcripts?limit=1"))
+            print(f"        runs kept: {kept['total']}")
+    return rates
 
 
 @dataclass(frozen=True)
@@ -442,10 +472,12 @@ def running_service(
     faults: Faults = Faults(),
     config_changes: Mapping[str, object] | None = None,
     max_concurrent_runs: int | None = None,
+    store: bool = False,
 ) -> Iterator[RunningService]:
     """Start the upstream (with `faults`) and `conclave serve` on the benchmark's panel (with
     `config_changes`); both are stopped on the way out. `max_concurrent_runs`: the server's
-    cap on runs (its own default when None)."""
+    cap on runs (its own default when None); `store`: keep runs in a fresh SQLite file (else
+    in memory only)."""
     python = sys.executable
     me = str(Path(__file__).resolve())
     upstream_port, server_port = _free_port(), _free_port()
@@ -459,7 +491,11 @@ def running_service(
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "bench.json"
             config.write_text(json.dumps({**_config(upstream_port), **(config_changes or {})}))
-            env = dict(os.environ)
+            env = {
+                **os.environ,
+                "CONCLAVE_STORE_ENABLED": str(store).lower(),
+                "CONCLAVE_STORE_URL": f"sqlite:///{tmp}/runs.db",
+            }
             if max_concurrent_runs is not None:
                 env["CONCLAVE_MAX_CONCURRENT_RUNS"] = str(max_concurrent_runs)
             server_log = (Path(tmp) / "server.log").open("wb")

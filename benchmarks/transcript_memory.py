@@ -33,13 +33,16 @@ async def main(runs: int, prompt_chars: int) -> None:
     fakes: dict[str, FakeModel | FunctionModel] = {
         name: FakeModel(default=f"{name} says: a short answer.") for name in ("a", "b", "c", "agg")
     }
+    settings = ServerSettings(_env_file=None, max_prompt_chars=prompt_chars + 10)
+    store = MemoryTranscriptStore(
+        settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
+    )  # what the service keeps in memory (with CONCLAVE_STORE_ENABLED=false)
     app = create_app(
         [(config.name, config)],
-        settings=ServerSettings(_env_file=None, max_prompt_chars=prompt_chars + 10),
+        settings=settings,
         registry=ProviderRegistry(overrides={"openrouter": FakeProvider(fakes)}),
+        store=store,
     )
-    store = app.state.service.store
-    assert isinstance(store, MemoryTranscriptStore)
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://conclave") as client:
         gc.collect()

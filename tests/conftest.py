@@ -160,3 +160,12 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(anyio, "sleep", record)
     return recorded
+
+
+@pytest.fixture(autouse=True)
+def run_store_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test keeps its runs in a database of its own, never in the user's home."""
+    database = tmp_path_factory.mktemp("store") / "runs.db"
+    monkeypatch.setenv("CONCLAVE_STORE_URL", f"sqlite:///{database}")

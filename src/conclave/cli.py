@@ -30,7 +30,9 @@ from conclave.live_view import LiveView, round_summary
 from conclave.presets import embedded_config
 from conclave.prompt_checks import check_prompt
 from conclave.providers.registry import ProviderRegistry
+from conclave.run_log import close_cli_store, keep_run, last_conversation, log_app, open_cli_store
 from conclave.session import conversation_from
+from conclave.store import RunStore
 from conclave.types import Message, TextDelta
 
 app = typer.Typer(
@@ -41,6 +43,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(no_args_is_help=True, help="Check and show consensus configs.")
 app.add_typer(config_app, name="config")
+app.add_typer(log_app, name="log")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -100,6 +103,9 @@ def ask(
     if receipt is not None:
         _run(_write_receipt(transcript, receipt))
     out.print(transcript.to_json() if json_output else transcript.answer, markup=False)
+    store = open_cli_store(consensus_config)  # after the answer: keeping it never delays it
+    keep_run(store, transcript, consensus_config)
+    close_cli_store(store)
 
 
 @app.command()
@@ -107,10 +113,15 @@ def chat(
     config: ConfigOption = None,
     iterations: IterationsOption = None,
     system: SystemOption = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--continue", help="Resume the last conversation kept (`conclave log`)."),
+    ] = False,
 ) -> None:
     """Talk with the consensus, turn by turn. Type `exit` (or Ctrl-D) to leave."""
     consensus_config = _resolve_config(config, iterations)
-    _run(_chat(consensus_config, system))
+    earlier = _run(asyncio.to_thread(last_conversation)) if resume else None
+    _run(_chat(consensus_config, system, earlier))
 
 
 @app.command()
@@ -387,9 +398,30 @@ def _progress_line(event: ConsensusEvent) -> None:
         err.print(round_summary(event.record), markup=False)
 
 
-async def _chat(config: ConsensusConfig, system: str | None) -> None:
-    history: list[Message] = list(conversation_from([], system=system))
+async def _chat(
+    config: ConsensusConfig, system: str | None, earlier: list[Message] | None = None
+) -> None:
+    history: list[Message] = earlier or list(conversation_from([], system=system))
     err.print("conclave chat: type your message; `exit` or Ctrl-D leaves.", style="dim")
+    store = open_cli_store(config)
+    try:
+        _show_earlier(earlier or [])
+        await _chat_turns(config, history, store)
+    finally:
+        close_cli_store(store)
+
+
+def _show_earlier(earlier: list[Message]) -> None:
+    for message in earlier:
+        if message.role == "user":
+            out.print(f"[bold cyan]you>[/] {escape(message.content)}")
+        elif message.role == "assistant":
+            out.print(f"[bold green]conclave>[/] {escape(message.content)}")
+
+
+async def _chat_turns(
+    config: ConsensusConfig, history: list[Message], store: RunStore | None
+) -> None:
     while True:
         try:
             line = await asyncio.to_thread(out.input, "[bold cyan]you>[/] ")
@@ -410,6 +442,7 @@ async def _chat(config: ConsensusConfig, system: str | None) -> None:
             continue
         history.append(Message(role="assistant", content=transcript.answer))
         out.print(f"[bold green]conclave>[/] {escape(transcript.answer)}")
+        keep_run(store, transcript, config)
 
 
 async def _complete(spec: ModelSpec, conversation: Sequence[Message]) -> None:

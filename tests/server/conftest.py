@@ -58,6 +58,13 @@ class Served:
     fakes: Fakes
     server: uvicorn.Server = field(repr=False)
     clients: list[openai.OpenAI] = field(default_factory=list, repr=False)
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Shut the server down as a restart would, and wait until it has (lifespan included)."""
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=30)
 
     @property
     def v1(self) -> str:
@@ -119,7 +126,7 @@ def serve() -> Iterator[ServeFactory]:
         )
         server, thread, url = run_server(app)
         running.append((server, thread))
-        served.append(Served(url=url, app=app, fakes=fakes, server=server))
+        served.append(Served(url=url, app=app, fakes=fakes, server=server, thread=thread))
         return served[-1]
 
     yield start

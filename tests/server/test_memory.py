@@ -53,7 +53,7 @@ def transcript_of(run_id: str, chars: int) -> Transcript:
 async def test_the_store_keeps_the_newest_transcripts_within_its_byte_budget() -> None:
     store = MemoryTranscriptStore(100, max_bytes=35_000)
     for index in range(5):
-        await store.put(transcript_of(f"run{index}", 10_000))
+        await store.put(transcript_of(f"run{index}", 10_000), preset="panel")
 
     assert [await store.get(f"run{index}") is not None for index in range(5)] == [
         False,
@@ -64,6 +64,6 @@ async def test_the_store_keeps_the_newest_transcripts_within_its_byte_budget() -
     ]
     assert store.bytes_kept <= 35_000
 
-    await store.put(transcript_of("huge", 50_000))  # over the whole budget: not kept
+    await store.put(transcript_of("huge", 50_000), preset="panel")  # over the budget: not kept
     assert await store.get("huge") is None
     assert await store.get("run4") is not None

@@ -3,7 +3,6 @@ providers, limits, metrics registry and transcript store); nothing is shared bet
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -45,6 +44,10 @@ from conclave.server.security import KeyChecker, Redactor
 from conclave.server.service_settings import ServerSettings
 from conclave.server.store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.transcript_routes import ReceiptDesk, transcript_router
+from conclave.server.web import WEB_PATHS, web_router
+from conclave.settings import Settings
+from conclave.store import StoreSettings, open_run_store
+from conclave.store.redaction import known_secrets
 
 API_DESCRIPTION = """\
 Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises
@@ -79,14 +82,12 @@ def create_app(
     catalog = build_catalog(named_configs, providers)
     metrics = ServiceMetrics()
     redact = Redactor(_secrets(settings, providers, [config for _, config in named_configs]))
+    owns_store = store is None
+    runs_kept = store or _default_store(settings, providers.settings, redact)
     service = ConsensusService(
         catalog=catalog,
         slots=RunSlots(settings.max_concurrent_runs, settings.retry_after_s, metrics),
-        store=store
-        if store is not None
-        else MemoryTranscriptStore(
-            settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
-        ),
+        store=runs_kept,
         metrics=metrics,
         redact=redact,
     )
@@ -98,6 +99,8 @@ def create_app(
         finally:
             if owns_registry:
                 await providers.aclose()
+            if owns_store:
+                await runs_kept.aclose()
 
     app = FastAPI(
         title="conclave",
@@ -111,10 +114,9 @@ def create_app(
     app.include_router(flare_router(service, settings))
     app.include_router(events_router(service, settings))
     app.include_router(ops_router(service))
-    desk = ReceiptDesk(
-        attester or attester_from_settings(providers.settings), settings.transcripts_kept
-    )
+    desk = ReceiptDesk(attester or attester_from_settings(providers.settings), runs_kept)
     app.include_router(transcript_router(service, desk))
+    app.include_router(web_router())
     _install_error_handlers(app, redact, settings.max_body_bytes)
 
     # add_middleware puts each one outside the ones before it: this is innermost first.
@@ -130,7 +132,7 @@ def create_app(
         ApiKeyGate,
         keys=KeyChecker(key.get_secret_value() for key in settings.api_keys),
         redact=redact,
-        open_paths=(HEALTH_PATH,),
+        open_paths=(HEALTH_PATH, *WEB_PATHS),
     )
     if settings.cors_origins:
         any_origin = "*" in settings.cors_origins
@@ -204,6 +206,24 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
     app.add_exception_handler(HTTPException, on_http_error)
 
 
+def _default_store(settings: ServerSettings, core: Settings, redact: Redactor) -> TranscriptStore:
+    """The run store the environment names (`CONCLAVE_STORE_*`), or memory when disabled."""
+    store_settings = StoreSettings()
+    if not store_settings.enabled:
+        return MemoryTranscriptStore(
+            settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
+        )
+    return open_run_store(home=core.home, settings=store_settings, redact=redact)
+
+
+def prepare_store() -> None:
+    """Open (and migrate) the run store once, before `--workers` processes start, so that a
+    bad `CONCLAVE_STORE_URL` stops the start with its message and no two workers migrate."""
+    store_settings = StoreSettings()
+    if store_settings.enabled:
+        open_run_store(home=Settings().home, settings=store_settings).close()
+
+
 def _version() -> str:
     try:
         return metadata.version("conclave")
@@ -216,11 +236,4 @@ def _secrets(
 ) -> list[str]:
     """Every secret the process knows: the service's keys and the providers' keys."""
     secrets = [key.get_secret_value() for key in settings.api_keys]
-    openrouter_key = registry.settings.openrouter_api_key
-    if openrouter_key is not None:
-        secrets.append(openrouter_key.get_secret_value())
-    for config in configs:
-        for spec in (*config.models, config.aggregator_spec.model):
-            if spec.api_key_env and os.environ.get(spec.api_key_env):
-                secrets.append(os.environ[spec.api_key_env])
-    return secrets
+    return secrets + known_secrets(registry.settings, configs)

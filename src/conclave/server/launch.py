@@ -26,7 +26,7 @@ from conclave.config import ConsensusConfig, format_validation_error
 from conclave.errors import ConfigError
 from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.app import create_app
+from conclave.server.app import create_app, prepare_store
 from conclave.server.catalog import build_catalog, load_presets
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
 from conclave.server.security import Redactor
@@ -54,8 +54,8 @@ def serve(
 
     With `workers > 1`, uvicorn runs that many processes on one socket, each with its own app
     built from the same files; Prometheus metrics are then summed across them (through
-    prometheus_client's multiprocess mode), while the cap on concurrent runs and the kept
-    transcripts are per process."""
+    prometheus_client's multiprocess mode) and runs are kept in the one store they share,
+    while the cap on concurrent runs is per process."""
     settings = load_server_settings()
     configs = load_presets(config_paths)
     models_dir = Settings().models_dir
@@ -73,6 +73,7 @@ def serve(
         uvicorn.Server(config).run()
         return
     _check_presets(configs)
+    prepare_store()
     metrics_dir = tempfile.mkdtemp(prefix="conclave-metrics-")
     os.environ[CONFIGS_VARIABLE] = json.dumps([str(path.resolve()) for path in config_paths])
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir

@@ -240,7 +240,7 @@ class ConsensusRun:
         self._finished = True
         self._service.metrics.observe_run(self.preset.name, outcome, transcript)
         if transcript is not None:
-            await self._service.store.put(transcript)
+            await self._service.store.put(transcript, preset=self.preset.name)
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:

@@ -54,7 +54,8 @@ class ServerSettings(BaseSettings):
     """What the Retry-After header of a 429 says."""
 
     transcripts_kept: int = Field(default=1000, ge=0)
-    """How many recent transcripts `GET /v1/transcripts/{id}` can return."""
+    """With the run store disabled (`CONCLAVE_STORE_ENABLED=false`), how many recent runs this
+    process keeps in memory for `GET /v1/transcripts`."""
 
     transcripts_max_bytes: int = Field(default=200_000_000, gt=0)
     """At most this much text of recent transcripts is kept in memory (the oldest go first)."""
