@@ -110,3 +110,17 @@ def write_rows(path: Path, count: int, *, failing: frozenset[int] = frozenset())
             mark = f" {FAIL_MARK}" if n in failing else ""
             out.write(json.dumps({"prompt": f"Question Q-{n}?{mark}", "id": n}) + "\n")
     return path
+
+
+def main() -> None:
+    """Serve until killed, in a process of its own: `python tests/batch/upstream.py DELAY_S`
+    prints the port on its first line (for benchmarks that must not share the GIL with it)."""
+    import sys
+
+    with scripted_upstream(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0) as server:
+        print(server.server_port, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
