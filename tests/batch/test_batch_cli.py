@@ -3,37 +3,14 @@ on 127.0.0.1), killed with SIGKILL halfway and started again."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+from batch.process import WAIT_S, complete_lines, conclave, environment, run_batch
 from batch.upstream import scripted_upstream, write_config, write_rows
-from conclave.batch import BatchResult
-
-SRC = Path(__file__).resolve().parents[2] / "src"
-WAIT_S = 120.0
-
-
-def conclave(*args: str) -> list[str]:
-    return [sys.executable, "-m", "conclave.cli", *args]
-
-
-def environment() -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
-
-
-def complete_lines(path: Path) -> list[BatchResult]:
-    """The result rows whose line is finished (a killed run may leave a torn last line)."""
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    whole = text[: text.rfind("\n") + 1]
-    return [BatchResult.model_validate_json(line) for line in whole.splitlines()]
 
 
 def test_200_rows_each_out_exactly_once_after_a_kill_and_a_restart(tmp_path: Path) -> None:
@@ -41,23 +18,21 @@ def test_200_rows_each_out_exactly_once_after_a_kill_and_a_restart(tmp_path: Pat
     out = tmp_path / "out.jsonl"
     with scripted_upstream(delay_s=0.02) as upstream:
         config = write_config(tmp_path / "config.json", upstream.server_port)
-        args = conclave("batch", str(rows), "--config", str(config), "--out", str(out), "-j", "4")
-        first = subprocess.Popen(args, env=environment(), stderr=subprocess.PIPE)
+        args = (str(rows), "--config", str(config), "--out", str(out), "-j", "4")
+        first = subprocess.Popen(
+            conclave("batch", *args), env=environment(), stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + WAIT_S
         while len(complete_lines(out)) < 60 and first.poll() is None:
             assert time.monotonic() < deadline, "the batch wrote too few rows in time"
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        assert first.stderr is not None
-        first.stderr.close()
         assert first.returncode == -signal.SIGKILL
         done_before = len(complete_lines(out))
         assert 60 <= done_before < 200, "the kill must come halfway"
 
-        second = subprocess.run(
-            args, env=environment(), capture_output=True, text=True, timeout=WAIT_S
-        )
+        second = run_batch(*args)
 
     assert second.returncode == 0, second.stderr
     assert f"{done_before} already done" in second.stderr
@@ -78,13 +53,7 @@ def test_failed_rows_are_written_with_their_error_and_the_exit_code_says_so(
     out = tmp_path / "out.jsonl"
     with scripted_upstream() as upstream:
         config = write_config(tmp_path / "config.json", upstream.server_port)
-        run = subprocess.run(
-            conclave("batch", str(rows), "-c", str(config), "-o", str(out), "-q"),
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=WAIT_S,
-        )
+        run = run_batch(str(rows), "-c", str(config), "-o", str(out), "-q")
     assert run.returncode == 1
     assert "1 failed" in run.stderr
     by_line = {result.line: result for result in complete_lines(out)}
@@ -100,13 +69,7 @@ def test_failed_rows_are_written_with_their_error_and_the_exit_code_says_so(
 def test_a_bad_input_line_is_named_without_a_traceback(tmp_path: Path) -> None:
     rows = tmp_path / "in.jsonl"
     rows.write_text('{"prompt": "fine"}\n{"promt": "typo"}\n', encoding="utf-8")
-    run = subprocess.run(
-        conclave("batch", str(rows), "-o", str(tmp_path / "out.jsonl")),
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=WAIT_S,
-    )
+    run = run_batch(str(rows), "-o", str(tmp_path / "out.jsonl"))
     assert run.returncode == 1
     assert "line 2: needs exactly one of" in run.stderr
     assert "Traceback" not in run.stderr

@@ -10,10 +10,26 @@ from pathlib import Path
 import pytest
 import ray
 
+from batch.process import run_batch
 from batch.upstream import scripted_upstream, write_config, write_rows
 from conclave.batch import BatchResult, RayOptions, run_consensus_batch
 from conclave.config import load_config
 from conclave.session import Consensus
+
+
+def test_the_batch_command_on_ray_writes_what_the_local_run_writes(tmp_path: Path) -> None:
+    rows = write_rows(tmp_path / "in.jsonl", 8, failing=frozenset({2}))
+    with scripted_upstream() as upstream:
+        config = str(write_config(tmp_path / "config.json", upstream.server_port))
+        local = run_batch(str(rows), "-c", config, "-o", str(tmp_path / "local.jsonl"), "-q")
+        on_ray = run_batch(
+            *(str(rows), "-c", config, "-o", str(tmp_path / "ray.jsonl"), "-q"),
+            *("--ray", "local", "--actors", "2"),
+        )
+    assert (local.returncode, on_ray.returncode) == (1, 1), on_ray.stderr  # the one failed row
+    assert "1 failed" in on_ray.stderr
+    assert results(tmp_path / "ray.jsonl") == results(tmp_path / "local.jsonl")
+    assert len(results(tmp_path / "ray.jsonl")) == 8
 
 
 @pytest.fixture(scope="module")

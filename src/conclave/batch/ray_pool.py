@@ -12,6 +12,7 @@ with RayConsensusPool.start(partial(Consensus, config), actors=4) as pool:
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,10 @@ RAY_INSTALL_HINT = "pip install 'conclave[ray]' (or: pip install ray==2.60.0)"
 class ConsensusActor:
     """A Ray actor's state: one `Consensus`, built on first use on the actor's node."""
 
-    def __init__(self, make_consensus: ConsensusFactory) -> None:
+    def __init__(self, make_consensus: ConsensusFactory, cpus: float) -> None:
+        # The embedded models size their thread pool by CONCLAVE_THREADS, else by the node's
+        # cores: several actors on one node would then oversubscribe it. Give each its share.
+        os.environ.setdefault("CONCLAVE_THREADS", str(max(1, int(cpus))))
         self._make_consensus = make_consensus
         self._consensus: Consensus | None = None
 
@@ -97,7 +101,7 @@ class RayConsensusPool:
             actor_class = ray.remote(num_cpus=actor_cpus, max_concurrency=rows_per_actor)(
                 ConsensusActor
             )
-            handles = [actor_class.remote(make_consensus) for _ in range(count)]
+            handles = [actor_class.remote(make_consensus, actor_cpus) for _ in range(count)]
             nodes = ray.get([handle.node.remote() for handle in handles])
             yield cls(
                 actors=handles,
