@@ -12,6 +12,7 @@ with RayConsensusPool.start(partial(Consensus, config), actors=4) as pool:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from conclave.batch.consensus_batch import ConsensusFactory
     from conclave.session import Consensus
 
+_CLOSE_TIMEOUT_S = 30.0
 RAY_INSTALL_HINT = "pip install 'conclave[ray]' (or: pip install ray==2.60.0)"
 
 
@@ -110,20 +112,23 @@ class RayConsensusPool:
                 started_ray=started_ray,
             )
         finally:
-            try:
-                ray.get([handle.close.remote() for handle in handles])
-            finally:
-                for handle in handles:
-                    ray.kill(handle)
-                if started_ray:
-                    ray.shutdown()
+            # Best effort: an actor that died cannot close, and must not hide why the run ended.
+            closing = [handle.close.remote() for handle in handles]
+            if closing:
+                ray.wait(closing, num_returns=len(closing), timeout=_CLOSE_TIMEOUT_S)
+            for handle in handles:
+                ray.kill(handle)
+            if started_ray:
+                ray.shutdown()
 
     async def answer(self, row: BatchRow) -> BatchResult:
         """The row's result from the actor with the fewest rows in flight."""
         index = min(range(len(self.actors)), key=self._in_flight.__getitem__)
         self._in_flight[index] += 1
         try:
-            result: BatchResult = await self.actors[index].answer.remote(row)
+            reference = self.actors[index].answer.remote(row)
+            # A concurrent future works for local and Ray Client (ray://) references alike.
+            result: BatchResult = await asyncio.wrap_future(reference.future())
             return result
         finally:
             self._in_flight[index] -= 1
