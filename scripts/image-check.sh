@@ -34,7 +34,7 @@ CONTAINER=conclave-image-check
 CLEAN_BASE=0
 [[ "${1:-}" == "--clean" ]] && CLEAN_BASE=1
 
-for tool in podman debootstrap curl python3; do
+for tool in podman buildah debootstrap curl python3; do
     command -v "$tool" >/dev/null || {
         echo "image-check: $tool is missing; install podman buildah runc debootstrap uidmap" \
             "slirp4netns fuse-overlayfs curl (see the top of this script)" >&2
@@ -69,6 +69,8 @@ seconds() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 cleanup() {
     podman rm -f "$CONTAINER" >/dev/null 2>&1 || true
     podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+    # An interrupted build leaves its working containers behind (GBs on vfs): all in our storage.
+    buildah rm --all >/dev/null 2>&1 || true
     podman image prune -f >/dev/null 2>&1 || true  # the build stage's untagged layers
     if [[ $CLEAN_BASE -eq 1 ]]; then
         podman rmi -f "$BASE" >/dev/null 2>&1 || true
