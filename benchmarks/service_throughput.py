@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import socket
 import statistics
@@ -36,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +91,43 @@ def _stream_response() -> bytes:
     return head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Calls the simulated upstream fails at once with HTTP 500: every call to the models named
+    in `always`, and a `rate` fraction of all others, at random (seeded)."""
+
+    always: tuple[str, ...] = ()
+    rate: float = 0.0
+    seed: int = 0
+
+    def to_args(self) -> list[str]:
+        return [",".join(self.always), str(self.rate), str(self.seed)]
+
+    @classmethod
+    def from_args(cls, always: str, rate: str, seed: str) -> Faults:
+        return cls(tuple(name for name in always.split(",") if name), float(rate), int(seed))
+
+
+def _failure_response() -> bytes:
+    body = json.dumps({"error": {"message": "injected failure", "type": "server_error"}}).encode()
+    head = (
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n"
+    )
+    return head % len(body) + body
+
+
 class _Upstream(asyncio.Protocol):
     calls = 0
+    failures = 0
     completion = _completion_response()
     stream = _stream_response()
+    failure = _failure_response()
 
-    def __init__(self, delay_s: float) -> None:
+    def __init__(self, delay_s: float, faults: Faults, rng: random.Random) -> None:
         self.delay_s = delay_s
+        self.faults = faults
+        self.rng = rng
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -120,17 +153,29 @@ class _Upstream(asyncio.Protocol):
                 self._send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text))
                 continue
             _Upstream.calls += 1
+            if self._fails(body):
+                _Upstream.failures += 1
+                self._send(self.failure)
+                continue
             streamed = b'"stream":true' in body or b'"stream": true' in body
             loop.call_later(self.delay_s, self._send, self.stream if streamed else self.completion)
+
+    def _fails(self, body: bytes) -> bool:
+        if self.faults.always and json.loads(body).get("model") in self.faults.always:
+            return True
+        return self.faults.rate > 0 and self.rng.random() < self.faults.rate
 
     def _send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
 
-async def run_upstream(port: int, delay_s: float) -> None:
+async def run_upstream(port: int, delay_s: float, faults: Faults = Faults()) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Upstream(delay_s), HOST, port, backlog=4096)
+    rng = random.Random(faults.seed)
+    server = await loop.create_server(
+        lambda: _Upstream(delay_s, faults, rng), HOST, port, backlog=4096
+    )
     await server.serve_forever()
 
 
@@ -142,6 +187,10 @@ class Sample:
     started: float
     ended: float
     ok: bool
+    status: int = 200
+    """The HTTP status, or 0 when the connection failed before a response."""
+    code: str = ""
+    """The `code` of an error body (`aggregator_failed`, `quorum_not_reached`, ...)."""
 
 
 async def _client(
@@ -155,24 +204,44 @@ async def _client(
     # Clients start spread over one critical path, so that requests flow evenly instead of
     # in waves of `clients` at once.
     await asyncio.sleep(start_after)
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        while time.perf_counter() < stop_at:
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            body = await reader.readexactly(length)
-            ok = status == 200 and ANSWER.encode() in body
-            if not ok and len(errors) < 5:
-                errors.append(f"{status}: {body[:300]!r}")
-            samples.append(Sample(started, time.perf_counter(), ok))
-    finally:
-        writer.close()
+    while time.perf_counter() < stop_at:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                try:
+                    status, body = await _exchange(reader, writer, request)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    samples.append(
+                        Sample(started, time.perf_counter(), False, 0, type(exc).__name__)
+                    )
+                    if len(errors) < 5:
+                        errors.append(f"connection: {exc!r}")
+                    break  # a new connection
+                ok = status == 200 and ANSWER.encode() in body
+                if not ok and len(errors) < 5:
+                    errors.append(f"{status}: {body[:300]!r}")
+                samples.append(Sample(started, time.perf_counter(), ok, status, _error_code(body)))
+        finally:
+            writer.close()
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return status, await reader.readexactly(length)
+
+
+def _error_code(body: bytes) -> str:
+    at = body.find(b'"code":"')
+    return "" if at < 0 else body[at + 8 : body.find(b'"', at + 8)].decode()
 
 
 async def run_load(
@@ -198,11 +267,16 @@ async def run_load(
     in_window = [s for s in samples if window[0] <= s.started and s.ended <= window[1] + 60]
     done_in_window = [s for s in samples if window[0] <= s.ended <= window[1]]
     latencies = sorted(s.ended - s.started for s in in_window)
+    outcomes: dict[str, int] = {}
+    for sample in samples:
+        outcome = "ok" if sample.ok else f"{sample.status} {sample.code}".strip()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return {
         "requests_per_s": len([s for s in done_in_window if s.ok]) / measure_s,
         "latencies": latencies,
         "failed": sum(1 for s in samples if not s.ok),
         "total": len(samples),
+        "outcomes": outcomes,
         "errors": errors,
     }
 
@@ -300,24 +374,99 @@ def main() -> None:
     )
     args = parser.parse_args()
     critical_path = 2 * args.delay * (IMPROVEMENT_ROUNDS + 1)
+
+    with running_service(
+        delay_s=args.delay,
+        http_client=args.http_client,
+        pure_python=args.pure_python,
+        workers=args.workers,
+        max_concurrent_runs=10000,
+    ) as service:
+        print(
+            f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
+            f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
+            f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
+            f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
+            + ("; asyncio loop and h11" if args.pure_python else "")
+        )
+        print(
+            f"{'clients':>7} {'req/s':>7} {'limit':>6} {'p50/cp':>7} {'p99/cp':>7} "
+            f"{'CPU ms/call':>11} {'server CPU':>10} {'others':>6} {'failed':>6}"
+        )
+        upstream, server = service.upstream, service.server
+        for clients in (int(level) for level in args.levels.split(",")):
+            calls_before, cpu_before = _upstream_calls(service.upstream_port), _cpu_s(server.pid)
+            ours_before = _cpu_s(upstream.pid) + _children_cpu_s()
+            machine_before = _machine_busy_s()
+            began = time.perf_counter()
+            result = measure_load(
+                service.server_port, clients, args.warmup, args.measure, critical_path
+            )
+            elapsed = time.perf_counter() - began
+            calls = _upstream_calls(service.upstream_port) - calls_before
+            cpu = _cpu_s(server.pid) - cpu_before
+            ours = cpu + _cpu_s(upstream.pid) + _children_cpu_s() - ours_before
+            others = max(0.0, _machine_busy_s() - machine_before - ours)
+            latencies = result.latencies
+            p50 = statistics.median(latencies) / critical_path if latencies else float("nan")
+            p99 = _percentile(latencies, 0.99) / critical_path if latencies else float("nan")
+            limit = clients / critical_path
+            print(
+                f"{clients:>7} {result.requests_per_s:>7.1f} {limit:>6.1f} {p50:>7.3f} "
+                f"{p99:>7.3f} {cpu * 1000 / max(calls, 1):>11.3f} "
+                f"{cpu / elapsed * 100:>9.0f}% {others / elapsed * 100:>5.0f}% "
+                f"{result.failed:>6}",
+                flush=True,
+            )
+            for error in result.errors:
+                print(f"        error: {error}")
+
+
+@dataclass(frozen=True)
+class RunningService:
+    """The simulated upstream and `conclave serve` in front of it, each its own process."""
+
+    upstream: subprocess.Popen[bytes]
+    server: subprocess.Popen[bytes]
+    upstream_port: int
+    server_port: int
+
+
+@contextmanager
+def running_service(
+    *,
+    delay_s: float,
+    http_client: str = "default",
+    pure_python: bool = False,
+    workers: int = 1,
+    faults: Faults = Faults(),
+    config_changes: Mapping[str, object] | None = None,
+    max_concurrent_runs: int | None = None,
+) -> Iterator[RunningService]:
+    """Start the upstream (with `faults`) and `conclave serve` on the benchmark's panel (with
+    `config_changes`); both are stopped on the way out. `max_concurrent_runs`: the server's
+    cap on runs (its own default when None)."""
     python = sys.executable
     me = str(Path(__file__).resolve())
-
     upstream_port, server_port = _free_port(), _free_port()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        upstream = subprocess.Popen([python, me, "_upstream", str(upstream_port), str(args.delay)])
+        upstream = subprocess.Popen(
+            [python, me, "_upstream", str(upstream_port), str(delay_s), *faults.to_args()]
+        )
         processes.append(upstream)
         _wait_for(upstream_port, "/stats")
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "bench.json"
-            config.write_text(json.dumps(_config(upstream_port)))
-            env = {**os.environ, "CONCLAVE_MAX_CONCURRENT_RUNS": "10000"}
+            config.write_text(json.dumps({**_config(upstream_port), **(config_changes or {})}))
+            env = dict(os.environ)
+            if max_concurrent_runs is not None:
+                env["CONCLAVE_MAX_CONCURRENT_RUNS"] = str(max_concurrent_runs)
             server_log = (Path(tmp) / "server.log").open("wb")
             server = subprocess.Popen(
-                [python, me, "_server", args.http_client, str(args.pure_python), "--host", HOST,
+                [python, me, "_server", http_client, str(pure_python), "--host", HOST,
                  "--port", str(server_port), "--config", str(config), "--no-access-log",
-                 "--workers", str(args.workers)],
+                 "--workers", str(workers)],
                 env=env, stdout=server_log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             processes.append(server)
@@ -326,50 +475,47 @@ def main() -> None:
             except RuntimeError:
                 print((Path(tmp) / "server.log").read_text(), file=sys.stderr)
                 raise
-            print(
-                f"conclave serve: {len(MEMBERS)} members + aggregator, {IMPROVEMENT_ROUNDS} "
-                f"improvement rounds, upstream {args.delay * 1000:.0f} ms per call: "
-                f"{CALLS_PER_REQUEST} calls and a {critical_path:.1f} s critical path per "
-                f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
-                + ("; asyncio loop and h11" if args.pure_python else "")
-            )
-            print(
-                f"{'clients':>7} {'req/s':>7} {'limit':>6} {'p50/cp':>7} {'p99/cp':>7} "
-                f"{'CPU ms/call':>11} {'server CPU':>10} {'others':>6} {'failed':>6}"
-            )
-            for clients in (int(level) for level in args.levels.split(",")):
-                calls_before, cpu_before = _upstream_calls(upstream_port), _cpu_s(server.pid)
-                ours_before = _cpu_s(upstream.pid) + _children_cpu_s()
-                machine_before = _machine_busy_s()
-                began = time.perf_counter()
-                load = subprocess.run(
-                    [python, me, "_load", str(server_port), str(clients),
-                     str(args.warmup), str(args.measure), str(critical_path)],
-                    check=True, capture_output=True,
-                )  # fmt: skip
-                elapsed = time.perf_counter() - began
-                calls = _upstream_calls(upstream_port) - calls_before
-                cpu = _cpu_s(server.pid) - cpu_before
-                ours = cpu + _cpu_s(upstream.pid) + _children_cpu_s() - ours_before
-                others = max(0.0, _machine_busy_s() - machine_before - ours)
-                result = json.loads(load.stdout)
-                latencies = result["latencies"]
-                p50 = statistics.median(latencies) / critical_path if latencies else float("nan")
-                p99 = _percentile(latencies, 0.99) / critical_path if latencies else float("nan")
-                limit = clients / critical_path
-                print(
-                    f"{clients:>7} {result['requests_per_s']:>7.1f} {limit:>6.1f} {p50:>7.3f} "
-                    f"{p99:>7.3f} {cpu * 1000 / max(calls, 1):>11.3f} "
-                    f"{cpu / elapsed * 100:>9.0f}% {others / elapsed * 100:>5.0f}% "
-                    f"{result['failed']:>6}",
-                    flush=True,
-                )
-                for error in result["errors"]:
-                    print(f"        error: {error}")
+            yield RunningService(upstream, server, upstream_port, server_port)
     finally:
         for process in reversed(processes):
             process.terminate()
             process.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What the load generator saw: answered requests per second in the measured window,
+    the latencies of the requests started in it, and every request's outcome (`ok`, or the
+    status and error code, `0` for a failed connection)."""
+
+    requests_per_s: float
+    latencies: list[float]
+    failed: int
+    total: int
+    outcomes: dict[str, int]
+    errors: list[str]
+
+
+def measure_load(
+    server_port: int, clients: int, warmup_s: float, measure_s: float, spread_s: float
+) -> LoadResult:
+    """Run the load generator (its own process) against the server and return what it saw."""
+    load = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "_load", str(server_port), str(clients),
+         str(warmup_s), str(measure_s), str(spread_s)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return LoadResult(**json.loads(load.stdout))
+
+
+def _server_text(port: int, path: str) -> str:
+    """GET a path of the conclave server; its body as text."""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received.split(b"\r\n\r\n", 1)[1].decode()
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -402,7 +548,8 @@ def _serve(http_client: str, pure_python: bool, cli_args: list[str]) -> None:
 if __name__ == "__main__":
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     if role == "_upstream":
-        asyncio.run(run_upstream(int(sys.argv[2]), float(sys.argv[3])))
+        faults = Faults.from_args(*sys.argv[4:7]) if len(sys.argv) > 4 else Faults()
+        asyncio.run(run_upstream(int(sys.argv[2]), float(sys.argv[3]), faults))
     elif role == "_server":
         _serve(sys.argv[2], sys.argv[3] == "True", sys.argv[4:])
     elif role == "_load":

@@ -3,7 +3,9 @@
 Flare AI Consensus's `input.json` loads unchanged. conclave's own config is a superset: a model
 entry may say where the model lives (`openrouter:`, `local:`, or a `base_url` of any
 OpenAI-compatible server with the name of the environment variable that holds its key), more
-sampling options, and the run-wide `quorum`, `timeout_s` and `budget_usd`.
+sampling options, and the run-wide `quorum`, `timeout_s`, `budget_usd`, the wait for
+stragglers (`grace_s`, `grace_factor`, `grace_floor_s`, `straggler_factor`) and the rest given
+to failing members (`breaker_failures`, `breaker_cooldown_s`).
 """
 
 from __future__ import annotations
@@ -103,6 +105,16 @@ class ConsensusConfig(Frozen):
     budget_usd: float | None = Field(default=None, gt=0)
     convergence_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
     """Stop early once two consecutive consensus answers are at least this similar (0..1)."""
+    grace_s: float | None = Field(default=None, ge=0)
+    """Seconds a round waits for the other members once the quorum answered; by default
+    `grace_factor` times the slowest answer of the quorum (at least `grace_floor_s`), and for
+    each member at least `straggler_factor` times its usual answer time."""
+    grace_factor: float = Field(default=0.5, ge=0)
+    grace_floor_s: float = Field(default=0.25, ge=0)
+    straggler_factor: float = Field(default=2.0, ge=1)
+    breaker_failures: int = Field(default=3, ge=1)
+    """Failed calls in a row after which a member rests for `breaker_cooldown_s` seconds."""
+    breaker_cooldown_s: float = Field(default=30.0, ge=0)
     name: str = "default"
 
     @field_validator("models")
@@ -149,11 +161,12 @@ def load_config(path: str | Path) -> ConsensusConfig:
     """Read and validate a config file; raise ConfigError with a precise message."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot be read ({exc.strerror})") from None
+    text = _decode_config_text(file, raw)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -161,6 +174,27 @@ def load_config(path: str | Path) -> ConsensusConfig:
             f"{file}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     return parse_config(data, source=str(file))
+
+
+def _decode_config_text(file: Path, raw: bytes) -> str:
+    """The file's text as UTF-8 (a leading byte-order mark allowed); a ConfigError that says
+    what the file looks like otherwise (UTF-16, binary, another encoding)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(
+            f"{file}: the file is UTF-16 text; conclave reads UTF-8 JSON: save it as UTF-8 "
+            "(e.g. `iconv -f UTF-16 -t UTF-8`)"
+        )
+    if b"\x00" in raw[:4096]:
+        raise ConfigError(
+            f"{file}: the file is binary (it holds NUL bytes), not a JSON config: check the path"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the config as UTF-8 JSON"
+        ) from None
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

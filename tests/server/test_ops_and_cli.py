@@ -45,6 +45,7 @@ def test_health(served: Served) -> None:
         "status": "ok",
         "presets": ["default", "panel"],
         "runs_in_flight": 0,
+        "members": {"panel": []},
     }
 
 
@@ -77,8 +78,18 @@ def test_metrics_count_requests_failures_and_tokens(serve: ServeFactory) -> None
             text,
             'conclave_model_call_failures_total{model="b",preset="panel",role="member",type="http_error"}',
         )
-        == 4
+        == 3
     )
+    # After 3 failures in a row b rests: its 4th turn is skipped, and /metrics says so.
+    assert (
+        metric(
+            text,
+            'conclave_model_call_failures_total{model="b",preset="panel",role="member",type="cooldown"}',
+        )
+        == 1
+    )
+    assert metric(text, 'conclave_member_resting{member="b",preset="panel"}') == 1
+    assert metric(text, 'conclave_member_resting{member="a",preset="panel"}') == 0
     assert (
         metric(text, 'conclave_tokens_total{kind="completion",model="a",preset="panel"}') == 4
     )  # "Paris." is one word, twice per run
@@ -177,7 +188,7 @@ def conclave_serve(*args: str, env: dict[str, str]) -> Iterator[tuple[str, list[
     base = f"http://127.0.0.1:{port}"
     output: list[str] = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: a busy 2-core machine starts slowly
         while True:
             try:
                 if httpx2.get(base + "/health").status_code == 200:

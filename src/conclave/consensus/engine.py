@@ -3,7 +3,9 @@
 Round 0 sends the conversation to the members at once; the combiner (by default an aggregator
 model) turns their answers into a consensus; each improvement round sends the conversation plus
 that consensus plus the improvement prompt; a stop rule ends the run. A failing member is
-recorded and the round goes on while the quorum holds. Everything is yielded as typed events.
+recorded and the round goes on while the quorum holds; once the quorum has answered, a straggler
+is left behind after a grace (`consensus.stragglers`), and a member that keeps failing rests
+(`consensus.health`). Everything is yielded as typed events.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from conclave.consensus.events import (
     RoundStarted,
     RunStarted,
 )
+from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.prompts import improvement_conversation
-from conclave.consensus.records import call_record, deadline, failed_record
+from conclave.consensus.records import ask_member
 from conclave.consensus.steps import (
     BudgetCap,
     Combiner,
@@ -40,8 +43,10 @@ from conclave.consensus.steps import (
     MemberSelector,
     StopRule,
 )
+from conclave.consensus.stragglers import GracePolicy, late_record, skipped_record
 from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
-from conclave.errors import ConfigError, ConsensusError, ProviderError
+from conclave.errors import ConfigError, ConsensusError
+from conclave.prompt_checks import check_prompt
 from conclave.types import Message, Usage
 
 
@@ -57,9 +62,15 @@ class ConsensusEngine:
         combiner: Combiner | None = None,
         stop_rules: Sequence[StopRule] | None = None,
         rng: random.Random | None = None,
+        health: MemberHealth | None = None,
     ) -> None:
         self.config = config
         self.panel = panel
+        self.health = health or MemberHealth(
+            failures=config.breaker_failures, cooldown_s=config.breaker_cooldown_s
+        )
+        """The members' breakers, shared by every run of this engine."""
+        self._grace = GracePolicy.from_config(config)
         self._selector = selector or EveryMember()
         self._combiner = combiner or LLMAggregator(
             panel.aggregator,
@@ -106,7 +117,8 @@ class ConsensusEngine:
             )
             finished: dict[str, CallRecord] = {}
             async with aclosing(self._ask_members(members, messages)) as answers:
-                async for response in answers:
+                async for answer in answers:
+                    response = answer.referencing(conversation)
                     finished[response.model] = response
                     event = MemberAnswered if response.ok else MemberFailed
                     yield event(round=index, response=response)
@@ -148,32 +160,87 @@ class ConsensusEngine:
                 "the conversation has no user message: give a prompt, or set "
                 "initial_conversation in the config"
             )
+        check_prompt(full)
         return full
 
     async def _ask_members(
         self, members: Sequence[Member], messages: Sequence[Message]
     ) -> AsyncGenerator[CallRecord, None]:
-        """Ask every member at once; yield their records in the order they finish."""
-        tasks = [asyncio.create_task(self._ask(member, messages)) for member in members]
+        """Ask every member at once; yield one record per member: those resting after repeated
+        failures first, then the answers in the order they finish, and the stragglers the
+        round leaves behind once its quorum answered (see `consensus.stragglers`)."""
+        needed = min(self.config.quorum, len(members))
+        calling, resting = self._admit(members, needed)
+        for member in resting:
+            yield skipped_record(member.label, self.health.skip_reason(member_key(member.spec)))
+        started = time.perf_counter()
+        tasks = {asyncio.create_task(self._ask(member, messages)): member for member in calling}
+        pending = set(tasks)
+        quorum_latencies: list[float] = []
+        quorum_at_s = 0.0
+        left_behind_at: dict[asyncio.Task[CallRecord], float | None] = {}
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            while pending:
+                cuts = [at for task in pending if (at := left_behind_at.get(task)) is not None]
+                wait_s = None
+                if cuts:
+                    wait_s = max(0.0, min(cuts) - (time.perf_counter() - started))
+                done, pending = await asyncio.wait(
+                    pending, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in (task for task in tasks if task in done):  # panel order on ties
+                    record = task.result()
+                    key = member_key(tasks[task].spec)
+                    self.health.record(key, ok=record.ok, latency_s=record.latency_s)
+                    if record.ok and len(quorum_latencies) < needed:
+                        quorum_latencies.append(record.latency_s)
+                    yield record
+                if len(quorum_latencies) >= needed and not left_behind_at:
+                    quorum_at_s = time.perf_counter() - started
+                    for task in pending:
+                        usual_s = self.health.usual_latency_s(member_key(tasks[task].spec))
+                        left_behind_at[task] = self._grace.left_behind_at_s(
+                            quorum_at_s, quorum_latencies, usual_s
+                        )
+                ran_s = time.perf_counter() - started
+                late = [  # one that ended while a record was being yielded is not late
+                    task
+                    for task in pending
+                    if not task.done() and _due(left_behind_at.get(task), ran_s)
+                ]
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+                for task in late:
+                    pending.discard(task)
+                    # Not a failure for the breaker: leaving it behind was the round's choice,
+                    # and under load every member runs late now and then.
+                    self.health.abandon(member_key(tasks[task].spec))
+                    yield late_record(
+                        tasks[task].label, messages, ran_s=ran_s, quorum_at_s=quorum_at_s
+                    )
         finally:
-            for task in tasks:
+            unfinished = [task for task in tasks if not task.done()]
+            for task in unfinished:
                 task.cancel()
+                self.health.abandon(member_key(tasks[task].spec))
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _admit(self, members: Sequence[Member], needed: int) -> tuple[list[Member], list[Member]]:
+        """The members to call and those to skip while their breaker is open; resting members
+        are called anyway when fewer than the quorum would be left."""
+        decisions: list[tuple[Member, Admission]] = [
+            (member, self.health.admit(member_key(member.spec))) for member in members
+        ]
+        calling = [member for member, decision in decisions if decision != "skip"]
+        resting = [member for member, decision in decisions if decision == "skip"]
+        while len(calling) < needed and resting:
+            calling.append(resting.pop(0))
+        return calling, resting
 
     async def _ask(self, member: Member, messages: Sequence[Message]) -> CallRecord:
         timeout_s = member.spec.timeout_s or self.config.timeout_s
-        started = time.perf_counter()
-        try:
-            async with deadline(timeout_s, member.label):
-                completion = await member.complete(messages)
-        except ProviderError as exc:
-            return failed_record(member.label, "member", messages, exc, started)
-        return call_record(
-            member.label, "member", messages, completion, time.perf_counter() - started
-        )
+        return await ask_member(member, "member", messages, timeout_s)
 
     def _check_quorum(self, run: _RunState, index: int, responses: tuple[CallRecord, ...]) -> None:
         needed = min(self.config.quorum, len(responses))
@@ -241,6 +308,10 @@ class _RunState:
             usage=sum((record.usage for record in rounds), Usage()),
             duration_s=time.perf_counter() - self.started,
         )
+
+
+def _due(left_behind_at_s: float | None, ran_s: float) -> bool:
+    return left_behind_at_s is not None and left_behind_at_s <= ran_s
 
 
 def _aggregator_failure(aggregate: CallRecord | None) -> str:

@@ -1,14 +1,15 @@
 """Any OpenAI-compatible chat server, reached through the official `openai` SDK.
 
-The SDK does the transport work: retries with backoff on 408/409/429/5xx (Retry-After honoured),
-SSE framing (keep-alive comments skipped), timeouts, and an `error` object inside a stream turned
-into an exception. This module adds what the SDK leaves to its caller:
+The SDK does the transport work: SSE framing (keep-alive comments skipped), timeouts, and an
+`error` object inside a stream turned into an exception. This module adds what the SDK leaves to
+its caller:
 
 - a strict reading of every answer. Servers extend the wire format (OpenRouter's `usage.cost`,
   an `error` beside `choices`) and the SDK builds its response objects without validating them,
   so the raw JSON is validated here, once, into small typed wire models;
 - one translation of every failure into conclave's errors (`_provider_error`), so nothing above
-  the providers sees an `openai` or `httpx2` exception.
+  the providers sees an `openai` or `httpx2` exception;
+- retries with the SDK's policy, but never past the call's deadline (`conclave.providers.retries`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import contextlib
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal, Required, TypedDict, TypeVar
 
+import anyio
 import httpx2
 import openai
 import pydantic
@@ -36,6 +38,7 @@ from conclave.errors import (
     RateLimitedError,
 )
 from conclave.providers.base import Provider
+from conclave.providers.retries import RetryPolicy
 from conclave.types import (
     Completion,
     Message,
@@ -51,6 +54,7 @@ from conclave.types import (
 HttpTransport = Literal["aiohttp", "httpx"]
 
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 DEFAULT_HTTP_TRANSPORT: HttpTransport = "aiohttp"
 """Chosen by measurement: `complete()` against a local keep-alive server with 20 ms latency, on
@@ -88,8 +92,9 @@ def make_http_client(
 class OpenAICompatibleProvider(Provider):
     """Models behind any OpenAI-compatible URL (`/chat/completions`, `/models`).
 
-    `api_key=None` is for servers that need no key (llama.cpp, vLLM, a local proxy). The SDK
-    retries failed calls up to `max_retries` times; `timeout_s` bounds each attempt. Pass
+    `api_key=None` is for servers that need no key (llama.cpp, vLLM, a local proxy). A failed
+    call is retried up to `max_retries` times, never past its deadline (`call_deadline`);
+    `timeout_s` bounds each attempt. Pass
     `http_client` to share a pool or to inject a transport (tests use `httpx2.MockTransport`);
     a client passed in is left open by `aclose()`.
     """
@@ -109,11 +114,12 @@ class OpenAICompatibleProvider(Provider):
         self.base_url = base_url
         self._api_key = api_key
         self._owns_http_client = http_client is None
+        self._retry_policy = RetryPolicy(max_retries=max_retries)
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or _KEYLESS_PLACEHOLDER,
             default_headers=dict(default_headers or {}),
-            max_retries=max_retries,
+            max_retries=0,  # retried here, within the deadline (see conclave.providers.retries)
             timeout=timeout_s,
             http_client=http_client if http_client is not None else make_http_client(),
         )
@@ -125,11 +131,13 @@ class OpenAICompatibleProvider(Provider):
         self._require_key()
         started = time.perf_counter()
         with self._translated_errors(model):
-            response = await self._client.post(
-                "/chat/completions",
-                cast_to=httpx2.Response,
-                body=_chat_request(model, messages, options, stream=False),
-                options=self._chat_request_options(),
+            response = await self._with_retries(
+                lambda retry: self._client.post(
+                    "/chat/completions",
+                    cast_to=httpx2.Response,
+                    body=_chat_request(model, messages, options, stream=False),
+                    options=self._chat_request_options(retry),
+                )
             )
             answer = _WireCompletion.model_validate_json(response.content)
         if answer.error is not None:
@@ -162,13 +170,15 @@ class OpenAICompatibleProvider(Provider):
         finish_reason: str | None = None
         usage = Usage()
         with self._translated_errors(model):
-            chunks = await self._client.post(
-                "/chat/completions",
-                cast_to=object,
-                body=_chat_request(model, messages, options, stream=True),
-                options=self._chat_request_options(),
-                stream=True,
-                stream_cls=openai.AsyncStream[object],
+            chunks = await self._with_retries(
+                lambda retry: self._client.post(
+                    "/chat/completions",
+                    cast_to=object,
+                    body=_chat_request(model, messages, options, stream=True),
+                    options=self._chat_request_options(retry),
+                    stream=True,
+                    stream_cls=openai.AsyncStream[object],
+                )
             )
             try:
                 async for raw_chunk in chunks:
@@ -230,15 +240,38 @@ class OpenAICompatibleProvider(Provider):
             {} if self._api_key else {"Authorization": openai.omit}
         )
         with self._translated_errors(None):
-            response = await self._client.get(
-                path,
-                cast_to=httpx2.Response,
-                options={"headers": headers, "security": {"bearer_auth": True}},
+            response = await self._with_retries(
+                lambda retry: self._client.get(
+                    path,
+                    cast_to=httpx2.Response,
+                    options={
+                        "headers": {**headers, **_retry_count_header(retry)},
+                        "security": {"bearer_auth": True},
+                    },
+                )
             )
             return shape.model_validate_json(response.content)
 
-    def _chat_request_options(self) -> openai.RequestOptions:
-        return {"security": {"bearer_auth": True}, "extra_json": self._chat_extra_body()}
+    async def _with_retries(self, send: Callable[[int], Awaitable[_T]]) -> _T:
+        """`send(retry)` (0 on the first try), tried again after a retryable failure while the
+        policy and the call's deadline allow; the last failure is raised as the SDK raised it."""
+        retry = 0
+        while True:
+            try:
+                return await send(retry)
+            except (openai.APIStatusError, openai.APIConnectionError) as exc:
+                retry += 1
+                wait_s = _wait_before_retry_s(exc, self._retry_policy, retry)
+                if wait_s is None:
+                    raise
+                await anyio.sleep(wait_s)
+
+    def _chat_request_options(self, retry: int) -> openai.RequestOptions:
+        return {
+            "security": {"bearer_auth": True},
+            "extra_json": self._chat_extra_body(),
+            "headers": _retry_count_header(retry),
+        }
 
     @contextlib.contextmanager
     def _translated_errors(self, model: str | None) -> Iterator[None]:
@@ -293,6 +326,28 @@ def _provider_error(exc: Exception, *, where: str, model: str | None) -> Provide
         detail = _first_line(str(exc))
         return ProviderResponseError(f"{where}: unusable answer: {detail}", model=model)
     return ProviderError(f"{where}: {exc}", model=model)
+
+
+def _retry_count_header(retry: int) -> dict[str, str]:
+    """The header the SDK sends with its own retries, kept now that the retries are ours."""
+    return {"x-stainless-retry-count": str(retry)}
+
+
+def _wait_before_retry_s(
+    exc: openai.APIStatusError | openai.APIConnectionError, policy: RetryPolicy, retry: int
+) -> float | None:
+    """As the SDK decides: failed connections and 408/409/429/5xx are retried, unless the
+    server says `x-should-retry: false` (or asks for it with `true`)."""
+    if isinstance(exc, openai.APIConnectionError):
+        return policy.wait_before_retry_s(retry, None)
+    headers = exc.response.headers
+    should_retry = headers.get("x-should-retry")
+    status = exc.status_code
+    if should_retry == "false":
+        return None
+    if should_retry != "true" and status not in (408, 409, 429) and status < 500:
+        return None
+    return policy.wait_before_retry_s(retry, _retry_after_s(headers))
 
 
 def _refused_connection(exc: BaseException) -> bool:

@@ -4,7 +4,9 @@ Under `conclave serve --workers N` each worker records into prometheus_client's
 multiprocess files and `/metrics` reports the sum over the workers.
 
 HTTP: requests by route and status, latency. Consensus: runs by outcome, run time, runs in
-flight and rejected, and per model call: failures by type, tokens and cost.
+flight and rejected, and per model call: failures by type (`late`: a straggler the round stopped
+waiting for; `cooldown`: a resting member not called), tokens and cost. Members: each one's
+breaker, read when `/metrics` is scraped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from conclave.consensus.health import MemberHealthStatus
 from conclave.consensus.transcript import CallRecord, Transcript
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -95,17 +98,45 @@ class ServiceMetrics:
             registry=r,
         )
 
+        self.member_resting = self._member_gauge(
+            "conclave_member_resting",
+            "1 while a member's breaker is open (skipped after repeated failures), else 0.",
+        )
+        self.member_consecutive_failures = self._member_gauge(
+            "conclave_member_consecutive_failures", "Failed calls in a row of each member."
+        )
+        self.member_times_rested = self._member_gauge(
+            "conclave_member_times_rested",
+            "How many times each member's breaker has opened since the server started.",
+        )
+
+    def _member_gauge(self, name: str, documentation: str) -> Gauge:
+        """A gauge per preset and member, set from the breakers when `/metrics` is read; over
+        several worker processes the highest value is reported."""
+        return Gauge(
+            name,
+            documentation,
+            ["preset", "member"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+
+    def observe_member_health(self, preset: str, statuses: tuple[MemberHealthStatus, ...]) -> None:
+        """Set the members' breaker gauges of a preset from its current state."""
+        for status in statuses:
+            labels = (preset, status.member)
+            self.member_resting.labels(*labels).set(0 if status.state == "closed" else 1)
+            self.member_consecutive_failures.labels(*labels).set(status.consecutive_failures)
+            self.member_times_rested.labels(*labels).set(status.times_opened)
+
     def observe_run(self, preset: str, outcome: str, transcript: Transcript | None) -> None:
         """Count a finished run and every call of its transcript."""
         self.runs.labels(preset, outcome).inc()
         if transcript is None:
             return
         self.run_seconds.labels(preset).observe(transcript.duration_s)
-        for record in transcript.rounds:
-            for call in record.responses:
-                self._observe_call(preset, call)
-            if record.aggregate is not None:
-                self._observe_call(preset, record.aggregate)
+        for _, call in transcript.calls():
+            self._observe_call(preset, call)
 
     def _observe_call(self, preset: str, call: CallRecord) -> None:
         outcome = "ok" if call.error is None else "failed"

@@ -18,13 +18,23 @@ def ops_router(service: ConsensusService) -> APIRouter:
 
     @router.get(HEALTH_PATH, response_model=Health, summary="Liveness")
     async def health() -> Response:
-        """`ok`, the presets, and the runs in flight. Needs no API key."""
+        """`ok`, the presets, the runs in flight, and the members resting or not. Needs no API
+        key."""
         return json_response(
-            Health(presets=service.catalog.names, runs_in_flight=service.slots.in_use)
+            Health(
+                presets=service.catalog.names,
+                runs_in_flight=service.slots.in_use,
+                members={
+                    preset.name: preset.engine.health.snapshot()
+                    for preset in service.catalog.presets
+                },
+            )
         )
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
+        for preset in service.catalog.presets:
+            service.metrics.observe_member_health(preset.name, preset.engine.health.snapshot())
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     return router

@@ -1,0 +1,73 @@
+"""When to retry a failed model call, kept inside the call's deadline.
+
+The policy is the openai SDK's (read in its source, openai 3.54): up to `max_retries`
+retries of 408/409/429/5xx answers and failed connections, waiting 0.5 s doubling to at most
+8 s with up to 25% jitter, or what the server's `Retry-After` asks for. The SDK cannot know
+how long its caller will wait: asked to wait 30 s with 5 s left, it sleeps and the call ends
+in a timeout that hides the rate limit. So the providers run the SDK without retries and
+retry here: a wait that would end past the deadline of the call (`call_deadline`) is not
+waited, and the last failure is reported at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+_DEADLINE: ContextVar[float | None] = ContextVar("conclave_call_deadline", default=None)
+"""`time.monotonic()` by which the model call being made must have ended."""
+
+MIN_ATTEMPT_S = 0.05
+"""A retry that would have less time than this left after its wait is not started."""
+
+
+@contextmanager
+def call_deadline(timeout_s: float) -> Iterator[None]:
+    """Declare that the model calls made inside must end within `timeout_s`: retries that
+    would start after that are not made. A nested, earlier deadline wins."""
+    due = time.monotonic() + timeout_s
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(due if outer is None else min(due, outer))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def time_left_s() -> float | None:
+    """Seconds left before the current call's deadline; None outside any `call_deadline`."""
+    due = _DEADLINE.get()
+    return None if due is None else due - time.monotonic()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times, and after how long, a failed call is tried again."""
+
+    max_retries: int = 2
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    max_retry_after_s: float = 120.0
+    """A server asking for a longer wait than this is not retried (the SDK's own limit)."""
+
+    def wait_before_retry_s(self, retry: int, retry_after_s: float | None) -> float | None:
+        """Seconds to wait before retry number `retry` (1 for the first), or None when it must
+        not be made: the retries are spent, the server asks for too long a wait, or the wait
+        would end too close to the call's deadline."""
+        if retry > self.max_retries:
+            return None
+        if retry_after_s is not None and retry_after_s > self.max_retry_after_s:
+            return None
+        if retry_after_s:  # an absent or zero Retry-After leaves the wait to the backoff
+            wait = retry_after_s
+        else:
+            backoff = min(self.initial_delay_s * 2.0 ** (retry - 1), self.max_delay_s)
+            wait = backoff * (1 - 0.25 * random.random())
+        left = time_left_s()
+        if left is not None and wait + MIN_ATTEMPT_S > left:
+            return None
+        return wait

@@ -1,0 +1,158 @@
+"""Fault injection through the real service: uvicorn serving conclave, whose members and
+aggregator are reached over HTTP at a scripted upstream on 127.0.0.1, and the official openai
+client. A failure upstream ends in an answer that reports it, or a clear error; never a 500 or
+a stream cut off without an error."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx2
+import openai
+import pytest
+import uvicorn
+
+from conclave.config import ConsensusConfig
+from conclave.providers.registry import ProviderRegistry
+from conclave.server import ServerSettings, create_app
+from conclave.settings import Settings
+from provider_http import ModelUpstream, ScriptedServer, Streamed, answer_chunks, sse_events
+
+from .conftest import run_server
+
+CHAT = {"model": "faulty", "messages": [{"role": "user", "content": "Capital of France?"}]}
+
+Serve = Callable[..., str]
+
+
+@pytest.fixture
+def upstream() -> ModelUpstream:
+    return ModelUpstream()
+
+
+@pytest.fixture
+def serve(upstream: ModelUpstream) -> Iterator[Serve]:
+    """`serve(**config changes)` starts conclave (members a, b, c, aggregator agg, all at the
+    scripted upstream) and returns its base URL; everything stops after the test."""
+    scripted = ScriptedServer(then=upstream)
+    with scripted.listening() as upstream_url:
+        started: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+        def start(**changes: object) -> str:
+            data: dict[str, object] = {
+                "name": "faulty",
+                "models": [{"id": m, "base_url": upstream_url} for m in ("a", "b", "c")],
+                "aggregator": [{"model": {"id": "agg", "base_url": upstream_url}}],
+                "iterations": 0,
+                "timeout_s": 5,
+                "grace_s": 30,
+            }
+            data.update(changes)
+            config = ConsensusConfig.model_validate(data)
+            app = create_app(
+                [(config.name, config)],
+                settings=ServerSettings(_env_file=None),
+                registry=ProviderRegistry(Settings(_env_file=None, max_retries=0)),
+            )
+            server, thread, url = run_server(app)
+            started.append((server, thread))
+            return url
+
+        yield start
+        for server, thread in started:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def test_a_dead_member_is_reported_in_the_answer_then_rests_visibly(
+    serve: Serve, upstream: ModelUpstream
+) -> None:
+    upstream.fail("c", *[httpx2.Response(500, json={"error": {"message": "boom"}})] * 10)
+    url = serve(breaker_failures=2, breaker_cooldown_s=600)
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+
+    answers = [client.chat.completions.with_raw_response.create(**CHAT) for _ in range(3)]  # type: ignore[call-overload]
+
+    bodies = [answer.http_response.json() for answer in answers]
+    assert [b["choices"][0]["message"]["content"] for b in bodies] == ["agg says Paris."] * 3
+    c_failures = [
+        [f["type"] for m in b["conclave"]["members"] if m["model"] == "c" for f in m["failures"]]
+        for b in bodies
+    ]
+    assert c_failures == [["http_error"], ["http_error"], ["cooldown"]]
+    transcript = httpx2.get(f"{url}/v1/transcripts/{bodies[2]['conclave']['transcript_id']}").json()
+    assert [r["model"] for r in transcript["rounds"][0]["responses"]] == ["a", "b", "c"]
+    health = httpx2.get(url + "/health").json()
+    resting = {s["member"].split(" at ")[0]: s["state"] for s in health["members"]["faulty"]}
+    assert resting == {"a": "closed", "b": "closed", "c": "open"}
+    assert 'conclave_member_resting{member="c at ' in httpx2.get(url + "/metrics").text
+    client.close()
+
+
+def test_a_member_rate_limited_past_the_deadline_is_reported_at_once(
+    serve: Serve, upstream: ModelUpstream
+) -> None:
+    retry_later = httpx2.Response(
+        429, json={"error": {"message": "slow down"}}, headers={"retry-after": "60"}
+    )
+    upstream.fail("c", retry_later)
+    url = serve()
+
+    body = httpx2.post(url + "/v1/chat/completions", json=CHAT, timeout=30).json()
+
+    assert body["choices"][0]["message"]["content"] == "agg says Paris."
+    (c,) = [m for m in body["conclave"]["members"] if m["model"] == "c"]
+    assert [f["type"] for f in c["failures"]] == ["rate_limited"]
+    assert "retry after 60s" in c["failures"][0]["message"]
+
+
+def read_stream(client: openai.OpenAI, received: list[str]) -> None:
+    """Stream an answer to CHAT, appending its text pieces to `received` as they arrive."""
+    for chunk in client.chat.completions.create(**CHAT, stream=True):  # type: ignore[call-overload]
+        if chunk.choices and chunk.choices[0].delta.content:
+            received.append(chunk.choices[0].delta.content)
+
+
+def broken_aggregate_stream(ending: str) -> Streamed:
+    chunks = answer_chunks("agg", ModelUpstream.text("agg"))
+    return Streamed(sse_events(*chunks[:2], done=False), ending=ending)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ending", ["end", "reset"])
+def test_an_aggregator_stream_broken_midway_ends_the_client_stream_with_an_error(
+    serve: Serve, upstream: ModelUpstream, ending: str
+) -> None:
+    upstream.fail("agg", broken_aggregate_stream(ending))
+    url = serve()
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+
+    received: list[str] = []
+    with pytest.raises(openai.APIError, match="aggregator") as caught:
+        read_stream(client, received)
+
+    assert "agg" in str(caught.value.body)
+    assert "".join(received) in ("", "agg", "agg says")  # what came before the break, if any
+    client.close()
+
+
+def test_an_aggregator_failure_is_a_502_naming_it_with_the_whole_transcript_kept(
+    serve: Serve, upstream: ModelUpstream
+) -> None:
+    upstream.fail(
+        "agg",
+        httpx2.Response(200, content=b"{garbage", headers={"content-type": "application/json"}),
+    )
+    url = serve()
+
+    response = httpx2.post(url + "/v1/chat/completions", json=CHAT, timeout=30)
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"]["code"] == "aggregator_failed"
+    assert [(f["model"], f["type"]) for f in body["failures"]] == [
+        ("agg (aggregator)", "bad_response")
+    ]
+    transcript = httpx2.get(f"{url}/v1/transcripts/{body['transcript_id']}").json()
+    assert [r["model"] for r in transcript["rounds"][0]["responses"]] == ["a", "b", "c"]
+    assert transcript["stop_reason"] == "aggregator_failed"
