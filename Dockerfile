@@ -28,7 +28,12 @@ WORKDIR /src
 # The same steps as scripts/setup.sh. The lock changes rarely: its layer is cached on its own.
 COPY requirements/runtime.lock requirements/packs.txt requirements/
 # LLAVA_BUILD=OFF skips llama.cpp's multimodal tool, which conclave does not use.
-RUN CMAKE_ARGS="-DLLAVA_BUILD=OFF" pip install --require-hashes -r requirements/runtime.lock
+# GGML_NATIVE=OFF: an image runs on other CPUs than the one that built it, so llama.cpp is built
+# for the x86-64-v3 baseline (AVX2, FMA, F16C) instead of -march=native. A native build crashed
+# at the first token on a virtual machine whose CPU advertises AMX that its kernel does not
+# grant (`ldtilecfg`: a general protection fault in libggml-cpu).
+RUN CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" \
+    pip install --require-hashes -r requirements/runtime.lock
 RUN pip install --no-deps --require-hashes -r requirements/packs.txt
 COPY pyproject.toml README.md ./
 COPY src/ src/

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -326,3 +327,68 @@ def test_the_real_pack_table_is_consistent() -> None:
             assert [int(re.findall(r"part(\d+)\.bin$", f)[0]) for f in files] == list(
                 range(1, len(files) + 1)
             )
+
+
+# --- an image built as root, run as another user, its layers keeping whole-second times ------
+
+
+def test_the_marker_is_readable_by_every_user(site: FakeSite, models_dir: Path) -> None:
+    resolve_pack(fake_pack(install_parts(site)), models_dir)
+    marker = models_dir / "fake-1b.verified.json"
+    assert marker.stat().st_mode & 0o777 == 0o644
+
+
+def test_the_marker_holds_once_a_saved_layer_cut_the_time_to_whole_seconds(
+    site: FakeSite, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pack = fake_pack(install_parts(site))
+    path = resolve_pack(pack, models_dir)
+    stat = path.stat()
+    whole = stat.st_mtime_ns // 1_000_000_000 * 1_000_000_000
+    os.utime(path, ns=(whole, whole + 1_000_000 if whole == stat.st_mtime_ns else whole))
+    monkeypatch.setattr(packs, "_hash_file", lambda file: pytest.fail("hashed again"))
+
+    assert pack_status(pack, models_dir).verified
+    assert resolve_pack(pack, models_dir) == path
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """Make directories unwritable even for root (`chattr +i`), as a root-owned models
+    directory is for an image's runtime user; undone afterwards."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"chattr +i is not permitted here: {done.stderr.strip()}")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_unwritable_models_dir_is_verified_without_a_lock_or_marker(
+    site: FakeSite, models_dir: Path, immutable: Callable[[Path], None]
+) -> None:
+    pack = fake_pack(install_parts(site))
+    path = resolve_pack(pack, models_dir)
+    (models_dir / "fake-1b.verified.json").unlink()  # or unreadable: the check must run again
+    (models_dir / ".fake-1b.lock").unlink(missing_ok=True)
+    before = sorted(models_dir.iterdir())
+    immutable(models_dir)
+
+    assert resolve_pack(pack, models_dir) == path
+    assert sorted(models_dir.iterdir()) == before
+
+
+def test_an_unjoined_pack_in_an_unwritable_models_dir_says_what_to_do(
+    site: FakeSite, models_dir: Path, immutable: Callable[[Path], None]
+) -> None:
+    pack = fake_pack(install_parts(site))
+    models_dir.mkdir()
+    immutable(models_dir)
+
+    with pytest.raises(ModelPackMissingError, match="not writable by this user"):
+        resolve_pack(pack, models_dir)

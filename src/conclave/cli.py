@@ -1,4 +1,4 @@
-"""The `conclave` command line: ask, chat, complete, models, credits, config, verify."""
+"""The `conclave` command line: ask, chat, batch, complete, models, credits, config, verify."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from conclave.batch.command import batch as batch_command
 from conclave.config import ConsensusConfig, ModelSpec, format_validation_error, load_config
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import (
@@ -44,6 +45,7 @@ app = typer.Typer(
 config_app = typer.Typer(no_args_is_help=True, help="Check and show consensus configs.")
 app.add_typer(config_app, name="config")
 app.add_typer(log_app, name="log")
+app.command("batch")(batch_command)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

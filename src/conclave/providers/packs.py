@@ -207,27 +207,38 @@ def resolve_pack(pack: ModelPack | str, models_dir: Path) -> Path:
         )
     models_dir.mkdir(parents=True, exist_ok=True)
     marker = _marker_path(pack, models_dir)
-    if pack.single_file:
-        path = found[0]
-        if not _marker_holds(marker, path, pack.sha256):
-            with _file_lock(models_dir / f".{pack.name}.lock"):
-                if not _marker_holds(marker, path, pack.sha256):
-                    _check_sha256(pack, path, _hash_file(path))
-                    _write_marker(marker, path, pack.sha256)
+    path = found[0] if pack.single_file else models_dir / pack.filename
+    if _marker_holds(marker, path, pack.sha256):
         return path
-
-    target = models_dir / pack.filename
-    if _marker_holds(marker, target, pack.sha256):
-        return target
+    if not _writable(models_dir):
+        return _verify_read_only(pack, path, models_dir)
     with _file_lock(models_dir / f".{pack.name}.lock"):
-        if _marker_holds(marker, target, pack.sha256):  # another process just finished
-            return target
-        if target.exists() and _hash_file(target) == pack.sha256:
-            _write_marker(marker, target, pack.sha256)  # joined earlier, marker lost
-            return target
-        _join_parts(pack, found, target)
-        _write_marker(marker, target, pack.sha256)
-    return target
+        if _marker_holds(marker, path, pack.sha256):  # another process just finished
+            return path
+        if pack.single_file:
+            _check_sha256(pack, path, _hash_file(path))
+        elif not (path.exists() and _hash_file(path) == pack.sha256):  # else: marker lost
+            _join_parts(pack, found, path)
+        _write_marker(marker, path, pack.sha256)
+    return path
+
+
+def _writable(directory: Path) -> bool:
+    """Whether this process may create files in `directory` (a lock, a marker, a join)."""
+    return os.access(directory, os.W_OK)
+
+
+def _verify_read_only(pack: ModelPack, path: Path, models_dir: Path) -> Path:
+    """Check the GGUF without a lock or a marker: nothing can be written to `models_dir`
+    (an image's models owned by root, a read-only mount), so nothing can be torn either."""
+    if not path.is_file():
+        raise ModelPackMissingError(
+            f"the embedded model pack {pack.name!r} is not joined yet and {models_dir} is not "
+            f"writable by this user: run `conclave models` once as a user who may write there, "
+            f"or point CONCLAVE_HOME at a writable directory"
+        )
+    _check_sha256(pack, path, _hash_file(path))
+    return path
 
 
 def _locate_parts(pack: ModelPack) -> tuple[tuple[Path, ...], tuple[str, ...]]:
@@ -302,13 +313,16 @@ def _fingerprint(path: Path, sha256: str) -> dict[str, str | int]:
     return {
         "path": str(path.resolve()),
         "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        # Whole seconds: an image layer (tar) keeps no finer times, and a marker written at
+        # build time must still hold in the container.
+        "mtime_s": stat.st_mtime_ns // 1_000_000_000,
         "sha256": sha256,
     }
 
 
 def _marker_holds(marker: Path, path: Path, sha256: str) -> bool:
-    """True when the marker records a successful check of this very file (same size, mtime)."""
+    """True when the marker records a successful check of this very file (same size, mtime
+    to the second)."""
     try:
         recorded = json.loads(marker.read_text(encoding="utf-8"))
         return bool(recorded == _fingerprint(path, sha256))
@@ -321,6 +335,9 @@ def _write_marker(marker: Path, path: Path, sha256: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(_fingerprint(path, sha256), out)
+        # mkstemp makes it private; whoever may read the models (the runtime user of an
+        # image built as root) must read the marker too, or it verifies everything again.
+        Path(temp_name).chmod(0o644)
         os.replace(temp_name, marker)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

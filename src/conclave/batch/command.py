@@ -1,0 +1,130 @@
+"""`conclave batch IN.jsonl --out OUT.jsonl`: the command (registered in conclave.cli)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from conclave.batch.consensus_batch import RayOptions, run_consensus_batch
+from conclave.batch.progress import RichProgress
+from conclave.batch.runner import NoProgress, RunSummary
+from conclave.config import ConsensusConfig, load_config
+from conclave.errors import ConclaveError
+from conclave.presets import embedded_config
+from conclave.session import Consensus
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def batch(
+    in_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="IN.jsonl",
+            help='One JSON object per line: "prompt" (or "messages"), optional "system", '
+            "and any fields to carry through.",
+        ),
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="OUT.jsonl",
+            help="Results, one line per input row, appended as rows finish. Run again with "
+            "the same --out to resume: rows already there are skipped.",
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="A consensus config. Without it, the embedded local models."
+        ),
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            min=1,
+            help="Rows in flight at once (with --ray: on each actor).",
+        ),
+    ] = 4,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run the rows whose result is an error again.")
+    ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run on Ray: local (a new Ray on this machine), auto (the cluster this "
+            "machine belongs to), or a cluster's address (ray://head:10001).",
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --ray: actors (default: one per --actor-cpus CPUs)."),
+    ] = None,
+    actor_cpus: Annotated[
+        float, typer.Option(min=0.0, help="With --ray: CPUs reserved by each actor.")
+    ] = 1.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run one consensus per row of a JSONL file, locally or on a Ray cluster (resumable)."""
+    consensus_config = _config(config, iterations)
+    ray_options = (
+        None if ray is None else RayOptions(address=ray, actors=actors, actor_cpus=actor_cpus)
+    )
+    try:
+        summary = asyncio.run(
+            run_consensus_batch(
+                in_path,
+                out_path,
+                partial(Consensus, consensus_config),
+                concurrency=concurrency,
+                retry_failed=retry_failed,
+                ray=ray_options,
+                progress=NoProgress() if quiet else RichProgress(_err),
+            )
+        )
+    except ConclaveError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _err.print(f"interrupted: the rows finished are in {out_path}; run again to resume")
+        raise typer.Exit(130) from None
+    _report(summary, out_path)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _config(path: Path | None, iterations: int | None) -> ConsensusConfig:
+    try:
+        config = load_config(path) if path else embedded_config()
+        return config if iterations is None else config.with_changes(iterations=iterations)
+    except ConclaveError as exc:
+        _fail(str(exc))
+
+
+def _report(summary: RunSummary, out_path: Path) -> None:
+    skipped = f", {summary.skipped} already done" if summary.skipped else ""
+    failed = f", [red]{summary.failed} failed[/]" if summary.failed else ""
+    _err.print(
+        f"{summary.finished} rows in {summary.elapsed_s:.1f} s "
+        f"({summary.rows_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
+    )
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"error: {escape(message)}", style="red")
+    raise typer.Exit(1)
