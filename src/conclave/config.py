@@ -18,6 +18,8 @@ from conclave.errors import ConfigError
 from conclave.types import Frozen, Message, Role, SamplingOptions
 
 ProviderKind = Literal["openrouter", "openai", "local"]
+StrategyName = Literal["flare", "vote", "rank", "sample", "adaptive"]
+"""How the panel reaches its consensus (see conclave.consensus.strategies)."""
 
 DEFAULT_IMPROVEMENT_PROMPT = (
     "Please provide an answer to the initial query based on the aggregated responses provided."
@@ -41,6 +43,9 @@ class ModelSpec(Frozen):
     api_key_env: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     label: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    """How much this member's answer counts in a vote (its measured accuracy, for instance);
+    `adaptive` and `sample` ask the heaviest member first."""
 
     @field_validator("base_url")
     @classmethod
@@ -103,6 +108,20 @@ class ConsensusConfig(Frozen):
     budget_usd: float | None = Field(default=None, gt=0)
     convergence_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
     """Stop early once two consecutive consensus answers are at least this similar (0..1)."""
+    strategy: StrategyName = "flare"
+    """flare (an aggregator synthesises), vote, rank (peer review then a chairman), sample
+    (several samples of the strongest member, voted), adaptive (members brought in one at a
+    time until they agree)."""
+    samples: int = Field(default=5, ge=2, le=32)
+    """How many answers `sample` draws from the strongest member."""
+    agreement_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
+    """`vote`, `sample`, `rank`, `adaptive`: stop once the consensus has this confidence (0..1);
+    `adaptive` also needs two agreeing members, or one the backend says it is sure of."""
+    show_answers: bool = False
+    """Improvement rounds show members every answer of the previous round (anonymised), not
+    only the consensus: Mixture-of-Agents layers, or a debate."""
+    fallback_aggregator: ModelSpec | None = None
+    """Writes the consensus when the aggregator fails; failing that, the answers are voted."""
     name: str = "default"
 
     @field_validator("models")
