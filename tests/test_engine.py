@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from conclave.config import ConsensusConfig
+from conclave.consensus.answers import text_similarity
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import (
     AggregateDelta,
@@ -21,7 +22,6 @@ from conclave.consensus.events import (
     RunStarted,
 )
 from conclave.consensus.panel import build_panel
-from conclave.consensus.answers import text_similarity
 from conclave.errors import (
     ConfigError,
     ConsensusError,

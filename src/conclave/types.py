@@ -94,6 +94,8 @@ class Completion(Frozen):
     finish_reason: str | None = None
     usage: Usage = Usage()
     latency_s: float = 0.0
+    token_probability: float | None = None
+    """The geometric mean of the answer's token probabilities, when the backend reports them."""
 
     @property
     def truncated(self) -> bool:

@@ -64,7 +64,7 @@ class Question:
         if answers and _most(answers, lambda a: _explicit_number(a) is not None):
             return cls("number", options, normalised_aliases)
         if answers and _most(answers, lambda a: len(_short_text(a).split()) <= SHORT_ANSWER_WORDS):
-            if _most(answers, lambda a: _plain_number(a) is not None):
+            if _most(answers, lambda a: extract_number(a) is not None):
                 return cls("number", options, normalised_aliases)
             return cls("text", options, normalised_aliases)
         return cls("free", options, normalised_aliases)
@@ -150,12 +150,6 @@ def _explicit_number(answer: str) -> str | None:
 def _last_number(answer: str) -> str | None:
     matches = _ANY_NUMBER.findall(answer)
     return matches[-1] if matches else None
-
-
-def _plain_number(answer: str) -> str | None:
-    """A short answer that is a number ("42", "42 km", "$1,200")."""
-    matches = _ANY_NUMBER.findall(_short_text(answer))
-    return matches[0] if len(matches) == 1 else None
 
 
 def _short_text(answer: str) -> str:
