@@ -84,3 +84,24 @@ def test_short_answers_use_aliases_and_drop_lead_ins() -> None:
     assert question.kind == "text"
     assert question.extract("USA") == question.extract("The answer is the United States.")
     assert question.extract("") is None
+
+
+def test_short_answers_are_compared_without_the_questions_own_words() -> None:
+    question = Question.read("What is the capital of Cuba?", ["Havana", "The capital is Havana."])
+    assert question.kind == "text"
+    spelled = [
+        "Havana",
+        "The capital of Cuba is Havana.",
+        "Havana, which is also its largest city.",
+    ]
+    keys = {question.extract(answer) for answer in spelled}
+    assert keys == {"havana"}
+    assert question.extract("The capital of Cuba is Santiago.") == "santiago"
+
+
+def test_an_instruction_in_the_question_names_the_kind() -> None:
+    assert Question.read("How many legs has a spider? Answer with the number only.").kind == (
+        "number"
+    )
+    assert Question.read("Pick one. Answer with the letter only.").kind == "letter"
+    assert Question.read("Who wrote Hamlet? Answer in a few words only.").kind == "text"

@@ -33,6 +33,8 @@ _NUMBER_LEAD = re.compile(rf"(?:answer\s*(?:is|:|=)|####|=)\s*[\*\$]*\s*({_NUMBE
 _ANY_NUMBER = re.compile(_NUMBER)
 _TEXT_LEAD = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
 _ARTICLES = frozenset({"a", "an", "the"})
+_CLAUSE_END = re.compile(r"[\n.;,:!?()]|\s[-–]\s")
+_KIND_HINT = re.compile(r"(?i:answer with (?:the|a|one) )(letter|number)|(?i:in a few words)")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class Question:
     kind: AnswerKind
     options: Mapping[str, str]
     aliases: Mapping[str, str]
+    asked_words: frozenset[str] = frozenset()
+    """The question's own words, left out of short text answers ("The capital of Cuba is
+    Havana" to "havana" for "What is the capital of Cuba?")."""
 
     @classmethod
     def read(
@@ -52,22 +57,35 @@ class Question:
         *,
         aliases: Mapping[str, str] | None = None,
     ) -> Question:
-        """The kind of answer `text` asks for, judged from its options or else from `answers`:
-        numbers when most answers state one, short strings when most are short, else free."""
+        """The kind of answer `text` asks for: from its options, or an instruction such as
+        "answer with the number only", or else from `answers`: numbers when most answers state
+        one, short strings when most are short, else free-form."""
         options = {letter: option.strip() for letter, option in _OPTION_LINE.findall(text)}
+        asked = frozenset(normalise_text(text).split())
         normalised_aliases = {
             normalise_text(alias): normalise_text(canonical)
             for alias, canonical in (aliases or {}).items()
         }
-        if len(options) >= 2:
-            return cls("letter", options, normalised_aliases)
+
+        def question(kind: AnswerKind) -> Question:
+            return cls(kind, options, normalised_aliases, asked)
+
+        found = _KIND_HINT.search(text)
+        hint = (found.group(1) or "words").lower() if found else None
+        if len(options) >= 2 or hint == "letter":
+            return question("letter")
+        if hint == "number":
+            return question("number")
         if answers and _most(answers, lambda a: _explicit_number(a) is not None):
-            return cls("number", options, normalised_aliases)
-        if answers and _most(answers, lambda a: len(_short_text(a).split()) <= SHORT_ANSWER_WORDS):
-            if _most(answers, lambda a: extract_number(a) is not None):
-                return cls("number", options, normalised_aliases)
-            return cls("text", options, normalised_aliases)
-        return cls("free", options, normalised_aliases)
+            return question("number")
+        short = hint is not None or (
+            answers and _most(answers, lambda a: len(_key_words(a, asked)) <= SHORT_ANSWER_WORDS)
+        )
+        if short:
+            if answers and _most(answers, lambda a: extract_number(a) is not None):
+                return question("number")
+            return question("text")
+        return question("free")
 
     def extract(self, answer: str) -> str | None:
         """The answer's comparable key ("B", "42", "canberra"), or None when it cannot be read
@@ -77,7 +95,7 @@ class Question:
         if self.kind == "number":
             return extract_number(answer)
         if self.kind == "text":
-            key = normalise_text(_short_text(answer))
+            key = " ".join(_key_words(answer, self.asked_words))
             if not key:
                 return None
             return self.aliases.get(key, key)
@@ -130,12 +148,16 @@ def normalise_text(text: str) -> str:
 
 
 def same_text_answer(first: str, second: str) -> bool:
-    """Two normalised short answers say the same thing: equal, or one is the other with more
-    words around it ("canberra" and "capital of australia is canberra")."""
+    """Two normalised short answers say the same thing: equal, one is the other with more
+    words around it ("canberra" and "canberra australia"), or they open with the same two
+    words."""
     if first == second:
         return True
     shorter, longer = sorted((first, second), key=len)
-    return bool(shorter) and _contains_words(longer, shorter)
+    if shorter and _contains_words(longer, shorter):
+        return True
+    opening = shorter.split()[:2]
+    return len(opening) == 2 and longer.split()[:2] == opening
 
 
 def _contains_words(text: str, phrase: str) -> bool:
@@ -152,14 +174,15 @@ def _last_number(answer: str) -> str | None:
     return matches[-1] if matches else None
 
 
-def _short_text(answer: str) -> str:
-    """The answer's first line, without a lead-in such as "The answer is"."""
-    lines = [line for line in answer.strip().splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    lead = _TEXT_LEAD.search(first)
-    if lead:
-        first = first[lead.end() :]
-    return first.strip().strip("*").strip()
+def _key_words(answer: str, asked: frozenset[str]) -> list[str]:
+    """The words of a short answer's first clause, without a lead-in ("The answer is") and
+    without the question's own words (kept when nothing else is left)."""
+    lead = _TEXT_LEAD.search(answer)
+    text = answer[lead.end() :] if lead else answer
+    clause = _CLAUSE_END.split(text.strip(), maxsplit=1)[0]
+    words = normalise_text(clause).split()
+    new = [word for word in words if word not in asked]
+    return new or words
 
 
 def _most(answers: Sequence[str], test: Callable[[str], bool]) -> bool:
