@@ -33,7 +33,7 @@ _NUMBER_LEAD = re.compile(rf"(?:answer\s*(?:is|:|=)|####|=)\s*[\*\$]*\s*({_NUMBE
 _ANY_NUMBER = re.compile(_NUMBER)
 _TEXT_LEAD = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
 _ARTICLES = frozenset({"a", "an", "the"})
-_CLAUSE_END = re.compile(r"[\n.;,:!?()]|\s[-–]\s")
+_CLAUSE_END = re.compile(r"[\n.;,:!?()]|\s[-\u2013]\s")
 _KIND_HINT = re.compile(r"(?i:answer with (?:the|a|one) )(letter|number)|(?i:in a few words)")
 
 
