@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conclave.consensus.transcript import Agreement, DecidedBy
 from conclave.types import Message, Role
 
 # --- requests ---------------------------------------------------------------------------------
@@ -121,8 +122,16 @@ class RunSummary(_Response):
 
     transcript_id: str
     preset: str
+    strategy: str = "flare"
     rounds: int
     stop_reason: str | None
+    decided_by: DecidedBy | None = Field(
+        default=None, description="Who wrote the final consensus (a fallback is named as such)."
+    )
+    agreement: Agreement | None = Field(
+        default=None,
+        description="Agreement score, answer clusters, the members backing the answer, confidence.",
+    )
     members: tuple[MemberSummary, ...]
     aggregator: str
     cost_usd: float | None = None
