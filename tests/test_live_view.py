@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Console
-from test_engine import make_engine
-from test_strategies import CHOICE, answers, weighted
 
 from conclave.consensus.events import RoundFinished
 from conclave.live_view import LiveView, round_summary
+from test_engine import make_engine
+from test_strategies import CHOICE, answers, weighted
 
 
 async def test_the_live_view_and_round_lines_show_agreement_and_who_decided() -> None:
