@@ -14,7 +14,13 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from conclave.config import ConsensusConfig, ModelSpec, format_validation_error, load_config
+from conclave.config import (
+    ConsensusConfig,
+    ModelSpec,
+    StrategyName,
+    format_validation_error,
+    load_config,
+)
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import (
     ConsensusDone,
@@ -60,6 +66,14 @@ IterationsOption = Annotated[
     int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
 ]
 SystemOption = Annotated[str | None, typer.Option("--system", "-s", help="A system message.")]
+StrategyOption = Annotated[
+    StrategyName | None,
+    typer.Option(
+        "--strategy",
+        help="How the panel agrees: flare (an aggregator synthesises), vote, rank, sample, "
+        "adaptive. Default: the config's.",
+    ),
+]
 
 
 def make_registry() -> ProviderRegistry:
@@ -78,6 +92,7 @@ def ask(
     config: ConfigOption = None,
     iterations: IterationsOption = None,
     system: SystemOption = None,
+    strategy: StrategyOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the whole transcript as JSON.")
     ] = False,
@@ -91,7 +106,7 @@ def ask(
     ] = None,
 ) -> None:
     """Run a consensus and print its answer (the live view goes to stderr)."""
-    consensus_config = _resolve_config(config, iterations)
+    consensus_config = _resolve_config(config, iterations, strategy)
     conversation = conversation_from(prompt, system=system)
     transcript = _run(
         _consensus(consensus_config, conversation, show=not quiet, keep_partial=json_output)
@@ -106,9 +121,10 @@ def chat(
     config: ConfigOption = None,
     iterations: IterationsOption = None,
     system: SystemOption = None,
+    strategy: StrategyOption = None,
 ) -> None:
     """Talk with the consensus, turn by turn. Type `exit` (or Ctrl-D) to leave."""
-    consensus_config = _resolve_config(config, iterations)
+    consensus_config = _resolve_config(config, iterations, strategy)
     _run(_chat(consensus_config, system))
 
 
@@ -289,10 +305,17 @@ def serve(
 # --- the work behind the commands -------------------------------------------------------------
 
 
-def _resolve_config(path: Path | None, iterations: int | None) -> ConsensusConfig:
+def _resolve_config(
+    path: Path | None, iterations: int | None, strategy: StrategyName | None = None
+) -> ConsensusConfig:
     try:
         config = load_config(path) if path else embedded_config()
-        return config if iterations is None else config.with_changes(iterations=iterations)
+        changes: dict[str, object] = {}
+        if iterations is not None:
+            changes["iterations"] = iterations
+        if strategy is not None:
+            changes["strategy"] = strategy
+        return config.with_changes(**changes) if changes else config
     except ConclaveError as exc:
         _fail(str(exc))
 

@@ -43,6 +43,9 @@ class ModelSpec(Frozen):
     api_key_env: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     label: str | None = None
+    logprobs: bool = False
+    """Ask the server for token log-probabilities, which make the confidence sharper
+    (OpenAI-compatible servers that return them; the embedded models do not)."""
     weight: float = Field(default=1.0, gt=0)
     """How much this member's answer counts in a vote (its measured accuracy, for instance);
     `adaptive` and `sample` ask the heaviest member first."""
@@ -82,6 +85,7 @@ class ModelSpec(Frozen):
             top_p=self.top_p,
             seed=self.seed,
             stop=self.stop,
+            logprobs=self.logprobs,
         )
 
 

@@ -10,7 +10,6 @@ outvote a strong one; ties go to the cluster whose answers the models were surer
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -212,13 +211,6 @@ class Counting:
             token_probability=probability,
             confidence=confidence,
         )
-
-
-def mean_token_probability(logprobs: Sequence[float]) -> float | None:
-    """The geometric mean of the tokens' probabilities, from their log-probabilities."""
-    if not logprobs:
-        return None
-    return math.exp(sum(logprobs) / len(logprobs))
 
 
 def _ballot_rank(ballot: Ballot, index: int) -> tuple[float, float, int]:
