@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from conclave.config import ConsensusConfig
 from conclave.consensus.agreement import AgreementMeter, Similarity
+from conclave.consensus.embeddings import default_similarity
 from conclave.consensus.events import AggregateDelta, AggregateFinished
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.records import call_record, deadline, failed_record
@@ -88,7 +89,7 @@ def build_steps(
     if config.strategy == "sample":
         members = sampled(strongest[0], config.samples)
     weights = {member.label: member.spec.weight for member in members}
-    meter = AgreementMeter(weights, similarity)
+    meter = AgreementMeter(weights, similarity or default_similarity())
     vote = VoteCombiner(meter)
     aggregator = LLMAggregator(
         panel.aggregator,
