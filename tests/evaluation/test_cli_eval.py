@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
+from conclave.errors import ModelPackMissingError
 from conclave.evaluation import cli as eval_cli
+from conclave.providers.testing import FunctionModel
+from conclave.types import Message, SamplingOptions
 
 from .fakes import fake_models, fake_registry, panel_config, write_capitals
 
@@ -66,3 +70,19 @@ def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> Non
     result = runner.invoke(cli.app, ["eval", str(data), "--config", str(config_file)])
     assert result.exit_code == 1
     assert "line 1: field answers: is required" in result.output
+
+
+def test_a_missing_model_pack_stops_the_run_with_its_install_command(
+    tmp_path: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_installed(messages: Sequence[Message], options: SamplingOptions) -> str:
+        raise ModelPackMissingError("pack strong is not installed: pip install strong-pack")
+
+    models = fake_models()
+    models["strong"] = FunctionModel(not_installed)
+    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
+    data = write_capitals(tmp_path / "capitals.jsonl")
+    result = runner.invoke(cli.app, ["eval", str(data), "-c", str(config_file), "-q"])
+    assert result.exit_code == 1
+    assert "error: pack strong is not installed: pip install strong-pack" in result.output
+    assert "Traceback" not in result.output

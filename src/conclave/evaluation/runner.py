@@ -31,7 +31,8 @@ async def run_bounded(
     on_result: Callable[[Job, Result], None],
 ) -> None:
     """Run `work` on every job, at most `concurrency` at once, in order of the jobs; call
-    `on_result` as each finishes. An exception from `work` cancels the rest and propagates."""
+    `on_result` as each finishes. An exception from `work` cancels the rest and is raised
+    as it is (not wrapped in an exception group)."""
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
     pending = iter(jobs)
@@ -40,9 +41,13 @@ async def run_bounded(
         for job in pending:  # shared: each job goes to the first free worker
             on_result(job, await work(job))
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(concurrency):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:
+        # The first failure is the cause; the others are workers cancelled because of it.
+        raise failed.exceptions[0] from None
 
 
 class ResultLog(Generic[Record]):
