@@ -32,6 +32,7 @@ from conclave.consensus.events import (
 from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConclaveError, ConsensusError
+from conclave.evaluation.cli import eval_command
 from conclave.live_view import LiveView, round_summary
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
@@ -46,6 +47,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(no_args_is_help=True, help="Check and show consensus configs.")
 app.add_typer(config_app, name="config")
+app.command("eval")(eval_command)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
