@@ -128,10 +128,11 @@ async def test_a_changed_set_up_is_run_again_but_the_others_are_kept(tmp_path: P
 async def test_a_failed_consensus_is_scored_wrong_and_kept(tmp_path: Path) -> None:
     dataset = load_dataset(write_capitals(tmp_path / "capitals.jsonl", ["Peru"]))
     models = fake_models()
-    models["agg"] = FunctionModel(lambda messages, options: "")  # an empty aggregate fails
+    # empty answers fail; with no member answer there is no consensus, not even a fallback
+    models["strong"] = models["weak"] = FunctionModel(lambda messages, options: "")
     results, _ = await _run(tmp_path / "out", dataset, fake_registry(models), _setups())
     failed = next(r for r in results if r.setup == "flare")
     assert not failed.correct
     assert failed.error is not None
-    assert "aggregator" in failed.error
+    assert "members answered" in failed.error
     assert failed.answer == ""
