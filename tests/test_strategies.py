@@ -401,3 +401,17 @@ def test_strategy_is_a_config_field_and_flare_is_the_default() -> None:
     assert config.strategy == "flare"
     assert config.with_changes(strategy="vote").strategy == "vote"
     assert config.models[0].weight == 1.0
+
+
+async def test_the_aggregator_receives_the_whole_conversation() -> None:
+    conversation = (
+        Message(role="system", content="Reply with the letter only."),
+        Message(role="user", content="Is the sky blue?\nA. yes\nB. no"),
+        Message(role="assistant", content="A"),
+        CHOICE[0],
+    )
+    fakes = answers(a="B", b="B")
+    await run(weighted({"a": 1, "b": 1}, "flare", iterations=0), fakes, conversation)
+    sent = fakes["agg"].history[0].messages
+    assert sent[1 : 1 + len(conversation)] == conversation
+    assert "a" not in {m.content for m in sent}  # members stay anonymous
