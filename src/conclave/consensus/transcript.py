@@ -107,12 +107,17 @@ class RoundRecord(Frozen):
         return tuple(response for response in self.responses if response.ok)
 
     @property
-    def usage(self) -> Usage:
+    def calls(self) -> tuple[CallRecord, ...]:
+        """Every model call this round made, each once: the members', the reviews and failed
+        attempts, and the deciding call unless it reuses an answer counted elsewhere."""
         calls = (*self.responses, *self.other_calls)
-        total = sum((call.usage for call in calls), Usage())
         if self.aggregate is None or self.decided_by in _REUSED_ANSWER:
-            return total
-        return total + self.aggregate.usage
+            return calls
+        return (*calls, self.aggregate)
+
+    @property
+    def usage(self) -> Usage:
+        return sum((call.usage for call in self.calls), Usage())
 
 
 class Transcript(Frozen):

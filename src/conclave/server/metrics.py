@@ -102,10 +102,8 @@ class ServiceMetrics:
             return
         self.run_seconds.labels(preset).observe(transcript.duration_s)
         for record in transcript.rounds:
-            for call in record.responses:
+            for call in record.calls:
                 self._observe_call(preset, call)
-            if record.aggregate is not None:
-                self._observe_call(preset, record.aggregate)
 
     def _observe_call(self, preset: str, call: CallRecord) -> None:
         outcome = "ok" if call.error is None else "failed"
