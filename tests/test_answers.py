@@ -31,6 +31,8 @@ OPTIONS = {"A": "Lyon", "B": "Paris", "C": "Marseille", "D": "Nice"}
         ("I think it is (B) because Paris is the capital.", "B"),
         ("The capital is Paris.", "B"),
         ("The answer is a city in the north.", None),
+        ("A city in the north, Lyon.", "A"),
+        ("A big city by the sea.", None),
         ("I do not know.", None),
         ("Either Lyon or Nice.", None),
     ],

@@ -26,7 +26,7 @@ _OPTION_LINE = re.compile(r"^\s*\(?([A-J])[\).:]\s+(\S.*)$", re.MULTILINE)
 _LETTER_LEAD = re.compile(
     r"(?i:answer|option|choice)\s*(?i:is|:|=)?\s*(?i:option\s*)?[\*\(\[]*([A-J])\b[\*\)\]]*"
 )
-_LETTER_ALONE = re.compile(r"^[\s\*\(\[]*([A-J])(?:[\)\].:,\*]|\s|$)")
+_LETTER_ALONE = re.compile(r"^[\s\*\(\[]*([A-J])(?:[\)\].:,\*]|\s*$|\s*\n)")
 _LETTER_PARENS = re.compile(r"\(([A-J])\)")
 _NUMBER = r"[-+]?\$?\d[\d,]*(?:\.\d+)?|[-+]?\$?\.\d+"
 _NUMBER_LEAD = re.compile(rf"(?:answer\s*(?:is|:|=)|####|=)\s*[\*\$]*\s*({_NUMBER})", re.IGNORECASE)
