@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,12 @@ def completion_json(
         ],
         "usage": {"prompt_tokens": 17, "completion_tokens": 3, "total_tokens": 20},
     }
+
+
+def choices(body: dict[str, object]) -> list[dict[str, object]]:
+    found = body["choices"]
+    assert isinstance(found, list)
+    return found
 
 
 def sse(*events: object) -> httpx2.Response:
@@ -121,6 +128,31 @@ async def test_request_carries_model_messages_and_only_the_options_set() -> None
         "seed": 7,
         "stop": ["\n\n"],
     }
+
+
+async def test_asked_for_logprobs_the_answer_carries_its_token_probability() -> None:
+    body = completion_json()
+    choice = body["choices"][0]  # type: ignore[index]
+    choice["logprobs"] = {
+        "content": [{"token": "Par", "logprob": -0.1}, {"token": "is", "logprob": -0.3}]
+    }
+    server = ScriptedServer(httpx2.Response(200, json=body))
+
+    answer = await make_provider(server).complete(MODEL, QUESTION, SamplingOptions(logprobs=True))
+
+    sent = server.body()
+    assert isinstance(sent, dict)
+    assert sent["logprobs"] is True
+    assert answer.token_probability == pytest.approx(math.exp(-0.2))
+
+
+async def test_without_logprobs_the_token_probability_is_unknown() -> None:
+    server = ScriptedServer(httpx2.Response(200, json=completion_json()))
+    answer = await make_provider(server).complete(MODEL, QUESTION, SamplingOptions())
+    sent = server.body()
+    assert isinstance(sent, dict)
+    assert "logprobs" not in sent
+    assert answer.token_probability is None
 
 
 async def test_keyless_server_gets_a_placeholder_never_the_environment_key(

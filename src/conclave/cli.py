@@ -15,7 +15,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from conclave.batch.command import batch as batch_command
-from conclave.config import ConsensusConfig, ModelSpec, format_validation_error, load_config
+from conclave.config import (
+    ConsensusConfig,
+    ModelSpec,
+    StrategyName,
+    format_validation_error,
+    load_config,
+)
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import (
     ConsensusDone,
@@ -27,6 +33,7 @@ from conclave.consensus.events import (
 from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConclaveError, ConfigError, ConsensusError
+from conclave.evaluation.cli import eval_command
 from conclave.live_view import LiveView, round_summary
 from conclave.presets import embedded_config
 from conclave.prompt_checks import check_prompt
@@ -46,6 +53,7 @@ config_app = typer.Typer(no_args_is_help=True, help="Check and show consensus co
 app.add_typer(config_app, name="config")
 app.add_typer(log_app, name="log")
 app.command("batch")(batch_command)
+app.command("eval")(eval_command)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -66,6 +74,14 @@ IterationsOption = Annotated[
     int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
 ]
 SystemOption = Annotated[str | None, typer.Option("--system", "-s", help="A system message.")]
+StrategyOption = Annotated[
+    StrategyName | None,
+    typer.Option(
+        "--strategy",
+        help="How the panel agrees: flare (an aggregator synthesises), vote, rank, sample, "
+        "adaptive. Default: the config's.",
+    ),
+]
 
 
 def make_registry() -> ProviderRegistry:
@@ -84,6 +100,7 @@ def ask(
     config: ConfigOption = None,
     iterations: IterationsOption = None,
     system: SystemOption = None,
+    strategy: StrategyOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the whole transcript as JSON.")
     ] = False,
@@ -97,8 +114,8 @@ def ask(
     ] = None,
 ) -> None:
     """Run a consensus and print its answer (the live view goes to stderr)."""
+    consensus_config = _resolve_config(config, iterations, strategy)
     conversation = _conversation(prompt, system)
-    consensus_config = _resolve_config(config, iterations)
     transcript = _run(
         _consensus(consensus_config, conversation, show=not quiet, keep_partial=json_output)
     )
@@ -119,9 +136,10 @@ def chat(
         bool,
         typer.Option("--continue", help="Resume the last conversation kept (`conclave log`)."),
     ] = False,
+    strategy: StrategyOption = None,
 ) -> None:
     """Talk with the consensus, turn by turn. Type `exit` (or Ctrl-D) to leave."""
-    consensus_config = _resolve_config(config, iterations)
+    consensus_config = _resolve_config(config, iterations, strategy)
     earlier = _run(asyncio.to_thread(last_conversation)) if resume else None
     _run(_chat(consensus_config, system, earlier))
 
@@ -335,10 +353,17 @@ def _conversation(prompt: str, system: str | None) -> tuple[Message, ...]:
     return conversation
 
 
-def _resolve_config(path: Path | None, iterations: int | None) -> ConsensusConfig:
+def _resolve_config(
+    path: Path | None, iterations: int | None, strategy: StrategyName | None = None
+) -> ConsensusConfig:
     try:
         config = load_config(path) if path else embedded_config()
-        return config if iterations is None else config.with_changes(iterations=iterations)
+        changes: dict[str, object] = {}
+        if iterations is not None:
+            changes["iterations"] = iterations
+        if strategy is not None:
+            changes["strategy"] = strategy
+        return config.with_changes(**changes) if changes else config
     except ConclaveError as exc:
         _fail(str(exc))
 

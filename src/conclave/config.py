@@ -20,6 +20,8 @@ from conclave.errors import ConfigError
 from conclave.types import Frozen, Message, Role, SamplingOptions
 
 ProviderKind = Literal["openrouter", "openai", "local"]
+StrategyName = Literal["flare", "vote", "rank", "sample", "adaptive"]
+"""How the panel reaches its consensus (see conclave.consensus.strategies)."""
 
 DEFAULT_IMPROVEMENT_PROMPT = (
     "Please provide an answer to the initial query based on the aggregated responses provided."
@@ -43,6 +45,12 @@ class ModelSpec(Frozen):
     api_key_env: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     label: str | None = None
+    logprobs: bool = False
+    """Ask the server for token log-probabilities, which make the confidence sharper
+    (OpenAI-compatible servers that return them; the embedded models do not)."""
+    weight: float = Field(default=1.0, gt=0)
+    """How much this member's answer counts in a vote (its measured accuracy, for instance);
+    `adaptive` and `sample` ask the heaviest member first."""
 
     @field_validator("base_url")
     @classmethod
@@ -79,6 +87,7 @@ class ModelSpec(Frozen):
             top_p=self.top_p,
             seed=self.seed,
             stop=self.stop,
+            logprobs=self.logprobs,
         )
 
 
@@ -115,6 +124,20 @@ class ConsensusConfig(Frozen):
     breaker_failures: int = Field(default=3, ge=1)
     """Failed calls in a row after which a member rests for `breaker_cooldown_s` seconds."""
     breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    strategy: StrategyName = "flare"
+    """flare (an aggregator synthesises), vote, rank (peer review then a chairman), sample
+    (several samples of the strongest member, voted), adaptive (members brought in one at a
+    time until they agree)."""
+    samples: int = Field(default=5, ge=2, le=32)
+    """How many answers `sample` draws from the strongest member."""
+    agreement_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
+    """`vote`, `sample`, `rank`, `adaptive`: stop once the consensus has this confidence (0..1);
+    `adaptive` also needs two agreeing members, or one the backend says it is sure of."""
+    show_answers: bool = False
+    """Improvement rounds show members every answer of the previous round (anonymised), not
+    only the consensus: Mixture-of-Agents layers, or a debate."""
+    fallback_aggregator: ModelSpec | None = None
+    """Writes the consensus when the aggregator fails; failing that, the answers are voted."""
     name: str = "default"
 
     @field_validator("models")

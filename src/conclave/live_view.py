@@ -15,10 +15,11 @@ from conclave.consensus.events import (
     ConsensusEvent,
     MemberAnswered,
     MemberFailed,
+    RoundFinished,
     RoundStarted,
     RunStarted,
 )
-from conclave.consensus.transcript import CallRecord, RoundRecord
+from conclave.consensus.transcript import Agreement, CallRecord, RoundRecord
 
 _PREVIEW_CHARS = 70
 
@@ -34,6 +35,8 @@ class LiveView:
     results: dict[str, CallRecord] = field(default_factory=dict)
     aggregate_text: str = ""
     aggregate: CallRecord | None = None
+    agreement: Agreement | None = None
+    decided_by: str = ""
 
     def apply(self, event: ConsensusEvent) -> None:
         if isinstance(event, RunStarted):
@@ -44,12 +47,16 @@ class LiveView:
             self.members = event.members
             self.results.clear()
             self.aggregate_text, self.aggregate = "", None
+            self.agreement, self.decided_by = None, ""
         elif isinstance(event, MemberAnswered | MemberFailed):
             self.results[event.response.model] = event.response
         elif isinstance(event, AggregateDelta):
             self.aggregate_text += event.text
         elif isinstance(event, AggregateFinished):
             self.aggregate = event.response
+            self.decided_by = event.decided_by
+        elif isinstance(event, RoundFinished):
+            self.agreement = event.record.agreement
 
     def render(self) -> RenderableType:
         table = Table(expand=True, show_edge=False)
@@ -61,9 +68,13 @@ class LiveView:
         for name in self.members:
             table.add_row(name, *_row(self.results.get(name)))
         if self.results and len(self.results) == len(self.members):
-            table.add_row(self.aggregator, *_row(self.aggregate, preview=self.aggregate_text))
+            name = self.aggregator if self.decided_by in ("", "aggregator") else self.decided_by
+            table.add_row(name, *_row(self.aggregate, preview=self.aggregate_text))
         title = f"round {self.round + 1} of at most {self.max_rounds}"
-        return RichPanel(Group(table), title=title, title_align="left")
+        parts: list[RenderableType] = [table]
+        if self.agreement is not None:
+            parts.append(Text(agreement_line(self.agreement), style="cyan"))
+        return RichPanel(Group(*parts), title=title, title_align="left")
 
 
 def _row(record: CallRecord | None, preview: str = "") -> tuple[Text, str, str, str]:
@@ -89,4 +100,23 @@ def round_summary(record: RoundRecord) -> str:
         line += (
             f"; consensus in {record.aggregate.latency_s:.1f}s: {_one_line(record.aggregate.text)}"
         )
+    if record.decided_by != "aggregator":
+        line += f" (decided by {record.decided_by.replace('_', ' ')})"
+    if record.agreement is not None:
+        line += f"; {agreement_line(record.agreement)}"
+    return line
+
+
+def agreement_line(agreement: Agreement) -> str:
+    """Agreement, who backs the answer, and the confidence, in one line."""
+    backers = ", ".join(agreement.supporters) or "no member"
+    line = (
+        f"agreement {agreement.score:.0%} · backed by {backers} · "
+        f"confidence {agreement.confidence:.0%}"
+    )
+    if len(agreement.clusters) > 1:
+        shown = " / ".join(
+            f"{_one_line(c.answer)[:24]} x{len(c.members)}" for c in agreement.clusters[:4]
+        )
+        line += f" · answers: {shown}"
     return line

@@ -34,6 +34,7 @@ class SamplingParams(TypedDict, total=False):
     top_p: float
     seed: int
     stop: list[str]
+    logprobs: bool
 
 
 class SamplingOptions(Frozen):
@@ -44,6 +45,8 @@ class SamplingOptions(Frozen):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    """Ask for the tokens' log-probabilities (OpenAI-compatible servers that offer them)."""
 
     def params(self) -> SamplingParams:
         """The options that are set, as OpenAI-style request parameters (llama.cpp's
@@ -59,6 +62,8 @@ class SamplingOptions(Frozen):
             params["seed"] = self.seed
         if self.stop:
             params["stop"] = list(self.stop)
+        if self.logprobs:
+            params["logprobs"] = True
         return params
 
 
@@ -94,6 +99,8 @@ class Completion(Frozen):
     finish_reason: str | None = None
     usage: Usage = Usage()
     latency_s: float = 0.0
+    token_probability: float | None = None
+    """The geometric mean of the answer's token probabilities, when the backend reports them."""
 
     @property
     def truncated(self) -> bool:

@@ -19,6 +19,7 @@ from contextlib import aclosing
 from datetime import UTC, datetime
 
 from conclave.config import ConsensusConfig
+from conclave.consensus.agreement import Similarity
 from conclave.consensus.events import (
     AggregateFinished,
     ConsensusDone,
@@ -31,19 +32,10 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member, Panel
-from conclave.consensus.prompts import improvement_conversation
 from conclave.consensus.records import ask_member
-from conclave.consensus.steps import (
-    BudgetCap,
-    Combiner,
-    ConvergenceStop,
-    EveryMember,
-    IterationLimit,
-    LLMAggregator,
-    MemberSelector,
-    StopRule,
-)
+from conclave.consensus.steps import Combiner, MemberSelector, StopRule
 from conclave.consensus.stragglers import GracePolicy, late_record, skipped_record
+from conclave.consensus.strategies import build_steps
 from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
 from conclave.errors import ConfigError, ConsensusError
 from conclave.prompt_checks import check_prompt
@@ -51,7 +43,11 @@ from conclave.types import Message, Usage
 
 
 class ConsensusEngine:
-    """Runs consensus for one config and panel. Reusable: each `run` is independent."""
+    """Runs consensus for one config and panel. Reusable: each `run` is independent.
+
+    The config's `strategy` chooses the steps (see strategies.py); `selector`, `combiner` and
+    `stop_rules` replace single steps.
+    """
 
     def __init__(
         self,
@@ -63,6 +59,7 @@ class ConsensusEngine:
         stop_rules: Sequence[StopRule] | None = None,
         rng: random.Random | None = None,
         health: MemberHealth | None = None,
+        similarity: Similarity | None = None,
     ) -> None:
         self.config = config
         self.panel = panel
@@ -71,14 +68,11 @@ class ConsensusEngine:
         )
         """The members' breakers, shared by every run of this engine."""
         self._grace = GracePolicy.from_config(config)
-        self._selector = selector or EveryMember()
-        self._combiner = combiner or LLMAggregator(
-            panel.aggregator,
-            config.aggregator_spec,
-            timeout_s=config.aggregator_spec.model.timeout_s or config.timeout_s,
-            rng=rng or random.Random(),
-        )
-        self._stop_rules = stop_rules if stop_rules is not None else default_stop_rules(config)
+        steps = build_steps(config, panel, rng=rng or random.Random(), similarity=similarity)
+        self._steps = steps
+        self._selector = selector or steps.selector
+        self._combiner = combiner or steps.combiner
+        self._stop_rules = tuple(stop_rules) if stop_rules is not None else steps.stop_rules
 
     async def run(
         self, conversation: Sequence[Message], *, stream_aggregate: bool = True
@@ -88,8 +82,9 @@ class ConsensusEngine:
         With `stream_aggregate` the aggregator's text also arrives as AggregateDelta pieces;
         without it the aggregator is called once, which costs less CPU per run.
 
-        Raises ConsensusError (with the partial transcript) when a round falls below quorum or
-        the aggregator fails.
+        A round that loses its quorum, or whose combiner and fallbacks all fail, keeps the
+        previous round's consensus (recorded as `previous_round`) and ends the run. Raises
+        ConsensusError (with the partial transcript) only when no consensus exists at all.
         """
         conversation = self._full_conversation(conversation)
         run = _RunState(conversation=conversation, config=self.config)
@@ -97,24 +92,14 @@ class ConsensusEngine:
             run_id=run.id,
             members=tuple(m.label for m in self.panel.members),
             aggregator=self.panel.aggregator.label,
-            max_rounds=self.config.iterations + 1,
+            max_rounds=self._steps.max_rounds,
         )
-        consensus: str | None = None
         stop_reason: StopReason | None = None
         while stop_reason is None:
             index = len(run.rounds)
             members = self._selector.select(index, self.panel.members, run.rounds)
             yield RoundStarted(round=index, members=tuple(m.label for m in members))
-            messages = (
-                conversation
-                if consensus is None
-                else improvement_conversation(
-                    conversation,
-                    consensus,
-                    self.config.aggregated_prompt_type,
-                    self.config.improvement_prompt,
-                )
-            )
+            messages = self._steps.prompt.messages(conversation, run.rounds)
             finished: dict[str, CallRecord] = {}
             async with aclosing(self._ask_members(members, messages)) as answers:
                 async for answer in answers:
@@ -123,25 +108,44 @@ class ConsensusEngine:
                     event = MemberAnswered if response.ok else MemberFailed
                     yield event(round=index, response=response)
             responses = tuple(finished[m.label] for m in members)
-            self._check_quorum(run, index, responses)
+            quorum_error = self._quorum_error(index, responses)
+            if quorum_error is not None:
+                record = RoundRecord(index=index, responses=responses)
+                kept = _keep_previous(run, record)
+                if kept is None:
+                    raise ConsensusError(
+                        quorum_error, transcript=run.transcript(record, stop_reason="quorum_lost")
+                    )
+                run.rounds.append(kept)
+                yield RoundFinished(round=index, record=kept, final=True)
+                stop_reason = "quorum_lost"
+                break
 
-            aggregate: CallRecord | None = None
+            candidates = self._steps.pool.candidates(run.rounds, [r for r in responses if r.ok])
+            outcome: AggregateFinished | None = None
             combining = self._combiner.combine(
-                index, conversation, [r for r in responses if r.ok], stream=stream_aggregate
+                index, conversation, candidates, stream=stream_aggregate
             )
             async with aclosing(combining) as steps:
                 async for step_event in steps:
                     yield step_event
                     if isinstance(step_event, AggregateFinished):
-                        aggregate = step_event.response
-            record = RoundRecord(index=index, responses=responses, aggregate=aggregate)
-            if aggregate is None or not aggregate.ok:
-                raise ConsensusError(
-                    _aggregator_failure(aggregate),
-                    transcript=run.transcript(record, stop_reason="aggregator_failed"),
-                )
+                        outcome = step_event
+            record = _round_record(index, responses, outcome)
+            if record.aggregate is None or not record.aggregate.ok:
+                kept = _keep_previous(run, record)
+                if kept is None:
+                    raise ConsensusError(
+                        _aggregator_failure(record.aggregate),
+                        transcript=run.transcript(record, stop_reason="aggregator_failed"),
+                    )
+                run.rounds.append(kept)
+                yield RoundFinished(round=index, record=kept, final=True)
+                stop_reason = "aggregator_failed"
+                break
+            agreement = self._steps.meter.measure(conversation, candidates, record.aggregate.text)
+            record = record.model_copy(update={"agreement": agreement})
             run.rounds.append(record)
-            consensus = aggregate.text
             stop_reason = self._stop_reason(run)
             yield RoundFinished(round=index, record=record, final=stop_reason is not None)
         yield ConsensusDone(transcript=run.transcript(stop_reason=stop_reason))
@@ -242,20 +246,17 @@ class ConsensusEngine:
         timeout_s = member.spec.timeout_s or self.config.timeout_s
         return await ask_member(member, "member", messages, timeout_s)
 
-    def _check_quorum(self, run: _RunState, index: int, responses: tuple[CallRecord, ...]) -> None:
+    def _quorum_error(self, index: int, responses: tuple[CallRecord, ...]) -> str | None:
         needed = min(self.config.quorum, len(responses))
         answered = sum(1 for response in responses if response.ok)
-        if answered >= needed:
-            return
+        if answered >= needed and answered > 0:
+            return None
         failures = "\n".join(
             f"  - {r.model}: {r.error.type}: {r.error.message}" for r in responses if r.error
         )
-        raise ConsensusError(
+        return (
             f"round {index}: {answered} of {len(responses)} members answered, "
-            f"below the quorum of {needed}:\n{failures}",
-            transcript=run.transcript(
-                RoundRecord(index=index, responses=responses), stop_reason="quorum_lost"
-            ),
+            f"below the quorum of {max(needed, 1)}:\n{failures}"
         )
 
     def _stop_reason(self, run: _RunState) -> StopReason | None:
@@ -265,16 +266,6 @@ class ConsensusEngine:
             if reason is not None:
                 return reason
         return None
-
-
-def default_stop_rules(config: ConsensusConfig) -> list[StopRule]:
-    """Flare's fixed number of rounds; the budget cap and early stop when they are set."""
-    rules: list[StopRule] = [IterationLimit(config.iterations)]
-    if config.budget_usd is not None:
-        rules.append(BudgetCap(config.budget_usd))
-    if config.convergence_threshold is not None:
-        rules.append(ConvergenceStop(config.convergence_threshold))
-    return rules
 
 
 class _RunState:
@@ -296,7 +287,8 @@ class _RunState:
         self, unfinished: RoundRecord | None = None, *, stop_reason: StopReason | None
     ) -> Transcript:
         rounds = (*self.rounds, unfinished) if unfinished else tuple(self.rounds)
-        last_aggregate = self.rounds[-1].aggregate if self.rounds else None
+        last = self.rounds[-1] if self.rounds else None
+        last_aggregate = last.aggregate if last else None
         return Transcript(
             id=self.id,
             created_at=self.created_at,
@@ -304,6 +296,7 @@ class _RunState:
             conversation=self.conversation,
             rounds=rounds,
             answer=last_aggregate.text if last_aggregate else "",
+            agreement=last.agreement if last else None,
             stop_reason=stop_reason,
             usage=sum((record.usage for record in rounds), Usage()),
             duration_s=time.perf_counter() - self.started,
@@ -312,6 +305,36 @@ class _RunState:
 
 def _due(left_behind_at_s: float | None, ran_s: float) -> bool:
     return left_behind_at_s is not None and left_behind_at_s <= ran_s
+
+
+def _round_record(
+    index: int, responses: tuple[CallRecord, ...], outcome: AggregateFinished | None
+) -> RoundRecord:
+    if outcome is None:
+        return RoundRecord(index=index, responses=responses)
+    return RoundRecord(
+        index=index,
+        responses=responses,
+        aggregate=outcome.response,
+        decided_by=outcome.decided_by,
+        other_calls=outcome.other_calls,
+    )
+
+
+def _keep_previous(run: _RunState, record: RoundRecord) -> RoundRecord | None:
+    """`record` carrying the previous round's consensus, or None when there is none."""
+    previous = run.rounds[-1] if run.rounds else None
+    if previous is None or previous.aggregate is None:
+        return None
+    failed = (record.aggregate,) if record.aggregate is not None else ()
+    return record.model_copy(
+        update={
+            "aggregate": previous.aggregate,
+            "decided_by": "previous_round",
+            "other_calls": (*record.other_calls, *failed),
+            "agreement": previous.agreement,
+        }
+    )
 
 
 def _aggregator_failure(aggregate: CallRecord | None) -> str:

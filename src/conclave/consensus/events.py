@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from conclave.consensus.transcript import CallRecord, RoundRecord, Transcript
+from conclave.consensus.transcript import CallRecord, DecidedBy, RoundRecord, Transcript
 from conclave.types import Frozen
 
 
@@ -49,9 +49,14 @@ class AggregateDelta(Frozen):
 
 
 class AggregateFinished(Frozen):
+    """The round's consensus: `response` is the call whose text it is (a vote's winning member
+    answer, or the aggregator's); `other_calls` are reviews and failed attempts before it."""
+
     kind: Literal["aggregate_finished"] = "aggregate_finished"
     round: int
     response: CallRecord
+    decided_by: DecidedBy = "aggregator"
+    other_calls: tuple[CallRecord, ...] = ()
 
 
 class RoundFinished(Frozen):

@@ -34,15 +34,17 @@ class Member:
 
 @dataclass(frozen=True)
 class Panel:
-    """The members, in config order, and the aggregator."""
+    """The members, in config order, the aggregator, and the fallback aggregator if any."""
 
     members: tuple[Member, ...]
     aggregator: Member
+    fallback: Member | None = None
 
     @property
     def providers(self) -> tuple[Provider, ...]:
         unique: dict[int, Provider] = {}
-        for member in (*self.members, self.aggregator):
+        fallback = (self.fallback,) if self.fallback else ()
+        for member in (*self.members, self.aggregator, *fallback):
             unique.setdefault(id(member.provider), member.provider)
         return tuple(unique.values())
 
@@ -76,4 +78,11 @@ def build_panel(config: ConsensusConfig, registry: ProviderRegistry) -> Panel:
         provider=registry.provider_for(aggregator_spec),
         label=f"{aggregator_spec.display_name} (aggregator)",
     )
-    return Panel(members=members, aggregator=aggregator)
+    fallback = None
+    if config.fallback_aggregator is not None:
+        fallback = Member(
+            spec=config.fallback_aggregator,
+            provider=registry.provider_for(config.fallback_aggregator),
+            label=f"{config.fallback_aggregator.display_name} (fallback aggregator)",
+        )
+    return Panel(members=members, aggregator=aggregator, fallback=fallback)

@@ -92,14 +92,16 @@ def aggregation_messages(
     candidates: str,
 ) -> tuple[Message, ...]:
     """Flare's layout (context, then the candidates as a system message, then the prompt), with
-    the user's query named above the candidates so the aggregator knows what they answer."""
-    query = latest_user_query(conversation)
-    heading = f"Question: {query}\n\n" if query else ""
+    the user's whole conversation (system message and earlier turns included) before the
+    candidates, so the aggregator keeps the user's instructions ("answer with the letter only")
+    and knows what the candidates answer."""
     candidates_message = Message(
-        role="system", content=f"{heading}Responses from the panel:\n{candidates}"
+        role="system",
+        content=f"Responses from the panel to the user's latest message:\n{candidates}",
     )
     return (
         *(context or FLARE_AGGREGATOR_CONTEXT),
+        *conversation,
         candidates_message,
         *(prompt or FLARE_AGGREGATOR_PROMPT),
     )
@@ -115,5 +117,24 @@ def improvement_conversation(
     return (
         *conversation,
         Message(role=consensus_role, content=f"Consensus: {consensus}"),
+        Message(role="user", content=improvement_prompt),
+    )
+
+
+def peer_answers_conversation(
+    conversation: Sequence[Message],
+    answers: str,
+    consensus: str,
+    consensus_role: Role,
+    improvement_prompt: str,
+) -> tuple[Message, ...]:
+    """The original conversation, every answer of the last round (anonymised), the consensus
+    so far, and the prompt: a debate round, or the next layer of a Mixture-of-Agents."""
+    return (
+        *conversation,
+        Message(
+            role=consensus_role,
+            content=f"Answers from the panel:\n{answers}\n\nConsensus: {consensus}",
+        ),
         Message(role="user", content=improvement_prompt),
     )

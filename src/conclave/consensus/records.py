@@ -69,6 +69,7 @@ def call_record(
         truncated=completion.truncated,
         usage=completion.usage,
         latency_s=latency_s,
+        token_probability=completion.token_probability,
     )
 
 

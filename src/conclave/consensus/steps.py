@@ -1,23 +1,28 @@
-"""The pluggable steps of a consensus run: who answers a round, how candidates are combined,
-when to stop. The engine calls these; a new strategy replaces one step, not the loop."""
+"""The pluggable steps of a consensus run: who answers a round, what they are asked, which
+answers are combined, how, and when to stop. The engine calls these; a strategy (see
+strategies.py) is a choice of steps, never a second loop."""
 
 from __future__ import annotations
 
-import difflib
 import random
-import re
 import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from conclave.config import AggregatorSpec
+from conclave.consensus.answers import text_similarity
 from conclave.consensus.events import AggregateDelta, AggregateFinished
 from conclave.consensus.panel import Member
-from conclave.consensus.prompts import aggregation_messages, anonymise_candidates
+from conclave.consensus.prompts import (
+    aggregation_messages,
+    anonymise_candidates,
+    improvement_conversation,
+    peer_answers_conversation,
+)
 from conclave.consensus.records import call_record, deadline, failed_record
-from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason
+from conclave.consensus.transcript import CallRecord, DecidedBy, RoundRecord, StopReason
 from conclave.errors import ProviderError
-from conclave.types import Completion, Message, TextDelta, Usage
+from conclave.types import Completion, Message, Role, TextDelta, Usage
 
 
 class MemberSelector(Protocol):
@@ -26,6 +31,22 @@ class MemberSelector(Protocol):
     def select(
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
     ) -> tuple[Member, ...]: ...
+
+
+class RoundPrompt(Protocol):
+    """What the members of a round are sent, given the rounds before it."""
+
+    def messages(
+        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
+    ) -> tuple[Message, ...]: ...
+
+
+class CandidatePool(Protocol):
+    """Which answers a round combines: its own, or every answer so far."""
+
+    def candidates(
+        self, history: Sequence[RoundRecord], answered: Sequence[CallRecord]
+    ) -> tuple[CallRecord, ...]: ...
 
 
 class Combiner(Protocol):
@@ -58,6 +79,65 @@ class EveryMember:
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
     ) -> tuple[Member, ...]:
         return members
+
+
+class ConsensusPrompt:
+    """Flare's improvement round: the conversation, the last consensus, the improvement prompt;
+    with `show_answers`, every answer of the last round too (anonymised), as MoA's layers and
+    debates do."""
+
+    def __init__(
+        self,
+        consensus_role: Role,
+        improvement_prompt: str,
+        *,
+        show_answers: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._role = consensus_role
+        self._prompt = improvement_prompt
+        self._show_answers = show_answers
+        self._rng = rng or random.Random()
+
+    def messages(
+        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
+    ) -> tuple[Message, ...]:
+        last = history[-1] if history else None
+        if last is None or last.aggregate is None:
+            return tuple(conversation)
+        if self._show_answers:
+            answers = anonymise_candidates([r.text for r in last.answered], self._rng)
+            return peer_answers_conversation(
+                conversation, answers, last.aggregate.text, self._role, self._prompt
+            )
+        return improvement_conversation(conversation, last.aggregate.text, self._role, self._prompt)
+
+
+class SameQuestion:
+    """Every round is asked the conversation itself (new members, or new samples)."""
+
+    def messages(
+        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
+    ) -> tuple[Message, ...]:
+        return tuple(conversation)
+
+
+class ThisRound:
+    """A round combines its own answers."""
+
+    def candidates(
+        self, history: Sequence[RoundRecord], answered: Sequence[CallRecord]
+    ) -> tuple[CallRecord, ...]:
+        return tuple(answered)
+
+
+class EveryRound:
+    """A round combines every answer given so far (rounds that bring in new members)."""
+
+    def candidates(
+        self, history: Sequence[RoundRecord], answered: Sequence[CallRecord]
+    ) -> tuple[CallRecord, ...]:
+        return (*(r for record in history for r in record.answered), *answered)
 
 
 class LLMAggregator:
@@ -111,6 +191,50 @@ class LLMAggregator:
         yield AggregateFinished(round=round_index, response=record)
 
 
+class WithFallbacks:
+    """The combiner, and when it fails the fallbacks in order (a fallback aggregator, then a
+    vote): a failed attempt is kept in `other_calls`, and the round records who decided."""
+
+    def __init__(self, primary: Combiner, fallbacks: Sequence[tuple[Combiner, DecidedBy]]) -> None:
+        self._primary = primary
+        self._fallbacks = fallbacks
+
+    async def combine(
+        self,
+        round_index: int,
+        conversation: Sequence[Message],
+        candidates: Sequence[CallRecord],
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
+        failed: list[CallRecord] = []
+        attempts: list[tuple[Combiner, DecidedBy | None]] = [(self._primary, None)]
+        attempts.extend(self._fallbacks)
+        finished: AggregateFinished | None = None
+        for combiner, decided_by in attempts:
+            async for event in combiner.combine(
+                round_index, conversation, candidates, stream=stream
+            ):
+                if isinstance(event, AggregateDelta):
+                    yield event
+                    continue
+                finished = event
+            if finished is None:  # pragma: no cover - every combiner ends with one
+                continue
+            failed.extend(finished.other_calls)
+            if finished.response.ok:
+                yield finished.model_copy(
+                    update={
+                        "decided_by": decided_by or finished.decided_by,
+                        "other_calls": tuple(failed),
+                    }
+                )
+                return
+            failed.append(finished.response)
+        assert finished is not None
+        yield finished.model_copy(update={"other_calls": tuple(failed[:-1])})
+
+
 class IterationLimit:
     """Stop after the first round plus `iterations` improvement rounds."""
 
@@ -132,6 +256,27 @@ class BudgetCap:
         return "budget" if spent >= self._budget_usd else None
 
 
+class AgreementStop:
+    """Stop once the round's consensus has `threshold` confidence; with `at_least_two`, one
+    answer is not enough unless its backend reported how sure the model was."""
+
+    def __init__(self, threshold: float, *, at_least_two: bool = False) -> None:
+        self._threshold = threshold
+        self._at_least_two = at_least_two
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        agreement = rounds[-1].agreement if rounds else None
+        if agreement is None or agreement.confidence < self._threshold:
+            return None
+        if (
+            self._at_least_two
+            and len(agreement.supporters) < 2
+            and agreement.token_probability is None
+        ):
+            return None
+        return "agreed"
+
+
 class ConvergenceStop:
     """Stop once the consensus no longer changes: two consecutive consensus answers are at
     least `threshold` similar (0..1, difflib's ratio over lower-cased words)."""
@@ -144,12 +289,3 @@ class ConvergenceStop:
             return None
         similarity = text_similarity(rounds[-2].aggregate.text, rounds[-1].aggregate.text)
         return "converged" if similarity >= self._threshold else None
-
-
-def text_similarity(first: str, second: str) -> float:
-    """How alike two answers read, from 0 to 1, ignoring case, punctuation and spacing."""
-    return difflib.SequenceMatcher(None, _words(first), _words(second), autojunk=False).ratio()
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())

@@ -14,8 +14,20 @@ from pydantic import Field
 
 from conclave.types import Frozen, Message, Usage
 
-CallRole = Literal["member", "aggregator"]
-StopReason = Literal["iterations", "converged", "budget", "quorum_lost", "aggregator_failed"]
+CallRole = Literal["member", "aggregator", "reviewer"]
+StopReason = Literal[
+    "iterations", "converged", "agreed", "budget", "quorum_lost", "aggregator_failed"
+]
+DecidedBy = Literal[
+    "aggregator", "vote", "rank", "fallback_aggregator", "fallback_vote", "previous_round"
+]
+"""Who wrote a round's consensus: the aggregator, a vote of the answers, the chairman of a
+ranking, or (when the combiner failed) a fallback: the fallback aggregator, the vote of the
+answers, or the previous round's consensus kept as it was."""
+
+
+_REUSED_ANSWER: frozenset[DecidedBy] = frozenset({"vote", "fallback_vote", "previous_round"})
+"""Ways of deciding that reuse an answer already counted (a member's, an earlier round's)."""
 
 
 class CallError(Frozen):
@@ -43,6 +55,8 @@ class CallRecord(Frozen):
     truncated: bool = False
     usage: Usage = Usage()
     latency_s: float = 0.0
+    token_probability: float | None = None
+    """The geometric mean of the answer's token probabilities, when the backend reports them."""
 
     @property
     def ok(self) -> bool:
@@ -60,12 +74,50 @@ class CallRecord(Frozen):
         )
 
 
+class AnswerCluster(Frozen):
+    """Members whose answers say the same thing."""
+
+    answer: str
+    """The shared answer: its key ("B", "42", "canberra"), or for free-form text the start of
+    the most central answer of the cluster."""
+    members: tuple[str, ...]
+    weight: float
+    share: float
+    """The cluster's part of the total member weight, 0..1."""
+
+
+class Agreement(Frozen):
+    """How far the members agreed, and how far they back the consensus.
+
+    `score` is the weighted share of the largest cluster; `support` the weighted share of the
+    members whose answer matches the consensus (`supporters`); `confidence` is `support`,
+    averaged with the supporters' mean token probability where the backend reports one.
+    """
+
+    kind: Literal["letter", "number", "text", "free"]
+    score: float
+    clusters: tuple[AnswerCluster, ...]
+    unparsed: tuple[str, ...] = ()
+    """Members whose answer could not be read (counted in the total weight, in no cluster)."""
+    answer: str | None = None
+    """The consensus's own answer key, where one could be read."""
+    supporters: tuple[str, ...] = ()
+    support: float = 0.0
+    token_probability: float | None = None
+    confidence: float = 0.0
+
+
 class RoundRecord(Frozen):
     """One round: the members' responses in panel order, and the aggregate of those."""
 
     index: int
     responses: tuple[CallRecord, ...]
     aggregate: CallRecord | None = None
+    """The call whose text is the round's consensus (for a vote, the winning member answer)."""
+    decided_by: DecidedBy = "aggregator"
+    other_calls: tuple[CallRecord, ...] = ()
+    """Calls besides the members' and the deciding one: peer reviews, failed aggregators."""
+    agreement: Agreement | None = None
 
     @property
     def calls(self) -> tuple[CallRecord, ...]:
@@ -77,9 +129,17 @@ class RoundRecord(Frozen):
         return tuple(response for response in self.responses if response.ok)
 
     @property
+    def calls(self) -> tuple[CallRecord, ...]:
+        """Every model call this round made, each once: the members', the reviews and failed
+        attempts, and the deciding call unless it reuses an answer counted elsewhere."""
+        calls = (*self.responses, *self.other_calls)
+        if self.aggregate is None or self.decided_by in _REUSED_ANSWER:
+            return calls
+        return (*calls, self.aggregate)
+
+    @property
     def usage(self) -> Usage:
-        total = sum((response.usage for response in self.responses), Usage())
-        return total + self.aggregate.usage if self.aggregate else total
+        return sum((call.usage for call in self.calls), Usage())
 
 
 class Transcript(Frozen):
@@ -91,6 +151,8 @@ class Transcript(Frozen):
     conversation: tuple[Message, ...]
     rounds: tuple[RoundRecord, ...] = ()
     answer: str = ""
+    agreement: Agreement | None = None
+    """The last round's agreement: how far the members back `answer`."""
     stop_reason: StopReason | None = None
     usage: Usage = Usage()
     duration_s: float = 0.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -154,6 +155,7 @@ class OpenAICompatibleProvider(Provider):
             finish_reason=choice.finish_reason,
             usage=_usage(answer.usage),
             latency_s=time.perf_counter() - started,
+            token_probability=_token_probability(choice.logprobs),
         )
 
     async def stream(
@@ -509,9 +511,25 @@ class _WireMessage(_Wire):
     content: str | None = None
 
 
+class _WireTokenLogprob(_Wire):
+    logprob: float
+
+
+class _WireLogprobs(_Wire):
+    content: tuple[_WireTokenLogprob, ...] | None = None
+
+
 class _WireChoice(_Wire):
     message: _WireMessage
     finish_reason: str | None = None
+    logprobs: _WireLogprobs | None = None
+
+
+def _token_probability(logprobs: _WireLogprobs | None) -> float | None:
+    """The geometric mean of the answer's token probabilities, when the server sent them."""
+    if logprobs is None or not logprobs.content:
+        return None
+    return math.exp(sum(token.logprob for token in logprobs.content) / len(logprobs.content))
 
 
 class _WireCompletion(_Wire):

@@ -39,8 +39,11 @@ def run_summary(transcript: Transcript, preset: Preset) -> RunSummary:
     return RunSummary(
         transcript_id=transcript.id,
         preset=preset.name,
+        strategy=preset.config.strategy,
         rounds=len(transcript.rounds),
         stop_reason=transcript.stop_reason,
+        decided_by=transcript.rounds[-1].decided_by if transcript.rounds else None,
+        agreement=transcript.agreement,
         members=tuple(members),
         aggregator=preset.aggregator,
         cost_usd=transcript.usage.cost_usd,

@@ -2,6 +2,8 @@
 engine. (The ready-made configs themselves are in `conclave.presets`.)
 
 A preset is what an OpenAI client names as its `model`. `default` always names the first one.
+`<preset>:<strategy>` (e.g. `embedded:vote`, `default:adaptive`) runs a preset's panel with
+another strategy, so any OpenAI client can choose the strategy per request.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
-from conclave.config import ConsensusConfig, load_config
+from conclave.config import ConsensusConfig, StrategyName, load_config
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import Panel, build_panel
 from conclave.errors import ConfigError, MissingCredentialsError
@@ -20,6 +23,7 @@ from conclave.server.api_errors import unknown_model
 from conclave.settings import Settings
 
 DEFAULT_ALIAS = "default"
+STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class PresetCatalog:
                 )
             self._by_name[preset.name] = preset
         self.default = presets[0]
+        self._variants: dict[str, Preset] = {}
 
     @property
     def presets(self) -> tuple[Preset, ...]:
@@ -71,7 +76,21 @@ class PresetCatalog:
             return preset
         if model == DEFAULT_ALIAS:
             return self.default
-        raise unknown_model(model, self.names)
+        base, _, strategy = model.rpartition(":")
+        if base and strategy in STRATEGIES:
+            return self._variant(self.resolve(base), strategy)
+        raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(STRATEGIES)}"))
+
+    def _variant(self, preset: Preset, strategy: str) -> Preset:
+        """`preset`'s panel run with `strategy`: built once, sharing the preset's providers."""
+        name = f"{preset.name}:{strategy}"
+        variant = self._variants.get(name)
+        if variant is None:
+            config = preset.config.with_changes(strategy=strategy)
+            engine = ConsensusEngine(config, preset.engine.panel)
+            variant = Preset(name=name, config=config, engine=engine)
+            self._variants[name] = variant
+        return variant
 
 
 def build_catalog(

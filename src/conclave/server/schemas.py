@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from conclave.consensus.health import MemberHealthStatus
+from conclave.consensus.transcript import Agreement, DecidedBy
 from conclave.types import Message, Role
 
 # --- requests ---------------------------------------------------------------------------------
@@ -177,8 +178,16 @@ class RunSummary(_Response):
 
     transcript_id: str
     preset: str
+    strategy: str = "flare"
     rounds: int
     stop_reason: str | None
+    decided_by: DecidedBy | None = Field(
+        default=None, description="Who wrote the final consensus (a fallback is named as such)."
+    )
+    agreement: Agreement | None = Field(
+        default=None,
+        description="Agreement score, answer clusters, the members backing the answer, confidence.",
+    )
     members: tuple[MemberSummary, ...]
     aggregator: str
     cost_usd: float | None = None

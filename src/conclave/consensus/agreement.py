@@ -1,0 +1,265 @@
+"""Agreement between answers: clusters of answers that say the same thing, a weighted vote,
+and how far the members back a consensus.
+
+Short answers (letters, numbers, short strings) are compared by their extracted keys; free-form
+answers by a `Similarity` (sentence embeddings where installed, else word overlap), because
+cosine similarity alone does not separate contradicting short answers ("Canberra" against
+"Sydney" scores 0.88 with MiniLM). Member weights decide the vote, so a weak member cannot
+outvote a strong one; ties go to the cluster whose answers the models were surer of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from conclave.consensus.answers import Question, same_text_answer, text_similarity
+from conclave.consensus.prompts import latest_user_query
+from conclave.consensus.transcript import Agreement, AnswerCluster, CallRecord
+from conclave.types import Message
+
+_PREVIEW_CHARS = 80
+
+
+class Similarity(Protocol):
+    """How alike free-form answers are, pairwise, 0..1; `same` is the level from which two
+    answers count as saying the same thing."""
+
+    same: float
+
+    def matrix(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class WordOverlap:
+    """Similarity by shared wording (difflib over words): no model needed, but blind to
+    paraphrase."""
+
+    same = 0.5
+
+    def matrix(self, texts: Sequence[str]) -> list[list[float]]:
+        return [
+            [1.0 if i == j else text_similarity(a, b) for j, b in enumerate(texts)]
+            for i, a in enumerate(texts)
+        ]
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One answer to count: who gave it, its text, the member's weight, and how sure the model
+    was (mean token probability), where known."""
+
+    member: str
+    text: str
+    weight: float = 1.0
+    probability: float | None = None
+
+    @classmethod
+    def of(cls, record: CallRecord, weight: float) -> Ballot:
+        return cls(record.model, record.text, weight, record.token_probability)
+
+
+@dataclass
+class _Cluster:
+    key: str
+    ballots: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """The winning ballot of a vote, and the agreement measured around it."""
+
+    winner: int
+    agreement: Agreement
+
+
+@dataclass(frozen=True)
+class Counting:
+    """How the answers of one question are read and compared."""
+
+    question: Question
+    similarity: Similarity
+
+    def vote(self, ballots: Sequence[Ballot]) -> VoteResult:
+        """Plurality by weight over the extracted answers (ties: the surer cluster, then the
+        heavier single member, then panel order); for free-form answers the most central
+        answer (the highest weighted similarity to all the others) wins. Falls back to the
+        heaviest ballot when no answer can be read. `ballots` must not be empty."""
+        if not ballots:
+            raise ValueError("a vote needs at least one answer")
+        clusters, unparsed = self._clusters(ballots)
+        if self.question.kind == "free":
+            centrality = self._centrality(ballots)
+            winner = max(range(len(ballots)), key=lambda i: (centrality[i], -i))
+        elif clusters:
+            best = max(clusters, key=lambda c: self._rank_key(c, ballots))
+            winner = max(
+                best.ballots, key=lambda i: (ballots[i].weight, _probability(ballots[i]), -i)
+            )
+        else:
+            winner = max(range(len(ballots)), key=lambda i: _ballot_rank(ballots[i], i))
+        winning_cluster = next((c for c in clusters if winner in c.ballots), None)
+        return VoteResult(winner, self._agreement(ballots, clusters, unparsed, winning_cluster))
+
+    def support_for(self, ballots: Sequence[Ballot], consensus: str) -> Agreement:
+        """The agreement among `ballots`, and how far they back `consensus` (a text written by
+        an aggregator, which may match none of them)."""
+        clusters, unparsed = self._clusters(ballots)
+        if not ballots:
+            return Agreement(kind=self.question.kind, score=0.0, clusters=())
+        if self.question.kind == "free":
+            similarity = self.similarity.matrix([consensus, *(b.text for b in ballots)])[0][1:]
+            backing = [i for i, value in enumerate(similarity) if value >= self.similarity.same]
+            cluster = next((c for c in clusters if set(backing) & set(c.ballots)), None)
+            return self._agreement(ballots, clusters, unparsed, cluster, backing=backing)
+        key = self.question.extract(consensus)
+        cluster = None
+        if key is not None:
+            cluster = next((c for c in clusters if self._same(c.key, key)), None)
+        agreement = self._agreement(ballots, clusters, unparsed, cluster)
+        return agreement.model_copy(update={"answer": key})
+
+    def _clusters(self, ballots: Sequence[Ballot]) -> tuple[list[_Cluster], list[int]]:
+        if self.question.kind == "free":
+            return self._free_clusters(ballots), []
+        clusters: list[_Cluster] = []
+        unparsed: list[int] = []
+        for index, ballot in enumerate(ballots):
+            key = self.question.extract(ballot.text)
+            if key is None:
+                unparsed.append(index)
+                continue
+            cluster = next((c for c in clusters if self._same(c.key, key)), None)
+            if cluster is None:
+                clusters.append(_Cluster(key, [index]))
+            else:
+                cluster.ballots.append(index)
+                if len(key) < len(cluster.key):
+                    cluster.key = key  # the shortest spelling names the cluster
+        return clusters, unparsed
+
+    def _free_clusters(self, ballots: Sequence[Ballot]) -> list[_Cluster]:
+        matrix = self.similarity.matrix([b.text for b in ballots])
+        clusters: list[_Cluster] = []
+        for index in range(len(ballots)):
+            cluster = next(
+                (c for c in clusters if matrix[c.ballots[0]][index] >= self.similarity.same), None
+            )
+            if cluster is None:
+                clusters.append(_Cluster(_preview(ballots[index].text), [index]))
+            else:
+                cluster.ballots.append(index)
+        return clusters
+
+    def _centrality(self, ballots: Sequence[Ballot]) -> list[float]:
+        matrix = self.similarity.matrix([b.text for b in ballots])
+        return [
+            sum(ballots[j].weight * matrix[i][j] for j in range(len(ballots)))
+            for i in range(len(ballots))
+        ]
+
+    def _same(self, first: str, second: str) -> bool:
+        if self.question.kind == "text":
+            return same_text_answer(first, second)
+        return first == second
+
+    @staticmethod
+    def _rank_key(cluster: _Cluster, ballots: Sequence[Ballot]) -> tuple[float, float, float, int]:
+        weight = sum(ballots[i].weight for i in cluster.ballots)
+        surety = sum(_probability(ballots[i]) for i in cluster.ballots) / len(cluster.ballots)
+        heaviest = max(ballots[i].weight for i in cluster.ballots)
+        return round(weight, 9), surety, heaviest, -min(cluster.ballots)
+
+    def _agreement(
+        self,
+        ballots: Sequence[Ballot],
+        clusters: Sequence[_Cluster],
+        unparsed: Sequence[int],
+        backing_cluster: _Cluster | None,
+        *,
+        backing: Sequence[int] | None = None,
+    ) -> Agreement:
+        total = sum(b.weight for b in ballots) or 1.0
+        shown = sorted(
+            (
+                AnswerCluster(
+                    answer=c.key,
+                    members=tuple(ballots[i].member for i in c.ballots),
+                    weight=sum(ballots[i].weight for i in c.ballots),
+                    share=sum(ballots[i].weight for i in c.ballots) / total,
+                )
+                for c in clusters
+            ),
+            key=lambda c: -c.weight,
+        )
+        supporting = list(backing) if backing is not None else []
+        if backing is None and backing_cluster is not None:
+            supporting = backing_cluster.ballots
+        support = sum(ballots[i].weight for i in supporting) / total
+        probabilities = [p for i in supporting if (p := ballots[i].probability) is not None]
+        probability = sum(probabilities) / len(probabilities) if probabilities else None
+        confidence = support if probability is None else (support + probability) / 2
+        free = self.question.kind == "free"
+        return Agreement(
+            kind=self.question.kind,
+            score=shown[0].share if shown else 0.0,
+            clusters=tuple(shown),
+            unparsed=tuple(ballots[i].member for i in unparsed),
+            answer=None if backing_cluster is None or free else backing_cluster.key,
+            supporters=tuple(ballots[i].member for i in supporting),
+            support=support,
+            token_probability=probability,
+            confidence=confidence,
+        )
+
+
+def _ballot_rank(ballot: Ballot, index: int) -> tuple[float, float, int]:
+    """Within a cluster, the answer that stands for it: the heaviest member, the surest, the
+    first."""
+    return ballot.weight, _probability(ballot), -index
+
+
+def _probability(ballot: Ballot) -> float:
+    return ballot.probability if ballot.probability is not None else 0.0
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
+
+
+class AgreementMeter:
+    """Reads a round's answers against the question and the members' weights: the one place
+    agreement, support and votes are computed."""
+
+    def __init__(
+        self,
+        weights: Mapping[str, float],
+        similarity: Similarity | None = None,
+        *,
+        aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self._weights = weights
+        self._similarity = similarity or WordOverlap()
+        self._aliases = aliases
+
+    def counting(self, conversation: Sequence[Message], texts: Sequence[str]) -> Counting:
+        question = Question.read(
+            latest_user_query(conversation) or "", texts, aliases=self._aliases
+        )
+        return Counting(question, self._similarity)
+
+    def ballots(self, candidates: Sequence[CallRecord]) -> list[Ballot]:
+        return [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+
+    def vote(self, conversation: Sequence[Message], candidates: Sequence[CallRecord]) -> CallRecord:
+        """The candidate that wins the weighted vote (`candidates` must not be empty)."""
+        counting = self.counting(conversation, [c.text for c in candidates])
+        return candidates[counting.vote(self.ballots(candidates)).winner]
+
+    def measure(
+        self, conversation: Sequence[Message], candidates: Sequence[CallRecord], consensus: str
+    ) -> Agreement:
+        """How far the candidates agree, and how far they back `consensus`."""
+        counting = self.counting(conversation, [c.text for c in candidates])
+        return counting.support_for(self.ballots(candidates), consensus)

@@ -1,0 +1,160 @@
+"""`conclave eval`: compare every member alone and every strategy on question sets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from conclave.config import ConsensusConfig, load_config
+from conclave.errors import ConclaveError
+from conclave.evaluation.dataset import Dataset, load_dataset
+from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
+from conclave.evaluation.outputs import write_outputs
+from conclave.evaluation.render import report_table
+from conclave.evaluation.report import build_report
+from conclave.evaluation.scoring import Scorers
+from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, plan_setups
+from conclave.presets import embedded_config
+from conclave.providers.registry import ProviderRegistry
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+PIPED_TABLE_WIDTH = 220
+
+
+def make_registry() -> ProviderRegistry:
+    """The providers the evaluation uses (tests replace this)."""
+    return ProviderRegistry()
+
+
+def eval_command(
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line."
+        ),
+    ],
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config", "-c", help="A config to evaluate (repeat for several). Default: embedded."
+        ),
+    ] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="A strategy to compare (repeat). Default: flare."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Where results, cache and reports go.")
+    ] = Path("eval-out"),
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-j", min=1, help="Questions answered at once.")
+    ] = 2,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N rows of each data set.")
+    ] = None,
+    scorer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A custom scorer, module:function(answer, row) -> bool, for every kind, or "
+            "KIND=module:function for one kind (letter, number, text)."
+        ),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Run again the answers that failed last time.")
+    ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(help="Reuse deterministic calls (temperature 0 or a fixed seed)."),
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run every member alone and every strategy on the same questions; report accuracy
+    (95% CI), the paired difference with the best member, tokens, cost and time.
+
+    Resumable: rerun the same command to continue; finished answers are kept in OUT/results.jsonl.
+    Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json.
+    """
+    try:
+        datasets = [load_dataset(path, limit=limit) for path in data]
+        configs = _configs(config or [])
+        setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY])
+        scorers = Scorers.from_specs(scorer or [])
+        run = EvaluationRun(
+            out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
+        )
+        results = asyncio.run(_evaluate(run, datasets, setups, scorers, quiet))
+    except ConclaveError as exc:
+        err.print(f"error: {escape(str(exc))}", style="red")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: finished answers are kept in {out_dir / RESULTS_FILE}; "
+            "run the same command again to resume",
+            style="yellow",
+        )
+        raise typer.Exit(130) from None
+    report = build_report(datasets, setups, results)
+    written = write_outputs(report, out_dir, setups, configs)
+    # Piped or redirected output has no width to fit: keep each line of the table whole.
+    table_out = out if out.is_terminal else Console(highlight=False, width=PIPED_TABLE_WIDTH)
+    table_out.print(report_table(report))
+    err.print("wrote " + ", ".join(str(path) for path in written), markup=False)
+
+
+def _configs(paths: list[Path]) -> list[tuple[str, ConsensusConfig]]:
+    if not paths:
+        default = embedded_config()
+        return [(default.name, default)]
+    configs = []
+    for path in paths:
+        loaded = load_config(path)
+        configs.append((loaded.name if loaded.name != "default" else path.stem, loaded))
+    return configs
+
+
+async def _evaluate(
+    run: EvaluationRun,
+    datasets: list[Dataset],
+    setups: tuple[Setup, ...],
+    scorers: Scorers,
+    quiet: bool,
+) -> list[RowResult]:
+    registry = make_registry()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    )
+    task = progress.add_task("answers", total=None)
+
+    def started(todo: int, kept: int) -> None:
+        progress.update(task, total=todo, description=f"answers ({kept} kept from before)")
+
+    def finished(result: RowResult) -> None:
+        progress.advance(task)
+
+    try:
+        with progress:
+            return await run.run(
+                datasets, setups, scorers, registry, on_start=started, on_result=finished
+            )
+    finally:
+        await registry.aclose()

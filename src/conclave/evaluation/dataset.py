@@ -1,0 +1,210 @@
+"""Evaluation data sets: JSONL files of questions with their accepted answers.
+
+One JSON object per line:
+
+```json
+{"id": "mmlu-17", "question": "Which gas ...?", "choices": ["Oxygen", "Nitrogen"], "answers": ["B"]}
+{"id": "gsm8k-3", "question": "Janet's ducks ...", "answers": ["18"], "kind": "number"}
+{"id": "cap-9", "question": "What is the capital of Peru?", "answers": ["Lima"]}
+```
+
+`answers` holds every accepted answer (aliases); `kind` (letter | number | text) says how an
+answer is scored and, when left out, follows from the row: `letter` with `choices`, `number` when
+every accepted answer is a number, else `text`. A bad row is an error naming the file, the line
+and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from conclave.config import json_path
+from conclave.errors import ConfigError
+from conclave.evaluation.answers import parse_number
+from conclave.types import Frozen
+
+AnswerKind = Literal["letter", "number", "text"]
+LETTERS = string.ascii_uppercase
+
+INSTRUCTIONS: dict[AnswerKind, str] = {
+    "letter": "Answer with the letter only.",
+    "number": "Answer with the number only.",
+    "text": "Answer in a few words only.",
+}
+"""The one plain instruction appended to every question of a kind, the same for every set-up."""
+
+
+class EvalRow(Frozen):
+    """One question with its accepted answers."""
+
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    choices: tuple[str, ...] = ()
+    answers: tuple[str, ...] = Field(min_length=1)
+    kind: AnswerKind = "text"
+    source: str | None = None
+    """Where the question comes from (free text, for people)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_kind(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("kind") is not None:
+            return data
+        answers = data.get("answers")
+        if data.get("choices"):
+            kind = "letter"
+        elif isinstance(answers, list | tuple) and answers and all(_is_number(a) for a in answers):
+            kind = "number"
+        else:
+            kind = "text"
+        return {**data, "kind": kind}
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("answers", mode="before")
+    @classmethod
+    def _answers_as_text(cls, value: object) -> object:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list):
+            return [
+                str(a) if isinstance(a, int | float) and not isinstance(a, bool) else a
+                for a in value
+            ]
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _choices_fit_letters(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value and not 2 <= len(value) <= len(LETTERS):
+            raise ValueError(f"needs 2 to {len(LETTERS)} choices, not {len(value)}")
+        if any(not choice.strip() for choice in value):
+            raise ValueError("a choice is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _answers_fit_kind(self) -> EvalRow:
+        if any(not answer.strip() for answer in self.answers):
+            raise ValueError("answers: an accepted answer is empty")
+        if self.kind == "letter":
+            if not self.choices:
+                raise ValueError("kind is letter but the row has no choices")
+            valid = LETTERS[: len(self.choices)]
+            bad = [a for a in self.answers if a.strip().upper() not in valid]
+            if bad:
+                raise ValueError(
+                    f"answers: {bad[0]!r} is not one of the choice letters {', '.join(valid)}"
+                )
+        if self.kind == "number":
+            bad = [a for a in self.answers if not _is_number(a)]
+            if bad:
+                raise ValueError(f"answers: {bad[0]!r} is not a number (kind is number)")
+        return self
+
+    @property
+    def letters(self) -> str:
+        """The letters of the choices: 'ABCD' for four."""
+        return LETTERS[: len(self.choices)]
+
+    def prompt(self) -> str:
+        """The question as sent to every set-up: the question, the lettered choices, and the
+        kind's plain instruction."""
+        parts = [self.question.strip()]
+        if self.choices:
+            parts.append(
+                "\n".join(
+                    f"{letter}. {choice}"
+                    for letter, choice in zip(self.letters, self.choices, strict=True)
+                )
+            )
+        parts.append(INSTRUCTIONS[self.kind])
+        return "\n\n".join(parts)
+
+
+class Dataset(Frozen):
+    """A named list of rows; the name is the file's stem."""
+
+    name: str
+    rows: tuple[EvalRow, ...]
+
+
+def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
+    """Read and validate a JSONL data set (its first `limit` rows when given).
+
+    Raises ConfigError naming the file, line and field of every problem found.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such data set file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot be read as UTF-8 text ({exc})") from None
+    rows: list[EvalRow] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = _parse_row(line)
+        except ValueError as exc:
+            problems.append(f"  line {number}: {exc}")
+            continue
+        if row.id in seen:
+            problems.append(f"  line {number}: id {row.id!r} repeats line {seen[row.id]}")
+            continue
+        seen[row.id] = number
+        rows.append(row)
+    if problems:
+        shown = problems[:20]
+        more = len(problems) - len(shown)
+        tail = [f"  ... and {more} more"] if more else []
+        raise ConfigError("\n".join([f"{file}: {len(problems)} bad row(s)", *shown, *tail]))
+    if not rows:
+        raise ConfigError(f"{file}: no rows (expected one JSON object per line)")
+    if limit is not None:
+        rows = rows[:limit]
+    return Dataset(name=file.stem, rows=tuple(rows))
+
+
+def _parse_row(line: str) -> EvalRow:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object with id, question and answers")
+    try:
+        return EvalRow.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_first_problems(exc)) from None
+
+
+def _first_problems(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = json_path(error["loc"]).removeprefix("$.").removeprefix("$")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "is required"
+        elif error["type"] == "extra_forbidden":
+            message = "is not a known field (id, question, choices, answers, kind, source)"
+        problems.append(f"field {field}: {message}" if field else message)
+    return "; ".join(problems)
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and parse_number(value, strict=True) is not None

@@ -1,0 +1,282 @@
+"""An evaluation run: every set-up answers every row, each answer is scored and kept.
+
+Jobs go row by row (all set-ups of a row before the next row), so a run stopped early still
+compares every set-up on the same rows. Results go to `results.jsonl` as they finish and the
+transcripts to `transcripts.jsonl`; a rerun with the same output directory skips the
+(set-up, row) pairs already scored. Deterministic calls come from the call cache
+(`calls.sqlite`), so a member's round-0 answer is computed once for all set-ups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conclave.consensus.engine import ConsensusEngine
+from conclave.consensus.events import AggregateDelta, AggregateFinished
+from conclave.consensus.panel import build_panel
+from conclave.consensus.transcript import CallRecord, Transcript
+from conclave.errors import ConsensusError
+from conclave.evaluation.cache import CachingRegistry, CallCache, metered
+from conclave.evaluation.dataset import Dataset, EvalRow
+from conclave.evaluation.runner import ResultLog, run_bounded
+from conclave.evaluation.scoring import Scorers
+from conclave.evaluation.setups import Setup
+from conclave.providers.registry import ProviderRegistry
+from conclave.session import Consensus, conversation_from
+from conclave.types import Frozen, Message
+
+RESULTS_FILE = "results.jsonl"
+TRANSCRIPTS_FILE = "transcripts.jsonl"
+CACHE_FILE = "calls.sqlite"
+
+
+class RowResult(Frozen):
+    """One set-up's scored answer to one row."""
+
+    dataset: str
+    row_id: str
+    setup: str
+    setup_fingerprint: str
+    row_fingerprint: str
+    answer: str
+    correct: bool
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    wall_s: float = 0.0
+    """Measured time of this answer (short when the call cache served it)."""
+    model_s: float = 0.0
+    """Seconds its model calls took when computed, cached or not (summed over calls)."""
+    calls: int = 0
+    cached_calls: int = 0
+    transcript_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return result_key(self.dataset, self.row_id, self.setup)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class TranscriptEntry(Frozen):
+    """A transcript kept for inspection, with what it answered."""
+
+    dataset: str
+    row_id: str
+    setup: str
+    transcript: Transcript
+
+
+def result_key(dataset: str, row_id: str, setup: str) -> str:
+    return f"{dataset}\x1f{row_id}\x1f{setup}"
+
+
+def row_fingerprint(row: EvalRow) -> str:
+    """Changes when the row's prompt or accepted answers change."""
+    shown = "\x1f".join((row.prompt(), *row.answers))
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: str
+    row: EvalRow
+    setup: Setup
+
+
+class OwnAnswer:
+    """The combiner of a member alone: its own answer is the result; no model is called."""
+
+    async def combine(
+        self,
+        round_index: int,
+        conversation: Sequence[Message],
+        candidates: Sequence[CallRecord],
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
+        text = candidates[0].text if candidates else ""
+        record = CallRecord(model="(the member's own answer)", role="aggregator", text=text)
+        yield AggregateFinished(round=round_index, response=record)
+
+
+class Answerer:
+    """Answers rows with each set-up, through the same engine a user calls.
+
+    Candidates reach the aggregator shuffled by a generator seeded from the set-up and the row,
+    so a rerun sends the very same calls (and the call cache can serve them).
+    """
+
+    def __init__(self, setups: Sequence[Setup], registry: ProviderRegistry) -> None:
+        self._registry = registry
+        self._engines: dict[str, ConsensusEngine] = {}
+        for setup in setups:
+            if setup.kind == "member":
+                panel = build_panel(setup.config, registry)
+                self._engines[setup.name] = ConsensusEngine(
+                    setup.config, panel, combiner=OwnAnswer()
+                )
+
+    async def transcript(self, setup: Setup, row: EvalRow) -> Transcript:
+        conversation = conversation_from(row.prompt())
+        if setup.name in self._engines:
+            return await self._engines[setup.name].run_to_end(conversation)
+        rng = random.Random(f"{setup.fingerprint}\x1f{row.id}")
+        consensus = Consensus(setup.config, registry=self._registry, rng=rng)
+        return await consensus.ask(conversation)  # not closed: the providers are shared
+
+
+async def answer_and_score(
+    job: Job, answerer: Answerer, scorers: Scorers
+) -> tuple[RowResult, Transcript | None]:
+    """Run one set-up on one row and score its answer; a failed run scores as wrong."""
+    started = time.perf_counter()
+    error: str | None = None
+    with metered() as meter:
+        try:
+            transcript: Transcript | None = await answerer.transcript(job.setup, job.row)
+        except ConsensusError as exc:
+            transcript, error = exc.transcript, str(exc)
+    answer = transcript.answer if transcript is not None and error is None else ""
+    usage = transcript.usage if transcript is not None else None
+    result = RowResult(
+        dataset=job.dataset,
+        row_id=job.row.id,
+        setup=job.setup.name,
+        setup_fingerprint=job.setup.fingerprint,
+        row_fingerprint=row_fingerprint(job.row),
+        answer=answer,
+        correct=error is None and scorers.score(answer, job.row),
+        error=error,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        cost_usd=usage.cost_usd if usage else None,
+        wall_s=time.perf_counter() - started,
+        model_s=meter.model_s,
+        calls=meter.calls,
+        cached_calls=meter.cached_calls,
+        transcript_id=transcript.id if transcript is not None else None,
+    )
+    return result, transcript
+
+
+def pending_jobs(
+    datasets: Sequence[Dataset],
+    setups: Sequence[Setup],
+    done: dict[str, RowResult],
+    *,
+    retry_failed: bool = False,
+) -> list[Job]:
+    """The (set-up, row) pairs still to run, row by row; a kept result counts only if the row
+    and the set-up are unchanged (and, with `retry_failed`, if it did not fail)."""
+    jobs: list[Job] = []
+    for dataset in datasets:
+        for row in dataset.rows:
+            for setup in setups:
+                kept = done.get(result_key(dataset.name, row.id, setup.name))
+                if kept is not None and _still_valid(kept, row, setup, retry_failed):
+                    continue
+                jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
+    return jobs
+
+
+def current_results(
+    datasets: Sequence[Dataset], setups: Sequence[Setup], done: dict[str, RowResult]
+) -> list[RowResult]:
+    """The kept results that belong to these rows and set-ups as they are now."""
+    results = []
+    for dataset in datasets:
+        for row in dataset.rows:
+            for setup in setups:
+                kept = done.get(result_key(dataset.name, row.id, setup.name))
+                if kept is not None and _still_valid(kept, row, setup, retry_failed=False):
+                    results.append(kept)
+    return results
+
+
+def _still_valid(kept: RowResult, row: EvalRow, setup: Setup, retry_failed: bool) -> bool:
+    return (
+        kept.setup_fingerprint == setup.fingerprint
+        and kept.row_fingerprint == row_fingerprint(row)
+        and not (retry_failed and kept.error is not None)
+    )
+
+
+@dataclass
+class EvaluationRun:
+    """Where an evaluation keeps its results, and how it runs."""
+
+    out_dir: Path
+    concurrency: int = 2
+    retry_failed: bool = False
+    cache: bool = True
+    """Reuse deterministic calls, kept in `calls.sqlite` across runs."""
+
+    def results_log(self) -> ResultLog[RowResult]:
+        return ResultLog(self.out_dir / RESULTS_FILE, RowResult, key=lambda r: r.key)
+
+    def transcripts_log(self) -> ResultLog[TranscriptEntry]:
+        return ResultLog(
+            self.out_dir / TRANSCRIPTS_FILE,
+            TranscriptEntry,
+            key=lambda t: result_key(t.dataset, t.row_id, t.setup),
+        )
+
+    async def run(
+        self,
+        datasets: Sequence[Dataset],
+        setups: Sequence[Setup],
+        scorers: Scorers,
+        registry: ProviderRegistry,
+        *,
+        on_start: Callable[[int, int], None] = lambda todo, kept: None,
+        on_result: Callable[[RowResult], None] = lambda result: None,
+    ) -> list[RowResult]:
+        """Run what is not done yet with the models of `registry` (left open for the caller);
+        return every current result, kept and new.
+
+        `on_start(todo, kept)` is told the number of jobs to run and of results kept;
+        `on_result` each new result as it is written.
+        """
+        results = self.results_log()
+        transcripts = self.transcripts_log()
+        done = results.load()
+        jobs = pending_jobs(datasets, setups, done, retry_failed=self.retry_failed)
+        on_start(len(jobs), len(current_results(datasets, setups, done)))
+        call_cache = CallCache(self.out_dir / CACHE_FILE) if self.cache else None
+        answerer = Answerer(setups, CachingRegistry(call_cache, registry))
+
+        def keep(job: Job, outcome: tuple[RowResult, Transcript | None]) -> None:
+            result, transcript = outcome
+            if transcript is not None:
+                transcripts.append(
+                    TranscriptEntry(
+                        dataset=job.dataset,
+                        row_id=job.row.id,
+                        setup=job.setup.name,
+                        transcript=transcript,
+                    )
+                )
+            results.append(result)
+            done[result.key] = result
+            on_result(result)
+
+        try:
+            await run_bounded(
+                jobs,
+                lambda job: answer_and_score(job, answerer, scorers),
+                concurrency=self.concurrency,
+                on_result=keep,
+            )
+        finally:
+            if call_cache is not None:
+                call_cache.close()
+        return current_results(datasets, setups, done)

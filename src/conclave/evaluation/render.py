@@ -1,0 +1,151 @@
+"""The report for people: a Rich table for the terminal and a self-contained HTML page with an
+inline SVG chart (no script, no CDN: it opens from disk with no network)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from rich.table import Table
+
+from conclave.evaluation.report import Report, SetupScore
+
+_COLUMNS = (
+    "set-up",
+    "n",
+    "accuracy [95% CI]",
+    "vs best member: diff (won/lost) p",
+    "tokens/q",
+    "cost",
+    "model s/q",
+    "wall s/q",
+    "errors",
+)
+
+
+def report_table(report: Report) -> Table:
+    """One line per set-up and data set, a section per data set."""
+    table = Table(title="conclave eval", title_justify="left")
+    columns = [_COLUMNS[0], "data set", *_COLUMNS[1:]]
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index < 2 else "right")
+    last_dataset = None
+    for score in sorted(report.scores, key=lambda s: _dataset_order(report, s.dataset)):
+        if last_dataset is not None and score.dataset != last_dataset:
+            table.add_section()
+        last_dataset = score.dataset
+        cells = _cells(report, score)
+        table.add_row(cells[0], score.dataset, *cells[1:])
+    return table
+
+
+def _cells(report: Report, score: SetupScore) -> list[str]:
+    best = report.best_member.get(score.dataset) == score.setup
+    return [
+        score.setup + (" (best member)" if best else ""),
+        str(score.rows),
+        _accuracy_text(score),
+        _paired_text(score),
+        f"{score.tokens_per_question:.0f}",
+        "-" if score.cost_usd is None else f"${score.cost_usd:.4f}",
+        f"{score.model_s_per_question:.1f}",
+        f"{score.wall_s_per_question:.1f}",
+        str(score.errors),
+    ]
+
+
+def _dataset_order(report: Report, dataset: str) -> int:
+    names = [d.name for d in report.datasets]
+    return names.index(dataset) if dataset in names else len(names)
+
+
+def _accuracy_text(score: SetupScore) -> str:
+    return f"{score.accuracy:.1%} [{score.ci_low:.1%}, {score.ci_high:.1%}]"
+
+
+def _paired_text(score: SetupScore) -> str:
+    paired = score.vs_best_member
+    if paired is None:
+        return "-"
+    return (
+        f"{paired.difference * 100:+.1f} pts (+{paired.wins}/-{paired.losses}) "
+        f"p={paired.p_value:.3f}"
+    )
+
+
+_BAR_HEIGHT = 22
+_LABEL_WIDTH = 230
+_CHART_WIDTH = 420
+
+
+def report_html(report: Report) -> str:
+    """A page a person can open from disk: a chart and a table per data set."""
+    sections = []
+    groups = dict.fromkeys(s.dataset for s in report.scores)
+    for dataset in sorted(groups, key=lambda d: _dataset_order(report, d)):
+        scores = [s for s in report.scores if s.dataset == dataset]
+        sections.append(
+            f"<section><h2>{escape(dataset)}</h2>{_chart(report, dataset, scores)}"
+            f"{_html_table(report, scores)}</section>"
+        )
+    created = report.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>conclave eval</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0 2rem; font-size: 0.9rem; }}
+th, td {{ padding: 0.25rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }}
+.member {{ fill: #9aa5b1; }} .strategy {{ fill: #3b6fb6; }}
+.best {{ stroke: #d98e04; stroke-width: 2; }}
+.whisker {{ stroke: #222; stroke-width: 1.2; }} svg text {{ font-size: 12px; }}
+</style></head><body>
+<h1>conclave eval</h1>
+<p>{created}. Accuracy with its 95% Wilson interval; grey bars are members alone (outlined:
+the best), blue bars strategies. "Diff" is the paired difference against the best member on
+the same rows, with wins/losses and the exact sign-test p-value.</p>
+{"".join(sections)}
+</body></html>
+"""
+
+
+def _chart(report: Report, dataset: str, scores: list[SetupScore]) -> str:
+    height = _BAR_HEIGHT * len(scores) + 30
+    width = _LABEL_WIDTH + _CHART_WIDTH + 70
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="accuracy on {escape(dataset)}">'
+    ]
+    for tick in range(0, 101, 25):
+        x = _LABEL_WIDTH + _CHART_WIDTH * tick / 100
+        parts.append(
+            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 18}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{tick}%</text>'
+        )
+    for index, score in enumerate(scores):
+        y = index * _BAR_HEIGHT + 4
+        bar = _CHART_WIDTH * score.accuracy
+        low = _LABEL_WIDTH + _CHART_WIDTH * score.ci_low
+        high = _LABEL_WIDTH + _CHART_WIDTH * score.ci_high
+        middle = y + (_BAR_HEIGHT - 6) / 2
+        classes = score.kind + (" best" if report.best_member.get(dataset) == score.setup else "")
+        parts.append(
+            f'<text x="{_LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end">'
+            f"{escape(score.setup)}</text>"
+            f'<rect class="{classes}" x="{_LABEL_WIDTH}" y="{y}" width="{bar:.1f}" '
+            f'height="{_BAR_HEIGHT - 6}"><title>{escape(_accuracy_text(score))}</title></rect>'
+            f'<line class="whisker" x1="{low:.1f}" y1="{middle:.1f}" x2="{high:.1f}" '
+            f'y2="{middle:.1f}"/>'
+            f'<text x="{_LABEL_WIDTH + _CHART_WIDTH + 6}" y="{middle + 4:.1f}">'
+            f"{score.accuracy:.1%}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_table(report: Report, scores: list[SetupScore]) -> str:
+    header = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in _cells(report, score)) + "</tr>"
+        for score in scores
+    )
+    return f"<table><tr>{header}</tr>{rows}</table>"

@@ -1,0 +1,179 @@
+"""The evaluation report: per set-up and data set (and all sets together), accuracy with its
+95% Wilson interval, the paired comparison with the best member alone, tokens, cost and time
+per question; and each member's measured accuracy, which a config can carry as its `weight`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from conclave.evaluation.dataset import Dataset
+from conclave.evaluation.evaluate import RowResult
+from conclave.evaluation.setups import Setup, SetupKind
+from conclave.evaluation.stats import compare_paired, wilson_interval
+from conclave.types import Frozen
+
+ALL_SETS = "all"
+
+
+class Paired(Frozen):
+    """A set-up against the best member alone, on the rows both answered."""
+
+    against: str
+    rows: int
+    wins: int
+    losses: int
+    difference: float
+    """Accuracy difference (0.05 = 5 points), positive when this set-up is better."""
+    p_value: float
+    """Exact two-sided sign test (McNemar) on the wins and losses."""
+
+
+class SetupScore(Frozen):
+    """One set-up on one data set."""
+
+    setup: str
+    kind: SetupKind
+    dataset: str
+    rows: int
+    correct: int
+    errors: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    tokens_per_question: float
+    cost_usd: float | None
+    """Total cost, when the providers report it (None when none did)."""
+    wall_s_per_question: float
+    model_s_per_question: float
+    cached_call_share: float
+    vs_best_member: Paired | None = None
+
+
+class MemberWeight(Frozen):
+    """A member's accuracy alone over every row: the `weight` a config may give it."""
+
+    model: str
+    setup: str
+    accuracy: float
+    rows: int
+
+
+class DatasetInfo(Frozen):
+    name: str
+    rows: int
+
+
+class Report(Frozen):
+    """Everything `conclave eval` found, in one JSON-serialisable value."""
+
+    created_at: datetime
+    datasets: tuple[DatasetInfo, ...]
+    setups: tuple[str, ...]
+    best_member: dict[str, str]
+    """The best member alone per data set (and for all sets)."""
+    scores: tuple[SetupScore, ...]
+    member_weights: tuple[MemberWeight, ...]
+
+    def score(self, setup: str, dataset: str) -> SetupScore | None:
+        for score in self.scores:
+            if score.setup == setup and score.dataset == dataset:
+                return score
+        return None
+
+
+def build_report(
+    datasets: Sequence[Dataset], setups: Sequence[Setup], results: Sequence[RowResult]
+) -> Report:
+    """Summarise the results of `setups` on `datasets`."""
+    names = [d.name for d in datasets]
+    groups = [*names, ALL_SETS] if len(names) > 1 else names
+    scores: list[SetupScore] = []
+    best_member: dict[str, str] = {}
+    for group in groups:
+        chosen = [r for r in results if group == ALL_SETS or r.dataset == group]
+        by_setup = {s.name: [r for r in chosen if r.setup == s.name] for s in setups}
+        correct = {
+            name: {f"{r.dataset}\x1f{r.row_id}": r.correct for r in rows}
+            for name, rows in by_setup.items()
+        }
+        members = [s for s in setups if s.kind == "member" and by_setup[s.name]]
+        best = max(members, key=lambda s: _accuracy(by_setup[s.name]), default=None)
+        if best is not None:
+            best_member[group] = best.name
+        for setup in setups:
+            rows = by_setup[setup.name]
+            if not rows:
+                continue
+            paired = None
+            if best is not None and setup.name != best.name:
+                comparison = compare_paired(correct[setup.name], correct[best.name])
+                paired = Paired(
+                    against=best.name,
+                    rows=comparison.rows,
+                    wins=comparison.wins,
+                    losses=comparison.losses,
+                    difference=comparison.difference,
+                    p_value=comparison.p_value,
+                )
+            scores.append(_score(setup, group, rows, paired))
+    return Report(
+        created_at=datetime.now(UTC),
+        datasets=tuple(DatasetInfo(name=d.name, rows=len(d.rows)) for d in datasets),
+        setups=tuple(s.name for s in setups),
+        best_member=best_member,
+        scores=tuple(scores),
+        member_weights=_member_weights(setups, results),
+    )
+
+
+def _score(
+    setup: Setup, group: str, rows: Sequence[RowResult], paired: Paired | None
+) -> SetupScore:
+    count = len(rows)
+    correct = sum(r.correct for r in rows)
+    low, high = wilson_interval(correct, count)
+    costs = [r.cost_usd for r in rows if r.cost_usd is not None]
+    calls = sum(r.calls for r in rows)
+    return SetupScore(
+        setup=setup.name,
+        kind=setup.kind,
+        dataset=group,
+        rows=count,
+        correct=correct,
+        errors=sum(r.error is not None for r in rows),
+        accuracy=correct / count,
+        ci_low=low,
+        ci_high=high,
+        tokens_per_question=sum(r.tokens for r in rows) / count,
+        cost_usd=sum(costs) if costs else None,
+        wall_s_per_question=sum(r.wall_s for r in rows) / count,
+        model_s_per_question=sum(r.model_s for r in rows) / count,
+        cached_call_share=sum(r.cached_calls for r in rows) / calls if calls else 0.0,
+        vs_best_member=paired,
+    )
+
+
+def _accuracy(rows: Sequence[RowResult]) -> float:
+    return sum(r.correct for r in rows) / len(rows) if rows else 0.0
+
+
+def _member_weights(
+    setups: Sequence[Setup], results: Sequence[RowResult]
+) -> tuple[MemberWeight, ...]:
+    weights = []
+    for setup in setups:
+        if setup.member is None:
+            continue
+        rows = [r for r in results if r.setup == setup.name]
+        if rows:
+            weights.append(
+                MemberWeight(
+                    model=setup.member.id,
+                    setup=setup.name,
+                    accuracy=round(_accuracy(rows), 4),
+                    rows=len(rows),
+                )
+            )
+    return tuple(weights)

@@ -1,0 +1,101 @@
+"""Scorers: is an answer right for a row? One per answer kind, chosen per row, and pluggable.
+
+A scorer is any `function(answer: str, row: EvalRow) -> bool`. `Scorers` picks one by the row's
+`kind`; `--scorer module:function` replaces them all, `--scorer number=module:function` only the
+one for a kind.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import get_args
+
+from conclave.errors import ConfigError
+from conclave.evaluation.answers import (
+    extract_letter,
+    extract_number,
+    names_answer,
+    numbers_equal,
+    parse_number,
+)
+from conclave.evaluation.dataset import AnswerKind, EvalRow
+
+Scorer = Callable[[str, EvalRow], bool]
+
+
+def score_letter(answer: str, row: EvalRow) -> bool:
+    """Right when the letter read from the answer is an accepted one."""
+    letter = extract_letter(answer, row.letters, row.choices)
+    return letter is not None and letter in {a.strip().upper() for a in row.answers}
+
+
+def score_number(answer: str, row: EvalRow) -> bool:
+    """Right when the answer's number equals an accepted one (commas, units, words tolerated)."""
+    given = extract_number(answer)
+    if given is None:
+        return False
+    accepted = (parse_number(a) for a in row.answers)
+    return any(value is not None and numbers_equal(given, value) for value in accepted)
+
+
+def score_text(answer: str, row: EvalRow) -> bool:
+    """Right when the answer, normalised, is or names an accepted answer (aliases count)."""
+    return names_answer(answer, row.answers, row.question)
+
+
+DEFAULT_SCORERS: Mapping[AnswerKind, Scorer] = {
+    "letter": score_letter,
+    "number": score_number,
+    "text": score_text,
+}
+
+
+@dataclass(frozen=True)
+class Scorers:
+    """The scorer for each answer kind."""
+
+    by_kind: Mapping[AnswerKind, Scorer] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
+
+    def score(self, answer: str, row: EvalRow) -> bool:
+        return self.by_kind[row.kind](answer, row)
+
+    @classmethod
+    def from_specs(cls, specs: Sequence[str]) -> Scorers:
+        """Scorers from `--scorer` values: `module:function` (every kind) or
+        `kind=module:function` (that kind only); later values win."""
+        by_kind: dict[AnswerKind, Scorer] = dict(DEFAULT_SCORERS)
+        kinds: tuple[AnswerKind, ...] = get_args(AnswerKind)
+        for spec in specs:
+            kind_name, has_kind, target = spec.partition("=")
+            if not has_kind:
+                target = spec
+            elif kind_name not in kinds:
+                raise ConfigError(
+                    f"--scorer {spec}: {kind_name!r} is not an answer kind "
+                    f"(one of {', '.join(kinds)})"
+                )
+            scorer = load_scorer(target)
+            for kind in kinds:
+                if not has_kind or kind == kind_name:
+                    by_kind[kind] = scorer
+        return cls(by_kind=by_kind)
+
+
+def load_scorer(target: str) -> Scorer:
+    """Import `module:function` as a scorer, with a clear error if it cannot be."""
+    module_name, colon, function_name = target.partition(":")
+    if not colon or not module_name or not function_name:
+        raise ConfigError(
+            f"scorer {target!r}: expected module:function, e.g. my_scorers:exact_match"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"scorer {target!r}: cannot import {module_name} ({exc})") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ConfigError(f"scorer {target!r}: {module_name} has no function {function_name}")
+    scorer: Scorer = function
+    return scorer

@@ -1,0 +1,88 @@
+"""`conclave eval` from the command line, on the shipped fakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conclave import cli
+from conclave.errors import ModelPackMissingError
+from conclave.evaluation import cli as eval_cli
+from conclave.providers.testing import FunctionModel
+from conclave.types import Message, SamplingOptions
+
+from .fakes import fake_models, fake_registry, panel_config, write_capitals
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(fake_models()))
+    path = tmp_path / "panel.json"
+    path.write_text(panel_config().model_dump_json())
+    return path
+
+
+def test_eval_prints_the_table_and_writes_the_reports(tmp_path: Path, config_file: Path) -> None:
+    data = write_capitals(tmp_path / "capitals.jsonl")
+    out_dir = tmp_path / "out"
+    args = ["eval", str(data), "--config", str(config_file), "--out", str(out_dir), "-q"]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "local:strong (best member)" in result.stdout
+    assert "flare" in result.stdout
+    report = json.loads((out_dir / "report.json").read_text())
+    assert [s["setup"] for s in report["scores"]] == ["local:strong", "local:weak", "flare"]
+    assert (out_dir / "report.html").read_text().startswith("<!doctype html>")
+
+    again = runner.invoke(cli.app, args)  # everything is kept: nothing runs again
+    assert again.exit_code == 0, again.output
+    assert (out_dir / "results.jsonl").read_text().count("\n") == 12
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--strategy", "no-such-strategy"], "no-such-strategy"),
+        (["--scorer", "nowhere"], "expected module:function"),
+        (["--limit", "0"], "greater than or equal to 1"),
+    ],
+)
+def test_bad_options_are_clear_errors(
+    tmp_path: Path, config_file: Path, extra: list[str], message: str
+) -> None:
+    data = write_capitals(tmp_path / "capitals.jsonl")
+    args = ["eval", str(data), "--config", str(config_file), "--out", str(tmp_path / "out")]
+    result = runner.invoke(cli.app, [*args, *extra])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"id": 1, "question": "Q?"}\n')
+    result = runner.invoke(cli.app, ["eval", str(data), "--config", str(config_file)])
+    assert result.exit_code == 1
+    assert "line 1: field answers: is required" in result.output
+
+
+def test_a_missing_model_pack_stops_the_run_with_its_install_command(
+    tmp_path: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_installed(messages: Sequence[Message], options: SamplingOptions) -> str:
+        raise ModelPackMissingError("pack strong is not installed: pip install strong-pack")
+
+    models = fake_models()
+    models["strong"] = FunctionModel(not_installed)
+    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
+    data = write_capitals(tmp_path / "capitals.jsonl")
+    result = runner.invoke(cli.app, ["eval", str(data), "-c", str(config_file), "-q"])
+    assert result.exit_code == 1
+    assert "error: pack strong is not installed: pip install strong-pack" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,416 @@
+"""Every strategy, driven by the shipped fakes: who is asked, what wins, what is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from conclave.config import ConsensusConfig
+from conclave.consensus.agreement import Ballot, Counting
+from conclave.consensus.answers import Question
+from conclave.consensus.events import AggregateDelta, ConsensusDone
+from conclave.consensus.strategies import borda_points, parse_ranking
+from conclave.consensus.transcript import Transcript
+from conclave.errors import ConsensusError, ProviderHTTPError
+from conclave.providers.testing import FakeModel, FunctionModel
+from conclave.types import Completion, Message, SamplingOptions, Usage
+from test_engine import make_config, make_engine
+
+Fakes = dict[str, FakeModel | FunctionModel]
+
+CHOICE = (
+    Message(
+        role="user",
+        content="Which is the capital of Australia?\nA. Sydney\nB. Canberra\nC. Perth\nD. Hobart",
+    ),
+)
+
+
+def weighted(weights: dict[str, float], strategy: str, **changes: object) -> ConsensusConfig:
+    models = [
+        {"id": name, "max_tokens": 100, "temperature": 0.0, "weight": weight}
+        for name, weight in weights.items()
+    ]
+    return make_config(list(weights), "agg", strategy=strategy, models=models, **changes)
+
+
+def answers(**texts: str | BaseException) -> Fakes:
+    fakes: Fakes = {name: FakeModel(default=text) for name, text in texts.items()}
+    fakes.setdefault("agg", FakeModel(default="AGGREGATED"))
+    return fakes
+
+
+def sure(text: str, probability: float) -> Completion:
+    return Completion(
+        model="fake", text=text, usage=Usage(completion_tokens=3), token_probability=probability
+    )
+
+
+async def run(
+    config: ConsensusConfig, fakes: Fakes, conversation: Sequence[Message] = CHOICE
+) -> Transcript:
+    return await make_engine(config, fakes).run_to_end(conversation)
+
+
+# --- vote -------------------------------------------------------------------------------------
+
+
+async def test_vote_returns_the_winning_members_own_answer_without_an_aggregator() -> None:
+    fakes = answers(
+        a="The answer is B, since Canberra was built as the capital.", b="B", c="A. Sydney"
+    )
+    transcript = await run(weighted({"a": 1, "b": 1, "c": 1}, "vote", iterations=0), fakes)
+
+    assert transcript.answer == "The answer is B, since Canberra was built as the capital."
+    assert fakes["agg"].history == []
+    record = transcript.rounds[0]
+    assert record.decided_by == "vote"
+    agreement = transcript.agreement
+    assert agreement is not None
+    assert agreement.kind == "letter"
+    assert agreement.answer == "B"
+    assert agreement.supporters == ("a", "b")
+    assert [(c.answer, c.members) for c in agreement.clusters] == [("B", ("a", "b")), ("A", ("c",))]
+    assert agreement.score == pytest.approx(2 / 3)
+    assert agreement.confidence == pytest.approx(2 / 3)
+
+
+async def test_a_weak_member_pair_cannot_outvote_a_strong_member() -> None:
+    fakes = answers(strong="B", weak1="A", weak2="A")
+    config = weighted({"strong": 0.9, "weak1": 0.3, "weak2": 0.3}, "vote", iterations=0)
+    transcript = await run(config, fakes)
+    assert transcript.answer == "B"
+    assert transcript.agreement is not None
+    assert transcript.agreement.supporters == ("strong",)
+
+
+async def test_a_tie_goes_to_the_answer_the_models_were_surer_of() -> None:
+    fakes: Fakes = {
+        "a": FakeModel(default=sure("A", 0.4)),
+        "b": FakeModel(default=sure("C", 0.95)),
+        "agg": FakeModel(default="unused"),
+    }
+    transcript = await run(weighted({"a": 1, "b": 1}, "vote", iterations=0), fakes)
+    assert transcript.answer == "C"
+    assert transcript.agreement is not None
+    assert transcript.agreement.token_probability == pytest.approx(0.95)
+    assert transcript.agreement.confidence == pytest.approx((0.5 + 0.95) / 2)
+
+
+async def test_a_tie_with_no_probabilities_goes_to_the_heavier_then_the_first_member() -> None:
+    fakes = answers(a="A", b="C")
+    assert (await run(weighted({"a": 1, "b": 1}, "vote", iterations=0), fakes)).answer == "A"
+    fakes = answers(a="A", b="C")
+    assert (await run(weighted({"a": 1, "b": 2}, "vote", iterations=0), fakes)).answer == "C"
+
+
+async def test_unparseable_answers_support_nothing_and_are_listed() -> None:
+    fakes = answers(a="I cannot tell.", b="C", c="Hmm, hard to say.")
+    transcript = await run(weighted({"a": 5, "b": 1, "c": 5}, "vote", iterations=0), fakes)
+    assert transcript.answer == "C"
+    agreement = transcript.agreement
+    assert agreement is not None
+    assert agreement.unparsed == ("a", "c")
+    assert agreement.score == pytest.approx(1 / 11)
+
+
+async def test_when_nothing_can_be_read_the_heaviest_member_answers() -> None:
+    fakes = answers(a="No idea.", b="Cannot say.")
+    transcript = await run(weighted({"a": 1, "b": 2}, "vote", iterations=0), fakes)
+    assert transcript.answer == "Cannot say."
+    assert transcript.agreement is not None
+    assert transcript.agreement.supporters == ()
+
+
+async def test_vote_goes_on_when_one_member_fails() -> None:
+    fakes = answers(a="B", b=ProviderHTTPError("b: down", status_code=503), c="B")
+    transcript = await run(weighted({"a": 1, "b": 1, "c": 1}, "vote", iterations=0), fakes)
+    assert transcript.answer == "B"
+    assert transcript.agreement is not None
+    assert transcript.agreement.supporters == ("a", "c")
+
+
+async def test_vote_fails_clearly_when_every_member_fails() -> None:
+    down = ProviderHTTPError("down", status_code=503)
+    fakes = answers(a=down, b=down)
+    with pytest.raises(ConsensusError, match="0 of 2 members answered"):
+        await run(weighted({"a": 1, "b": 1}, "vote", iterations=0), fakes)
+
+
+async def test_numbers_are_voted_by_value_not_by_wording() -> None:
+    fakes = answers(a="17 + 25 = 42", b="The answer is 42.", c="32")
+    question = (Message(role="user", content="What is 17 + 25?"),)
+    transcript = await run(
+        weighted({"a": 1, "b": 1, "c": 1}, "vote", iterations=0), fakes, question
+    )
+    assert transcript.answer == "17 + 25 = 42"
+    assert transcript.agreement is not None
+    assert transcript.agreement.answer == "42"
+
+
+async def test_vote_stops_early_once_the_members_agree() -> None:
+    fakes = answers(a="B", b="B", c="B")
+    transcript = await run(weighted({"a": 1, "b": 1, "c": 1}, "vote", iterations=2), fakes)
+    assert len(transcript.rounds) == 1
+    assert transcript.stop_reason == "agreed"
+
+
+async def test_the_vote_is_streamed_as_one_piece() -> None:
+    fakes = answers(a="B", b="B")
+    engine = make_engine(weighted({"a": 1, "b": 1}, "vote", iterations=0), fakes)
+    events = [event async for event in engine.run(CHOICE)]
+    assert [e.text for e in events if isinstance(e, AggregateDelta)] == ["B"]
+    assert isinstance(events[-1], ConsensusDone)
+
+
+def test_free_form_answers_elect_the_most_central_one() -> None:
+    class Scripted:
+        same = 0.8
+
+        def matrix(self, texts: Sequence[str]) -> list[list[float]]:
+            # answers 0 and 1 say nearly the same; 2 is off on its own
+            table = {(0, 1): 0.9, (0, 2): 0.2, (1, 2): 0.3}
+            return [
+                [1.0 if i == j else table[min(i, j), max(i, j)] for j in range(len(texts))]
+                for i in range(len(texts))
+            ]
+
+    counting = Counting(Question("free", {}, {}), Scripted())
+    ballots = [
+        Ballot("a", "tides come from the moon"),
+        Ballot("b", "the moon pulls the sea"),
+        Ballot("c", "wind makes tides"),
+    ]
+    result = counting.vote(ballots)
+    assert result.winner == 1
+    assert [cluster.members for cluster in result.agreement.clusters] == [("a", "b"), ("c",)]
+
+
+# --- rank -------------------------------------------------------------------------------------
+
+
+async def test_rank_reviews_exclude_the_reviewers_own_answer_and_the_chairman_gets_the_best() -> (
+    None
+):
+    own = {"a": "Answer A text", "b": "Answer B text", "c": "Answer C text"}
+    reviews: dict[str, list[str]] = {name: [] for name in own}
+
+    def member(name: str) -> FunctionModel:
+        def respond(messages: Sequence[Message], options: SamplingOptions) -> str:
+            prompt = messages[-1].content
+            if "RANKING" not in prompt:
+                return own[name]
+            reviews[name].append(prompt)
+            shown = [line for line in prompt.splitlines() if line.startswith("Answer ")]
+            # everyone prefers B's answer, then C's, then A's
+            preference = ["Answer B text", "Answer C text", "Answer A text"]
+            ordered = sorted(shown, key=preference.index)
+            return "RANKING: " + ", ".join(str(shown.index(text) + 1) for text in ordered)
+
+        return FunctionModel(respond)
+
+    fakes: Fakes = {name: member(name) for name in own}
+    fakes["agg"] = FakeModel(default="Chairman's answer")
+    transcript = await run(weighted({"a": 1, "b": 1, "c": 1}, "rank", iterations=0), fakes)
+
+    for name, prompts in reviews.items():
+        assert len(prompts) == 1
+        assert own[name] not in prompts[0]
+        assert sum(text in prompts[0] for text in own.values()) == 2
+    chairman_input = fakes["agg"].history[0].messages[-2].content
+    assert "Answer B text" in chairman_input
+    assert "Answer C text" in chairman_input
+    assert "Answer A text" not in chairman_input
+    record = transcript.rounds[0]
+    assert record.decided_by == "rank"
+    assert transcript.answer == "Chairman's answer"
+    assert [call.role for call in record.other_calls] == ["reviewer"] * 3
+    assert transcript.usage.completion_tokens == sum(
+        call.usage.completion_tokens for call in (*record.responses, *record.other_calls)
+    ) + (record.aggregate.usage.completion_tokens if record.aggregate else 0)
+
+
+async def test_rank_survives_failing_and_unreadable_reviews() -> None:
+    def flaky(messages: Sequence[Message], options: SamplingOptions) -> str:
+        if "RANKING" in messages[-1].content:
+            raise ProviderHTTPError("c: down", status_code=503)
+        return "C text"
+
+    fakes: Fakes = {
+        "a": FunctionModel(lambda m, o: "I like them all" if "RANKING" in m[-1].content else "A"),
+        "b": FunctionModel(lambda m, o: "RANKING: 9, 9" if "RANKING" in m[-1].content else "B"),
+        "c": FunctionModel(flaky),
+        "agg": FakeModel(default="final"),
+    }
+    transcript = await run(weighted({"a": 1, "b": 1, "c": 1}, "rank", iterations=0), fakes)
+    assert transcript.answer == "final"
+    reviews = transcript.rounds[0].other_calls
+    assert sum(1 for call in reviews if not call.ok) == 1
+
+
+def test_rankings_are_read_leniently_and_counted_by_borda() -> None:
+    assert parse_ranking("RANKING: 2, 1, 3", 3) == [2, 1, 3]
+    assert parse_ranking("ranking: 3 > 3 > 1 > 7", 3) == [3, 1]
+    assert parse_ranking("Response 2 is best, then Response 1.", 2) == [2, 1]
+    assert parse_ranking("all good", 3) == []
+    assert [borda_points(place, 3) for place in range(3)] == [1.0, 0.5, 0.0]
+    assert borda_points(0, 1) == 1.0
+
+
+# --- sample -----------------------------------------------------------------------------------
+
+
+async def test_sample_draws_the_strongest_member_only_and_votes_its_samples() -> None:
+    drawn: list[SamplingOptions] = []
+
+    def strong(messages: Sequence[Message], options: SamplingOptions) -> str:
+        drawn.append(options)
+        return "B" if len(drawn) != 2 else "A"
+
+    fakes: Fakes = {"weak": FakeModel(default="D"), "strong": FunctionModel(strong)}
+    fakes["agg"] = FakeModel(default="unused")
+    config = weighted({"weak": 0.3, "strong": 0.8}, "sample", samples=4, iterations=0)
+    transcript = await run(config, fakes)
+
+    assert fakes["weak"].history == []
+    assert len(drawn) == 4
+    assert drawn[0].temperature == 0.0
+    assert all(options.temperature == 0.7 for options in drawn[1:])
+    assert len({options.seed for options in drawn[1:]}) == 3
+    assert transcript.answer == "B"
+    assert transcript.agreement is not None
+    assert len(transcript.agreement.supporters) == 3
+
+
+# --- adaptive ---------------------------------------------------------------------------------
+
+
+async def test_adaptive_stops_as_soon_as_two_members_agree() -> None:
+    fakes = answers(weak="B", strong="B", middle="B")
+    config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive")
+    transcript = await run(config, fakes)
+    assert [r.responses[0].model for r in transcript.rounds] == ["strong", "middle"]
+    assert fakes["weak"].history == []
+    assert fakes["agg"].history == []
+    assert transcript.stop_reason == "agreed"
+    assert transcript.answer == "B"
+
+
+async def test_adaptive_brings_in_more_members_while_they_disagree() -> None:
+    fakes = answers(weak="A", strong="B", middle="C")
+    config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive")
+    transcript = await run(config, fakes)
+    assert [r.responses[0].model for r in transcript.rounds] == ["strong", "middle", "weak"]
+    for record in transcript.rounds:
+        assert record.responses[0].messages == CHOICE
+    assert transcript.answer == "B"
+    assert transcript.stop_reason == "iterations"
+    assert transcript.agreement is not None
+    assert len(transcript.agreement.clusters) == 3
+
+
+async def test_adaptive_stops_after_one_answer_the_model_is_sure_of() -> None:
+    fakes: Fakes = {
+        "strong": FakeModel(default=sure("B", 0.97)),
+        "weak": FakeModel(default="A"),
+        "agg": FakeModel(default="unused"),
+    }
+    transcript = await run(weighted({"strong": 0.9, "weak": 0.3}, "adaptive"), fakes)
+    assert len(transcript.rounds) == 1
+    assert fakes["weak"].history == []
+
+
+async def test_adaptive_costs_fewer_tokens_than_flare_when_members_agree() -> None:
+    adaptive = await run(
+        weighted({"a": 1, "b": 1, "c": 1}, "adaptive"), answers(a="B", b="B", c="B")
+    )
+    flare = await run(weighted({"a": 1, "b": 1, "c": 1}, "flare"), answers(a="B", b="B", c="B"))
+    assert adaptive.usage.total_tokens < flare.usage.total_tokens
+
+
+# --- agreement on flare, improvement rounds ---------------------------------------------------
+
+
+async def test_flare_records_which_members_back_the_aggregate() -> None:
+    fakes = answers(a="B", b="Canberra, so B.", c="A")
+    fakes["agg"] = FakeModel(default="The answer is B.")
+    transcript = await run(weighted({"a": 1, "b": 1, "c": 1}, "flare", iterations=0), fakes)
+    assert transcript.answer == "The answer is B."
+    assert transcript.rounds[0].decided_by == "aggregator"
+    assert transcript.agreement is not None
+    assert transcript.agreement.supporters == ("a", "b")
+
+
+async def test_improvement_rounds_can_show_every_answer_of_the_last_round() -> None:
+    fakes = answers(a="first from a", b="first from b")
+    fakes["agg"] = FakeModel(default="CONSENSUS")
+    config = weighted({"a": 1, "b": 1}, "flare", iterations=1, show_answers=True)
+    transcript = await run(config, fakes)
+    shown = transcript.rounds[1].responses[0].messages[-2].content
+    assert "first from a" in shown
+    assert "first from b" in shown
+    assert "CONSENSUS" in shown
+    assert "<response 1>" in shown
+
+
+# --- fallbacks --------------------------------------------------------------------------------
+
+
+async def test_a_failed_aggregator_hands_over_to_the_fallback_aggregator() -> None:
+    fakes = answers(a="A", b="B")
+    fakes["agg"] = FakeModel(default=ProviderHTTPError("agg: down", status_code=503))
+    fakes["backup"] = FakeModel(default="backup's answer")
+    config = weighted({"a": 1, "b": 1}, "flare", iterations=0, fallback_aggregator={"id": "backup"})
+    transcript = await run(config, fakes)
+    assert transcript.answer == "backup's answer"
+    record = transcript.rounds[0]
+    assert record.decided_by == "fallback_aggregator"
+    assert [call.model for call in record.other_calls] == ["agg (aggregator)"]
+
+
+async def test_when_every_aggregator_fails_the_answers_are_voted() -> None:
+    fakes = answers(a="B", b="B", c="A")
+    fakes["agg"] = FakeModel(default=ProviderHTTPError("agg: down", status_code=503))
+    fakes["backup"] = FakeModel(default=ProviderHTTPError("backup: down", status_code=503))
+    config = weighted(
+        {"a": 1, "b": 1, "c": 1}, "flare", iterations=0, fallback_aggregator={"id": "backup"}
+    )
+    transcript = await run(config, fakes)
+    assert transcript.answer == "B"
+    assert transcript.rounds[0].decided_by == "fallback_vote"
+    assert len(transcript.rounds[0].other_calls) == 2
+
+
+async def test_a_later_round_that_fails_keeps_the_previous_consensus() -> None:
+    down = ProviderHTTPError("down", status_code=503)
+    fakes: Fakes = {
+        "a": FakeModel(["B", down]),
+        "b": FakeModel(["B", down]),
+        "agg": FakeModel(default="Consensus: B"),
+    }
+    transcript = await run(weighted({"a": 1, "b": 1}, "flare", iterations=1), fakes)
+    assert transcript.answer == "Consensus: B"
+    assert transcript.stop_reason == "quorum_lost"
+    assert transcript.rounds[1].decided_by == "previous_round"
+    assert transcript.agreement == transcript.rounds[0].agreement
+
+
+def test_strategy_is_a_config_field_and_flare_is_the_default() -> None:
+    config = make_config()
+    assert config.strategy == "flare"
+    assert config.with_changes(strategy="vote").strategy == "vote"
+    assert config.models[0].weight == 1.0
+
+
+async def test_the_aggregator_receives_the_whole_conversation() -> None:
+    conversation = (
+        Message(role="system", content="Reply with the letter only."),
+        Message(role="user", content="Is the sky blue?\nA. yes\nB. no"),
+        Message(role="assistant", content="A"),
+        CHOICE[0],
+    )
+    fakes = answers(a="B", b="B")
+    await run(weighted({"a": 1, "b": 1}, "flare", iterations=0), fakes, conversation)
+    sent = fakes["agg"].history[0].messages
+    assert sent[1 : 1 + len(conversation)] == conversation
