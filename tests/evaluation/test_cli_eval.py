@@ -67,7 +67,10 @@ def test_bad_options_are_clear_errors(
 def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text('{"id": 1, "question": "Q?"}\n')
-    result = runner.invoke(cli.app, ["eval", str(data), "--config", str(config_file)])
+    out_dir = str(tmp_path / "out")
+    result = runner.invoke(
+        cli.app, ["eval", str(data), "--config", str(config_file), "-o", out_dir]
+    )
     assert result.exit_code == 1
     assert "line 1: field answers: is required" in result.output
 
@@ -82,7 +85,10 @@ def test_a_missing_model_pack_stops_the_run_with_its_install_command(
     models["strong"] = FunctionModel(not_installed)
     monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
     data = write_capitals(tmp_path / "capitals.jsonl")
-    result = runner.invoke(cli.app, ["eval", str(data), "-c", str(config_file), "-q"])
+    out_dir = str(tmp_path / "out")
+    result = runner.invoke(
+        cli.app, ["eval", str(data), "-c", str(config_file), "-o", out_dir, "-q"]
+    )
     assert result.exit_code == 1
     assert "error: pack strong is not installed: pip install strong-pack" in result.output
     assert "Traceback" not in result.output
