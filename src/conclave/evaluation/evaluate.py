@@ -12,14 +12,11 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.events import AggregateDelta, AggregateFinished
-from conclave.consensus.panel import build_panel
-from conclave.consensus.transcript import CallRecord, Transcript
+from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
 from conclave.evaluation.dataset import Dataset, EvalRow
@@ -27,8 +24,8 @@ from conclave.evaluation.runner import ResultLog, run_bounded
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
-from conclave.session import Consensus, conversation_from
-from conclave.types import Frozen, Message
+from conclave.session import Consensus
+from conclave.types import Frozen
 
 RESULTS_FILE = "results.jsonl"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
@@ -92,46 +89,20 @@ class Job:
     setup: Setup
 
 
-class OwnAnswer:
-    """The combiner of a member alone: its own answer is the result; no model is called."""
-
-    async def combine(
-        self,
-        round_index: int,
-        conversation: Sequence[Message],
-        candidates: Sequence[CallRecord],
-        *,
-        stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
-        text = candidates[0].text if candidates else ""
-        record = CallRecord(model="(the member's own answer)", role="aggregator", text=text)
-        yield AggregateFinished(round=round_index, response=record)
-
-
 class Answerer:
-    """Answers rows with each set-up, through the same engine a user calls.
+    """Answers rows with each set-up through `conclave.Consensus`, as a user would.
 
     Candidates reach the aggregator shuffled by a generator seeded from the set-up and the row,
     so a rerun sends the very same calls (and the call cache can serve them).
     """
 
-    def __init__(self, setups: Sequence[Setup], registry: ProviderRegistry) -> None:
+    def __init__(self, registry: ProviderRegistry) -> None:
         self._registry = registry
-        self._engines: dict[str, ConsensusEngine] = {}
-        for setup in setups:
-            if setup.kind == "member":
-                panel = build_panel(setup.config, registry)
-                self._engines[setup.name] = ConsensusEngine(
-                    setup.config, panel, combiner=OwnAnswer()
-                )
 
     async def transcript(self, setup: Setup, row: EvalRow) -> Transcript:
-        conversation = conversation_from(row.prompt())
-        if setup.name in self._engines:
-            return await self._engines[setup.name].run_to_end(conversation)
         rng = random.Random(f"{setup.fingerprint}\x1f{row.id}")
         consensus = Consensus(setup.config, registry=self._registry, rng=rng)
-        return await consensus.ask(conversation)  # not closed: the providers are shared
+        return await consensus.ask(row.prompt())  # not closed: the providers are shared
 
 
 async def answer_and_score(
@@ -252,7 +223,7 @@ class EvaluationRun:
         jobs = pending_jobs(datasets, setups, done, retry_failed=self.retry_failed)
         on_start(len(jobs), len(current_results(datasets, setups, done)))
         call_cache = CallCache(self.out_dir / CACHE_FILE) if self.cache else None
-        answerer = Answerer(setups, CachingRegistry(call_cache, registry))
+        answerer = Answerer(CachingRegistry(call_cache, registry))
 
         def keep(job: Job, outcome: tuple[RowResult, Transcript | None]) -> None:
             result, transcript = outcome
