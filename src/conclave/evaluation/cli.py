@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -148,13 +149,25 @@ async def _evaluate(
     def started(todo: int, kept: int) -> None:
         progress.update(task, total=todo, description=f"answers ({kept} kept from before)")
 
+    new: list[RowResult] = []
+
     def finished(result: RowResult) -> None:
+        new.append(result)
         progress.advance(task)
 
+    began = time.perf_counter()
     try:
         with progress:
-            return await run.run(
+            results = await run.run(
                 datasets, setups, scorers, registry, on_start=started, on_result=finished
             )
     finally:
         await registry.aclose()
+    calls = sum(r.calls for r in new)
+    cached = sum(r.cached_calls for r in new)
+    err.print(
+        f"{len(new)} new answers in {time.perf_counter() - began:.0f} s "
+        f"({calls} model calls, {cached} of them from the cache)",
+        markup=False,
+    )
+    return results
