@@ -1,10 +1,11 @@
 """An evaluation run: every set-up answers every row, each answer is scored and kept.
 
-Jobs go row by row (all set-ups of a row before the next row), so a run stopped early still
-compares every set-up on the same rows. Results go to `results.jsonl` as they finish and the
-transcripts to `transcripts.jsonl`; a rerun with the same output directory skips the
-(set-up, row) pairs already scored. Deterministic calls come from the call cache
-(`calls.sqlite`), so a member's round-0 answer is computed once for all set-ups.
+Jobs go row by row (all set-ups of a row before the next row; the sets taken in turn), so a
+run stopped early still compares every set-up on the same rows of every set. Results go to
+`results.jsonl` as they finish and the transcripts to `transcripts.jsonl`; a rerun with the
+same output directory skips the (set-up, row) pairs already scored. Deterministic calls come
+from the call cache (`calls.sqlite`), so a member's round-0 answer is computed once for all
+set-ups.
 """
 
 from __future__ import annotations
@@ -149,14 +150,19 @@ def pending_jobs(
     """The (set-up, row) pairs still to run, row by row; a kept result counts only if the row
     and the set-up are unchanged (and, with `retry_failed`, if it did not fail)."""
     jobs: list[Job] = []
-    for dataset in datasets:
-        for row in dataset.rows:
-            for setup in setups:
-                kept = done.get(result_key(dataset.name, row.id, setup.name))
-                if kept is not None and _still_valid(kept, row, setup, retry_failed):
-                    continue
-                jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
+    for dataset, row in _interleaved(datasets):
+        for setup in setups:
+            kept = done.get(result_key(dataset.name, row.id, setup.name))
+            if kept is not None and _still_valid(kept, row, setup, retry_failed):
+                continue
+            jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
     return jobs
+
+
+def _interleaved(datasets: Sequence[Dataset]) -> list[tuple[Dataset, EvalRow]]:
+    """Row 1 of every set, then row 2 of every set...: a run stopped early covers every set."""
+    longest = max((len(d.rows) for d in datasets), default=0)
+    return [(d, d.rows[i]) for i in range(longest) for d in datasets if i < len(d.rows)]
 
 
 def current_results(
