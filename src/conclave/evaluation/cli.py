@@ -82,6 +82,13 @@ def eval_command(
         typer.Option(help="Reuse deterministic calls (temperature 0 or a fixed seed)."),
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option(
+            help="Report on the rows every set-up has answered in OUT; run nothing (e.g. "
+            "while a long run goes on, or after stopping it)."
+        ),
+    ] = False,
 ) -> None:
     """Run every member alone and every strategy on the same questions; report accuracy
     (95% CI), the paired difference with the best member, tokens, cost and time.
@@ -97,7 +104,10 @@ def eval_command(
         run = EvaluationRun(
             out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
         )
-        results = asyncio.run(_evaluate(run, datasets, setups, scorers, quiet))
+        if report_only:
+            results = run.kept(datasets, setups)
+        else:
+            results = asyncio.run(_evaluate(run, datasets, setups, scorers, quiet))
     except ConclaveError as exc:
         err.print(f"error: {escape(str(exc))}", style="red")
         raise typer.Exit(1) from None

@@ -207,6 +207,16 @@ class EvaluationRun:
             key=lambda t: result_key(t.dataset, t.row_id, t.setup),
         )
 
+    def kept(self, datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[RowResult]:
+        """The results already written, running nothing: only rows every set-up has answered,
+        so that every set-up is measured on the same rows."""
+        results = current_results(datasets, setups, self.results_log().load())
+        answered: dict[tuple[str, str], int] = {}
+        for result in results:
+            row = (result.dataset, result.row_id)
+            answered[row] = answered.get(row, 0) + 1
+        return [r for r in results if answered[(r.dataset, r.row_id)] == len(setups)]
+
     async def run(
         self,
         datasets: Sequence[Dataset],
