@@ -29,7 +29,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from conclave.evaluation.answers import normalise_text
+from conclave.consensus.answers import normalise_text
+from conclave.evaluation.scoring import fold_accents
 
 SEED = 20261127
 SIZES = {"mmlu": 200, "gsm8k": 100, "arithmetic": 100, "capitals": 150, "elements": 150}
@@ -143,7 +144,9 @@ def country_capitals() -> list[tuple[str, str]]:
         if not iso3 or not capital or iso3 not in by_iso3 or iso3 not in info:
             continue
         name, info_capital = info[iso3]
-        spellings = {normalise_text(c) for c in (capital, by_iso3[iso3], info_capital)}
+        spellings = {
+            normalise_text(fold_accents(c)) for c in (capital, by_iso3[iso3], info_capital)
+        }
         if len(spellings) == 1:
             pairs.append((name, capital))  # countryinfo's names read best ("Laos")
     return sorted(pairs)
@@ -180,12 +183,16 @@ def capital_spellings(capital: str) -> list[str]:
     return [capital, short] if short != capital else [capital]
 
 
+def row_id(name: str) -> str:
+    return "-".join(normalise_text(fold_accents(name)).replace("'", " ").split())
+
+
 def capital_rows(rng: random.Random, count: int) -> list[Row]:
     countries = rng.sample(country_capitals(), count - STATE_CAPITALS)
     states = rng.sample(state_capitals(), STATE_CAPITALS)
     rows: list[Row] = [
         {
-            "id": f"capital-{normalise_text(country).replace(' ', '-')}",
+            "id": f"capital-{row_id(country)}",
             "question": f"What is the capital of {country}?",
             "answers": capital_spellings(capital),
             "kind": "text",
@@ -195,7 +202,7 @@ def capital_rows(rng: random.Random, count: int) -> list[Row]:
     ]
     rows += [
         {
-            "id": f"state-capital-{normalise_text(state).replace(' ', '-')}",
+            "id": f"state-capital-{row_id(state)}",
             "question": f"What is the capital of the US state of {state}?",
             "answers": capital_spellings(capital),
             "kind": "text",

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from conclave import cli
 from conclave.errors import ModelPackMissingError
 from conclave.evaluation import cli as eval_cli
+from conclave.evaluation.dataset import load_dataset
+from conclave.evaluation.evaluate import RowResult, row_fingerprint
 from conclave.providers.testing import FunctionModel
 from conclave.types import Message, SamplingOptions
 
@@ -67,7 +69,10 @@ def test_bad_options_are_clear_errors(
 def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text('{"id": 1, "question": "Q?"}\n')
-    result = runner.invoke(cli.app, ["eval", str(data), "--config", str(config_file)])
+    out_dir = str(tmp_path / "out")
+    result = runner.invoke(
+        cli.app, ["eval", str(data), "--config", str(config_file), "-o", out_dir]
+    )
     assert result.exit_code == 1
     assert "line 1: field answers: is required" in result.output
 
@@ -82,7 +87,35 @@ def test_a_missing_model_pack_stops_the_run_with_its_install_command(
     models["strong"] = FunctionModel(not_installed)
     monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
     data = write_capitals(tmp_path / "capitals.jsonl")
-    result = runner.invoke(cli.app, ["eval", str(data), "-c", str(config_file), "-q"])
+    out_dir = str(tmp_path / "out")
+    result = runner.invoke(
+        cli.app, ["eval", str(data), "-c", str(config_file), "-o", out_dir, "-q"]
+    )
     assert result.exit_code == 1
     assert "error: pack strong is not installed: pip install strong-pack" in result.output
     assert "Traceback" not in result.output
+
+
+def test_report_only_reports_the_kept_answers_and_runs_nothing(
+    tmp_path: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out_dir = tmp_path / "out"
+    args = ["eval", "-c", str(config_file), "-o", str(out_dir), "-q"]
+    two = write_capitals(tmp_path / "two.jsonl", ["Peru", "Japan"])
+    assert runner.invoke(cli.app, [*args, str(two)]).exit_code == 0
+    four = write_capitals(tmp_path / "two.jsonl")  # the same set, grown to four rows
+    with (out_dir / "results.jsonl").open() as file:
+        first = RowResult.model_validate_json(file.readline())
+    kenya = load_dataset(four).rows[2]
+    kenya_alone = first.model_copy(
+        update={"row_id": kenya.id, "row_fingerprint": row_fingerprint(kenya)}
+    )
+    with (out_dir / "results.jsonl").open("a") as file:
+        file.write(kenya_alone.model_dump_json() + "\n")  # one set-up only: left out
+    models = fake_models()
+    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
+    result = runner.invoke(cli.app, [*args, str(four), "--report-only"])
+    assert result.exit_code == 0, result.output
+    assert [len(model.history) for model in models.values()] == [0, 0, 0]
+    report = json.loads((out_dir / "report.json").read_text())
+    assert {score["rows"] for score in report["scores"]} == {2}

@@ -5,83 +5,78 @@ from __future__ import annotations
 import pytest
 
 from conclave.errors import ConfigError
-from conclave.evaluation.answers import extract_letter, extract_number, normalise_text
 from conclave.evaluation.dataset import EvalRow
 from conclave.evaluation.scoring import Scorers, score_letter, score_number, score_text
 
-CHOICES = ("Oxygen", "Nitrogen", "Oxygen and nitrogen", "Argon")
+CHOICES = ("Oxygen", "Nitrogen", "Argon", "Helium")
 LETTER_ROW = EvalRow(
     id="1", question="Which gas is most of the air?", choices=CHOICES, answers=("B",)
 )
 
 
 @pytest.mark.parametrize(
-    ("text", "letter"),
+    ("answer", "right"),
     [
-        ("B", "B"),
-        ("(B)", "B"),
-        ("B.", "B"),
-        ("B. Nitrogen", "B"),
-        ("B) Nitrogen is the main gas", "B"),
-        ("The answer is B.", "B"),
-        ("Answer: (b)", "B"),
-        ("I would pick option B here.", "B"),
-        ("Nitrogen", "B"),
-        ("It is mostly nitrogen.", "B"),
-        ("oxygen and nitrogen", "C"),  # names C, which contains A's text: C wins
-        ("Most of it is B, then A.", None),  # two letters: cannot tell
-        ("A lot of gases.", None),
-        ("Helium", None),
-        ("E", None),  # not a choice
+        ("B", True),
+        ("(B)", True),
+        ("B. Nitrogen", True),
+        ("The answer is B.", True),
+        ("I would pick option B here.", True),
+        ("It is mostly nitrogen.", True),
+        ("A", False),
+        ("Oxygen", False),
+        ("Either oxygen or nitrogen.", False),  # two options: cannot tell
+        ("A lot of gases.", False),
+        ("", False),
     ],
 )
-def test_letters_are_read_as_a_person_would(text: str, letter: str | None) -> None:
-    assert extract_letter(text, "ABCD", CHOICES) == letter
-
-
-def test_a_letter_answer_is_right_only_for_an_accepted_letter() -> None:
-    assert score_letter("The answer is B", LETTER_ROW)
-    assert not score_letter("The answer is A", LETTER_ROW)
-    assert not score_letter("", LETTER_ROW)
+def test_a_letter_answer_is_right_only_when_it_picks_an_accepted_option(
+    answer: str, right: bool
+) -> None:
+    assert score_letter(answer, LETTER_ROW) is right
 
 
 @pytest.mark.parametrize(
-    ("text", "number"),
+    ("answer", "right"),
     [
-        ("42", 42.0),
-        ("17 + 25 = 42", 42.0),
-        ("The answer is 1,234 apples.", 1234.0),
-        ("She pays $18.50 in total", 18.5),
-        ("-7", -7.0),
-        ("It is 3/4 of the cake", 0.75),
-        ("The answer is 12. That is 2 more than 10.", 12.0),
-        ("#### 300", 300.0),
-        ("12%", 12.0),
-        ("no idea", None),
+        ("1250", True),
+        ("That comes to $1,250.00.", True),
+        ("1,250 dollars", True),
+        ("1200 + 50 = 1250", True),
+        ("The answer is 1250. That is 50 more than 1200.", True),
+        ("#### 1250", True),
+        ("1,251", False),
+        ("I cannot say", False),
     ],
 )
-def test_numbers_are_read_with_commas_units_and_words(text: str, number: float | None) -> None:
-    assert extract_number(text) == number
-
-
-def test_a_number_answer_matches_within_rounding() -> None:
+def test_a_number_answer_is_right_with_commas_units_and_words(answer: str, right: bool) -> None:
     row = EvalRow(id="n", question="How much?", answers=("1,250",))
     assert row.kind == "number"
-    assert score_number("That comes to $1250.00.", row)
-    assert score_number("1,250 dollars", row)
-    assert not score_number("1,251", row)
-    assert not score_number("I cannot say", row)
+    assert score_number(answer, row) is right
 
 
-def test_text_answers_accept_aliases_and_ignore_case_accents_and_articles() -> None:
+@pytest.mark.parametrize(
+    ("answer", "right"),
+    [
+        ("aluminium", True),
+        ("The element is Aluminum.", True),
+        ("ALUMINIUM!", True),
+        ("Silicon", False),
+        ("The element is silicon, not aluminum.", False),
+    ],
+)
+def test_a_text_answer_accepts_any_alias_in_any_case(answer: str, right: bool) -> None:
     row = EvalRow(
         id="t", question="Which element has the symbol Al?", answers=("Aluminum", "Aluminium")
     )
     assert row.kind == "text"
-    assert score_text("aluminium", row)
-    assert score_text("The element is Aluminum.", row)
-    assert not score_text("Silicon", row)
-    assert normalise_text("The  Côte-d'Ivoire.") == "cote d ivoire"
+    assert score_text(answer, row) is right
+
+
+def test_a_text_answer_ignores_accents() -> None:
+    row = EvalRow(id="md", question="What is the capital of Moldova?", answers=("Chișinău",))
+    assert score_text("Chisinau", row)
+    assert score_text("The capital of Moldova is Chișinău.", row)
 
 
 def test_repeating_the_question_does_not_count_as_the_answer() -> None:

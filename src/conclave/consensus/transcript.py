@@ -120,11 +120,6 @@ class RoundRecord(Frozen):
     agreement: Agreement | None = None
 
     @property
-    def calls(self) -> tuple[CallRecord, ...]:
-        """Every call of the round: the members' in panel order, then the aggregate's."""
-        return (*self.responses, self.aggregate) if self.aggregate else self.responses
-
-    @property
     def answered(self) -> tuple[CallRecord, ...]:
         return tuple(response for response in self.responses if response.ok)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +82,13 @@ def eval_command(
         typer.Option(help="Reuse deterministic calls (temperature 0 or a fixed seed)."),
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option(
+            help="Report on the rows every set-up has answered in OUT; run nothing (e.g. "
+            "while a long run goes on, or after stopping it)."
+        ),
+    ] = False,
 ) -> None:
     """Run every member alone and every strategy on the same questions; report accuracy
     (95% CI), the paired difference with the best member, tokens, cost and time.
@@ -96,7 +104,10 @@ def eval_command(
         run = EvaluationRun(
             out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
         )
-        results = asyncio.run(_evaluate(run, datasets, setups, scorers, quiet))
+        if report_only:
+            results = run.kept(datasets, setups)
+        else:
+            results = asyncio.run(_evaluate(run, datasets, setups, scorers, quiet))
     except ConclaveError as exc:
         err.print(f"error: {escape(str(exc))}", style="red")
         raise typer.Exit(1) from None
@@ -148,13 +159,25 @@ async def _evaluate(
     def started(todo: int, kept: int) -> None:
         progress.update(task, total=todo, description=f"answers ({kept} kept from before)")
 
+    new: list[RowResult] = []
+
     def finished(result: RowResult) -> None:
+        new.append(result)
         progress.advance(task)
 
+    began = time.perf_counter()
     try:
         with progress:
-            return await run.run(
+            results = await run.run(
                 datasets, setups, scorers, registry, on_start=started, on_result=finished
             )
     finally:
         await registry.aclose()
+    calls = sum(r.calls for r in new)
+    cached = sum(r.cached_calls for r in new)
+    err.print(
+        f"{len(new)} new answers in {time.perf_counter() - began:.0f} s "
+        f"({calls} model calls, {cached} of them from the cache)",
+        markup=False,
+    )
+    return results

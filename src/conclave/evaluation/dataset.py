@@ -24,8 +24,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from conclave.config import json_path
+from conclave.consensus.answers import canonical_number
 from conclave.errors import ConfigError
-from conclave.evaluation.answers import parse_number
 from conclave.types import Frozen
 
 AnswerKind = Literal["letter", "number", "text"]
@@ -207,4 +207,4 @@ def _is_number(value: object) -> bool:
         return False
     if isinstance(value, int | float):
         return True
-    return isinstance(value, str) and parse_number(value, strict=True) is not None
+    return isinstance(value, str) and canonical_number(value) is not None

@@ -1,10 +1,11 @@
 """An evaluation run: every set-up answers every row, each answer is scored and kept.
 
-Jobs go row by row (all set-ups of a row before the next row), so a run stopped early still
-compares every set-up on the same rows. Results go to `results.jsonl` as they finish and the
-transcripts to `transcripts.jsonl`; a rerun with the same output directory skips the
-(set-up, row) pairs already scored. Deterministic calls come from the call cache
-(`calls.sqlite`), so a member's round-0 answer is computed once for all set-ups.
+Jobs go row by row (all set-ups of a row before the next row; the sets taken in turn), so a
+run stopped early still compares every set-up on the same rows of every set. Results go to
+`results.jsonl` as they finish and the transcripts to `transcripts.jsonl`; a rerun with the
+same output directory skips the (set-up, row) pairs already scored. Deterministic calls come
+from the call cache (`calls.sqlite`), so a member's round-0 answer is computed once for all
+set-ups.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.events import AggregateDelta, AggregateFinished
-from conclave.consensus.panel import build_panel
-from conclave.consensus.transcript import CallRecord, Transcript
+from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
 from conclave.evaluation.dataset import Dataset, EvalRow
@@ -27,8 +25,8 @@ from conclave.evaluation.runner import ResultLog, run_bounded
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
-from conclave.session import Consensus, conversation_from
-from conclave.types import Frozen, Message
+from conclave.session import Consensus
+from conclave.types import Frozen
 
 RESULTS_FILE = "results.jsonl"
 TRANSCRIPTS_FILE = "transcripts.jsonl"
@@ -92,46 +90,20 @@ class Job:
     setup: Setup
 
 
-class OwnAnswer:
-    """The combiner of a member alone: its own answer is the result; no model is called."""
-
-    async def combine(
-        self,
-        round_index: int,
-        conversation: Sequence[Message],
-        candidates: Sequence[CallRecord],
-        *,
-        stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
-        text = candidates[0].text if candidates else ""
-        record = CallRecord(model="(the member's own answer)", role="aggregator", text=text)
-        yield AggregateFinished(round=round_index, response=record)
-
-
 class Answerer:
-    """Answers rows with each set-up, through the same engine a user calls.
+    """Answers rows with each set-up through `conclave.Consensus`, as a user would.
 
     Candidates reach the aggregator shuffled by a generator seeded from the set-up and the row,
     so a rerun sends the very same calls (and the call cache can serve them).
     """
 
-    def __init__(self, setups: Sequence[Setup], registry: ProviderRegistry) -> None:
+    def __init__(self, registry: ProviderRegistry) -> None:
         self._registry = registry
-        self._engines: dict[str, ConsensusEngine] = {}
-        for setup in setups:
-            if setup.kind == "member":
-                panel = build_panel(setup.config, registry)
-                self._engines[setup.name] = ConsensusEngine(
-                    setup.config, panel, combiner=OwnAnswer()
-                )
 
     async def transcript(self, setup: Setup, row: EvalRow) -> Transcript:
-        conversation = conversation_from(row.prompt())
-        if setup.name in self._engines:
-            return await self._engines[setup.name].run_to_end(conversation)
         rng = random.Random(f"{setup.fingerprint}\x1f{row.id}")
         consensus = Consensus(setup.config, registry=self._registry, rng=rng)
-        return await consensus.ask(conversation)  # not closed: the providers are shared
+        return await consensus.ask(row.prompt())  # not closed: the providers are shared
 
 
 async def answer_and_score(
@@ -178,14 +150,19 @@ def pending_jobs(
     """The (set-up, row) pairs still to run, row by row; a kept result counts only if the row
     and the set-up are unchanged (and, with `retry_failed`, if it did not fail)."""
     jobs: list[Job] = []
-    for dataset in datasets:
-        for row in dataset.rows:
-            for setup in setups:
-                kept = done.get(result_key(dataset.name, row.id, setup.name))
-                if kept is not None and _still_valid(kept, row, setup, retry_failed):
-                    continue
-                jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
+    for dataset, row in _interleaved(datasets):
+        for setup in setups:
+            kept = done.get(result_key(dataset.name, row.id, setup.name))
+            if kept is not None and _still_valid(kept, row, setup, retry_failed):
+                continue
+            jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
     return jobs
+
+
+def _interleaved(datasets: Sequence[Dataset]) -> list[tuple[Dataset, EvalRow]]:
+    """Row 1 of every set, then row 2 of every set...: a run stopped early covers every set."""
+    longest = max((len(d.rows) for d in datasets), default=0)
+    return [(d, d.rows[i]) for i in range(longest) for d in datasets if i < len(d.rows)]
 
 
 def current_results(
@@ -230,6 +207,16 @@ class EvaluationRun:
             key=lambda t: result_key(t.dataset, t.row_id, t.setup),
         )
 
+    def kept(self, datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[RowResult]:
+        """The results already written, running nothing: only rows every set-up has answered,
+        so that every set-up is measured on the same rows."""
+        results = current_results(datasets, setups, self.results_log().load())
+        answered: dict[tuple[str, str], int] = {}
+        for result in results:
+            row = (result.dataset, result.row_id)
+            answered[row] = answered.get(row, 0) + 1
+        return [r for r in results if answered[(r.dataset, r.row_id)] == len(setups)]
+
     async def run(
         self,
         datasets: Sequence[Dataset],
@@ -252,7 +239,7 @@ class EvaluationRun:
         jobs = pending_jobs(datasets, setups, done, retry_failed=self.retry_failed)
         on_start(len(jobs), len(current_results(datasets, setups, done)))
         call_cache = CallCache(self.out_dir / CACHE_FILE) if self.cache else None
-        answerer = Answerer(setups, CachingRegistry(call_cache, registry))
+        answerer = Answerer(CachingRegistry(call_cache, registry))
 
         def keep(job: Job, outcome: tuple[RowResult, Transcript | None]) -> None:
             result, transcript = outcome

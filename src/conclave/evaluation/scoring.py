@@ -8,41 +8,54 @@ one for a kind.
 from __future__ import annotations
 
 import importlib
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import get_args
 
-from conclave.errors import ConfigError
-from conclave.evaluation.answers import (
+from conclave.consensus.answers import (
+    Question,
+    canonical_number,
     extract_letter,
     extract_number,
-    names_answer,
-    numbers_equal,
-    parse_number,
+    normalise_text,
+    same_text_answer,
 )
+from conclave.errors import ConfigError
 from conclave.evaluation.dataset import AnswerKind, EvalRow
 
 Scorer = Callable[[str, EvalRow], bool]
 
 
 def score_letter(answer: str, row: EvalRow) -> bool:
-    """Right when the letter read from the answer is an accepted one."""
-    letter = extract_letter(answer, row.letters, row.choices)
+    """Right when the option letter read from the answer is an accepted one."""
+    letter = extract_letter(answer, dict(zip(row.letters, row.choices, strict=True)))
     return letter is not None and letter in {a.strip().upper() for a in row.answers}
 
 
 def score_number(answer: str, row: EvalRow) -> bool:
-    """Right when the answer's number equals an accepted one (commas, units, words tolerated)."""
+    """Right when the answer's number equals an accepted one (commas, `$`, units and words
+    around it tolerated)."""
     given = extract_number(answer)
-    if given is None:
-        return False
-    accepted = (parse_number(a) for a in row.answers)
-    return any(value is not None and numbers_equal(given, value) for value in accepted)
+    return given is not None and given in {canonical_number(a) for a in row.answers}
 
 
 def score_text(answer: str, row: EvalRow) -> bool:
-    """Right when the answer, normalised, is or names an accepted answer (aliases count)."""
-    return names_answer(answer, row.answers, row.question)
+    """Right when the answer's short reading (its first clause, without a lead-in or the
+    question's own words; case, accents, punctuation and articles ignored) says an accepted
+    answer (aliases count)."""
+    asked = frozenset(normalise_text(fold_accents(row.prompt())).split())
+    key = Question(kind="text", options={}, aliases={}, asked_words=asked).extract(
+        fold_accents(answer)
+    )
+    accepted = (normalise_text(fold_accents(a)) for a in row.answers)
+    return key is not None and any(same_text_answer(key, wanted) for wanted in accepted)
+
+
+def fold_accents(text: str) -> str:
+    """The text without accents: "Chișinău" -> "Chisinau"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 DEFAULT_SCORERS: Mapping[AnswerKind, Scorer] = {

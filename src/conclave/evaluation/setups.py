@@ -1,8 +1,8 @@
 """The set-ups an evaluation compares: every member alone, and every strategy of every config.
 
-A member alone is a one-member panel whose round-0 answer is scored (no aggregator call). A
-strategy is a config run whole through `conclave.Consensus`, with `strategy` set when the
-installed conclave knows the field; before it does, only `flare` (today's algorithm) exists.
+A member alone is a one-member panel whose round-0 answer is scored (a vote of one: no
+aggregator call). A strategy is a config with its `strategy` set. Both run through
+`conclave.Consensus`.
 """
 
 from __future__ import annotations
@@ -42,24 +42,6 @@ class Setup(Frozen):
         return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def strategies_available() -> tuple[str, ...] | None:
-    """None when the config takes any `strategy` (its validation names the bad ones); else the
-    only strategy this conclave has."""
-    return None if "strategy" in ConsensusConfig.model_fields else (DEFAULT_STRATEGY,)
-
-
-def with_strategy(config: ConsensusConfig, strategy: str) -> ConsensusConfig:
-    """The config set to use `strategy`."""
-    if strategies_available() is None:
-        return config.with_changes(strategy=strategy)
-    if strategy != DEFAULT_STRATEGY:
-        raise ConfigError(
-            f"strategy {strategy!r} is not available in this conclave: only "
-            f"{DEFAULT_STRATEGY!r} (today's aggregate-and-improve algorithm) is"
-        )
-    return config
-
-
 def plan_setups(
     configs: Sequence[tuple[str, ConsensusConfig]], strategies: Sequence[str]
 ) -> tuple[Setup, ...]:
@@ -88,7 +70,7 @@ def plan_setups(
         Setup(
             name=strategy if len(configs) == 1 else f"{name}/{strategy}",
             kind="strategy",
-            config=with_strategy(config, strategy),
+            config=config.with_changes(strategy=strategy),
             strategy=strategy,
         )
         for name, config in configs
@@ -98,8 +80,9 @@ def plan_setups(
 
 
 def _member_alone(config: ConsensusConfig, spec: ModelSpec, name: str) -> Setup:
+    # A vote among one member is its own answer, with no further call.
     alone = config.with_changes(
-        name=name, models=[spec.model_dump(mode="json")], iterations=0, quorum=1
+        name=name, models=[spec.model_dump(mode="json")], iterations=0, quorum=1, strategy="vote"
     )
     return Setup(name=name, kind="member", config=alone, member=spec)
 
