@@ -157,6 +157,36 @@ def test_chat_keeps_the_conversation_across_turns(
     assert last_turn[2].content == "second question"
 
 
+def test_chat_keeps_one_registry_for_every_turn_and_closes_it_at_the_end(
+    fakes: dict[str, FakeModel | FunctionModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The models stay loaded between turns: one registry (so one LocalProvider with its
+    loaded Llamas) serves the whole chat, and is closed once, when the user leaves."""
+    provider = FakeProvider(fakes)
+    qwen = fakes["qwen2.5-0.5b"]
+    closed_after_calls: list[int] = []
+
+    class RecordingRegistry(ProviderRegistry):
+        async def aclose(self) -> None:
+            closed_after_calls.append(len(qwen.history))
+            await super().aclose()
+
+    registries: list[ProviderRegistry] = []
+
+    def make_registry() -> ProviderRegistry:
+        registries.append(RecordingRegistry(overrides={"local": provider}))
+        return registries[-1]
+
+    monkeypatch.setattr(cli, "make_registry", make_registry)
+    result = runner.invoke(cli.app, ["chat", "-n", "0"], input="first\nsecond\nthird\n")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("conclave>") == 3
+    assert len(registries) == 1
+    # closed once, after the last turn (qwen answers twice a turn: as member and aggregator)
+    assert closed_after_calls == [6]
+
+
 def test_unknown_config_file_is_a_clear_error() -> None:
     result = runner.invoke(cli.app, ["ask", "hi", "--config", "/nonexistent/input.json"])
     assert result.exit_code == 1

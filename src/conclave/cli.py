@@ -308,16 +308,22 @@ async def _consensus(
     registry = make_registry()
     try:
         engine = ConsensusEngine(config, build_panel(config, registry))
-        if show and err.is_terminal:
-            return await _with_live_view(engine.run(conversation))
-        events = engine.run(conversation, stream_aggregate=False)
-        return await _with_progress_lines(events, show=show)
+        return await _run_engine(engine, conversation, show=show)
     except ConsensusError as exc:
         if keep_partial and exc.transcript is not None:
             out.print(exc.transcript.to_json(), markup=False)
         raise
     finally:
         await registry.aclose()
+
+
+async def _run_engine(
+    engine: ConsensusEngine, conversation: Sequence[Message], *, show: bool
+) -> Transcript:
+    if show and err.is_terminal:
+        return await _with_live_view(engine.run(conversation))
+    events = engine.run(conversation, stream_aggregate=False)
+    return await _with_progress_lines(events, show=show)
 
 
 async def _with_live_view(events: _Events) -> Transcript:
@@ -355,6 +361,17 @@ def _progress_line(event: ConsensusEvent) -> None:
 
 
 async def _chat(config: ConsensusConfig, system: str | None) -> None:
+    """One registry for the whole chat: the embedded models load on the first turn and stay
+    loaded (with their prompt states) until the chat ends."""
+    registry = make_registry()
+    try:
+        engine = ConsensusEngine(config, build_panel(config, registry))
+        await _chat_turns(engine, system)
+    finally:
+        await registry.aclose()
+
+
+async def _chat_turns(engine: ConsensusEngine, system: str | None) -> None:
     history: list[Message] = list(conversation_from([], system=system))
     err.print("conclave chat: type your message; `exit` or Ctrl-D leaves.", style="dim")
     while True:
@@ -370,7 +387,7 @@ async def _chat(config: ConsensusConfig, system: str | None) -> None:
             continue
         history.append(Message(role="user", content=text))
         try:
-            transcript = await _consensus(config, history, show=True)
+            transcript = await _run_engine(engine, history, show=True)
         except ConsensusError as exc:
             history.pop()
             err.print(f"error: {escape(str(exc))}", style="red")
