@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from conclave import cli
 from conclave.errors import ProviderHTTPError
+from conclave.providers.local import LocalProvider, _HookedLlama, _Model
 from conclave.providers.openrouter import OpenRouterProvider
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
+from conclave.settings import Settings
 from conclave.types import Message, ModelInfo, SamplingOptions
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -185,6 +187,43 @@ def test_chat_keeps_one_registry_for_every_turn_and_closes_it_at_the_end(
     assert len(registries) == 1
     # closed once, after the last turn (qwen answers twice a turn: as member and aggregator)
     assert closed_after_calls == [6]
+
+
+@pytest.mark.embedded
+def test_chat_on_the_embedded_models_loads_each_model_once_for_two_turns(
+    embedded_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real chat of two turns on SmolLM2 (member and aggregator): loaded once, not per turn."""
+    config = tmp_path / "tiny.json"
+    config.write_text(
+        json.dumps(
+            {
+                "models": [{"id": "local:smollm2-135m", "max_tokens": 6, "temperature": 0}],
+                "aggregator": [
+                    {"model": {"id": "local:smollm2-135m", "max_tokens": 6, "temperature": 0}}
+                ],
+                "iterations": 0,
+            }
+        )
+    )
+    loads: list[str] = []
+    real_load = LocalProvider._load
+
+    def counting_load(self: LocalProvider, slot: _Model) -> _HookedLlama:
+        if slot.llama is None:
+            loads.append(slot.pack.name)
+        return real_load(self, slot)
+
+    monkeypatch.setattr(LocalProvider, "_load", counting_load)
+    settings = Settings(home=tmp_path / "home", threads=2)
+    monkeypatch.setattr(cli, "make_registry", lambda: ProviderRegistry(settings))
+    result = runner.invoke(
+        cli.app, ["chat", "--config", str(config)], input="Hello.\nAnd again?\nexit\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("conclave>") == 2
+    assert loads == ["smollm2-135m"]
 
 
 def test_unknown_config_file_is_a_clear_error() -> None:
