@@ -44,7 +44,7 @@ from conclave.session import Consensus
 from conclave.settings import Settings
 from conclave.types import Message, SamplingOptions
 
-SECTIONS = ("generation", "round", "states", "process")
+SECTIONS = ("threads", "generation", "round", "states", "process")
 ESSAY = [
     Message(
         role="user",
@@ -110,6 +110,59 @@ def best_of(repeats: int, *runs: Callable[[], Sample]) -> list[Sample]:
         for index, run in enumerate(runs):
             samples[index].append(run())
     return [min(found, key=lambda s: s.seconds / max(1, s.tokens)) for found in samples]
+
+
+# -- 0. threads: a lone call on each thread count ---------------------------------------------
+
+
+def thread_counts(options: Options) -> None:
+    """Generation and prompt processing of one lone call on 1..threads threads (raw llama.cpp,
+    OMP_WAIT_POLICY as this process has it): what conclave's thread rule is chosen from."""
+    import llama_cpp
+
+    print(
+        f"\n0. a lone call on each thread count, {options.packs[0]}, best of {options.repeats} "
+        f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})"
+    )
+    llama = llama_cpp.Llama(
+        model_path=str(resolve_pack(options.packs[0], options.models_dir)),
+        n_ctx=options.n_ctx,
+        n_threads=options.threads,
+        n_threads_batch=options.threads,
+        verbose=False,
+    )
+    long_prompt = llama.tokenize(PASSAGE.encode())
+    short_prompt = llama.tokenize(ESSAY[0].content.encode())
+
+    def on(threads: int) -> tuple[Callable[[], Sample], Callable[[], Sample]]:
+        def prompt() -> Sample:
+            llama_cpp.llama_set_n_threads(llama.ctx, threads, threads)
+            llama.reset()  # type: ignore[no-untyped-call]
+            started = time.perf_counter()
+            llama.eval(long_prompt)
+            return Sample(time.perf_counter() - started, len(long_prompt))
+
+        def generation() -> Sample:
+            llama_cpp.llama_set_n_threads(llama.ctx, threads, threads)
+            llama.reset()  # type: ignore[no-untyped-call]
+            llama.eval(short_prompt)
+            started = time.perf_counter()
+            for _ in range(GENERATION_TOKENS):
+                llama.eval([llama.sample(temp=0.0)])
+            return Sample(time.perf_counter() - started, GENERATION_TOKENS)
+
+        return prompt, generation
+
+    counts = range(1, options.threads + 1)
+    runs = [run for threads in counts for run in on(threads)]
+    best = best_of(options.repeats, *runs)
+    for index, threads in enumerate(counts):
+        prompt, generation = best[2 * index], best[2 * index + 1]
+        print(
+            f"   {threads} thread(s): prompt processing {prompt.tokens_per_s:6.1f} tok/s, "
+            f"generation {generation.tokens_per_s:6.1f} tok/s"
+        )
+    llama.close()
 
 
 # -- 1. generation tokens/s, conclave beside raw llama-cpp-python -----------------------------
@@ -316,31 +369,43 @@ def process_speed(options: Options) -> None:
             PROCESS_PROMPT,
         ]
         answers: dict[str, str] = {}
-        environment = os.environ | {"CONCLAVE_THREADS": str(options.threads)}
+        environment = {
+            name: value for name, value in os.environ.items() if name != "OMP_WAIT_POLICY"
+        } | {"CONCLAVE_THREADS": str(options.threads)}
 
-        def timed(label: str, command: list[str]) -> Callable[[], Sample]:
+        def timed(label: str, command: list[str], **env: str) -> Callable[[], Sample]:
             def run() -> Sample:
                 started = time.perf_counter()
                 done = subprocess.run(
-                    command, capture_output=True, text=True, check=True, env=environment
+                    command, capture_output=True, text=True, check=True, env=environment | env
                 )
                 answers[label] = done.stdout
                 return Sample(time.perf_counter() - started)
 
             return run
 
-        raw_best, conclave_best = best_of(
-            options.repeats, timed("raw", raw_command), timed("conclave", conclave_command)
+        # conclave sets OMP_WAIT_POLICY=PASSIVE for itself; the raw script runs as it comes,
+        # and once more with the same setting, so that both effects are visible.
+        raw_best, passive_best, conclave_best = best_of(
+            options.repeats,
+            timed("raw", raw_command),
+            timed("raw passive", raw_command, OMP_WAIT_POLICY="PASSIVE"),
+            timed("conclave", conclave_command),
         )
     same = "the same answer" if answers["raw"] == answers["conclave"] else "different answers"
     print(
-        f"   raw script {raw_best.seconds:.2f} s, conclave complete {conclave_best.seconds:.2f} s"
-        f": {conclave_best.seconds / raw_best.seconds:.2f}x the time "
-        f"({same}, {len(answers['conclave'].encode())} bytes)"
+        f"   raw script {raw_best.seconds:.2f} s (with OMP_WAIT_POLICY=PASSIVE "
+        f"{passive_best.seconds:.2f} s), conclave complete {conclave_best.seconds:.2f} s: "
+        f"{conclave_best.seconds / raw_best.seconds:.2f}x the raw script's time "
+        f"({conclave_best.seconds / passive_best.seconds:.2f}x the passive one's); "
+        f"{same} ({len(answers['conclave'].encode())} bytes)"
     )
 
 
 def main() -> None:
+    # Sections 0-3 run raw llama.cpp and conclave in this one process, so they share one OpenMP
+    # runtime: give it conclave's default (see conclave.providers.local) before either loads it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = Settings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packs", default=",".join(pack.name for pack in PACKS))
@@ -364,6 +429,7 @@ def main() -> None:
     )
     print(f"conclave embedded speed: {options.threads} threads; load {_load_average()}")
     sections = {
+        "threads": thread_counts,
         "generation": generation_speed,
         "round": round_speed,
         "states": prompt_states_speed,

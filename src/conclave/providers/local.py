@@ -9,12 +9,13 @@ Threads: `n_threads` (CONCLAVE_THREADS; the CPU count by default) is the CPU bud
 provider, not of each model. Each running call gets an equal share, `n_threads // calls_running`
 (at least one), for generation and prompt processing alike, rebalanced between tokens as calls
 start and finish. So on 2 cores a lone call runs on both, and two members of a round run side by
-side on one each, the survivor taking both back when the other finishes. Measured on this 2-core
-machine (see benchmarks/embedded_speed.py and the README's "Embedded speed"): a lone call is
-fastest on 2 threads for both generation and prompt processing, and two models on one thread each
-finish a round sooner than the same calls back to back on two. llama.cpp's own default (half the
-cores, so 1 here) left a lone call about a third slower. `CONCLAVE_THREADS=1` pins every call to
-one thread.
+side on one each, the survivor taking both back when the other finishes. Why: on a quiet 2-core
+machine a lone call generated 1.4-1.5x faster on 2 threads than on llama.cpp's default of half
+the cores (issue 11), and two models on one thread each beat the same calls back to back; two
+threads each only made them fight. llama.cpp's OpenMP workers are told to wait passively (see
+`_llama_class`): with spinning workers, 2 threads on a busy machine collapsed to a few percent of
+1 thread's speed. `benchmarks/embedded_speed.py` prints the numbers for the machine it runs on.
+`CONCLAVE_THREADS=1` pins every call to one thread.
 
 Prompt state: each model keeps its latest prompt states (`prompt_states.PromptStateCache`), so an
 improvement round, or a model that alternates between member and aggregator prompts, does not
@@ -83,8 +84,7 @@ class _ThreadBudget:
 
     def share(self) -> tuple[int, int]:
         """(generation threads, prompt threads) for each call running now: an equal share of
-        the budget for both. Measured, not assumed (see the module docstring): halving the share
-        for generation, as llama.cpp's default does, made a lone call 1.4x slower on 2 cores."""
+        the budget for both (see the module docstring for the measurements behind it)."""
         threads = max(1, self.total // max(1, self._running))
         return threads, threads
 
