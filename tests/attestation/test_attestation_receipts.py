@@ -272,14 +272,19 @@ async def test_a_transcript_with_another_id_is_caught(
     assert failed(report) == ["transcript_id"]
 
 
-async def test_a_receipt_made_outside_its_tokens_window_is_refused(
+async def test_a_receipt_is_checked_at_its_tokens_signed_iat_not_its_created_at(
     launcher: FakeLauncher, transcript: Transcript, google: FakeGoogle
 ) -> None:
     receipt = await issue_receipt(transcript, confidential_attester(launcher))
-    late = receipt.model_copy(update={"created_at": receipt.created_at + timedelta(hours=3)})
-
-    report = verify_receipt(late, transcript, AttestationPolicy(audience=AUDIENCE), google.trust)
-
+    policy = AttestationPolicy(audience=AUDIENCE)
+    # created_at is not signed: moving it (later or earlier) changes nothing in the verdict.
+    for shift in (timedelta(hours=3), timedelta(days=-30)):
+        moved = receipt.model_copy(update={"created_at": receipt.created_at + shift})
+        report = verify_receipt(moved, transcript, policy, google.trust)
+        assert report.ok, report.render()
+    # Checked at the verifier's own clock, long after the token expired, it is refused.
+    later = receipt.created_at + timedelta(hours=3)
+    report = verify_receipt(receipt, transcript, policy, google.trust, at=later)
     assert failed(report) == ["expiry"]
 
 

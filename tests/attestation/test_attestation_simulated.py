@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from conclave.attestation import (
+    GOOGLE_ISSUER,
     SIMULATED_ISSUER,
     AttestationPolicy,
     CheckStatus,
@@ -126,3 +127,46 @@ def test_an_in_memory_issuer_writes_nothing(issuer: SimulatedIssuer) -> None:
     assert issuer.jwks_path is None
     assert issuer.root_path is None
     assert SimulatedIssuer().kid != issuer.kid
+
+
+def test_a_development_key_cannot_sign_a_token_claiming_googles_issuer(
+    issuer: SimulatedIssuer,
+) -> None:
+    genuine_looking = jwt.decode(
+        issuer.issue(AUDIENCE, [NONCE]).reveal(), options={"verify_signature": False}
+    )
+    genuine_looking["iss"] = GOOGLE_ISSUER
+    del genuine_looking["conclave_simulated"]
+    forged = jwt.encode(
+        genuine_looking,
+        issuer._private_key(),
+        algorithm="RS256",
+        headers={"kid": issuer.kid, "typ": "JWT"},
+    )
+    report = verify_token(forged, ALLOWING, TrustAnchors(jwks=issuer.jwks()), expected_nonce=NONCE)
+
+    assert [check.name for check in report.failures] == ["simulated", "issuer"]
+    assert "development key" in report.check("simulated").detail
+
+
+def test_a_verified_token_without_a_digest_says_the_workload_is_not_pinned(
+    issuer: SimulatedIssuer,
+) -> None:
+    token = issuer.issue(AUDIENCE, [NONCE])
+    trust = TrustAnchors(jwks=issuer.jwks())
+
+    report = verify_token(token, ALLOWING, trust, expected_nonce=NONCE)
+    assert report.ok
+    assert not report.workload_pinned
+    assert "WORKLOAD NOT PINNED" in report.render().splitlines()[0]
+    assert "WARNING" in report.render()
+
+    strict = ALLOWING.model_copy(update={"require_image_digest": True})
+    refused = verify_token(token, strict, trust, expected_nonce=NONCE)
+    assert [check.name for check in refused.failures] == ["image_digest"]
+
+    pinned = ALLOWING.model_copy(update={"expected_image_digest": "sha256:" + "0" * 64})
+    report = verify_token(token, pinned, trust, expected_nonce=NONCE)
+    assert report.ok
+    assert report.workload_pinned
+    assert "WARNING" not in report.render()

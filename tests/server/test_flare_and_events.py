@@ -39,7 +39,7 @@ def test_flare_route_without_a_system_message(served: Served) -> None:
 
 def test_flare_route_errors_carry_flares_detail_and_openais_error(served: Served) -> None:
     response = httpx2.post(served.url + "/api/routes/chat/", json={"system_message": "x"})
-    assert response.status_code == 422
+    assert response.status_code == 400
     body = response.json()
     assert body["error"]["param"] == "user_message"
     assert body["detail"] == body["error"]["message"]

@@ -265,16 +265,16 @@ def test_a_conversation_without_a_user_message_is_a_400(served: Served) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
-        ({"model": "default"}, 422, "messages"),
-        ({"model": "default", "messages": []}, 422, "messages"),
+        ({"model": "default"}, 400, "messages"),
+        ({"model": "default", "messages": []}, 400, "messages"),
         (
             {"model": "default", "messages": [{"role": "tool", "content": "x"}]},
-            422,
+            400,
             "messages[0].role",
         ),
-        ({"model": "default", "messages": [{"role": "user"}]}, 422, "messages[0].content"),
-        ({"messages": QUESTION}, 422, "model"),
-        ({"model": "default", "messages": QUESTION, "n": 2}, 422, "n"),
+        ({"model": "default", "messages": [{"role": "user"}]}, 400, "messages[0].content"),
+        ({"messages": QUESTION}, 400, "model"),
+        ({"model": "default", "messages": QUESTION, "n": 2}, 400, "n"),
     ],
 )
 def test_bad_bodies_name_the_field(

@@ -23,6 +23,12 @@ GOOGLE_ISSUER: Final = "https://confidentialcomputing.googleapis.com"
 SIMULATED_ISSUER: Final = "https://simulated-attestation.conclave.invalid"
 """The issuer of conclave's simulated tokens; `.invalid` can never resolve to a real host."""
 
+SIMULATED_KID_PREFIX: Final = "conclave-simulated-"
+"""Every simulated signing key's id starts so: a verifier knows the key is a development one,
+whatever the token it signed claims."""
+SIMULATED_ORGANIZATION: Final = "conclave (SIMULATED)"
+"""The organisation of every simulated root certificate, for the same reason."""
+
 SIMULATED_CLAIM: Final = "conclave_simulated"
 """The claim, set to true, that marks a token as simulated."""
 

@@ -32,6 +32,8 @@ class AttestationPolicy(BaseModel):
     """Accept a debug image (`dbgstat` other than `disabled-since-boot`): its operator has root."""
     expected_image_digest: str | None = None
     """The workload container's `sha256:...` digest, when one is expected."""
+    require_image_digest: bool = False
+    """Fail, rather than only warn, when no `expected_image_digest` pins the workload."""
     required_support_attributes: tuple[str, ...] = ()
     """Support attributes the image must have, e.g. `("STABLE",)`; none by default."""
     allow_simulated: bool = False

@@ -292,8 +292,9 @@ def verify_receipt(
     - `attestation`: a token is present (a "none" receipt fails here unless
       `require_attestation=False`);
     - the token checks of `verify_token`, with the receipt's sha256 as the expected nonce,
-      made at `at` (default: the receipt's `created_at`, which must fall inside the token's
-      signed validity window, so old receipts stay verifiable after their token expired);
+      made at `at` (default: the token's own signed `iat`, never the receipt's unsigned
+      `created_at`, so old receipts stay verifiable after their token expired, and a
+      presenter cannot backdate one);
     - `mode`: the receipt's mode agrees with the token (simulated or not).
     """
     checks: list[Check] = []
@@ -305,7 +306,12 @@ def verify_receipt(
         return VerificationReport(subject="receipt", checks=tuple(checks))
     checks.append(_passed("attestation", f"{receipt.mode} token present"))
     report = verify_token(
-        token, policy, trust, expected_nonce=receipt.transcript_sha256, now=at or receipt.created_at
+        token,
+        policy,
+        trust,
+        expected_nonce=receipt.transcript_sha256,
+        now=at,
+        at_issue=at is None,
     )
     checks.extend(report.checks)
     checks.append(_mode_check(receipt, report))
@@ -323,6 +329,7 @@ def verify_receipt_file(
     allow_simulated: bool = False,
     allow_debug: bool = False,
     expected_image_digest: str | None = None,
+    require_image_digest: bool = False,
     require_attestation: bool = True,
     fetch_keys: bool = False,
     at: datetime | None = None,
@@ -341,6 +348,7 @@ def verify_receipt_file(
         allow_simulated=allow_simulated,
         allow_debug=allow_debug,
         expected_image_digest=expected_image_digest,
+        require_image_digest=require_image_digest,
     )
     trust = TrustAnchors.from_files(jwks_path=jwks_path, root_cert_path=root_cert_path)
     token = bundle.receipt.attestation_token

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict
 from conclave.attestation.claims import AttestationClaims, TokenType
 from conclave.errors import AttestationVerificationError
 
+UNPINNED_WORKLOAD = "WORKLOAD NOT PINNED"
+"""Marks the image_digest check when no digest was expected: any container image passed."""
+
 
 class CheckStatus(StrEnum):
     """How one check ended."""
@@ -60,6 +63,15 @@ class VerificationReport(BaseModel):
         """The checks that failed (not those left unchecked because of them)."""
         return tuple(check for check in self.checks if check.status is CheckStatus.FAILED)
 
+    @property
+    def workload_pinned(self) -> bool:
+        """False when the token verified but no image digest was required of it: the report
+        then vouches for a TEE, not for which code ran in it."""
+        return not any(
+            check.name == "image_digest" and check.detail.startswith(UNPINNED_WORKLOAD)
+            for check in self.checks
+        )
+
     def check(self, name: str) -> Check:
         """The check called `name`; KeyError if the report has none."""
         for check in self.checks:
@@ -92,7 +104,9 @@ def render_report(report: VerificationReport) -> str:
     """Plain text: a verdict line, then `[mark] name  detail` for every check."""
     failed = len(report.failures)
     unchecked = sum(check.status is CheckStatus.NOT_CHECKED for check in report.checks)
-    if report.ok:
+    if report.ok and not report.workload_pinned:
+        verdict = f"VERIFIED, BUT THE {UNPINNED_WORKLOAD}"
+    elif report.ok:
         verdict = "VERIFIED"
     elif failed:
         verdict = f"FAILED ({failed} of {len(report.checks)} checks failed)"
@@ -105,4 +119,10 @@ def render_report(report: VerificationReport) -> str:
         f"  [{_MARKS[check.status]}] {check.name.ljust(width)}  {check.detail}"
         for check in report.checks
     )
+    if report.claims is not None and not report.workload_pinned:
+        lines.append(
+            "WARNING: no image digest was given, so this proves a TEE ran some container, not "
+            "which one: pass --image-digest sha256:... (and --require-image-digest to refuse "
+            "receipts without one)"
+        )
     return "\n".join(lines)

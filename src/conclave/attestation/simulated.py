@@ -34,6 +34,8 @@ from conclave.attestation.claims import (
     DEBUG_DISABLED,
     SIMULATED_CLAIM,
     SIMULATED_ISSUER,
+    SIMULATED_KID_PREFIX,
+    SIMULATED_ORGANIZATION,
     TokenType,
 )
 from conclave.attestation.keys import Jwks, parse_certificate
@@ -45,6 +47,7 @@ KEY_FILE: Final = "simulated-key.pem"
 JWKS_FILE: Final = "simulated-jwks.json"
 ROOT_FILE: Final = "simulated-root.pem"
 SIMULATED_HWMODEL: Final = "GCP_AMD_SEV"
+
 SIMULATED_IMAGE_DIGEST: Final = "sha256:" + "0" * 64
 _EAT_PROFILE: Final = (
     "https://cloud.google.com/confidential-computing/confidential-space/docs/reference/token-claims"
@@ -88,7 +91,7 @@ class SimulatedIssuer:
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        return "conclave-simulated-" + hashlib.sha256(public).hexdigest()[:16]
+        return SIMULATED_KID_PREFIX + hashlib.sha256(public).hexdigest()[:16]
 
     def jwks(self) -> Jwks:
         """The public key, as the JWKS a verifier trusts for simulated OIDC tokens."""
@@ -212,7 +215,7 @@ class SimulatedIssuer:
 def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
     name = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "conclave (SIMULATED)"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, SIMULATED_ORGANIZATION),
             x509.NameAttribute(NameOID.COMMON_NAME, "conclave simulated attestation root"),
         ]
     )

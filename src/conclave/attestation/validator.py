@@ -29,12 +29,19 @@ from conclave.attestation.claims import (
     CONFIDENTIAL_SPACE_SWNAME,
     DEBUG_DISABLED,
     SIMULATED_ISSUER,
+    SIMULATED_KID_PREFIX,
+    SIMULATED_ORGANIZATION,
     AttestationClaims,
     TokenType,
 )
 from conclave.attestation.keys import TrustAnchors, certificate_fingerprint
 from conclave.attestation.policy import AttestationPolicy, normalize_digest
-from conclave.attestation.report import Check, CheckStatus, VerificationReport
+from conclave.attestation.report import (
+    UNPINNED_WORKLOAD,
+    Check,
+    CheckStatus,
+    VerificationReport,
+)
 from conclave.attestation.token import AttestationToken
 
 ALGORITHM = "RS256"
@@ -97,22 +104,27 @@ def verify_token(
     *,
     expected_nonce: str | None = None,
     now: datetime | None = None,
+    at_issue: bool = False,
 ) -> VerificationReport:
     """Check `token` against `policy`, with keys from `trust`, at `now` (default: the clock).
 
-    `expected_nonce` must appear in the token's `eat_nonce` when given. Returns the report of
-    every check; it never raises for a bad token.
+    With `at_issue` (and no `now`) the token is checked as of its own signed `iat`: a token
+    that was valid when it was issued stays verifiable after it expired. (The time is read
+    before the signature is checked, but the signature covers it, so a changed `iat` fails.)
+    A token signed by a simulated (development) key is treated as simulated whatever it
+    claims. `expected_nonce` must appear in the token's `eat_nonce` when given. Returns the
+    report of every check; it never raises for a bad token.
     """
     text = token.reveal() if isinstance(token, AttestationToken) else token
     if now is not None and now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware")
-    moment = now or datetime.now(UTC)
+    moment = now or (_claimed_issue_time(text) if at_issue else None) or datetime.now(UTC)
     checks = _Checks()
     verified = _verify_signature(text, trust, moment, policy.leeway_s, checks)
     if verified is None:
         checks.not_checked(CLAIM_CHECKS, "not checked: the token's signature is not trusted")
         return VerificationReport(checks=tuple(checks.items))
-    token_type, payload = verified
+    token_type, payload, simulated_key = verified
     try:
         claims = AttestationClaims.model_validate_json(payload)
     except ValidationError as exc:
@@ -122,13 +134,39 @@ def verify_token(
         checks.not_checked(CLAIM_CHECKS[1:], "not checked: the claims could not be read")
         return VerificationReport(checks=tuple(checks.items), token_type=token_type)
     checks.passed("claims", "the claims are well-formed")
-    _check_claims(claims, policy, expected_nonce, moment, checks)
+    _check_claims(claims, policy, expected_nonce, moment, simulated_key, checks)
     return VerificationReport(checks=tuple(checks.items), token_type=token_type, claims=claims)
+
+
+def _claimed_issue_time(token: str) -> datetime | None:
+    """The `iat` in the token's payload, before any signature is checked (None if unreadable)."""
+    try:
+        issued = jwt.decode(token, options={"verify_signature": False}).get("iat")
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(issued, int | float) or isinstance(issued, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(issued, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _signed_by_simulated_key(header: dict[str, object], trust: TrustAnchors) -> bool:
+    """Whether the key that signed the token is one of conclave's development keys."""
+    if "x5c" in header:
+        root = trust.pki_root
+        if root is None:
+            return False
+        names = root.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+        return any(name.value == SIMULATED_ORGANIZATION for name in names)
+    kid = header.get("kid")
+    return isinstance(kid, str) and kid.startswith(SIMULATED_KID_PREFIX)
 
 
 def _verify_signature(
     token: str, trust: TrustAnchors, now: datetime, leeway_s: float, checks: _Checks
-) -> tuple[TokenType, bytes] | None:
+) -> tuple[TokenType, bytes, bool] | None:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -168,7 +206,7 @@ def _verify_signature(
     checks.passed("signature", f"{ALGORITHM} signature verified")
     payload = decoded["payload"]
     assert isinstance(payload, bytes)
-    return token_type, payload
+    return token_type, payload, _signed_by_simulated_key(header, trust)
 
 
 def _key_from_jwks(kid: object, trust: TrustAnchors) -> tuple[rsa.RSAPublicKey, str]:
@@ -277,10 +315,11 @@ def _check_claims(
     policy: AttestationPolicy,
     expected_nonce: str | None,
     now: datetime,
+    simulated_key: bool,
     checks: _Checks,
 ) -> None:
-    checks.run("simulated", lambda: _simulated(claims, policy))
-    checks.run("issuer", lambda: _issuer(claims, policy))
+    checks.run("simulated", lambda: _simulated(claims, policy, simulated_key))
+    checks.run("issuer", lambda: _issuer(claims, policy, simulated_key))
     checks.run("audience", lambda: _audience(claims, policy))
     checks.run("expiry", lambda: _expiry(claims, policy, now))
     checks.run("not_before", lambda: _not_before(claims, policy, now))
@@ -297,8 +336,18 @@ def _check_claims(
     checks.run("dbgstat", lambda: _dbgstat(claims, policy))
     digest = claims.submods.container.image_digest
     expected_digest = policy.expected_image_digest
-    if expected_digest is None:
-        checks.not_applicable("image_digest", f"no digest expected (the token says {digest})")
+    if expected_digest is None and policy.require_image_digest:
+        checks.failed(
+            "image_digest",
+            f"the workload is not pinned: a digest is required but none was given "
+            f"(the token says {digest}); pass the expected image digest",
+        )
+    elif expected_digest is None:
+        checks.not_applicable(
+            "image_digest",
+            f"{UNPINNED_WORKLOAD}: no digest expected, so any container image passes "
+            f"(the token says {digest})",
+        )
     else:
         checks.run("image_digest", lambda: _image_digest(digest, expected_digest))
     if policy.required_support_attributes:
@@ -308,7 +357,16 @@ def _check_claims(
         checks.not_applicable("support_attributes", f"none required (the image has {attributes})")
 
 
-def _simulated(claims: AttestationClaims, policy: AttestationPolicy) -> str:
+def _simulated(claims: AttestationClaims, policy: AttestationPolicy, simulated_key: bool) -> str:
+    if simulated_key and not claims.simulated:
+        raise _CheckError(
+            "signed by a SIMULATED (development) key, yet it does not say it is simulated: "
+            "a development key cannot vouch for a genuine token"
+        )
+    if claims.simulated and not simulated_key:
+        raise _CheckError(
+            "it says it is simulated, but it is not signed by a simulated key: refused"
+        )
     if not claims.simulated:
         return "not a simulated token"
     if policy.allow_simulated:
@@ -319,8 +377,9 @@ def _simulated(claims: AttestationClaims, policy: AttestationPolicy) -> str:
     )
 
 
-def _issuer(claims: AttestationClaims, policy: AttestationPolicy) -> str:
-    expected = SIMULATED_ISSUER if claims.simulated and policy.allow_simulated else policy.issuer
+def _issuer(claims: AttestationClaims, policy: AttestationPolicy, simulated_key: bool) -> str:
+    simulated = simulated_key and policy.allow_simulated
+    expected = SIMULATED_ISSUER if simulated else policy.issuer
     if claims.iss != expected:
         raise _CheckError(f"iss is {claims.iss!r}, expected {expected!r}")
     return claims.iss

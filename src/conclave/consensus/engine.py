@@ -29,7 +29,7 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.prompts import improvement_conversation
-from conclave.consensus.records import call_record, deadline, failed_record
+from conclave.consensus.records import ask_member
 from conclave.consensus.steps import (
     BudgetCap,
     Combiner,
@@ -41,7 +41,8 @@ from conclave.consensus.steps import (
     StopRule,
 )
 from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
-from conclave.errors import ConfigError, ConsensusError, ProviderError
+from conclave.errors import ConfigError, ConsensusError
+from conclave.prompt_checks import check_prompt
 from conclave.types import Message, Usage
 
 
@@ -106,7 +107,8 @@ class ConsensusEngine:
             )
             finished: dict[str, CallRecord] = {}
             async with aclosing(self._ask_members(members, messages)) as answers:
-                async for response in answers:
+                async for answer in answers:
+                    response = answer.referencing(conversation)
                     finished[response.model] = response
                     event = MemberAnswered if response.ok else MemberFailed
                     yield event(round=index, response=response)
@@ -148,6 +150,7 @@ class ConsensusEngine:
                 "the conversation has no user message: give a prompt, or set "
                 "initial_conversation in the config"
             )
+        check_prompt(full)
         return full
 
     async def _ask_members(
@@ -165,15 +168,7 @@ class ConsensusEngine:
 
     async def _ask(self, member: Member, messages: Sequence[Message]) -> CallRecord:
         timeout_s = member.spec.timeout_s or self.config.timeout_s
-        started = time.perf_counter()
-        try:
-            async with deadline(timeout_s, member.label):
-                completion = await member.complete(messages)
-        except ProviderError as exc:
-            return failed_record(member.label, "member", messages, exc, started)
-        return call_record(
-            member.label, "member", messages, completion, time.perf_counter() - started
-        )
+        return await ask_member(member, "member", messages, timeout_s)
 
     def _check_quorum(self, run: _RunState, index: int, responses: tuple[CallRecord, ...]) -> None:
         needed = min(self.config.quorum, len(responses))

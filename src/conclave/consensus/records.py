@@ -7,8 +7,14 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallError, CallRecord, CallRole
-from conclave.errors import ProviderError, ProviderHTTPError, ProviderTimeoutError
+from conclave.errors import (
+    ConclaveError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderTimeoutError,
+)
 from conclave.types import Completion, Message
 
 
@@ -22,6 +28,21 @@ async def deadline(timeout_s: float, label: str) -> AsyncIterator[None]:
         raise ProviderTimeoutError(
             f"{label}: no answer within {timeout_s:g} s", model=label
         ) from None
+
+
+async def ask_member(
+    member: Member, role: CallRole, messages: Sequence[Message], timeout_s: float
+) -> CallRecord:
+    """One call of `member` bounded by `timeout_s`, as its record: answered, or failed with
+    whatever it raised."""
+    started = time.perf_counter()
+    try:
+        async with deadline(timeout_s, member.label):
+            completion = await member.complete(messages)
+    except Exception as exc:  # any failure of a call is that call's
+        return failed_record(member.label, role, messages, exc, started)
+    latency = time.perf_counter() - started
+    return call_record(member.label, role, messages, completion, latency)
 
 
 def call_record(
@@ -48,14 +69,25 @@ def call_record(
     )
 
 
+def as_provider_error(exc: Exception, label: str) -> ProviderError:
+    """Any exception of a model call as that call's failure: a missing model pack, an unknown
+    embedded model or a bug in a provider fails the call, never the whole run."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, ConclaveError):
+        return ProviderError(f"{label}: {exc}", model=label)
+    return ProviderError(f"{label}: {type(exc).__name__}: {exc}", model=label)
+
+
 def failed_record(
     label: str,
     role: CallRole,
     messages: Sequence[Message],
-    exc: ProviderError,
+    exc: Exception,
     started: float,
 ) -> CallRecord:
-    """The record of a call that raised."""
+    """The record of a call that raised (whatever it raised)."""
+    exc = as_provider_error(exc, label)
     status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
     return CallRecord(
         model=label,

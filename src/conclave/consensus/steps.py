@@ -99,7 +99,7 @@ class LLMAggregator:
                             yield AggregateDelta(round=round_index, text=item.text)
                         else:
                             completion = item
-        except ProviderError as exc:
+        except Exception as exc:  # any failure of a call is that call's
             record = failed_record(label, "aggregator", messages, exc, started)
         else:
             if completion is None:

@@ -6,6 +6,7 @@ hashed into receipts. Nothing of a run is left out of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -26,10 +27,15 @@ class CallError(Frozen):
 
 
 class CallRecord(Frozen):
-    """One model call of a run: what was sent and what came back (or why nothing did)."""
+    """One model call of a run: what was sent and what came back (or why nothing did).
+
+    A call that was sent the run's conversation does not repeat it: `conversation_messages`
+    says how many of the transcript's `conversation` messages (from the first) went before
+    `messages`. `Transcript.sent(call)` gives the whole list."""
 
     model: str
     role: CallRole = "member"
+    conversation_messages: int = Field(default=0, ge=0)
     messages: tuple[Message, ...] = ()
     text: str = ""
     error: CallError | None = None
@@ -42,6 +48,17 @@ class CallRecord(Frozen):
     def ok(self) -> bool:
         return self.error is None
 
+    def referencing(self, conversation: Sequence[Message]) -> CallRecord:
+        """This record with the conversation it was sent replaced by a reference to it."""
+        count = len(conversation)
+        if self.conversation_messages or not count or len(self.messages) < count:
+            return self
+        if tuple(self.messages[:count]) != tuple(conversation):
+            return self
+        return self.model_copy(
+            update={"conversation_messages": count, "messages": self.messages[count:]}
+        )
+
 
 class RoundRecord(Frozen):
     """One round: the members' responses in panel order, and the aggregate of those."""
@@ -49,6 +66,11 @@ class RoundRecord(Frozen):
     index: int
     responses: tuple[CallRecord, ...]
     aggregate: CallRecord | None = None
+
+    @property
+    def calls(self) -> tuple[CallRecord, ...]:
+        """Every call of the round: the members' in panel order, then the aggregate's."""
+        return (*self.responses, self.aggregate) if self.aggregate else self.responses
 
     @property
     def answered(self) -> tuple[CallRecord, ...]:
@@ -72,6 +94,16 @@ class Transcript(Frozen):
     stop_reason: StopReason | None = None
     usage: Usage = Usage()
     duration_s: float = 0.0
+
+    def calls(self) -> Iterator[tuple[int, CallRecord]]:
+        """Every call of the run with its round's index, in order."""
+        for record in self.rounds:
+            for call in record.calls:
+                yield record.index, call
+
+    def sent(self, call: CallRecord) -> tuple[Message, ...]:
+        """Every message `call` (a record of this run) was sent."""
+        return (*self.conversation[: call.conversation_messages], *call.messages)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

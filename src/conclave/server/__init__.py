@@ -3,7 +3,7 @@ event stream, health and Prometheus metrics. Build an app with `create_app`; `co
 runs one under uvicorn."""
 
 from conclave.server.app import create_app
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.server.store import MemoryTranscriptStore, TranscriptStore
 
 __all__ = ["MemoryTranscriptStore", "ServerSettings", "TranscriptStore", "create_app"]

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from conclave.consensus.transcript import Transcript
-from conclave.server.errors import failures_of
-from conclave.server.presets import Preset
+from conclave.server.api_errors import failures_of
+from conclave.server.catalog import Preset
 from conclave.server.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -24,7 +24,7 @@ def run_summary(transcript: Transcript, preset: Preset) -> RunSummary:
     members = []
     for label in preset.members:
         calls = [
-            call for record in transcript.rounds for call in record.responses if call.model == label
+            call for _, call in transcript.calls() if call.role == "member" and call.model == label
         ]
         members.append(
             MemberSummary(

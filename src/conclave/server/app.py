@@ -10,6 +10,7 @@ from importlib import metadata
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -17,18 +18,31 @@ from starlette.responses import Response
 from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.errors import ApiError, invalid_body, not_found, too_large
+from conclave.server.api_errors import (
+    ApiError,
+    invalid_body,
+    method_not_allowed,
+    not_found,
+    too_large,
+)
+from conclave.server.catalog import build_catalog, load_presets
 from conclave.server.events_route import events_router
 from conclave.server.flare_routes import FLARE_PREFIX, flare_router
 from conclave.server.metrics import ServiceMetrics
-from conclave.server.middleware import ApiKeyGate, BodyLimit, ErrorGuard, RequestMetrics
+from conclave.server.middleware import (
+    ApiKeyGate,
+    BodyLimit,
+    ErrorGuard,
+    KeyRateLimit,
+    RateLimits,
+    RequestMetrics,
+)
 from conclave.server.openai_routes import openai_router
 from conclave.server.ops_routes import HEALTH_PATH, ops_router
-from conclave.server.presets import build_catalog, load_presets
 from conclave.server.responses import TRANSCRIPT_HEADER, error_response
 from conclave.server.runs import ConsensusService, RunSlots
 from conclave.server.security import KeyChecker, Redactor
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.server.store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.transcript_routes import ReceiptDesk, transcript_router
 
@@ -68,7 +82,11 @@ def create_app(
     service = ConsensusService(
         catalog=catalog,
         slots=RunSlots(settings.max_concurrent_runs, settings.retry_after_s, metrics),
-        store=store or MemoryTranscriptStore(settings.transcripts_kept),
+        store=store
+        if store is not None
+        else MemoryTranscriptStore(
+            settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
+        ),
         metrics=metrics,
         redact=redact,
     )
@@ -101,6 +119,13 @@ def create_app(
 
     # add_middleware puts each one outside the ones before it: this is innermost first.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, redact=redact)
+    if settings.rate_limit_per_minute:
+        app.add_middleware(
+            KeyRateLimit,
+            limits=RateLimits(settings.rate_limit_per_minute),
+            redact=redact,
+            open_paths=(HEALTH_PATH,),
+        )
     app.add_middleware(
         ApiKeyGate,
         keys=KeyChecker(key.get_secret_value() for key in settings.api_keys),
@@ -114,13 +139,37 @@ def create_app(
             allow_origins=list(settings.cors_origins),
             allow_credentials=not any_origin,  # never `*` with credentials
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["authorization", "content-type"],
+            # Any request header: OpenAI's JavaScript client sends `x-stainless-*` headers
+            # (and adds new ones); the bearer key, not a header list, is what guards the API.
+            allow_headers=["*"],
             expose_headers=[TRANSCRIPT_HEADER, "retry-after"],
         )
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(ErrorGuard, redact=redact)
     app.state.service = service
+    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_without_422(app: FastAPI) -> dict[str, object]:
+    """FastAPI's schema, less the 422 it documents on every route: invalid bodies are 400s
+    here, as OpenAI answers them (ERROR_RESPONSES documents those)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        paths = schema.get("paths", {})
+        for operations in paths.values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = schema.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int) -> None:
@@ -139,10 +188,15 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             error = not_found(f"no route {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "")
+            error = method_not_allowed(request.method, request.url.path, allow)
+        elif exc.status_code == 400:  # a body Starlette could not read as JSON at all
+            error = ApiError(400, "the request body is not valid JSON", code="invalid_json")
         elif exc.status_code == 413:
             error = too_large(max_body_bytes)
         else:
-            error = ApiError(exc.status_code, str(exc.detail), code=None)
+            error = ApiError(exc.status_code, str(exc.detail), code=None, headers=exc.headers)
         return respond(request, error)
 
     app.add_exception_handler(ApiError, on_api_error)

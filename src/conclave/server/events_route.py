@@ -9,23 +9,19 @@ with `event: error` carrying the OpenAI-shaped error and the failures.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from conclave.server.errors import ERROR_RESPONSES, ApiError
+from conclave.consensus.events import ConsensusEvent
+from conclave.server.api_errors import ERROR_RESPONSES, ApiError
 from conclave.server.responses import error_json
 from conclave.server.runs import ConsensusRun, ConsensusService
 from conclave.server.schemas import ConsensusStreamRequest
 from conclave.server.security import check_conversation
-from conclave.server.settings import ServerSettings
-from conclave.server.sse import (
-    KEEPALIVE,
-    EventStreamResponse,
-    Heartbeat,
-    event_frame,
-    with_heartbeats,
-)
+from conclave.server.service_settings import ServerSettings
+from conclave.server.sse import EventStreamResponse, event_frame, frames_with_keepalives
 
 
 def events_router(service: ConsensusService, settings: ServerSettings) -> APIRouter:
@@ -54,11 +50,12 @@ def events_router(service: ConsensusService, settings: ServerSettings) -> APIRou
 async def _frames(
     run: ConsensusRun, service: ConsensusService, keepalive_s: float
 ) -> AsyncGenerator[bytes, None]:
+    def render(event: ConsensusEvent) -> tuple[bytes]:
+        return (event_frame(event.kind, event.model_dump_json()),)
+
     try:
-        async for event in with_heartbeats(run.events(), keepalive_s):
-            if isinstance(event, Heartbeat):
-                yield KEEPALIVE
-            else:
-                yield event_frame(event.kind, event.model_dump_json())
+        async with aclosing(frames_with_keepalives(run.events(), keepalive_s, render)) as frames:
+            async for frame in frames:
+                yield frame
     except ApiError as exc:
         yield event_frame("error", error_json(exc, service.redact))

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conclave.server.answers import flare_response
-from conclave.server.errors import ERROR_RESPONSES
-from conclave.server.presets import DEFAULT_ALIAS
+from conclave.server.api_errors import ERROR_RESPONSES
+from conclave.server.catalog import DEFAULT_ALIAS
 from conclave.server.responses import TRANSCRIPT_HEADER, json_response
 from conclave.server.runs import ClientGoneError, ConsensusService, unless_disconnected
 from conclave.server.schemas import FlareChatRequest, FlareChatResponse
 from conclave.server.security import check_conversation
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
 from conclave.session import conversation_from
 
 FLARE_PREFIX = "/api/routes/"

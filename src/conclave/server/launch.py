@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,12 +24,14 @@ from uvicorn.supervisors import Multiprocess
 
 from conclave.config import ConsensusConfig, format_validation_error
 from conclave.errors import ConfigError
+from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.app import create_app
+from conclave.server.catalog import build_catalog, load_presets
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
-from conclave.server.presets import build_catalog, load_presets
 from conclave.server.security import Redactor
-from conclave.server.settings import ServerSettings
+from conclave.server.service_settings import ServerSettings
+from conclave.settings import Settings
 
 LOGGERS = ("conclave", "uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -43,8 +47,10 @@ def serve(
     workers: int = 1,
     access_log: bool = True,
     log_level: str = "info",
+    allow_open_access: bool = False,
 ) -> None:
-    """Build the app (failing fast on any configuration problem) and serve it until stopped.
+    """Build the app (failing fast on any configuration problem) and serve it until stopped;
+    warn at start when anyone who reaches `host` could use it (see `open_access_warning`).
 
     With `workers > 1`, uvicorn runs that many processes on one socket, each with its own app
     built from the same files; Prometheus metrics are then summed across them (through
@@ -52,6 +58,12 @@ def serve(
     transcripts are per process."""
     settings = load_server_settings()
     configs = load_presets(config_paths)
+    models_dir = Settings().models_dir
+    for name, preset_config in configs:
+        check_embedded_models(preset_config, models_dir, source=f"preset {name!r}")
+    warning = open_access_warning(host, settings)
+    if warning is not None and not allow_open_access:
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     if workers == 1:
         app = create_app(configs, settings=settings)
         config = _uvicorn_config(app, host, port, 1, access_log, log_level)
@@ -72,6 +84,29 @@ def serve(
 
 
 WORKER_APP = "conclave.server.launch:worker_app"
+
+
+def open_access_warning(host: str, settings: ServerSettings) -> str | None:
+    """What to warn about when anyone who can reach `host` may spend the models' time and
+    keys: no API keys, and an address beyond loopback. None when that is not the case, or
+    when `CONCLAVE_ALLOW_OPEN_ACCESS` says it is meant."""
+    if settings.api_keys or settings.allow_open_access or _is_loopback(host):
+        return None
+    return (
+        f"serving on {host} with no API keys: anyone who can reach this address can run "
+        "consensus on your models and keys. Set CONCLAVE_API_KEYS (and "
+        "CONCLAVE_RATE_LIMIT_PER_MINUTE), serve on 127.0.0.1, or set "
+        "CONCLAVE_ALLOW_OPEN_ACCESS=1 if this is meant."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _uvicorn_config(

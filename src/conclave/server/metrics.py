@@ -101,11 +101,8 @@ class ServiceMetrics:
         if transcript is None:
             return
         self.run_seconds.labels(preset).observe(transcript.duration_s)
-        for record in transcript.rounds:
-            for call in record.responses:
-                self._observe_call(preset, call)
-            if record.aggregate is not None:
-                self._observe_call(preset, record.aggregate)
+        for _, call in transcript.calls():
+            self._observe_call(preset, call)
 
     def _observe_call(self, preset: str, call: CallRecord) -> None:
         outcome = "ok" if call.error is None else "failed"

@@ -5,6 +5,7 @@
 - `RequestMetrics`: counts requests and their latency by route template;
 - `ApiKeyGate`: 401 without a valid bearer key (when keys are configured), except `/health`
   and CORS preflights;
+- `KeyRateLimit`: 429 with Retry-After for a key (or client address) over its request rate;
 - `BodyLimit`: 413 for a body over the limit, by Content-Length or as it streams in.
 
 All are plain ASGI (no BaseHTTPMiddleware), so a streamed response passes through untouched.
@@ -12,15 +13,18 @@ All are plain ASGI (no BaseHTTPMiddleware), so a streamed response passes throug
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conclave.server.errors import ApiError, too_large, unauthorized
+from conclave.server.api_errors import internal_error, rate_limited, too_large, unauthorized
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.responses import error_response
 from conclave.server.security import KeyChecker, bearer_token
@@ -60,13 +64,7 @@ class ErrorGuard:
                 self.redact(str(exc)),
             )
             if not started:
-                error = ApiError(
-                    500,
-                    f"internal server error (id {error_id}); the server log has the details",
-                    type="server_error",
-                    code="internal_error",
-                )
-                await error_response(error, self.redact)(scope, receive, send)
+                await error_response(internal_error(error_id), self.redact)(scope, receive, send)
 
 
 class RequestMetrics:
@@ -125,6 +123,72 @@ class ApiKeyGate:
             scope["method"] == "OPTIONS"
             and _header(scope, b"access-control-request-method") is not None
         )
+
+
+class RateLimits:
+    """A token bucket per caller: `per_minute` requests a minute, in bursts of as many.
+
+    At most `max_callers` buckets are kept (the least recently seen go first): callers that
+    are not keys (client addresses) cannot grow it without bound."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        max_callers: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_minute = per_minute
+        self._per_second = per_minute / 60
+        self._max_callers = max_callers
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def wait_s(self, caller: str) -> float:
+        """0 when `caller` may go ahead (the request is counted), else seconds to wait."""
+        now = self._clock()
+        tokens, seen = self._buckets.pop(caller, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - seen) * self._per_second)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self._per_second
+        self._buckets[caller] = (tokens, now)
+        while len(self._buckets) > self._max_callers:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class KeyRateLimit:
+    def __init__(
+        self, app: ASGIApp, limits: RateLimits, redact: Redact, open_paths: Collection[str]
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.redact = redact
+        self.open_paths = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        wait = self.limits.wait_s(_caller(scope))
+        if wait > 0:
+            error = rate_limited(max(1, math.ceil(wait)))
+            await error_response(error, self.redact)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _caller(scope: Scope) -> str:
+    """Who is asking: a digest of the bearer key (the key itself is never kept), else the
+    client's address."""
+    token = bearer_token(_header(scope, b"authorization"))
+    if token:
+        return "key:" + hashlib.sha256(token.encode()).hexdigest()
+    client = scope.get("client")
+    return "address:" + (client[0] if client else "unknown")
 
 
 class BodyLimit:

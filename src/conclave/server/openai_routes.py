@@ -1,4 +1,5 @@
-"""OpenAI-compatible routes: `POST /v1/chat/completions` (JSON or SSE) and `GET /v1/models`.
+"""OpenAI-compatible routes: `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models` and
+`GET /v1/models/{model}`.
 
 A client names a consensus preset as its `model`; the consensus answers as one model would.
 """
@@ -6,33 +7,37 @@ A client names a consensus preset as its `model`; the consensus answers as one m
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conclave.consensus.events import ConsensusDone
+from conclave.consensus.events import ConsensusDone, ConsensusEvent
+from conclave.consensus.transcript import Transcript
 from conclave.server.answers import chat_completion, completion_id, finish_reason
-from conclave.server.errors import ERROR_RESPONSES, ApiError
+from conclave.server.api_errors import ERROR_RESPONSES, ApiError, unsupported_parameter
+from conclave.server.catalog import DEFAULT_ALIAS, Preset
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
-from conclave.server.presets import DEFAULT_ALIAS
+from conclave.server.response_format import AnswerFormat, conform
 from conclave.server.responses import TRANSCRIPT_HEADER, error_json, json_response
 from conclave.server.runs import (
     ClientGoneError,
     ConsensusRun,
     ConsensusService,
+    Finisher,
     unless_disconnected,
 )
-from conclave.server.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
-from conclave.server.security import check_conversation
-from conclave.server.settings import ServerSettings
-from conclave.server.sse import (
-    KEEPALIVE,
-    EventStreamResponse,
-    Heartbeat,
-    data_frame,
-    with_heartbeats,
+from conclave.server.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ModelCard,
+    ModelList,
+    TextFormat,
 )
+from conclave.server.security import check_conversation
+from conclave.server.service_settings import ServerSettings
+from conclave.server.sse import EventStreamResponse, data_frame, frames_with_keepalives
 
 
 def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRouter:
@@ -55,11 +60,14 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
         events ending in `data: [DONE]`; `stream_options.include_usage` adds the run's token
         totals in a last chunk. Sampling options in the body are ignored: the preset sets them.
         """
+        refuse_tools(body)
+        answer_format = requested_format(body)
         conversation = [message.to_message() for message in body.messages]
         check_conversation(
             conversation, max_chars=settings.max_prompt_chars, max_messages=settings.max_messages
         )
-        run = await service.start(body.model, conversation, stream=body.stream)
+        finish = _conformer(answer_format) if answer_format is not None else None
+        run = await service.start(body.model, conversation, stream=body.stream, finish=finish)
         if body.stream:
             include_usage = body.stream_options is not None and body.stream_options.include_usage
             return EventStreamResponse(
@@ -74,26 +82,75 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             chat_completion(transcript, run.preset), headers={TRANSCRIPT_HEADER: transcript.id}
         )
 
+    def card(name: str) -> ModelCard:
+        preset = service.catalog.resolve(name)
+        return ModelCard(
+            id=name,
+            created=started,
+            members=preset.members,
+            aggregator=preset.aggregator,
+            iterations=preset.config.iterations,
+            alias_of=preset.name if name == DEFAULT_ALIAS != preset.name else None,
+        )
+
     @router.get("/models", response_model=ModelList, summary="The consensus presets")
     async def list_models() -> Response:
         """Every preset a client may name as `model`; `default` is the first preset."""
-        catalog = service.catalog
-        cards = []
-        for name in catalog.names:
-            preset = catalog.resolve(name)
-            cards.append(
-                ModelCard(
-                    id=name,
-                    created=started,
-                    members=preset.members,
-                    aggregator=preset.aggregator,
-                    iterations=preset.config.iterations,
-                    alias_of=preset.name if name == DEFAULT_ALIAS != preset.name else None,
-                )
-            )
-        return json_response(ModelList(data=tuple(cards)))
+        return json_response(ModelList(data=tuple(card(name) for name in service.catalog.names)))
+
+    @router.get(
+        "/models/{model}",
+        response_model=ModelCard,
+        responses={404: ERROR_RESPONSES[404]},
+        summary="One consensus preset",
+    )
+    async def retrieve_model(model: str) -> Response:
+        """The preset a client may name as `model` (404 with the known names otherwise)."""
+        return json_response(card(model))
 
     return router
+
+
+def refuse_tools(body: ChatCompletionRequest) -> None:
+    """A consensus answers in text: asking for tool calls is refused, never silently ignored."""
+    if body.tools or body.functions:
+        param = "tools" if body.tools else "functions"
+        raise unsupported_parameter(
+            param, "tool calling is not supported by a consensus; send the request without it"
+        )
+    for param, choice in (("tool_choice", body.tool_choice), ("function_call", body.function_call)):
+        if choice is not None and choice != "none":
+            raise unsupported_parameter(
+                param, "tool calling is not supported by a consensus; leave it out or send `none`"
+            )
+
+
+def requested_format(body: ChatCompletionRequest) -> AnswerFormat | None:
+    """The JSON format the answer must have, or None for text; 400 when it cannot be given."""
+    requested = body.response_format
+    if requested is None or isinstance(requested, TextFormat):
+        return None
+    if body.stream:
+        raise unsupported_parameter(
+            "response_format",
+            f"{requested.type} cannot be streamed (the answer is checked, and may be rewritten, "
+            "once the consensus is complete): send `stream: false`",
+        )
+    return AnswerFormat(requested)
+
+
+def _conformer(answer_format: AnswerFormat) -> Callable[[Preset], Finisher]:
+    def for_preset(preset: Preset) -> Finisher:
+        aggregator = preset.engine.panel.aggregator
+        spec = preset.config
+        timeout_s = spec.aggregator_spec.model.timeout_s or spec.timeout_s
+
+        async def finish(transcript: Transcript) -> Transcript:
+            return await conform(transcript, answer_format, aggregator, timeout_s)
+
+        return finish
+
+    return for_preset
 
 
 async def _chunks(
@@ -105,19 +162,21 @@ async def _chunks(
         completion_id(run.run_id), int(time.time()), run.preset.name, include_usage=include_usage
     )
     answer = FinalAnswerText()
+
+    def render(event: ConsensusEvent) -> Iterator[bytes]:
+        text = answer.text_of(event)
+        if text:
+            yield writer.content(text)
+        if isinstance(event, ConsensusDone):
+            yield writer.finish(finish_reason(event.transcript))
+            if include_usage:
+                yield writer.usage(event.transcript.usage)
+
     yield writer.role()
     try:
-        async for event in with_heartbeats(run.events(), keepalive_s):
-            if isinstance(event, Heartbeat):
-                yield KEEPALIVE
-                continue
-            text = answer.text_of(event)
-            if text:
-                yield writer.content(text)
-            if isinstance(event, ConsensusDone):
-                yield writer.finish(finish_reason(event.transcript))
-                if include_usage:
-                    yield writer.usage(event.transcript.usage)
+        async with aclosing(frames_with_keepalives(run.events(), keepalive_s, render)) as frames:
+            async for frame in frames:
+                yield frame
     except ApiError as exc:
         # As OpenAI does: an error object, and no [DONE], so the answer reads as unfinished.
         yield data_frame(error_json(exc, service.redact))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from conclave.server.errors import ApiError
+from conclave.server.api_errors import ApiError
 from conclave.server.schemas import ErrorBody
 
 TRANSCRIPT_HEADER = "X-Conclave-Transcript-Id"

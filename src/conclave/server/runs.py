@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
 from typing import TypeVar
 
 from starlette.requests import Request
 
-from conclave.consensus.events import ConsensusDone, ConsensusEvent, RunStarted
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateFinished,
+    ConsensusDone,
+    ConsensusEvent,
+    RunStarted,
+)
 from conclave.consensus.transcript import Transcript
 from conclave.errors import (
     ConclaveError,
@@ -21,19 +28,24 @@ from conclave.errors import (
     MissingCredentialsError,
     ModelPackMissingError,
 )
-from conclave.server.errors import (
+from conclave.server.api_errors import (
     ApiError,
     consensus_failed,
+    internal_error,
     provider_not_ready,
     server_busy,
 )
+from conclave.server.catalog import Preset, PresetCatalog
 from conclave.server.metrics import ServiceMetrics
-from conclave.server.presets import Preset, PresetCatalog
 from conclave.server.security import Redactor
 from conclave.server.store import TranscriptStore
 from conclave.types import Message
 
 T = TypeVar("T")
+
+Finisher = Callable[[Transcript], Awaitable[Transcript]]
+"""A last step on a finished run's transcript (e.g. holding its answer to a response format);
+it may raise ConsensusError, which fails the run like a failed round."""
 
 log = logging.getLogger("conclave.server")
 
@@ -94,17 +106,24 @@ class ConsensusService:
         self.redact = redact
 
     async def start(
-        self, model: str, conversation: Sequence[Message], *, stream: bool
+        self,
+        model: str,
+        conversation: Sequence[Message],
+        *,
+        stream: bool,
+        finish: Callable[[Preset], Finisher] | None = None,
     ) -> ConsensusRun:
         """Resolve the preset, take a slot and start the run up to its first event, so that
         a request the engine refuses fails with a status, before any response is sent.
         `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
+        `finish`: given the preset, a last step applied to the transcript before it is stored.
 
         Raises ApiError: 404 unknown model, 429 server full, 400 no user message."""
         preset = self.catalog.resolve(model)
         slot = self.slots.take()
         events = preset.engine.run(conversation, stream_aggregate=stream)
-        run = ConsensusRun(self, preset, events, slot)
+        finisher = finish(preset) if finish is not None else None
+        run = ConsensusRun(self, preset, events, slot, finisher)
         try:
             await run.prime()
         except BaseException:
@@ -123,8 +142,10 @@ class ConsensusRun:
         preset: Preset,
         events: AsyncGenerator[ConsensusEvent, None],
         slot: RunSlot,
+        finisher: Finisher | None = None,
     ) -> None:
         self.preset = preset
+        self._finisher = finisher
         self._service = service
         self._events = events
         self._slot = slot
@@ -147,12 +168,23 @@ class ConsensusRun:
         try:
             if self._first is not None:
                 yield self._first
+            pieces = self._service.redact.pieces()
             async for event in self._events:
+                if isinstance(event, AggregateDelta):
+                    safe = pieces.feed(event.text)
+                    if safe:
+                        yield AggregateDelta(round=event.round, text=safe)
+                    continue
+                if isinstance(event, AggregateFinished) and (rest := pieces.flush()):
+                    yield AggregateDelta(round=event.round, text=rest)
                 if isinstance(event, ConsensusDone):
-                    await self._finish("ok", event.transcript)
-                yield event
+                    done = await self._finished_run(event)
+                    await self._finish("ok", done.transcript)
+                    yield done
+                else:
+                    yield self._service.redact.model(event)
         except ConsensusError as exc:
-            transcript = exc.transcript
+            transcript = exc.transcript and self._service.redact.model(exc.transcript)
             outcome = (transcript.stop_reason if transcript else None) or "error"
             await self._finish(outcome, transcript)
             log.info("run failed (preset %s): %s", self.preset.name, self._service.redact(str(exc)))
@@ -163,14 +195,31 @@ class ConsensusRun:
         except ConclaveError as exc:
             await self._finish("error", None)
             raise ApiError(500, str(exc), type="server_error", code="run_failed") from None
-        except Exception:
+        except Exception as exc:
+            # A bug below the service: streams still end with an error event, not cut off.
             await self._finish("error", None)
-            raise
+            error_id = uuid.uuid4().hex[:12]
+            log.error(
+                "internal error %s in a run (preset %s): %s: %s",
+                error_id,
+                self.preset.name,
+                type(exc).__name__,
+                self._service.redact(str(exc)),
+            )
+            raise internal_error(error_id) from None
         finally:  # also when the consumer stops early or the request is cancelled
             if not self._finished:
                 self._finished = True
                 self._service.metrics.observe_run(self.preset.name, "cancelled", None)
             await self.aclose()
+
+    async def _finished_run(self, done: ConsensusDone) -> ConsensusDone:
+        """The run's end, with its transcript's secrets redacted and the finisher applied."""
+        redact = self._service.redact
+        transcript = redact.model(done.transcript)
+        if self._finisher is not None:
+            transcript = redact.model(await self._finisher(transcript))
+        return ConsensusDone(transcript=transcript)
 
     async def transcript(self) -> Transcript:
         """Run to the end and return the transcript."""

@@ -47,8 +47,46 @@ class StreamOptions(_Request):
     include_usage: bool = False
 
 
+class TextFormat(_Request):
+    """Plain text, the default."""
+
+    type: Literal["text"]
+
+
+class JsonObjectFormat(_Request):
+    """The answer must be one JSON object."""
+
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(_Request):
+    """A JSON Schema the answer must satisfy, as OpenAI's `json_schema` format names it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    json_schema: dict[str, object] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class JsonSchemaFormat(_Request):
+    """The answer must be JSON satisfying `json_schema.schema`."""
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[
+    TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")
+]
+
+
 class ChatCompletionRequest(_Request):
-    """`POST /v1/chat/completions`: `model` names a consensus preset."""
+    """`POST /v1/chat/completions`: `model` names a consensus preset.
+
+    `tools`, `tool_choice`, `functions` and `function_call` are read only to refuse them with
+    a clear 400 (a consensus answers in text; it does not call tools)."""
 
     model: str = Field(min_length=1, examples=["default"])
     messages: list[ChatMessage] = Field(min_length=1)
@@ -56,6 +94,23 @@ class ChatCompletionRequest(_Request):
     stream_options: StreamOptions | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = Field(
         default=None, description="Only 1 is supported: the consensus is one answer."
+    )
+    response_format: ResponseFormat | None = Field(
+        default=None,
+        description="`json_object` or `json_schema`: the final answer is made to conform "
+        "(checked, and rewritten by the aggregator once if it does not); not with `stream`.",
+    )
+    tools: list[dict[str, object]] | None = Field(
+        default=None, description="Not supported: a non-empty list is refused with a 400."
+    )
+    tool_choice: str | dict[str, object] | None = Field(
+        default=None, description="Only `none` (or leaving it out) is accepted."
+    )
+    functions: list[dict[str, object]] | None = Field(
+        default=None, description="Not supported (the legacy form of `tools`)."
+    )
+    function_call: str | dict[str, object] | None = Field(
+        default=None, description="Only `none` (or leaving it out) is accepted."
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import aclosing, suppress
 from typing import Generic, TypeVar
 
@@ -80,6 +80,20 @@ async def with_heartbeats(
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+
+async def frames_with_keepalives(
+    source: AsyncGenerator[T, None], interval_s: float, render: Callable[[T], Iterable[bytes]]
+) -> AsyncGenerator[bytes, None]:
+    """The frames `render` makes of each item of `source`, with a keep-alive comment whenever
+    the source was quiet for `interval_s`. The one loop every event stream of the service runs."""
+    async with aclosing(with_heartbeats(source, interval_s)) as items:
+        async for item in items:
+            if isinstance(item, Heartbeat):
+                yield KEEPALIVE
+            else:
+                for frame in render(item):
+                    yield frame
 
 
 class EventStreamResponse(StreamingResponse):

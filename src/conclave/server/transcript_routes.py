@@ -19,7 +19,7 @@ from conclave.attestation.receipts import (
 )
 from conclave.consensus.transcript import Transcript
 from conclave.errors import AttestationError
-from conclave.server.errors import ApiError, not_found
+from conclave.server.api_errors import ApiError, not_found
 from conclave.server.responses import json_response
 from conclave.server.runs import ConsensusService
 from conclave.server.schemas import ErrorBody

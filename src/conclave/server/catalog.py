@@ -1,4 +1,5 @@
-"""The consensus presets a server offers: each a validated config with its ready engine.
+"""The catalog of consensus presets a server offers: each a validated config with its ready
+engine. (The ready-made configs themselves are in `conclave.presets`.)
 
 A preset is what an OpenAI client names as its `model`. `default` always names the first one.
 """
@@ -15,7 +16,7 @@ from conclave.consensus.panel import Panel, build_panel
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.errors import unknown_model
+from conclave.server.api_errors import unknown_model
 from conclave.settings import Settings
 
 DEFAULT_ALIAS = "default"

@@ -1,16 +1,20 @@
-"""Every failure the service answers, as OpenAI-shaped JSON with the right status.
+"""The HTTP face of failures: every error the service answers, as OpenAI-shaped JSON with the
+right status. (conclave's own exception hierarchy is `conclave.errors`; the routes translate
+those into these.)
 
 ```
 ApiError                  status, type, code, param; raised by routes and middleware
-├── 400 invalid_json / invalid_request_error
+├── 400 invalid_json, invalid_value, prompt_too_long, too_many_messages, unsupported_parameter
 ├── 401 invalid_api_key
 ├── 404 model_not_found, not_found
+├── 405 method_not_allowed (with Allow)
 ├── 413 request_too_large
-├── 422 invalid_value, prompt_too_long, too_many_messages
-├── 429 too_many_concurrent_runs (with Retry-After)
+├── 429 too_many_concurrent_runs, rate_limit_exceeded (with Retry-After)
 ├── 502 quorum_not_reached, aggregator_failed (with the members' failures)
 └── 503 provider_not_ready (a key or an embedded model missing)
 ```
+Every mistake of the caller is a 400 of type `invalid_request_error`, as OpenAI answers it
+(never FastAPI's 422), so OpenAI's clients raise their usual BadRequestError.
 Messages are meant for the caller; they never hold a stack trace, and the app passes every
 one through its redactor so that no configured key can leak into a response.
 """
@@ -30,12 +34,12 @@ from conclave.server.schemas import ErrorBody, ErrorDetail, MemberFailure
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in {
-        400: "The body is not JSON, or the conversation has no user message",
+        400: "The body is not JSON, a field is invalid or over a limit (`param` names it), "
+        "or the conversation has no usable prompt",
         401: "A missing or wrong API key",
         404: "No preset of that name",
         413: "The body is larger than the limit",
-        422: "A field is invalid or over a limit; `param` names it",
-        429: "The cap on concurrent runs is reached; see Retry-After",
+        429: "The cap on concurrent runs, or the key's rate limit, is reached; see Retry-After",
         502: "Too few members answered, or the aggregator failed; `failures` lists why",
         503: "A provider is not ready (a key or an embedded model is missing)",
     }.items()
@@ -91,10 +95,15 @@ def unauthorized() -> ApiError:
 def unknown_model(model: str, known: Sequence[str]) -> ApiError:
     return ApiError(
         404,
-        f"the model {model!r} does not exist here; the consensus presets are: " + ", ".join(known),
+        f"the model {_shortened(model)!r} does not exist here; the consensus presets are: "
+        + ", ".join(known),
         code="model_not_found",
         param="model",
     )
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def not_found(what: str) -> ApiError:
@@ -107,7 +116,7 @@ def too_large(limit: int) -> ApiError:
 
 def prompt_too_long(param: str, chars: int, limit: int) -> ApiError:
     return ApiError(
-        422,
+        400,
         f"{param}: the prompt has {chars} characters, more than the {limit} allowed",
         code="prompt_too_long",
         param=param,
@@ -116,7 +125,7 @@ def prompt_too_long(param: str, chars: int, limit: int) -> ApiError:
 
 def too_many_messages(count: int, limit: int) -> ApiError:
     return ApiError(
-        422,
+        400,
         f"messages: {count} messages, more than the {limit} allowed",
         code="too_many_messages",
         param="messages",
@@ -124,12 +133,53 @@ def too_many_messages(count: int, limit: int) -> ApiError:
 
 
 def server_busy(capacity: int, retry_after_s: int) -> ApiError:
+    return _too_many(
+        f"the server is running its maximum of {capacity} consensus runs; retry shortly",
+        "too_many_concurrent_runs",
+        retry_after_s,
+    )
+
+
+def rate_limited(retry_after_s: int) -> ApiError:
+    """429 for a key that sent more requests than its rate allows."""
+    return _too_many(
+        f"this API key's request rate limit is reached; retry after {retry_after_s} s",
+        "rate_limit_exceeded",
+        retry_after_s,
+    )
+
+
+def _too_many(message: str, code: str, retry_after_s: int) -> ApiError:
     return ApiError(
         429,
-        f"the server is running its maximum of {capacity} consensus runs; retry shortly",
+        message,
         type="rate_limit_error",
-        code="too_many_concurrent_runs",
+        code=code,
         headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+def unsupported_parameter(param: str, message: str) -> ApiError:
+    """400 for an OpenAI parameter conclave does not honour, rather than silently ignoring it."""
+    return ApiError(400, f"{param}: {message}", code="unsupported_parameter", param=param)
+
+
+def method_not_allowed(method: str, path: str, allow: str) -> ApiError:
+    return ApiError(
+        405,
+        f"{method} is not allowed on {path}; use {allow}",
+        code="method_not_allowed",
+        headers={"Allow": allow},
+    )
+
+
+def internal_error(error_id: str) -> ApiError:
+    """500 for a bug: the client gets only an id to quote; the log has the rest."""
+    return ApiError(
+        500,
+        f"internal server error (id {error_id}); the server log has the details",
+        type="server_error",
+        code="internal_error",
     )
 
 
@@ -153,25 +203,18 @@ def consensus_failed(exc: ConsensusError) -> ApiError:
 
 def failures_of(transcript: Transcript) -> tuple[MemberFailure, ...]:
     """Every failed call of a run (members and aggregator), in order."""
-    failures: list[MemberFailure] = []
-    for record in transcript.rounds:
-        calls = (*record.responses, record.aggregate) if record.aggregate else record.responses
-        failures.extend(
-            MemberFailure(
-                model=call.model,
-                round=record.index,
-                type=call.error.type,
-                message=call.error.message,
-            )
-            for call in calls
-            if call.error is not None
+    return tuple(
+        MemberFailure(
+            model=call.model, round=index, type=call.error.type, message=call.error.message
         )
-    return tuple(failures)
+        for index, call in transcript.calls()
+        if call.error is not None
+    )
 
 
 def invalid_body(exc: RequestValidationError | ValidationError) -> ApiError:
-    """422 naming the first bad field (every problem is listed in the message); 400 for
-    a body that is not JSON at all."""
+    """400 naming the first bad field (every problem is listed in the message), or saying
+    that the body is not JSON at all."""
     errors = exc.errors()
     if any(error["type"] == "json_invalid" for error in errors):
         return ApiError(400, "the request body is not valid JSON", code="invalid_json")
@@ -183,7 +226,7 @@ def invalid_body(exc: RequestValidationError | ValidationError) -> ApiError:
         first_param = first_param or param
         problems.append(f"{param}: {error['msg']}")
     return ApiError(
-        422,
+        400,
         "; ".join(problems) or "the request body is not valid",
         code="invalid_value",
         param=first_param,

@@ -1,4 +1,5 @@
-"""The HTTP service's settings, from the environment (`CONCLAVE_<NAME>`) or a `.env` file.
+"""The HTTP service's own settings (keys, limits, CORS), from the environment
+(`CONCLAVE_<NAME>`) or a `.env` file. Where models and keys live is `conclave.settings`.
 
 Lists are comma-separated: `CONCLAVE_API_KEYS=key-one,key-two`,
 `CONCLAVE_CORS_ORIGINS=https://app.example.com`.
@@ -34,19 +35,29 @@ class ServerSettings(BaseSettings):
     """Largest request body accepted (413 above it)."""
 
     max_prompt_chars: int = Field(default=100_000, gt=0)
-    """Most characters of message content in one request (422 above it)."""
+    """Most characters of message content in one request (400 above it)."""
 
     max_messages: int = Field(default=200, gt=0)
-    """Most messages in one conversation (422 above it)."""
+    """Most messages in one conversation (400 above it)."""
 
     max_concurrent_runs: int = Field(default=256, gt=0)
     """Consensus runs in flight at once; a request beyond it is answered 429."""
+
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    """Requests one API key (or, without keys, one client address) may send per minute, in
+    bursts of at most as many; beyond it a 429 with Retry-After. 0: no per-key limit."""
+
+    allow_open_access: bool = False
+    """Acknowledge serving beyond loopback with no API keys (silences the start warning)."""
 
     retry_after_s: int = Field(default=1, ge=0)
     """What the Retry-After header of a 429 says."""
 
     transcripts_kept: int = Field(default=1000, ge=0)
     """How many recent transcripts `GET /v1/transcripts/{id}` can return."""
+
+    transcripts_max_bytes: int = Field(default=200_000_000, gt=0)
+    """At most this much text of recent transcripts is kept in memory (the oldest go first)."""
 
     keepalive_s: float = Field(default=15.0, gt=0)
     """Seconds between SSE keep-alive comments while a stream waits for the models."""
