@@ -151,8 +151,10 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     # llama.cpp's OpenMP workers spin while they wait for work. On a machine whose cores are
     # busy (other processes, or our own parallel members), a spinning worker holds the core its
     # partner needs: measured here under load, SmolLM2 on 2 threads fell to 0.5 tokens/s against
-    # 10.3 with passive waiting (and 11.5 on 1 thread). libgomp reads this once, when llama_cpp
-    # loads it; a value the user set wins.
+    # 10.3 with passive waiting (and 11.5 on 1 thread). The price, on a lightly loaded machine:
+    # a 400-token run took 1.6x as long (every ggml barrier sleeps and wakes). libgomp reads
+    # this once, when llama_cpp loads it; a value the user set (ACTIVE where the cores are
+    # free) wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
