@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from conclave import cli
 from conclave.errors import ProviderHTTPError
+from conclave.providers.local import LocalProvider, _HookedLlama, _Model
 from conclave.providers.openrouter import OpenRouterProvider
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
+from conclave.settings import Settings
 from conclave.types import Message, ModelInfo, SamplingOptions
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -155,6 +157,73 @@ def test_chat_keeps_the_conversation_across_turns(
     assert [m.role for m in last_turn] == ["user", "assistant", "user"]
     assert last_turn[0].content == "first question"
     assert last_turn[2].content == "second question"
+
+
+def test_chat_keeps_one_registry_for_every_turn_and_closes_it_at_the_end(
+    fakes: dict[str, FakeModel | FunctionModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The models stay loaded between turns: one registry (so one LocalProvider with its
+    loaded Llamas) serves the whole chat, and is closed once, when the user leaves."""
+    provider = FakeProvider(fakes)
+    qwen = fakes["qwen2.5-0.5b"]
+    closed_after_calls: list[int] = []
+
+    class RecordingRegistry(ProviderRegistry):
+        async def aclose(self) -> None:
+            closed_after_calls.append(len(qwen.history))
+            await super().aclose()
+
+    registries: list[ProviderRegistry] = []
+
+    def make_registry() -> ProviderRegistry:
+        registries.append(RecordingRegistry(overrides={"local": provider}))
+        return registries[-1]
+
+    monkeypatch.setattr(cli, "make_registry", make_registry)
+    result = runner.invoke(cli.app, ["chat", "-n", "0"], input="first\nsecond\nthird\n")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("conclave>") == 3
+    assert len(registries) == 1
+    # closed once, after the last turn (qwen answers twice a turn: as member and aggregator)
+    assert closed_after_calls == [6]
+
+
+@pytest.mark.embedded
+def test_chat_on_the_embedded_models_loads_each_model_once_for_two_turns(
+    embedded_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real chat of two turns on SmolLM2 (member and aggregator): loaded once, not per turn."""
+    config = tmp_path / "tiny.json"
+    config.write_text(
+        json.dumps(
+            {
+                "models": [{"id": "local:smollm2-135m", "max_tokens": 6, "temperature": 0}],
+                "aggregator": [
+                    {"model": {"id": "local:smollm2-135m", "max_tokens": 6, "temperature": 0}}
+                ],
+                "iterations": 0,
+            }
+        )
+    )
+    loads: list[str] = []
+    real_load = LocalProvider._load
+
+    def counting_load(self: LocalProvider, slot: _Model) -> _HookedLlama:
+        if slot.llama is None:
+            loads.append(slot.pack.name)
+        return real_load(self, slot)
+
+    monkeypatch.setattr(LocalProvider, "_load", counting_load)
+    settings = Settings(home=tmp_path / "home", threads=2)
+    monkeypatch.setattr(cli, "make_registry", lambda: ProviderRegistry(settings))
+    result = runner.invoke(
+        cli.app, ["chat", "--config", str(config)], input="Hello.\nAnd again?\nexit\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("conclave>") == 2
+    assert loads == ["smollm2-135m"]
 
 
 def test_unknown_config_file_is_a_clear_error() -> None:

@@ -12,13 +12,18 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conclave.errors import ConfigError, ModelPackMissingError, ProviderError
-from conclave.providers.local import LocalProvider
+from conclave.providers.local import LocalCallStats, LocalProvider, _ThreadBudget
 from conclave.providers.packs import pack_status
+from conclave.providers.prompt_states import PromptStateCache
 from conclave.types import Completion, Message, SamplingOptions, StreamItem, TextDelta
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 SMOL = "smollm2-135m"
 QWEN = "qwen2.5-0.5b"
@@ -276,3 +281,112 @@ async def test_models_loading_at_once_leave_stdout_and_stderr_in_place(
         await provider.aclose()
         assert (sys.stdout, sys.stderr) == (stdout, stderr)
         assert (os.fstat(1).st_ino, os.fstat(2).st_ino) == before
+
+
+# -- threads and prompt states ----------------------------------------------------------------
+
+
+def test_a_lone_call_gets_the_whole_budget_and_concurrent_calls_share_it() -> None:
+    budget = _ThreadBudget(2)
+    budget.enter()
+    assert budget.share() == (2, 2)  # generation and prompt processing both on every core
+    budget.enter()
+    assert budget.share() == (1, 1)  # two calls side by side, one core each
+    budget.enter()
+    assert budget.share() == (1, 1)  # never fewer than one
+    budget.leave()
+    budget.leave()
+    assert budget.share() == (2, 2)  # the survivor takes the cores back
+    pinned = _ThreadBudget(1)  # CONCLAVE_THREADS=1
+    pinned.enter()
+    assert pinned.share() == (1, 1)
+
+
+def _alternating_prompts() -> tuple[list[Message], list[Message], list[Message]]:
+    """A member prompt, an aggregator prompt, then the member's improvement prompt, which
+    repeats the member prompt as its prefix (as an improvement round does)."""
+    question = Message(role="user", content="Describe the water cycle. " * 12)
+    member = [question]
+    aggregator = [
+        Message(role="system", content="You combine the answers of a panel into one."),
+        Message(role="user", content="Combine: it rains; water evaporates."),
+    ]
+    improvement = [
+        question,
+        Message(role="assistant", content="Consensus: water evaporates and falls as rain."),
+        Message(role="user", content="Answer again, briefly."),
+    ]
+    return member, aggregator, improvement
+
+
+@embedded
+@pytest.mark.parametrize("keep_prompt_states", [True, False])
+async def test_a_model_alternating_between_two_prompts_does_not_read_its_prefix_again(
+    models_dir: Path, embedded_models: dict[str, Path], keep_prompt_states: bool
+) -> None:
+    calls: list[LocalCallStats] = []
+    provider = LocalProvider(
+        models_dir=models_dir,
+        n_threads=2,
+        n_ctx=1024,
+        keep_prompt_states=keep_prompt_states,
+        on_call=calls.append,
+    )
+    member, aggregator, improvement = _alternating_prompts()
+    options = SamplingOptions(max_tokens=4, temperature=0.0)
+    try:
+        for messages in (member, aggregator, improvement):
+            completion = await provider.complete(SMOL, messages, options)
+            assert completion.usage.completion_tokens > 0
+    finally:
+        await provider.aclose()
+
+    first, second, third = calls
+    assert first.prompt_tokens > 50
+    assert second.reused_prompt_tokens < 10  # a different prompt: only the template's start
+    if keep_prompt_states:
+        # the member prompt's tokens up to its end-of-turn marker were kept
+        assert third.reused_prompt_tokens >= first.prompt_tokens - 5
+    else:
+        assert third.reused_prompt_tokens < 10
+    for call in calls:
+        assert call.reused_prompt_tokens < call.prompt_tokens  # at least one token is decoded
+
+
+def _read(llama: Llama, tokens: list[int]) -> None:
+    """Process `tokens` from an empty context."""
+    llama.reset()  # type: ignore[no-untyped-call]
+    llama.eval(tokens)
+
+
+@embedded
+def test_prompt_states_stay_within_their_bounds_and_restore_a_prefix(
+    embedded_models: dict[str, Path],
+) -> None:
+    import llama_cpp
+
+    llama = llama_cpp.Llama(
+        model_path=str(embedded_models[SMOL]), n_ctx=512, n_threads=1, verbose=False
+    )
+    cache = PromptStateCache(max_states=2)
+    prompts = [llama.tokenize(f"Story number {n}: once upon a time".encode() * 4) for n in range(3)]
+    try:
+        for tokens in prompts:
+            _read(llama, tokens)
+            cache.save(llama)
+        assert len(cache) == 2  # the oldest state was dropped
+
+        _read(llama, llama.tokenize(b"Something else entirely."))
+        assert cache.restore_for(llama, prompts[0]) < 10  # dropped: nothing to restore
+        assert cache.restore_for(llama, prompts[2] + [13]) == len(prompts[2])
+        assert llama.n_tokens == len(prompts[2])
+
+        one_state = cache.size_bytes // 2
+        small = PromptStateCache(max_states=4, max_bytes=one_state + one_state // 2)
+        for tokens in prompts:
+            _read(llama, tokens)
+            small.save(llama)
+        assert len(small) == 1
+        assert small.size_bytes <= small.max_bytes
+    finally:
+        llama.close()

@@ -379,16 +379,22 @@ async def _consensus(
     registry = make_registry()
     try:
         engine = ConsensusEngine(config, build_panel(config, registry))
-        if show and err.is_terminal:
-            return await _with_live_view(engine.run(conversation))
-        events = engine.run(conversation, stream_aggregate=False)
-        return await _with_progress_lines(events, show=show)
+        return await _run_engine(engine, conversation, show=show)
     except ConsensusError as exc:
         if keep_partial and exc.transcript is not None:
             out.print(exc.transcript.to_json(), markup=False)
         raise
     finally:
         await registry.aclose()
+
+
+async def _run_engine(
+    engine: ConsensusEngine, conversation: Sequence[Message], *, show: bool
+) -> Transcript:
+    if show and err.is_terminal:
+        return await _with_live_view(engine.run(conversation))
+    events = engine.run(conversation, stream_aggregate=False)
+    return await _with_progress_lines(events, show=show)
 
 
 async def _with_live_view(events: _Events) -> Transcript:
@@ -428,14 +434,20 @@ def _progress_line(event: ConsensusEvent) -> None:
 async def _chat(
     config: ConsensusConfig, system: str | None, earlier: list[Message] | None = None
 ) -> None:
+    """One registry for the whole chat: the embedded models load on the first turn and stay
+    loaded (with their prompt states) until the chat ends. `earlier`: a kept conversation
+    to go on with (`--continue`)."""
     history: list[Message] = earlier or list(conversation_from([], system=system))
     err.print("conclave chat: type your message; `exit` or Ctrl-D leaves.", style="dim")
+    registry = make_registry()
     store = open_cli_store(config)
     try:
+        engine = ConsensusEngine(config, build_panel(config, registry))
         _show_earlier(earlier or [])
-        await _chat_turns(config, history, store)
+        await _chat_turns(engine, config, history, store)
     finally:
         close_cli_store(store)
+        await registry.aclose()
 
 
 def _show_earlier(earlier: list[Message]) -> None:
@@ -447,7 +459,10 @@ def _show_earlier(earlier: list[Message]) -> None:
 
 
 async def _chat_turns(
-    config: ConsensusConfig, history: list[Message], store: RunStore | None
+    engine: ConsensusEngine,
+    config: ConsensusConfig,
+    history: list[Message],
+    store: RunStore | None,
 ) -> None:
     while True:
         try:
@@ -462,7 +477,7 @@ async def _chat_turns(
             continue
         history.append(Message(role="user", content=text))
         try:
-            transcript = await _consensus(config, history, show=True)
+            transcript = await _run_engine(engine, history, show=True)
         except (ConsensusError, ConfigError) as exc:
             history.pop()
             err.print(f"error: {escape(str(exc))}", style="red")

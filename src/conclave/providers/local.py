@@ -5,14 +5,21 @@ and one worker thread of its own. A Llama object is not thread-safe, so calls to
 one at a time, in order, on that thread; different models run in parallel on theirs. The event
 loop only awaits: loading, prompt processing and sampling all happen off the loop.
 
-Threads: `n_threads` is the CPU budget of the whole provider, not of each model. Each running
-call gets an equal share, `n_threads // calls_running` (at least one), rebalanced between tokens
-as calls start and finish. Prompt processing uses the whole share; generation uses half of it,
-like llama.cpp's own defaults. Measured on 2 busy cores: a panel of two models running together
-gets one thread each (1.5-1.6x faster than one after the other; two threads each only made them
-fight), and a lone aggregator call reads its long prompt with both cores (a 528-token prompt
-plus 48 tokens: 9.5 s against 11.5 s) while generating on one (SmolLM2 fell from 60 to 44
-tokens/s on two). `CONCLAVE_THREADS=1` pins everything to one thread per call.
+Threads: `n_threads` (CONCLAVE_THREADS; the CPU count by default) is the CPU budget of the whole
+provider, not of each model. Each running call gets an equal share, `n_threads // calls_running`
+(at least one), for generation and prompt processing alike, rebalanced between tokens as calls
+start and finish. So on 2 cores a lone call runs on both, and two members of a round run side by
+side on one each, the survivor taking both back when the other finishes. Why: on a quiet 2-core
+machine a lone call generated 1.4-1.5x faster on 2 threads than on llama.cpp's default of half
+the cores (issue 11), and two models on one thread each beat the same calls back to back; two
+threads each only made them fight. llama.cpp's OpenMP workers are told to wait passively (see
+`_llama_class`): with spinning workers, 2 threads on a busy machine collapsed to a few percent of
+1 thread's speed. `benchmarks/embedded_speed.py` prints the numbers for the machine it runs on.
+`CONCLAVE_THREADS=1` pins every call to one thread.
+
+Prompt state: each model keeps its latest prompt states (`prompt_states.PromptStateCache`), so an
+improvement round, or a model that alternates between member and aggregator prompts, does not
+process again a prefix it has already read.
 
 A call whose caller goes away (cancelled task, stream closed early) stops at the next token: the
 worker checks a flag each time it samples, so no thread keeps generating for nobody.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,6 +41,7 @@ from typing import Any, Protocol, cast
 from conclave.errors import ModelPackMissingError, ProviderError
 from conclave.providers.base import Provider
 from conclave.providers.packs import ModelPack, get_pack, pack_statuses, resolve_pack
+from conclave.providers.prompt_states import PromptStateCache, StatefulLlama, held_prefix
 from conclave.types import (
     Completion,
     Message,
@@ -74,14 +83,25 @@ class _ThreadBudget:
             self._running -= 1
 
     def share(self) -> tuple[int, int]:
-        """(generation threads, prompt threads) for each call running now.
+        """(generation threads, prompt threads) for each call running now: an equal share of
+        the budget for both (see the module docstring for the measurements behind it)."""
+        threads = max(1, self.total // max(1, self._running))
+        return threads, threads
 
-        Prompt processing is compute-bound and takes the whole share. Generating a token is
-        bound by memory bandwidth and thread synchronisation, so like llama.cpp's own default
-        (half the logical cores) it takes half the share.
-        """
-        batch = max(1, self.total // max(1, self._running))
-        return max(1, batch // 2), batch
+
+@dataclass(frozen=True)
+class LocalCallStats:
+    """Where one embedded call spent its time, for benchmarks and diagnostics."""
+
+    model: str
+    prompt_tokens: int
+    reused_prompt_tokens: int
+    """Prompt tokens the model's context already held (llama.cpp did not process them again)."""
+    prompt_s: float
+    """From the start of prompt processing to the first sampled token."""
+    completion_tokens: int
+    generation_s: float
+    """From the first sampled token to the last."""
 
 
 @dataclass
@@ -91,14 +111,30 @@ class _Call:
     budget: _ThreadBudget
     cancelled: threading.Event = field(default_factory=threading.Event)
     prompt_tokens: int = 0
+    reused_prompt_tokens: int = 0
     completion_tokens: int = 0
     threads: tuple[int, int] = (0, 0)
+    prompt_started: float = 0.0
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+
+    def stats(self, model: str) -> LocalCallStats:
+        first = self.first_token_at or self.prompt_started
+        return LocalCallStats(
+            model=model,
+            prompt_tokens=self.prompt_tokens,
+            reused_prompt_tokens=self.reused_prompt_tokens,
+            prompt_s=first - self.prompt_started,
+            completion_tokens=self.completion_tokens,
+            generation_s=(self.last_token_at or first) - first,
+        )
 
 
-class _HookedLlama(Protocol):
+class _HookedLlama(StatefulLlama, Protocol):
     """The Llama subclass below, as this module uses it."""
 
     conclave_call: _Call | None
+    conclave_states: PromptStateCache | None
 
     def create_chat_completion(self, messages: list[Any], **kwargs: Any) -> Any: ...
 
@@ -112,6 +148,14 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     The hook sees every token llama.cpp samples, which gives what its streams leave out (token
     counts), a cancellation point between tokens, and the moment to rebalance threads.
     """
+    # llama.cpp's OpenMP workers spin while they wait for work. On a machine whose cores are
+    # busy (other processes, or our own parallel members), a spinning worker holds the core its
+    # partner needs: measured here under load, SmolLM2 on 2 threads fell to 0.5 tokens/s against
+    # 10.3 with passive waiting (and 11.5 on 1 thread). The price, on a lightly loaded machine:
+    # a 400-token run took 1.6x as long (every ggml barrier sleeps and wakes). libgomp reads
+    # this once, when llama_cpp loads it; a value the user set (ACTIVE where the cores are
+    # free) wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
     except ImportError:
@@ -122,6 +166,7 @@ def _llama_class() -> Callable[..., _HookedLlama]:
 
     class HookedLlama(llama_cpp.Llama):
         conclave_call: _Call | None = None
+        conclave_states: PromptStateCache | None = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -130,7 +175,12 @@ def _llama_class() -> Callable[..., _HookedLlama]:
         def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
             call = self.conclave_call
             if call is not None:
+                call.prompt_started = time.perf_counter()
                 call.prompt_tokens = len(tokens)
+                states = self.conclave_states
+                held = states.restore_for(self, tokens) if states else held_prefix(self, tokens)
+                # llama.cpp decodes at least the prompt's last token again, for fresh logits
+                call.reused_prompt_tokens = min(held, len(tokens) - 1)
                 self._conclave_rebalance(call)  # before the prompt is processed
             return super().generate(tokens, *args, **kwargs)
 
@@ -140,6 +190,9 @@ def _llama_class() -> Callable[..., _HookedLlama]:
                 if call.cancelled.is_set():
                     raise _CancelledError
                 self._conclave_rebalance(call)
+                call.last_token_at = time.perf_counter()
+                if call.first_token_at is None:
+                    call.first_token_at = call.last_token_at
             token = int(super().sample(*args, **kwargs))
             if call is not None and not llama_cpp.llama_vocab_is_eog(self._conclave_vocab, token):
                 call.completion_tokens += 1  # llama.cpp counts the same way (end token excluded)
@@ -175,12 +228,25 @@ class LocalProvider(Provider):
 
     name = "local"
 
-    def __init__(self, *, models_dir: Path, n_threads: int, n_ctx: int = 4096) -> None:
+    def __init__(
+        self,
+        *,
+        models_dir: Path,
+        n_threads: int,
+        n_ctx: int = 4096,
+        keep_prompt_states: bool = True,
+        on_call: Callable[[LocalCallStats], None] | None = None,
+    ) -> None:
+        """`n_threads` is the CPU budget shared by all running calls; `keep_prompt_states`
+        lets each model keep its latest prompt states (bounded: see `prompt_states`);
+        `on_call` receives each finished call's LocalCallStats, on the model's worker thread."""
         if n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, not {n_threads}")
         self.models_dir = models_dir
         self.n_threads = n_threads
         self.n_ctx = n_ctx
+        self.keep_prompt_states = keep_prompt_states
+        self._on_call = on_call
         self._budget = _ThreadBudget(n_threads)
         self._models: dict[str, _Model] = {}
         self._models_lock = threading.Lock()
@@ -324,12 +390,15 @@ class LocalProvider(Provider):
                         stream=emit is not None,
                         **options.params(),
                     )
-                    if emit is None:
-                        return result
-                    return _pump(result, call, emit)
+                    if emit is not None:
+                        _pump(result, call, emit)
+                        result = None
                 finally:
                     llama.conclave_call = None
                     self._budget.leave()
+                if not call.cancelled.is_set():
+                    self._finished(slot, llama, call)
+                return result
         except _CancelledError:
             return None
         except (ProviderError, ModelPackMissingError) as exc:
@@ -343,6 +412,13 @@ class LocalProvider(Provider):
             error.__cause__ = exc
             emit(_StreamEnd(error=error))
         return None
+
+    def _finished(self, slot: _Model, llama: _HookedLlama, call: _Call) -> None:
+        """Keep the context's state for the next prompt sharing its prefix; report the call."""
+        if llama.conclave_states is not None:
+            llama.conclave_states.save(llama)
+        if self._on_call is not None:
+            self._on_call(call.stats(slot.pack.name))
 
     def _load(self, slot: _Model) -> _HookedLlama:
         if slot.llama is not None:
@@ -365,6 +441,8 @@ class LocalProvider(Provider):
                 f"local model {pack.name} failed to load from {path}: {exc}", model=pack.name
             ) from exc
         slot.load_s = time.perf_counter() - started
+        if self.keep_prompt_states:
+            llama.conclave_states = PromptStateCache()
         slot.llama = llama
         return llama
 
