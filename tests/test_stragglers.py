@@ -132,6 +132,9 @@ def test_the_derived_grace_follows_the_quorum_and_each_members_usual_time() -> N
     assert policy.left_behind_at_s(3.0, [3.0], usual_s=None) is None
     fixed = GracePolicy.from_config(make_config(grace_s=0.25))
     assert fixed.left_behind_at_s(2.0, [9.0], usual_s=None) == 2.25
+    # An embedded member (this machine's own compute) is waited for, unless the grace is fixed.
+    assert policy.left_behind_at_s(3.0, [3.0], usual_s=1.0, embedded=True) is None
+    assert fixed.left_behind_at_s(2.0, [9.0], usual_s=1.0, embedded=True) == 2.25
 
 
 async def test_a_slower_member_is_waited_for_until_it_is_slower_than_itself() -> None:

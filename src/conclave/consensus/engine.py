@@ -202,9 +202,12 @@ class ConsensusEngine:
                 if len(quorum_latencies) >= needed and not left_behind_at:
                     quorum_at_s = time.perf_counter() - started
                     for task in pending:
-                        usual_s = self.health.usual_latency_s(member_key(tasks[task].spec))
+                        spec = tasks[task].spec
                         left_behind_at[task] = self._grace.left_behind_at_s(
-                            quorum_at_s, quorum_latencies, usual_s
+                            quorum_at_s,
+                            quorum_latencies,
+                            self.health.usual_latency_s(member_key(spec)),
+                            embedded=spec.provider == "local",
                         )
                 ran_s = time.perf_counter() - started
                 late = [  # one that ended while a record was being yielded is not late

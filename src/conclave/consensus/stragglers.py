@@ -9,7 +9,12 @@ With `grace_s` set, that is the grace, for every member. Otherwise it is derived
 than `straggler_factor` times the member's own usual answer time. A panel mixes fast and slow
 models (a 135M and a 0.5B model on the same CPU; a small and a large hosted model), so a member
 slower than the quorum is not a straggler until it is also slower than itself; a member never
-seen answering has no usual time and is waited for up to its timeout.
+seen answering has no usual time and is waited for up to its timeout. An embedded (`local:`)
+member is never left behind by the derived grace: its time is this machine's own compute, which
+grows with its prompt and answer (improvement rounds are longer), there is no upstream to stall,
+and the slowest local member is usually the strongest, the one the panel most needs (measured:
+the embedded preset's Qwen 0.5B was cut in round 1 after 1.2 s). A fixed `grace_s` applies to
+every member.
 """
 
 from __future__ import annotations
@@ -48,14 +53,20 @@ class GracePolicy:
         return max(self.floor_s, self.factor * max(quorum_latencies_s, default=0.0))
 
     def left_behind_at_s(
-        self, quorum_at_s: float, quorum_latencies_s: Sequence[float], usual_s: float | None
+        self,
+        quorum_at_s: float,
+        quorum_latencies_s: Sequence[float],
+        usual_s: float | None,
+        *,
+        embedded: bool = False,
     ) -> float | None:
         """Seconds into the round at which a member still running is left behind, given when
-        the quorum was reached and the member's usual answer time; None: wait for it."""
+        the quorum was reached, the member's usual answer time and whether it runs embedded
+        in this process; None: wait for it."""
         after_quorum = quorum_at_s + self.grace_s(quorum_latencies_s)
         if self.fixed_s is not None:
             return after_quorum
-        if usual_s is None:
+        if usual_s is None or embedded:
             return None
         return max(after_quorum, self.straggler_factor * usual_s)
 
