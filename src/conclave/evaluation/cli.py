@@ -29,6 +29,7 @@ from conclave.evaluation.report import build_report
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, plan_setups
 from conclave.presets import embedded_config
+from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 
 out = Console(highlight=False, soft_wrap=True)
@@ -145,6 +146,11 @@ async def _evaluate(
     quiet: bool,
 ) -> list[RowResult]:
     registry = make_registry()
+    if not registry.replaces("local"):  # a missing pack stops the run, not each of its calls
+        for setup in setups:
+            check_embedded_models(
+                setup.config, registry.settings.models_dir, source=f"set-up {setup.name!r}"
+            )
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -38,6 +38,10 @@ class ProviderRegistry:
             self._providers[key] = self._create(spec)
         return self._providers[key]
 
+    def replaces(self, kind: ProviderKind) -> bool:
+        """Whether `kind` is served by an override rather than the provider conclave creates."""
+        return kind in self._overrides
+
     def openrouter(self) -> OpenRouterProvider:
         from conclave.providers.openrouter import OpenRouterProvider
 

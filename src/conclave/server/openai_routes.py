@@ -17,7 +17,7 @@ from conclave.consensus.events import ConsensusDone, ConsensusEvent
 from conclave.consensus.transcript import Transcript
 from conclave.server.answers import chat_completion, completion_id, finish_reason
 from conclave.server.api_errors import ERROR_RESPONSES, ApiError, unsupported_parameter
-from conclave.server.catalog import DEFAULT_ALIAS, Preset
+from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES, Preset
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
 from conclave.server.response_format import AnswerFormat, conform
 from conclave.server.responses import TRANSCRIPT_HEADER, error_json, json_response
@@ -91,6 +91,8 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             aggregator=preset.aggregator,
             iterations=preset.config.iterations,
             alias_of=preset.name if name == DEFAULT_ALIAS != preset.name else None,
+            strategy=preset.config.strategy,
+            strategies=STRATEGIES,
         )
 
     @router.get("/models", response_model=ModelList, summary="The consensus presets")

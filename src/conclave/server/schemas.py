@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from conclave.config import StrategyName
 from conclave.consensus.health import MemberHealthStatus
 from conclave.consensus.transcript import Agreement, DecidedBy
 from conclave.types import Message, Role
@@ -242,6 +243,10 @@ class ModelCard(_Response):
     aggregator: str
     iterations: int
     alias_of: str | None = None
+    strategy: StrategyName = "flare"
+    """The strategy this preset runs."""
+    strategies: tuple[StrategyName, ...] = ()
+    """The strategies `<id>:<strategy>` runs this preset's panel with."""
 
 
 class ModelList(_Response):

@@ -84,6 +84,7 @@ async function loadPresets() {
       option.dataset.members = (card.members || []).join(", ");
       option.dataset.aggregator = card.aggregator || "";
       option.dataset.strategy = card.strategy || "";
+      option.dataset.strategies = (card.strategies || []).join(" ");
       select.append(option);
     }
     describePreset();
@@ -95,9 +96,23 @@ async function loadPresets() {
 function describePreset() {
   const option = $("preset").selectedOptions[0];
   if (!option) return;
-  const strategy = option.dataset.strategy ? `; strategy ${option.dataset.strategy}` : "";
   $("preset-info").textContent =
-    `members ${option.dataset.members}; aggregator ${option.dataset.aggregator}${strategy}`;
+    `members ${option.dataset.members}; aggregator ${option.dataset.aggregator}`;
+  // The preset's own strategy first (the plain preset name), then `<preset>:<strategy>`.
+  const own = option.dataset.strategy;
+  const chosen = $("strategy").value;
+  const others = option.dataset.strategies.split(" ").filter((name) => name && name !== own);
+  $("strategy").replaceChildren(
+    el("option", { value: "", text: own ? `${own} (the preset's)` : "the preset's" }),
+    ...others.map((name) => el("option", { value: name, text: name })));
+  if (others.includes(chosen)) $("strategy").value = chosen;
+}
+
+// The model name the API is asked for: a preset, or `<preset>:<strategy>` for another strategy.
+function chosenModel() {
+  const preset = $("preset").value || "default";
+  const strategy = $("strategy").value;
+  return strategy ? `${preset}:${strategy}` : preset;
 }
 
 // --- the conversation -----------------------------------------------------------------------
@@ -190,12 +205,22 @@ function fact(name, value) {
   $("run-facts").append(el("div", {}, el("dt", { text: name }), el("dd", { text: value })));
 }
 
+// How far the members agreed: the score, who backed the answer, and the confidence in it.
+function showAgreement(agreement) {
+  if (typeof agreement === "number") { fact("agreement", agreement.toFixed(2)); return; }
+  fact("agreement", (agreement.score ?? 0).toFixed(2));
+  const supporters = agreement.supporters || [];
+  fact("supporters", supporters.length ? supporters.join(", ") : "none");
+  if (agreement.confidence != null) fact("confidence", agreement.confidence.toFixed(2));
+}
+
 function showTranscript(transcript) {
   $("final-answer").textContent = transcript.answer || "(no answer)";
   $("run-facts").replaceChildren();
   const usage = transcript.usage || {};
   const calls = transcript.rounds.flatMap((round) => [...round.responses, ...(round.aggregate ? [round.aggregate] : [])]);
   const failed = calls.filter((call) => call.error).length;
+  fact("strategy", (transcript.config && transcript.config.strategy) || "flare");
   fact("stopped", transcript.stop_reason || "?");
   fact("rounds", String(transcript.rounds.length));
   fact("calls", `${calls.length} (${failed} failed)`);
@@ -203,7 +228,7 @@ function showTranscript(transcript) {
   fact("cost", usage.cost_usd == null ? "not reported" : `$${usage.cost_usd.toFixed(6)}`);
   fact("time", `${(transcript.duration_s || 0).toFixed(2)} s`);
   const agreement = transcript.agreement ?? (transcript.summary && transcript.summary.agreement);
-  if (agreement != null) fact("agreement", typeof agreement === "number" ? agreement.toFixed(2) : JSON.stringify(agreement));
+  if (agreement != null) showAgreement(agreement);
   state.runId = transcript.id;
   $("receipt-download").disabled = false;
   checkReceipt(transcript.id);
@@ -266,7 +291,7 @@ async function ask(event) {
     const response = await fetch("/v1/consensus/stream", {
       method: "POST",
       headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-      body: JSON.stringify({ model: $("preset").value || "default", messages }),
+      body: JSON.stringify({ model: chosenModel(), messages }),
       signal: controller.signal,
     });
     if (!response.ok) throw new Error(await errorMessage(response));
