@@ -5,7 +5,6 @@ a stream cut off without an error."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from conclave.server import ServerSettings, create_app
 from conclave.settings import Settings
 from provider_http import ModelUpstream, ScriptedServer, Streamed, answer_chunks, sse_events
 
-from .conftest import run_server
+from .conftest import read_events, run_server
 
 CHAT = {"model": "faulty", "messages": [{"role": "user", "content": "Capital of France?"}]}
 
@@ -192,7 +191,7 @@ def test_the_event_stream_voids_a_broken_aggregate_before_the_vote(
     upstream.fail("agg", broken_aggregate_stream("reset"))
     url = serve()
 
-    events = read_events(url, {"model": "faulty", "messages": CHAT["messages"]})
+    events = read_events(url + "/v1", {"model": "faulty", "messages": CHAT["messages"]})
 
     kinds = [name for name, _ in events]
     assert kinds.count("aggregate_restarted") == 1
@@ -213,20 +212,6 @@ def test_the_event_stream_voids_a_broken_aggregate_before_the_vote(
     assert isinstance(transcript, dict)
     assert voted == transcript["answer"]
     assert_voted_after_the_aggregator_failed(transcript, "connection_error")
-
-
-def read_events(url: str, body: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
-    """Every `event: <name>` of a /v1/consensus/stream response, with its JSON data."""
-    events = []
-    with httpx2.stream("POST", url + "/v1/consensus/stream", json=body, timeout=30) as response:
-        assert response.status_code == 200
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
 
 
 def test_an_aggregator_failure_is_answered_by_the_vote_and_reported(
