@@ -14,10 +14,15 @@ import pytest
 
 from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.events import AggregateDelta, ConsensusDone, ConsensusEvent, MemberFailed
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateRestarted,
+    ConsensusDone,
+    ConsensusEvent,
+    MemberFailed,
+)
 from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import CallRecord, Transcript
-from conclave.errors import ConsensusError
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.retries import RetryPolicy, call_deadline
 from conclave.settings import Settings
@@ -53,11 +58,14 @@ def server(upstream: ModelUpstream) -> ScriptedServer:
 @pytest.fixture
 def consensus(server: ScriptedServer) -> EngineFactory:
     """`async with consensus(**config changes) as engine`: members a, b, c (c with a 1 s
-    timeout) and aggregator agg, all at the scripted upstream; quorum 2, no improvement round."""
+    timeout) and aggregator agg (and the named fallback aggregator), all at the scripted
+    upstream; quorum 2, no improvement round."""
 
     @asynccontextmanager
     async def start(
-        aggregator_timeout_s: float = 5.0, **changes: object
+        aggregator_timeout_s: float = 5.0,
+        fallback_aggregator: str | None = None,
+        **changes: object,
     ) -> AsyncIterator[ConsensusEngine]:
         with server.listening() as url:
             data: dict[str, object] = {
@@ -73,6 +81,8 @@ def consensus(server: ScriptedServer) -> EngineFactory:
                 "quorum": 2,
                 "grace_s": 30,
             }
+            if fallback_aggregator is not None:
+                data["fallback_aggregator"] = {"id": fallback_aggregator, "base_url": url}
             data.update(changes)
             config = ConsensusConfig.model_validate(data)
             registry = ProviderRegistry(Settings(_env_file=None))
@@ -258,23 +268,54 @@ def aggregate_stream(ending: str, *, whole: bool = False, interval_s: float = 0.
         ),
     ],
 )
-async def test_an_aggregator_stream_that_breaks_is_a_clear_error_with_the_whole_transcript(
+async def test_an_aggregator_stream_that_breaks_is_voided_and_the_answers_are_voted(
     consensus: EngineFactory, upstream: ModelUpstream, stream: Streamed, error_type: str
 ) -> None:
     upstream.fail("agg", stream)
-    with pytest.raises(ConsensusError, match="aggregator") as caught:
-        async with consensus(aggregator_timeout_s=1.0) as engine:
-            await run(engine)
+    async with consensus(aggregator_timeout_s=1.0) as engine:
+        transcript, events = await run(engine)
 
-    transcript = caught.value.transcript
-    assert transcript is not None
-    assert transcript.stop_reason == "aggregator_failed"
     complete_transcript(transcript)
     assert all(r.ok for r in transcript.rounds[0].responses)
-    aggregate = transcript.rounds[0].aggregate
-    assert aggregate is not None
-    assert aggregate.error is not None
-    assert aggregate.error.type == error_type, aggregate.error.message
+    record = transcript.rounds[0]
+    assert record.decided_by == "fallback_vote"
+    assert record.aggregate is not None
+    assert record.aggregate.ok
+    assert transcript.answer == record.aggregate.text
+    assert transcript.answer in {ModelUpstream.text(m) for m in ("a", "b", "c")}
+    assert transcript.stop_reason == "iterations"
+    (failed,) = record.other_calls  # the broken aggregator call, kept and named
+    assert failed.model == "agg (aggregator)"
+    assert failed.error is not None
+    assert failed.error.type == error_type, failed.error.message
+    # Its streamed text is voided before the vote's: no reader appends one to the other.
+    (restart,) = [e for e in events if isinstance(e, AggregateRestarted)]
+    assert restart.failed == failed
+    before = events[: events.index(restart)]
+    after = events[events.index(restart) :]
+    assert "".join(e.text for e in before if isinstance(e, AggregateDelta)) in (
+        "agg",
+        "agg says",
+        "agg says Paris.",  # the slow drip sent it all, but not its end, in time
+    )
+    assert "".join(e.text for e in after if isinstance(e, AggregateDelta)) == transcript.answer
+
+
+async def test_a_broken_aggregator_hands_over_to_the_fallback_aggregator(
+    consensus: EngineFactory, upstream: ModelUpstream, server: ScriptedServer
+) -> None:
+    upstream.fail("agg", aggregate_stream("reset"))
+    async with consensus(fallback_aggregator="backup") as engine:
+        transcript, events = await run(engine)
+
+    record = transcript.rounds[0]
+    assert record.decided_by == "fallback_aggregator"
+    assert transcript.answer == ModelUpstream.text("backup")
+    assert [(c.model, c.error.type if c.error else None) for c in record.other_calls] == [
+        ("agg (aggregator)", "connection_error")
+    ]
+    assert requests_for(server, "backup") == 1
+    assert sum(isinstance(e, AggregateRestarted) for e in events) == 1
 
 
 async def test_a_slow_drip_stream_within_the_deadline_gives_the_whole_answer(

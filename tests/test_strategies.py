@@ -302,8 +302,8 @@ async def test_adaptive_brings_in_more_members_while_they_disagree() -> None:
     config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive")
     transcript = await run(config, fakes)
     assert [r.responses[0].model for r in transcript.rounds] == ["strong", "middle", "weak"]
-    for record in transcript.rounds:
-        assert record.responses[0].messages == CHOICE
+    for record in transcript.rounds:  # the same question each round, not a consensus prompt
+        assert transcript.sent(record.responses[0]) == CHOICE
     assert transcript.answer == "B"
     assert transcript.stop_reason == "iterations"
     assert transcript.agreement is not None

@@ -12,6 +12,7 @@ from rich.text import Text
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
+    AggregateRestarted,
     ConsensusEvent,
     MemberAnswered,
     MemberFailed,
@@ -52,6 +53,8 @@ class LiveView:
             self.results[event.response.model] = event.response
         elif isinstance(event, AggregateDelta):
             self.aggregate_text += event.text
+        elif isinstance(event, AggregateRestarted):
+            self.aggregate_text = ""
         elif isinstance(event, AggregateFinished):
             self.aggregate = event.response
             self.decided_by = event.decided_by

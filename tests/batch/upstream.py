@@ -98,6 +98,9 @@ def write_config(path: Path, port: int, *, members: int = 2) -> Path:
         "models": [{"id": f"scripted-{n}", "base_url": url} for n in range(members)],
         "aggregator": [{"model": {"id": "scripted-aggregator", "base_url": url}}],
         "iterations": 0,
+        # Every member is waited for: the stragglers' cut-off (after a quorum of 1) would
+        # leave a member behind whenever the machine is busy, and two runs must agree.
+        "quorum": members,
     }
     path.write_text(json.dumps(config), encoding="utf-8")
     return path

@@ -3,12 +3,14 @@ are the shipped fakes; tests talk to it with real clients."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
 import pytest
 import uvicorn
@@ -142,3 +144,18 @@ def serve() -> Iterator[ServeFactory]:
 def served(serve: ServeFactory) -> Served:
     """A server with the default panel: members a, b, c and aggregator agg, one improvement."""
     return serve()
+
+
+def read_events(v1: str, body: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
+    """Every `event: <name>` of a `POST {v1}/consensus/stream` response, with its JSON data."""
+    events = []
+    with httpx2.stream("POST", v1 + "/consensus/stream", json=body, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    return events

@@ -5,8 +5,10 @@ a stream cut off without an error."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx2
 import openai
@@ -19,7 +21,7 @@ from conclave.server import ServerSettings, create_app
 from conclave.settings import Settings
 from provider_http import ModelUpstream, ScriptedServer, Streamed, answer_chunks, sse_events
 
-from .conftest import run_server
+from .conftest import read_events, run_server
 
 CHAT = {"model": "faulty", "messages": [{"role": "user", "content": "Capital of France?"}]}
 
@@ -119,9 +121,33 @@ def broken_aggregate_stream(ending: str) -> Streamed:
     return Streamed(sse_events(*chunks[:2], done=False), ending=ending)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("ending", ["end", "reset"])
+MEMBER_TEXTS = {ModelUpstream.text(m) for m in ("a", "b", "c")}
+
+
+def transcript_of(url: str, transcript_id: str) -> dict[str, Any]:
+    response = httpx2.get(f"{url}/v1/transcripts/{transcript_id}", timeout=30)
+    assert response.status_code == 200
+    transcript: dict[str, Any] = response.json()
+    return transcript
+
+
+def assert_voted_after_the_aggregator_failed(transcript: dict[str, Any], error_type: str) -> None:
+    """The run kept a consensus: the members' vote, with the failed aggregator call beside it."""
+    (record,) = transcript["rounds"]
+    assert [r["model"] for r in record["responses"]] == ["a", "b", "c"]
+    assert record["decided_by"] == "fallback_vote"
+    assert transcript["answer"] in MEMBER_TEXTS
+    assert transcript["stop_reason"] == "iterations"
+    assert [(c["model"], c["error"]["type"]) for c in record["other_calls"]] == [
+        ("agg (aggregator)", error_type)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ending", "error_type"), [("end", "bad_response"), ("reset", "connection_error")]
+)
 def test_an_aggregator_stream_broken_midway_ends_the_client_stream_with_an_error(
-    serve: Serve, upstream: ModelUpstream, ending: str
+    serve: Serve, upstream: ModelUpstream, ending: str, error_type: str
 ) -> None:
     upstream.fail("agg", broken_aggregate_stream(ending))
     url = serve()
@@ -130,13 +156,65 @@ def test_an_aggregator_stream_broken_midway_ends_the_client_stream_with_an_error
     received: list[str] = []
     with pytest.raises(openai.APIError, match="aggregator") as caught:
         read_stream(client, received)
-
-    assert "agg" in str(caught.value.body)
-    assert "".join(received) in ("", "agg", "agg says")  # what came before the break, if any
     client.close()
 
+    # What came before the break, and never the vote's answer glued after it.
+    assert "".join(received) in ("agg", "agg says")
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert "agg (aggregator)" in body["message"]
+    assert body["code"] == "aggregator_failed"
+    # The error names the transcript, and the transcript keeps the fallback's consensus.
+    named = re.search(r"/v1/transcripts/(\w+)", body["message"])
+    assert named is not None, body["message"]
+    transcript = transcript_of(url, named.group(1))
+    assert_voted_after_the_aggregator_failed(transcript, error_type)
 
-def test_an_aggregator_failure_is_a_502_naming_it_with_the_whole_transcript_kept(
+
+def test_an_aggregator_that_fails_before_writing_streams_the_vote_instead(
+    serve: Serve, upstream: ModelUpstream
+) -> None:
+    upstream.fail("agg", httpx2.Response(500, json={"error": {"message": "agg is down"}}))
+    url = serve()
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+
+    received: list[str] = []
+    read_stream(client, received)
+    client.close()
+
+    assert "".join(received) in MEMBER_TEXTS
+
+
+def test_the_event_stream_voids_a_broken_aggregate_before_the_vote(
+    serve: Serve, upstream: ModelUpstream
+) -> None:
+    upstream.fail("agg", broken_aggregate_stream("reset"))
+    url = serve()
+
+    events = read_events(url + "/v1", {"model": "faulty", "messages": CHAT["messages"]})
+
+    kinds = [name for name, _ in events]
+    assert kinds.count("aggregate_restarted") == 1
+    restart = kinds.index("aggregate_restarted")
+    broken = "".join(
+        str(data["text"]) for name, data in events[:restart] if name == "aggregate_delta"
+    )
+    voted = "".join(
+        str(data["text"]) for name, data in events[restart:] if name == "aggregate_delta"
+    )
+    assert broken in ("agg", "agg says")
+    failed = events[restart][1]["failed"]
+    assert isinstance(failed, dict)
+    assert failed["model"] == "agg (aggregator)"
+    name, done = events[-1]
+    assert name == "done"
+    transcript = done["transcript"]
+    assert isinstance(transcript, dict)
+    assert voted == transcript["answer"]
+    assert_voted_after_the_aggregator_failed(transcript, "connection_error")
+
+
+def test_an_aggregator_failure_is_answered_by_the_vote_and_reported(
     serve: Serve, upstream: ModelUpstream
 ) -> None:
     upstream.fail(
@@ -147,12 +225,10 @@ def test_an_aggregator_failure_is_a_502_naming_it_with_the_whole_transcript_kept
 
     response = httpx2.post(url + "/v1/chat/completions", json=CHAT, timeout=30)
 
-    assert response.status_code == 502
+    assert response.status_code == 200
     body = response.json()
-    assert body["error"]["code"] == "aggregator_failed"
-    assert [(f["model"], f["type"]) for f in body["failures"]] == [
-        ("agg (aggregator)", "bad_response")
-    ]
-    transcript = httpx2.get(f"{url}/v1/transcripts/{body['transcript_id']}").json()
-    assert [r["model"] for r in transcript["rounds"][0]["responses"]] == ["a", "b", "c"]
-    assert transcript["stop_reason"] == "aggregator_failed"
+    assert body["choices"][0]["message"]["content"] in MEMBER_TEXTS
+    assert body["conclave"]["decided_by"] == "fallback_vote"
+    transcript = transcript_of(url, body["conclave"]["transcript_id"])
+    assert transcript["answer"] == body["choices"][0]["message"]["content"]
+    assert_voted_after_the_aggregator_failed(transcript, "bad_response")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx2
 import pytest
 
 from conclave.errors import ProviderHTTPError
 from conclave.providers.testing import FakeModel
 
-from .conftest import Served, ServeFactory, default_fakes, make_config
+from .conftest import Served, ServeFactory, default_fakes, make_config, read_events
 
 FLARE_BODY = {"system_message": "Answer briefly.", "user_message": "Capital of France?"}
 
@@ -57,26 +55,12 @@ def test_flare_route_below_quorum(serve: ServeFactory) -> None:
     assert [f["model"] for f in body["failures"]] == ["a", "b", "c"]
 
 
-def read_events(served: Served, body: dict[str, object]) -> list[tuple[str, dict[str, object]]]:
-    events = []
-    with httpx2.stream("POST", served.v1 + "/consensus/stream", json=body) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        name = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
-
-
 def test_event_stream_has_every_answer_and_round_in_order(serve: ServeFactory) -> None:
     fakes = default_fakes()
     fakes["c"] = FakeModel(default=ProviderHTTPError("c: HTTP 500", status_code=500))
     served = serve(fakes=fakes)
     events = read_events(
-        served, {"model": "panel", "messages": [{"role": "user", "content": "Capital?"}]}
+        served.v1, {"model": "panel", "messages": [{"role": "user", "content": "Capital?"}]}
     )
 
     kinds = [name for name, _ in events]
@@ -102,7 +86,7 @@ def test_event_stream_ends_with_an_error_event_below_quorum(serve: ServeFactory)
     for name in ("a", "b", "c"):
         fakes[name] = FakeModel(default=ProviderHTTPError(f"{name}: HTTP 500", status_code=500))
     served = serve(fakes=fakes, configs=[make_config()])
-    events = read_events(served, {"messages": [{"role": "user", "content": "Capital?"}]})
+    events = read_events(served.v1, {"messages": [{"role": "user", "content": "Capital?"}]})
     name, data = events[-1]
     assert name == "error"
     assert data["error"]["code"] == "quorum_not_reached"  # type: ignore[index]

@@ -2,7 +2,8 @@
 
 The stream of one run is:
 `RunStarted`, then per round `RoundStarted`, `MemberAnswered`/`MemberFailed` (in the order
-the members finish), `AggregateDelta`* (the aggregate's text as it is produced),
+the members finish), `AggregateDelta`* (the aggregate's text as it is produced; an
+`AggregateRestarted` voids the round's text so far when its writer failed midway),
 `AggregateFinished`, `RoundFinished`; finally `ConsensusDone` carrying the transcript.
 """
 
@@ -48,6 +49,17 @@ class AggregateDelta(Frozen):
     text: str
 
 
+class AggregateRestarted(Frozen):
+    """The round's aggregate text streamed so far is void: `failed`, the call writing it, broke
+    off midway; a fallback (if any) writes the consensus anew in the AggregateDelta that
+    follow. A reader showing the text clears it; one that cannot take text back (an OpenAI
+    stream) must not append the new text to the old."""
+
+    kind: Literal["aggregate_restarted"] = "aggregate_restarted"
+    round: int
+    failed: CallRecord
+
+
 class AggregateFinished(Frozen):
     """The round's consensus: `response` is the call whose text it is (a vote's winning member
     answer, or the aggregator's); `other_calls` are reviews and failed attempts before it."""
@@ -77,6 +89,7 @@ ConsensusEvent = Annotated[
     | MemberAnswered
     | MemberFailed
     | AggregateDelta
+    | AggregateRestarted
     | AggregateFinished
     | RoundFinished
     | ConsensusDone,

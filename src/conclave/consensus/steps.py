@@ -11,7 +11,7 @@ from typing import Protocol
 
 from conclave.config import AggregatorSpec
 from conclave.consensus.answers import text_similarity
-from conclave.consensus.events import AggregateDelta, AggregateFinished
+from conclave.consensus.events import AggregateDelta, AggregateFinished, AggregateRestarted
 from conclave.consensus.panel import Member
 from conclave.consensus.prompts import (
     aggregation_messages,
@@ -23,6 +23,9 @@ from conclave.consensus.records import call_record, deadline, failed_record
 from conclave.consensus.transcript import CallRecord, DecidedBy, RoundRecord, StopReason
 from conclave.errors import ProviderError
 from conclave.types import Completion, Message, Role, TextDelta, Usage
+
+CombinerEvent = AggregateDelta | AggregateRestarted | AggregateFinished
+"""What a combiner yields."""
 
 
 class MemberSelector(Protocol):
@@ -53,7 +56,7 @@ class Combiner(Protocol):
     """Turns a round's answers into one consensus.
 
     Yields AggregateDelta pieces as the consensus is produced (only when `stream` is true), then
-    exactly one AggregateFinished.
+    exactly one AggregateFinished; an AggregateRestarted among the pieces voids those before it.
     """
 
     def combine(
@@ -63,7 +66,7 @@ class Combiner(Protocol):
         candidates: Sequence[CallRecord],
         *,
         stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]: ...
+    ) -> AsyncGenerator[CombinerEvent, None]: ...
 
 
 class StopRule(Protocol):
@@ -159,7 +162,7 @@ class LLMAggregator:
         candidates: Sequence[CallRecord],
         *,
         stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
+    ) -> AsyncGenerator[CombinerEvent, None]:
         messages = aggregation_messages(
             self._spec.aggregator_context,
             self._spec.aggregator_prompt,
@@ -193,7 +196,9 @@ class LLMAggregator:
 
 class WithFallbacks:
     """The combiner, and when it fails the fallbacks in order (a fallback aggregator, then a
-    vote): a failed attempt is kept in `other_calls`, and the round records who decided."""
+    vote): a failed attempt is kept in `other_calls`, and the round records who decided. An
+    attempt that fails after streaming text is followed by an AggregateRestarted, so that no
+    reader appends the next attempt's text to its broken one."""
 
     def __init__(self, primary: Combiner, fallbacks: Sequence[tuple[Combiner, DecidedBy]]) -> None:
         self._primary = primary
@@ -206,21 +211,28 @@ class WithFallbacks:
         candidates: Sequence[CallRecord],
         *,
         stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
+    ) -> AsyncGenerator[CombinerEvent, None]:
         failed: list[CallRecord] = []
         attempts: list[tuple[Combiner, DecidedBy | None]] = [(self._primary, None)]
         attempts.extend(self._fallbacks)
         finished: AggregateFinished | None = None
         for combiner, decided_by in attempts:
+            streamed = False
             async for event in combiner.combine(
                 round_index, conversation, candidates, stream=stream
             ):
-                if isinstance(event, AggregateDelta):
-                    yield event
+                if isinstance(event, AggregateFinished):
+                    finished = event
                     continue
-                finished = event
+                if isinstance(event, AggregateRestarted):
+                    streamed = False
+                elif event.text:
+                    streamed = True
+                yield event
             if finished is None:  # pragma: no cover - every combiner ends with one
                 continue
+            if streamed and not finished.response.ok:
+                yield AggregateRestarted(round=round_index, failed=finished.response)
             failed.extend(finished.other_calls)
             if finished.response.ok:
                 yield finished.model_copy(

@@ -33,6 +33,7 @@ from conclave.consensus.steps import (
     BudgetCap,
     CandidatePool,
     Combiner,
+    CombinerEvent,
     ConsensusPrompt,
     ConvergenceStop,
     EveryMember,
@@ -221,7 +222,7 @@ class VoteCombiner:
         candidates: Sequence[CallRecord],
         *,
         stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
+    ) -> AsyncGenerator[CombinerEvent, None]:
         if not candidates:
             error = CallError(type="no_answers", message="no member answered, nothing to vote on")
             record = CallRecord(model="vote", role="aggregator", error=error)
@@ -260,7 +261,7 @@ class PeerRanking:
         candidates: Sequence[CallRecord],
         *,
         stream: bool,
-    ) -> AsyncGenerator[AggregateDelta | AggregateFinished, None]:
+    ) -> AsyncGenerator[CombinerEvent, None]:
         reviews: tuple[CallRecord, ...] = ()
         best = tuple(candidates)
         if len(candidates) >= 3:

@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from conclave.config import json_path
-from conclave.consensus.transcript import Transcript
+from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.errors import ConsensusError
 from conclave.server.schemas import ErrorBody, ErrorDetail, MemberFailure
 
@@ -198,6 +198,23 @@ def consensus_failed(exc: ConsensusError) -> ApiError:
         code="quorum_not_reached" if quorum else "aggregator_failed",
         transcript_id=transcript.id if transcript else None,
         failures=failures_of(transcript) if transcript else (),
+    )
+
+
+def aggregate_broken_off(failed: CallRecord, transcript: Transcript) -> ApiError:
+    """502 ending a stream whose aggregator failed after part of its text was sent: the text
+    the client holds is not the answer; the consensus a fallback wrote is in the transcript."""
+    reason = f": {failed.error.type}: {failed.error.message}" if failed.error else ""
+    decided_by = transcript.rounds[-1].decided_by.replace("_", " ") if transcript.rounds else ""
+    return ApiError(
+        502,
+        f"the aggregator {failed.model} failed after part of its answer was streamed{reason}. "
+        f"The text received is not the answer: the {decided_by} wrote the consensus, read it "
+        f"at /v1/transcripts/{transcript.id} or ask again",
+        type="server_error",
+        code="aggregator_failed",
+        transcript_id=transcript.id,
+        failures=failures_of(transcript),
     )
 
 

@@ -2,6 +2,7 @@
 
 Each event is `event: <kind>` with the event's JSON as data (the same events the CLI's live
 view shows): run_started, round_started, member_answered, member_failed, aggregate_delta,
+aggregate_restarted (the round's aggregate text so far is void: clear it),
 aggregate_finished, round_finished, and done with the whole transcript. A failed run ends
 with `event: error` carrying the OpenAI-shaped error and the failures.
 """

@@ -16,7 +16,12 @@ from starlette.responses import Response
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
 from conclave.consensus.transcript import Transcript
 from conclave.server.answers import chat_completion, completion_id, finish_reason
-from conclave.server.api_errors import ERROR_RESPONSES, ApiError, unsupported_parameter
+from conclave.server.api_errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    aggregate_broken_off,
+    unsupported_parameter,
+)
 from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES, Preset
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
 from conclave.server.response_format import AnswerFormat, conform
@@ -170,6 +175,8 @@ async def _chunks(
         if text:
             yield writer.content(text)
         if isinstance(event, ConsensusDone):
+            if answer.broken_off is not None:
+                raise aggregate_broken_off(answer.broken_off, event.transcript)
             yield writer.finish(finish_reason(event.transcript))
             if include_usage:
                 yield writer.usage(event.transcript.usage)

@@ -8,6 +8,11 @@ an earlier round's text may be replaced). A run that stops sooner (a budget or a
 rule) is known to be final only at its RoundFinished; its aggregate is then sent whole.
 Before that, the stream opens at once with the assistant role chunk, and keep-alive comments
 hold it open while the members think.
+
+A client cannot take text back: when the last round's aggregator breaks off after some of its
+text was sent (AggregateRestarted), the fallback's text is not appended to it; the stream
+ends with an error instead, and the run's transcript keeps the fallback's consensus. When the
+aggregator failed before sending anything, the fallback's text streams as usual.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import json
 
 from conclave.consensus.events import (
     AggregateDelta,
+    AggregateRestarted,
     ConsensusEvent,
     RoundFinished,
     RunStarted,
 )
+from conclave.consensus.transcript import CallRecord
 from conclave.server.sse import data_frame
 from conclave.types import Usage
 
@@ -31,20 +38,30 @@ class FinalAnswerText:
 
     def __init__(self) -> None:
         self._last_possible_round: int | None = None
+        self._sent = False
+        self.broken_off: CallRecord | None = None
+        """The aggregator call whose text was partly sent before it failed: the text the
+        client holds is not the answer, and the stream must end with an error."""
 
     def text_of(self, event: ConsensusEvent) -> str | None:
         """The text this event adds to the final answer, or None."""
         if isinstance(event, RunStarted):
             self._last_possible_round = event.max_rounds - 1
         elif isinstance(event, AggregateDelta):
-            if event.round == self._last_possible_round and event.text:
+            if event.round == self._last_possible_round and event.text and not self.broken_off:
+                self._sent = True
                 return event.text
+        elif isinstance(event, AggregateRestarted):
+            if event.round == self._last_possible_round and self._sent:
+                self.broken_off = event.failed
         elif (
             isinstance(event, RoundFinished)
             and event.final
-            and event.round != self._last_possible_round
+            and not self._sent
             and event.record.aggregate is not None
         ):
+            # An earlier round ended the run, or the last kept the previous round's consensus
+            # after its aggregator failed before writing anything: the answer is sent whole.
             return event.record.aggregate.text
         return None
 

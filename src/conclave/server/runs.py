@@ -16,6 +16,7 @@ from starlette.requests import Request
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
+    AggregateRestarted,
     ConsensusDone,
     ConsensusEvent,
     RunStarted,
@@ -175,6 +176,8 @@ class ConsensusRun:
                     if safe:
                         yield AggregateDelta(round=event.round, text=safe)
                     continue
+                if isinstance(event, AggregateRestarted):
+                    pieces = self._service.redact.pieces()  # the held-back text is void too
                 if isinstance(event, AggregateFinished) and (rest := pieces.flush()):
                     yield AggregateDelta(round=event.round, text=rest)
                 if isinstance(event, ConsensusDone):

@@ -244,6 +244,7 @@ const handlers = {
     view.aggregateStatus.textContent = "streaming";
     view.aggregateText.textContent += event.text;
   },
+  aggregate_restarted(event) { roundView(event.round).aggregateText.textContent = ""; },
   aggregate_finished(event) { showAggregate(roundView(event.round), event.response); },
   round_finished(event) {
     if (event.record.aggregate) $("final-answer").textContent = event.record.aggregate.text;
