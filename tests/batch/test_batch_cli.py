@@ -11,6 +11,7 @@ from pathlib import Path
 
 from batch.process import WAIT_S, complete_lines, conclave, environment, run_batch
 from batch.upstream import scripted_upstream, write_config, write_rows
+from conclave.store import StoreSettings, open_run_store
 
 
 def test_200_rows_each_out_exactly_once_after_a_kill_and_a_restart(tmp_path: Path) -> None:
@@ -64,6 +65,16 @@ def test_failed_rows_are_written_with_their_error_and_the_exit_code_says_so(
     assert failed.error is not None
     assert failed.error.type == "ConsensusError"
     assert "HTTP 400" in failed.error.message
+    # every row's transcript, the failed one's included, is kept in the run store
+    store = open_run_store(home=tmp_path, settings=StoreSettings())
+    try:
+        for result in by_line.values():
+            assert result.transcript_id is not None
+            kept = store.transcript(result.transcript_id)
+            assert kept is not None
+            assert kept.answer == (result.answer or "")
+    finally:
+        store.close()
 
 
 def test_a_bad_input_line_is_named_without_a_traceback(tmp_path: Path) -> None:

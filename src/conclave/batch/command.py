@@ -17,6 +17,7 @@ from conclave.batch.runner import NoProgress, RunSummary
 from conclave.config import ConsensusConfig, load_config
 from conclave.errors import ConclaveError
 from conclave.presets import embedded_config
+from conclave.run_log import close_cli_store, keep_run, open_cli_store
 from conclave.session import Consensus
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -86,6 +87,7 @@ def batch(
     ray_options = (
         None if ray is None else RayOptions(address=ray, actors=actors, actor_cpus=actor_cpus)
     )
+    store = open_cli_store(consensus_config) if ray is None else None
     try:
         summary = asyncio.run(
             run_consensus_batch(
@@ -96,6 +98,7 @@ def batch(
                 retry_failed=retry_failed,
                 ray=ray_options,
                 progress=NoProgress() if quiet else RichProgress(_err),
+                keep=partial(keep_run, store, config=consensus_config),
             )
         )
     except ConclaveError as exc:
@@ -103,6 +106,8 @@ def batch(
     except KeyboardInterrupt:
         _err.print(f"interrupted: the rows finished are in {out_path}; run again to resume")
         raise typer.Exit(130) from None
+    finally:
+        close_cli_store(store)
     _report(summary, out_path)
     if summary.failed:
         raise typer.Exit(1)

@@ -26,6 +26,9 @@ from conclave.types import Usage
 ConsensusFactory = Callable[[], Consensus]
 """Builds the `Consensus` a runner keeps (picklable, for Ray: it is shipped to each actor)."""
 
+KeepTranscript = Callable[[Transcript], None]
+"""Where a row's transcript goes once the row is answered (the run store, for the CLI)."""
+
 
 @dataclass(frozen=True)
 class RayOptions:
@@ -38,15 +41,22 @@ class RayOptions:
     actor_cpus: float = 1.0
 
 
-async def answer_row(consensus: Consensus, row: BatchRow) -> BatchResult:
+async def answer_row(
+    consensus: Consensus, row: BatchRow, keep: KeepTranscript | None = None
+) -> BatchResult:
     """The consensus over one row, or the row's failure as a result: never raises for a
-    failed consensus or model call, so that one bad row never stops a batch."""
+    failed consensus or model call, so that one bad row never stops a batch. `keep` receives
+    the row's transcript, a failed run's included."""
     try:
         transcript = await consensus.ask(row.conversation)
     except ConsensusError as exc:
+        if keep is not None and exc.transcript is not None:
+            keep(exc.transcript)
         return _failed(row, exc, exc.transcript)
     except Exception as exc:  # a batch keeps going; the row records what happened
         return _failed(row, exc, None)
+    if keep is not None:
+        keep(transcript)
     return BatchResult(
         line=row.line,
         fields=row.fields,
@@ -67,12 +77,14 @@ async def run_consensus_batch(
     retry_failed: bool = False,
     ray: RayOptions | None = None,
     progress: ProgressSink | None = None,
+    keep: KeepTranscript | None = None,
 ) -> RunSummary:
     """Answer every row of `in_path` not yet in `out_path`, appending results to `out_path`.
 
     With `retry_failed`, rows whose earlier result is an error are run again. With `ray`,
     the rows run on Ray actors (`concurrency` rows at a time on each); otherwise on one
-    `Consensus` here, `concurrency` rows at a time.
+    `Consensus` here, `concurrency` rows at a time, each transcript handed to `keep` (Ray
+    actors keep none: their rows carry the transcript id only).
     """
     rows = read_rows(in_path)
     journal = ResultJournal(out_path, BatchResult, key_of=lambda result: result.key)
@@ -101,7 +113,7 @@ async def run_consensus_batch(
     try:
 
         async def work(row: BatchRow) -> BatchResult:
-            return await answer_row(consensus, row)
+            return await answer_row(consensus, row, keep)
 
         return await run_rows(
             rows,
