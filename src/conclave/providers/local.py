@@ -152,7 +152,9 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     # busy (other processes, or our own parallel members), a spinning worker holds the core its
     # partner needs: measured here under load, SmolLM2 on 2 threads fell to 0.5 tokens/s against
     # 10.3 with passive waiting (and 11.5 on 1 thread). The price, on a lightly loaded machine:
-    # a 400-token run took 1.6x as long (every ggml barrier sleeps and wakes). libgomp reads
+    # a 400-token run took 1.6x as long (every ggml barrier sleeps and wakes). A bounded spin
+    # (GOMP_SPINCOUNT) bought nothing measurable under load: 1000 spins tied with passive,
+    # 10000 took 1.4-1.7x its time, 100000 collapsed (README, "Embedded speed"). libgomp reads
     # this once, when llama_cpp loads it; a value the user set (ACTIVE where the cores are
     # free) wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
