@@ -107,3 +107,10 @@ def test_an_instruction_in_the_question_names_the_kind() -> None:
     )
     assert Question.read("Pick one. Answer with the letter only.").kind == "letter"
     assert Question.read("Who wrote Hamlet? Answer in a few words only.").kind == "text"
+
+
+def test_a_number_longer_than_28_digits_is_read_not_an_error() -> None:
+    long_number = "1" * 40
+    assert canonical_number(long_number) == long_number
+    assert extract_number(f"The answer is {long_number}.") == long_number
+    assert canonical_number("1E+3") == "1000"

@@ -137,7 +137,8 @@ def canonical_number(text: str) -> str | None:
     except InvalidOperation:
         return None
     if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
+        # format, not quantize: quantize fails past 28 digits (a model's long digit run)
+        return format(value.to_integral_value(), "f")
     return format(value.normalize(), "f")
 
 
