@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from conclave.errors import ConfigError
+from conclave.text_files import read_user_text
 from conclave.types import Frozen, Message, Role, SamplingOptions
 
 ProviderKind = Literal["openrouter", "openai", "local"]
@@ -183,13 +184,7 @@ def parse_config(data: object, *, source: str = "config") -> ConsensusConfig:
 def load_config(path: str | Path) -> ConsensusConfig:
     """Read and validate a config file; raise ConfigError with a precise message."""
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot be read ({exc.strerror})") from None
-    text = _decode_config_text(file, raw)
+    text = read_user_text(file, ConfigError, expected="a JSON config")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -197,27 +192,6 @@ def load_config(path: str | Path) -> ConsensusConfig:
             f"{file}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     return parse_config(data, source=str(file))
-
-
-def _decode_config_text(file: Path, raw: bytes) -> str:
-    """The file's text as UTF-8 (a leading byte-order mark allowed); a ConfigError that says
-    what the file looks like otherwise (UTF-16, binary, another encoding)."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ConfigError(
-            f"{file}: the file is UTF-16 text; conclave reads UTF-8 JSON: save it as UTF-8 "
-            "(e.g. `iconv -f UTF-16 -t UTF-8`)"
-        )
-    if b"\x00" in raw[:4096]:
-        raise ConfigError(
-            f"{file}: the file is binary (it holds NUL bytes), not a JSON config: check the path"
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "save the config as UTF-8 JSON"
-        ) from None
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

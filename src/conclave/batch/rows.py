@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from conclave.config import format_validation_error
 from conclave.errors import ConfigError
 from conclave.session import conversation_from
+from conclave.text_files import read_user_text
 from conclave.types import Frozen, Message, Usage
 
 MAX_ERRORS_SHOWN = 10
@@ -93,12 +94,7 @@ def read_rows(path: Path) -> list[BatchRow]:
 
     Blank lines are skipped (they keep their line numbers for the others).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BatchInputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BatchInputError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    text = read_user_text(path, BatchInputError, expected="JSONL batch input")
     rows: list[BatchRow] = []
     problems: list[str] = []
     for number, line in _numbered_lines(text):

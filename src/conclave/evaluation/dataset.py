@@ -26,6 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from conclave.config import json_path
 from conclave.consensus.answers import canonical_number
 from conclave.errors import ConfigError
+from conclave.text_files import read_user_text
 from conclave.types import Frozen
 
 AnswerKind = Literal["letter", "number", "text"]
@@ -142,12 +143,9 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
     Raises ConfigError naming the file, line and field of every problem found.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: no such data set file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot be read as UTF-8 text ({exc})") from None
+    text = read_user_text(
+        file, ConfigError, expected="a JSONL data set", missing="no such data set file"
+    )
     rows: list[EvalRow] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
