@@ -151,3 +151,22 @@ def test_a_utf16_input_file_on_the_command_line_is_one_clear_error(
     assert "UTF-16" in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("reader", "header", "shown"),
+    [(read_rows, "bad line(s)", 10), (load_dataset, "bad row(s)", 20)],
+)
+def test_many_bad_lines_are_counted_and_the_first_ones_named(
+    tmp_path: Path, reader: Callable[[Path], object], header: str, shown: int
+) -> None:
+    path = tmp_path / "input.jsonl"
+    path.write_text("\n" + "not json\n" * 25)  # the blank first line still counts
+    with pytest.raises(ConfigError) as caught:
+        reader(path)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{path}: 25 {header}"
+    assert [line.split(":")[0] for line in lines[1:-1]] == [
+        f"  line {number}" for number in range(2, 2 + shown)
+    ]
+    assert lines[-1] == f"  ... and {25 - shown} more"

@@ -1,4 +1,5 @@
-"""Reading a text file the user named (a config, a data set, a batch's input) as UTF-8.
+"""Reading a text file the user named (a config, a data set, a batch's input) as UTF-8, and
+saying which of its lines are bad.
 
 Every way such a file can be wrong (absent, a directory, unreadable, UTF-16, binary, another
 encoding) becomes one error of the caller's class, naming the file, what is wrong and the fix,
@@ -7,6 +8,7 @@ never an OSError or UnicodeDecodeError traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 _UTF16_BYTE_ORDER_MARKS = (b"\xff\xfe", b"\xfe\xff")
@@ -55,3 +57,22 @@ def _decode(path: Path, raw: bytes, error: type[Exception], expected: str) -> st
             f"{path}: not UTF-8 text (byte 0x{raw[offset]:02x} at offset {offset}); "
             "save the file as UTF-8"
         ) from None
+
+
+def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    """The lines that are not blank, each with its 1-based number (blank lines are counted)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield number, line
+
+
+def bad_lines_message(
+    path: Path, problems: Sequence[tuple[int, str]], *, counted_as: str = "line", shown: int = 10
+) -> str:
+    """One message for a file's bad lines: how many, the first `shown` (`line N: problem`), and
+    how many more; `counted_as` names what the header counts ("bad row(s)")."""
+    lines = [f"{path}: {len(problems)} bad {counted_as}(s)"]
+    lines += [f"  line {number}: {problem}" for number, problem in problems[:shown]]
+    if len(problems) > shown:
+        lines.append(f"  ... and {len(problems) - shown} more")
+    return "\n".join(lines)

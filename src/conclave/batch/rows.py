@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
@@ -22,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from conclave.config import format_validation_error
 from conclave.errors import ConfigError
 from conclave.session import conversation_from
-from conclave.text_files import read_user_text
+from conclave.text_files import bad_lines_message, numbered_lines, read_user_text
 from conclave.types import Frozen, Message, Usage
 
 MAX_ERRORS_SHOWN = 10
@@ -96,17 +95,14 @@ def read_rows(path: Path) -> list[BatchRow]:
     """
     text = read_user_text(path, BatchInputError, expected="JSONL batch input")
     rows: list[BatchRow] = []
-    problems: list[str] = []
-    for number, line in _numbered_lines(text):
+    problems: list[tuple[int, str]] = []
+    for number, line in numbered_lines(text):
         try:
             rows.append(parse_row(line, number))
         except ValueError as exc:
-            problems.append(f"  line {number}: {exc}")
+            problems.append((number, str(exc)))
     if problems:
-        shown = problems[:MAX_ERRORS_SHOWN]
-        more = len(problems) - len(shown)
-        tail = [f"  ... and {more} more"] if more else []
-        raise BatchInputError("\n".join([f"{path}: {len(problems)} bad line(s)", *shown, *tail]))
+        raise BatchInputError(bad_lines_message(path, problems, shown=MAX_ERRORS_SHOWN))
     if not rows:
         raise BatchInputError(f"{path}: no rows (one JSON object per line)")
     return rows
@@ -142,9 +138,3 @@ def parse_row(line: str, number: int) -> BatchRow:
         fields={name: value for name, value in data.items() if name not in _RESERVED},
         input_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
     )
-
-
-def _numbered_lines(text: str) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield number, line

@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from conclave.config import json_path
 from conclave.consensus.answers import canonical_number
 from conclave.errors import ConfigError
-from conclave.text_files import read_user_text
+from conclave.text_files import bad_lines_message, numbered_lines, read_user_text
 from conclave.types import Frozen
 
 AnswerKind = Literal["letter", "number", "text"]
@@ -147,26 +147,21 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
         file, ConfigError, expected="a JSONL data set", missing="no such data set file"
     )
     rows: list[EvalRow] = []
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(text):
         try:
             row = _parse_row(line)
         except ValueError as exc:
-            problems.append(f"  line {number}: {exc}")
+            problems.append((number, str(exc)))
             continue
         if row.id in seen:
-            problems.append(f"  line {number}: id {row.id!r} repeats line {seen[row.id]}")
+            problems.append((number, f"id {row.id!r} repeats line {seen[row.id]}"))
             continue
         seen[row.id] = number
         rows.append(row)
     if problems:
-        shown = problems[:20]
-        more = len(problems) - len(shown)
-        tail = [f"  ... and {more} more"] if more else []
-        raise ConfigError("\n".join([f"{file}: {len(problems)} bad row(s)", *shown, *tail]))
+        raise ConfigError(bad_lines_message(file, problems, counted_as="row", shown=20))
     if not rows:
         raise ConfigError(f"{file}: no rows (expected one JSON object per line)")
     if limit is not None:
