@@ -1,5 +1,5 @@
-"""Reading a text file the user named (a config, a data set, a batch's input) as UTF-8, and
-saying which of its lines are bad.
+"""Reading a text file the user named (a config, a data set, a batch's input) as UTF-8, its
+lines as JSON objects, and saying which of its lines are bad.
 
 Every way such a file can be wrong (absent, a directory, unreadable, UTF-16, binary, another
 encoding) becomes one error of the caller's class, naming the file, what is wrong and the fix,
@@ -8,8 +8,11 @@ never an OSError or UnicodeDecodeError traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from pydantic import JsonValue
 
 _UTF16_BYTE_ORDER_MARKS = (b"\xff\xfe", b"\xfe\xff")
 _BINARY_SNIFF_BYTES = 4096
@@ -64,6 +67,17 @@ def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line
+
+
+def json_object_line(line: str, *, expected: str = "a JSON object") -> dict[str, JsonValue]:
+    """One JSONL line as its object; ValueError saying it is not JSON, or not `expected`."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected {expected}, found {type(data).__name__}")
+    return data
 
 
 def bad_lines_message(

@@ -21,7 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from conclave.config import format_validation_error
 from conclave.errors import ConfigError
 from conclave.session import conversation_from
-from conclave.text_files import bad_lines_message, numbered_lines, read_user_text
+from conclave.text_files import (
+    bad_lines_message,
+    json_object_line,
+    numbered_lines,
+    read_user_text,
+)
 from conclave.types import Frozen, Message, Usage
 
 MAX_ERRORS_SHOWN = 10
@@ -110,12 +115,7 @@ def read_rows(path: Path) -> list[BatchRow]:
 
 def parse_row(line: str, number: int) -> BatchRow:
     """One input line as a row; ValueError saying what is wrong and what is expected."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    data = json_object_line(line)
     try:
         parsed = _Conversation.model_validate(data)
     except ValidationError as exc:

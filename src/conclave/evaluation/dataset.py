@@ -16,7 +16,6 @@ and the field.
 
 from __future__ import annotations
 
-import json
 import string
 from pathlib import Path
 from typing import Literal
@@ -26,7 +25,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from conclave.config import json_path
 from conclave.consensus.answers import canonical_number
 from conclave.errors import ConfigError
-from conclave.text_files import bad_lines_message, numbered_lines, read_user_text
+from conclave.text_files import (
+    bad_lines_message,
+    json_object_line,
+    numbered_lines,
+    read_user_text,
+)
 from conclave.types import Frozen
 
 AnswerKind = Literal["letter", "number", "text"]
@@ -170,12 +174,7 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 
 
 def _parse_row(line: str) -> EvalRow:
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON at column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object with id, question and answers")
+    data = json_object_line(line, expected="a JSON object with id, question and answers")
     try:
         return EvalRow.model_validate(data)
     except ValidationError as exc:
