@@ -122,6 +122,21 @@ async def test_stream_yields_deltas_then_the_same_completion(
 
 
 @embedded
+async def test_token_probabilities_come_back_only_when_asked_for(
+    local_provider: LocalProvider,
+) -> None:
+    asked = GREEDY.model_copy(update={"logprobs": True})
+    plain = await local_provider.complete(SMOL, ARITHMETIC, GREEDY)
+    whole = await local_provider.complete(SMOL, ARITHMETIC, asked)
+    _, (streamed,) = await collect(local_provider.stream(SMOL, ARITHMETIC, asked))
+
+    assert plain.token_probability is None
+    for completion in (whole, streamed):
+        assert completion.token_probability is not None
+        assert 0.0 < completion.token_probability <= 1.0
+
+
+@embedded
 async def test_a_tiny_max_tokens_is_flagged_as_length(local_provider: LocalProvider) -> None:
     options = SamplingOptions(max_tokens=3, temperature=0.0)
 

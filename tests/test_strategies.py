@@ -10,7 +10,12 @@ from conclave.config import ConsensusConfig
 from conclave.consensus.agreement import Ballot, Counting
 from conclave.consensus.answers import Question
 from conclave.consensus.events import AggregateDelta, ConsensusDone
-from conclave.consensus.strategies import borda_points, parse_ranking
+from conclave.consensus.strategies import (
+    REASONING_MAX_TOKENS,
+    REASONING_PROMPT,
+    borda_points,
+    parse_ranking,
+)
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
 from conclave.providers.testing import FakeModel, FunctionModel
@@ -286,28 +291,68 @@ async def test_sample_draws_the_strongest_member_only_and_votes_its_samples() ->
 # --- adaptive ---------------------------------------------------------------------------------
 
 
-async def test_adaptive_stops_as_soon_as_two_members_agree() -> None:
-    fakes = answers(weak="B", strong="B", middle="B")
+async def test_adaptive_asks_the_strongest_to_reason_when_it_is_unsure() -> None:
+    fakes = answers(weak="A", strong="B", middle="C")  # no token probability: never sure
     config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive")
     transcript = await run(config, fakes)
-    assert [r.responses[0].model for r in transcript.rounds] == ["strong", "middle"]
+    first, reasoning = transcript.rounds
+    assert [r.model for r in first.responses] == ["strong"]
+    assert [r.model for r in reasoning.responses] == ["strong #2"]
+    assert transcript.sent(first.responses[0]) == CHOICE
+    assert transcript.sent(reasoning.responses[0]) == (
+        *CHOICE,
+        Message(role="user", content=REASONING_PROMPT),
+    )
+    options = fakes["strong"].history[1].options
+    assert options.temperature == 0.0  # its own settings, with room to reason
+    assert options.max_tokens is not None
+    assert options.max_tokens >= REASONING_MAX_TOKENS
+    assert fakes["middle"].history == []
     assert fakes["weak"].history == []
-    assert fakes["agg"].history == []
     assert transcript.stop_reason == "agreed"
     assert transcript.answer == "B"
 
 
-async def test_adaptive_brings_in_more_members_while_they_disagree() -> None:
-    fakes = answers(weak="A", strong="B", middle="C")
-    config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive")
+async def test_adaptive_draws_more_then_brings_in_the_others_while_answers_disagree() -> None:
+    letters = iter("BCDA")
+    fakes = answers(weak="C", middle="C")
+    fakes["strong"] = FunctionModel(lambda messages, options: next(letters))
+    config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive", samples=4)
     transcript = await run(config, fakes)
-    assert [r.responses[0].model for r in transcript.rounds] == ["strong", "middle", "weak"]
-    for record in transcript.rounds:  # the same question each round, not a consensus prompt
-        assert transcript.sent(record.responses[0]) == CHOICE
-    assert transcript.answer == "B"
+    assert [[r.model for r in record.responses] for record in transcript.rounds] == [
+        ["strong"],
+        ["strong #2"],
+        ["strong #3", "strong #4"],
+        ["middle", "weak"],
+    ]
+    drawn = [call.options for call in fakes["strong"].history[2:]]
+    assert all(o.temperature is not None and o.temperature >= 0.7 for o in drawn)
+    assert len({o.seed for o in drawn}) == 2
+    assert transcript.sent(transcript.rounds[3].responses[0])[-1].content == REASONING_PROMPT
     assert transcript.stop_reason == "iterations"
+    assert transcript.answer == "C"  # strong #2 (0.9) + middle (0.6) + weak (0.3)
     assert transcript.agreement is not None
-    assert len(transcript.agreement.clusters) == 3
+    assert transcript.agreement.supporters == ("strong #2", "middle", "weak")
+
+
+async def test_adaptive_answers_what_a_worked_answer_concludes() -> None:
+    worked = "Canberra was chosen as a compromise between Sydney and Melbourne.\nAnswer: B"
+    fakes = answers(strong=worked)
+    transcript = await run(weighted({"strong": 1.0}, "adaptive", samples=3), fakes)
+    assert transcript.answer == "B"
+    assert transcript.rounds[-1].responses[0].text == worked  # the reasoning stays on record
+    assert transcript.agreement is not None
+    assert transcript.agreement.answer == "B"
+
+
+async def test_adaptive_does_not_stop_on_an_answer_the_model_is_unsure_of() -> None:
+    fakes: Fakes = {
+        "strong": FakeModel(default=sure("B", 0.5)),
+        "agg": FakeModel(default="unused"),
+    }
+    transcript = await run(weighted({"strong": 0.9}, "adaptive"), fakes)
+    assert len(transcript.rounds) == 2
+    assert transcript.rounds[1].responses[0].model == "strong #2"
 
 
 async def test_adaptive_stops_after_one_answer_the_model_is_sure_of() -> None:

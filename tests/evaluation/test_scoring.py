@@ -111,3 +111,16 @@ def test_a_custom_scorer_replaces_every_kind_or_one() -> None:
 def test_a_bad_scorer_is_a_clear_error(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Scorers.from_specs([spec])
+
+
+@pytest.mark.parametrize(
+    ("answer", "right"),
+    [("Port of Spain", True), ("The capital is Port of Spain.", True), ("Kingston", False)],
+)
+def test_an_accepted_answer_sharing_a_word_with_the_question_is_still_accepted(
+    answer: str, right: bool
+) -> None:
+    row = EvalRow(
+        id="tt", question="What is the capital of Trinidad and Tobago?", answers=("Port of Spain",)
+    )
+    assert score_text(answer, row) is right

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from conclave.consensus.answers import Question, same_text_answer, text_similarity
+from conclave.consensus.answers import Question, final_answer, same_text_answer, text_similarity
 from conclave.consensus.prompts import latest_user_query
 from conclave.consensus.transcript import Agreement, AnswerCluster, CallRecord
 from conclave.types import Message
@@ -56,7 +56,8 @@ class Ballot:
 
     @classmethod
     def of(cls, record: CallRecord, weight: float) -> Ballot:
-        return cls(record.model, record.text, weight, record.token_probability)
+        """The record's answer: what it concludes, when it reasoned first (see final_answer)."""
+        return cls(record.model, final_answer(record.text), weight, record.token_probability)
 
 
 @dataclass
@@ -253,13 +254,20 @@ class AgreementMeter:
         return [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
 
     def vote(self, conversation: Sequence[Message], candidates: Sequence[CallRecord]) -> CallRecord:
-        """The candidate that wins the weighted vote (`candidates` must not be empty)."""
-        counting = self.counting(conversation, [c.text for c in candidates])
-        return candidates[counting.vote(self.ballots(candidates)).winner]
+        """The candidate that wins the weighted vote (`candidates` must not be empty), its text
+        the answer it concludes when the question wants a short answer and it reasoned first."""
+        ballots = self.ballots(candidates)
+        counting = self.counting(conversation, [b.text for b in ballots])
+        winner = counting.vote(ballots).winner
+        record = candidates[winner]
+        if counting.question.kind == "free" or ballots[winner].text == record.text:
+            return record
+        return record.model_copy(update={"text": ballots[winner].text})
 
     def measure(
         self, conversation: Sequence[Message], candidates: Sequence[CallRecord], consensus: str
     ) -> Agreement:
         """How far the candidates agree, and how far they back `consensus`."""
-        counting = self.counting(conversation, [c.text for c in candidates])
-        return counting.support_for(self.ballots(candidates), consensus)
+        ballots = self.ballots(candidates)
+        counting = self.counting(conversation, [b.text for b in ballots])
+        return counting.support_for(ballots, consensus)

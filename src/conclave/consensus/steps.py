@@ -116,15 +116,6 @@ class ConsensusPrompt:
         return improvement_conversation(conversation, last.aggregate.text, self._role, self._prompt)
 
 
-class SameQuestion:
-    """Every round is asked the conversation itself (new members, or new samples)."""
-
-    def messages(
-        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
-    ) -> tuple[Message, ...]:
-        return tuple(conversation)
-
-
 class ThisRound:
     """A round combines its own answers."""
 
@@ -270,7 +261,8 @@ class BudgetCap:
 
 class AgreementStop:
     """Stop once the round's consensus has `threshold` confidence; with `at_least_two`, one
-    answer is not enough unless its backend reported how sure the model was."""
+    answer is not enough unless its backend reported the model at least `threshold` sure of
+    it (its mean token probability)."""
 
     def __init__(self, threshold: float, *, at_least_two: bool = False) -> None:
         self._threshold = threshold
@@ -280,12 +272,9 @@ class AgreementStop:
         agreement = rounds[-1].agreement if rounds else None
         if agreement is None or agreement.confidence < self._threshold:
             return None
-        if (
-            self._at_least_two
-            and len(agreement.supporters) < 2
-            and agreement.token_probability is None
-        ):
-            return None
+        if self._at_least_two and len(agreement.supporters) < 2:
+            sure = agreement.token_probability
+            return "agreed" if sure is not None and sure >= self._threshold else None
         return "agreed"
 
 

@@ -6,8 +6,10 @@
 - `rank`: every member ranks the others' anonymised answers (shuffled per reviewer, its own
   left out); a Borda count orders them; the aggregator, as chairman, writes from the best.
 - `sample`: several samples of the strongest member (self-consistency), voted.
-- `adaptive`: the strongest member first, then one more member a round while they disagree;
-  stops as soon as the answers agree, then votes.
+- `adaptive`: the strongest member answers alone; while the answers are unsure (its token
+  probability is low, or the backend reports none, or the answers so far disagree) it is asked
+  to reason step by step, then for more reasoning draws (self-consistency), then the other
+  members are asked; it stops as soon as the answers agree, and every answer is voted.
 
 Every strategy keeps a consensus when its combiner fails: the configured fallback aggregator
 writes it, or else the answers are voted.
@@ -42,7 +44,6 @@ from conclave.consensus.steps import (
     LLMAggregator,
     MemberSelector,
     RoundPrompt,
-    SameQuestion,
     StopRule,
     ThisRound,
     WithFallbacks,
@@ -56,6 +57,15 @@ SAMPLE_TEMPERATURE = 0.7
 
 RANKED_FOR_CHAIRMAN = 2
 """How many of the best-ranked answers the chairman of `rank` writes from."""
+
+REASONING_PROMPT = (
+    "Before you answer, work it out step by step in a few short lines. Then write your final "
+    'answer on the last line as "Answer: ...", in the form the question asks for.'
+)
+"""What `adaptive` adds to the conversation once the first answer was not sure enough."""
+
+REASONING_MAX_TOKENS = 256
+"""The least room a reasoning answer gets (a member's own max_tokens if larger)."""
 
 REVIEW_PROMPT = (
     "Below are answers from other assistants to the user's latest message. Rank them from the "
@@ -89,6 +99,9 @@ def build_steps(
     members: tuple[Member, ...] = panel.members
     if config.strategy == "sample":
         members = sampled(strongest[0], config.samples)
+    escalation = Escalation(strongest, config.samples - 2)
+    if config.strategy == "adaptive":
+        members = escalation.everyone
     weights = {member.label: member.spec.weight for member in members}
     meter = AgreementMeter(weights, similarity or default_similarity())
     vote = VoteCombiner(meter)
@@ -110,19 +123,18 @@ def build_steps(
     rounds = config.iterations + 1
     combiner: Combiner
     if config.strategy == "adaptive":
-        combiner = vote
         return Steps(
-            selector=OneMoreEachRound(strongest),
-            prompt=SameQuestion(),
+            selector=escalation,
+            prompt=ReasonAfterFirstRound(),
             pool=EveryRound(),
-            combiner=_with_fallbacks(config, panel, combiner, vote, rng),
+            combiner=vote,
             stop_rules=(
-                IterationLimit(len(strongest) - 1),
+                IterationLimit(escalation.rounds - 1),
                 AgreementStop(config.agreement_threshold, at_least_two=True),
                 *budget,
             ),
             meter=meter,
-            max_rounds=len(strongest),
+            max_rounds=escalation.rounds,
         )
     stop_rules: list[StopRule] = [IterationLimit(config.iterations), *budget]
     if config.convergence_threshold is not None:
@@ -196,16 +208,73 @@ class FixedMembers:
         return self._members
 
 
-class OneMoreEachRound:
-    """Round N asks the N-th member in `order` only: `adaptive` brings members in one by one."""
+def reasoning_draws(member: Member, count: int, *, start: int = 2) -> tuple[Member, ...]:
+    """`count` draws of one member for reasoning answers, numbered from `start`: at a
+    temperature of at least SAMPLE_TEMPERATURE, each with its own seed, with room for
+    REASONING_MAX_TOKENS."""
+    temperature = max(member.spec.temperature, SAMPLE_TEMPERATURE)
+    max_tokens = max(member.spec.max_tokens or 0, REASONING_MAX_TOKENS)
+    return tuple(
+        Member(
+            spec=member.spec.model_copy(
+                update={
+                    "temperature": temperature,
+                    "max_tokens": max_tokens,
+                    "seed": (member.spec.seed or 0) + number,
+                }
+            ),
+            provider=member.provider,
+            label=f"{member.label} #{number}",
+        )
+        for number in range(start, start + count)
+    )
 
-    def __init__(self, order: tuple[Member, ...]) -> None:
-        self._order = order
+
+class Escalation:
+    """`adaptive`'s rounds, each asked only while the answers so far are unsure: the strongest
+    member alone (asking for token probabilities where the backend is embedded, so that a sure
+    answer ends the run at one call); the same member reasoning step by step, at its own
+    settings; `draws` more reasoning draws of it (self-consistency); every other member."""
+
+    def __init__(self, strongest: tuple[Member, ...], draws: int) -> None:
+        first = strongest[0]
+        if first.provider.name == "local" and not first.spec.logprobs:
+            spec = first.spec.model_copy(update={"logprobs": True})
+            first = Member(spec=spec, provider=first.provider, label=first.label)
+        room = max(first.spec.max_tokens or 0, REASONING_MAX_TOKENS)
+        reasoning = Member(
+            spec=first.spec.model_copy(update={"max_tokens": room}),
+            provider=first.provider,
+            label=f"{first.label} #2",
+        )
+        groups = [(first,), (reasoning,), reasoning_draws(first, draws, start=3), strongest[1:]]
+        self._rounds = tuple(group for group in groups if group)
+
+    @property
+    def everyone(self) -> tuple[Member, ...]:
+        """Every member and draw that may be asked."""
+        return tuple(member for group in self._rounds for member in group)
+
+    @property
+    def rounds(self) -> int:
+        return len(self._rounds)
 
     def select(
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
     ) -> tuple[Member, ...]:
-        return (self._order[min(round_index, len(self._order) - 1)],)
+        return self._rounds[min(round_index, len(self._rounds) - 1)]
+
+
+class ReasonAfterFirstRound:
+    """The first round is asked the conversation itself; later rounds are asked to reason
+    step by step first and end on an "Answer: ..." line (REASONING_PROMPT)."""
+
+    def messages(
+        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
+    ) -> tuple[Message, ...]:
+        if not history:
+            return tuple(conversation)
+        return (*conversation, Message(role="user", content=REASONING_PROMPT))
 
 
 class VoteCombiner:

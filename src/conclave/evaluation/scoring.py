@@ -45,11 +45,11 @@ def score_text(answer: str, row: EvalRow) -> bool:
     question's own words; case, accents, punctuation and articles ignored) says an accepted
     answer (aliases count)."""
     asked = frozenset(normalise_text(fold_accents(row.prompt())).split())
-    key = Question(kind="text", options={}, aliases={}, asked_words=asked).extract(
-        fold_accents(answer)
-    )
-    accepted = (normalise_text(fold_accents(a)) for a in row.answers)
-    return key is not None and any(same_text_answer(key, wanted) for wanted in accepted)
+    question = Question(kind="text", options={}, aliases={}, asked_words=asked)
+    key = question.extract(fold_accents(answer))
+    # The accepted answers are read the same way ("Port of Spain" loses the question's "of" too)
+    accepted = (question.extract(fold_accents(a)) or "" for a in row.answers)
+    return key is not None and any(same_text_answer(key, wanted) for wanted in accepted if wanted)
 
 
 def fold_accents(text: str) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
 import threading
 import time
@@ -117,6 +118,15 @@ class _Call:
     prompt_started: float = 0.0
     first_token_at: float | None = None
     last_token_at: float | None = None
+    want_probability: bool = False
+    logprob_sum: float = 0.0
+    logprob_tokens: int = 0
+
+    def token_probability(self) -> float | None:
+        """The geometric mean of the sampled tokens' probabilities, when they were asked for."""
+        if not self.want_probability or not self.logprob_tokens:
+            return None
+        return math.exp(self.logprob_sum / self.logprob_tokens)
 
     def stats(self, model: str) -> LocalCallStats:
         first = self.first_token_at or self.prompt_started
@@ -160,6 +170,7 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
+        import numpy as np  # llama-cpp-python's own dependency
     except ImportError:
         raise ModelPackMissingError(
             f"the embedded runtime llama-cpp-python is not installed. Install it with:\n"
@@ -198,7 +209,19 @@ def _llama_class() -> Callable[..., _HookedLlama]:
             token = int(super().sample(*args, **kwargs))
             if call is not None and not llama_cpp.llama_vocab_is_eog(self._conclave_vocab, token):
                 call.completion_tokens += 1  # llama.cpp counts the same way (end token excluded)
+                if call.want_probability:
+                    call.logprob_sum += self._conclave_logprob(token)
+                    call.logprob_tokens += 1
             return token
+
+        def _conclave_logprob(self, token: int) -> float:
+            # The logits the sampler just read (the context's last output row), before any
+            # temperature: llama-cpp-python only returns logprobs with logits_all=True, which
+            # keeps a row per prompt token; one row per sampled token is all this needs.
+            row = llama_cpp.llama_get_logits_ith(self.ctx, -1)
+            logits = np.ctypeslib.as_array(row, shape=(self.n_vocab(),))
+            top = float(logits.max())
+            return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
         def _conclave_rebalance(self, call: _Call) -> None:
             threads = call.budget.share()
@@ -257,7 +280,7 @@ class LocalProvider(Provider):
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> Completion:
         slot = self._model(model)
-        call = _Call(self._budget)
+        call = _Call(self._budget, want_probability=options.logprobs)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
@@ -278,13 +301,14 @@ class LocalProvider(Provider):
                 cost_usd=0.0,
             ),
             latency_s=time.perf_counter() - started,
+            token_probability=call.token_probability(),
         )
 
     async def stream(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> AsyncIterator[StreamItem]:
         slot = self._model(model)
-        call = _Call(self._budget)
+        call = _Call(self._budget, want_probability=options.logprobs)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _StreamEnd] = asyncio.Queue()
@@ -317,6 +341,7 @@ class LocalProvider(Provider):
                     finish_reason=item.finish_reason,
                     usage=item.usage,
                     latency_s=time.perf_counter() - started,
+                    token_probability=call.token_probability(),
                 )
                 return
         finally:
@@ -390,7 +415,7 @@ class LocalProvider(Provider):
                     result = llama.create_chat_completion(
                         [message.model_dump() for message in messages],
                         stream=emit is not None,
-                        **options.params(),
+                        **options.model_copy(update={"logprobs": False}).params(),
                     )
                     if emit is not None:
                         _pump(result, call, emit)
