@@ -459,3 +459,14 @@ async def test_the_aggregator_receives_the_whole_conversation() -> None:
     await run(weighted({"a": 1, "b": 1}, "flare", iterations=0), fakes, conversation)
     sent = fakes["agg"].history[0].messages
     assert sent[1 : 1 + len(conversation)] == conversation
+
+
+async def test_adaptive_keeps_the_strongest_members_free_form_answer() -> None:
+    essay = "Over twelve centuries Rome grew from a small kingdom on the Tiber into a republic. "
+    fakes = answers(strong=essay, weak="Rome was founded in 753 BC, legend says. " * 6)
+    question = (Message(role="user", content="Tell me about the history of Rome."),)
+    transcript = await run(weighted({"strong": 0.9, "weak": 0.3}, "adaptive"), fakes, question)
+    assert len(transcript.rounds) == 1
+    assert transcript.stop_reason == "free_form"
+    assert transcript.answer == essay
+    assert fakes["weak"].history == []

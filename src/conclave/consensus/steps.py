@@ -278,6 +278,16 @@ class AgreementStop:
         return "agreed"
 
 
+class FreeFormStop:
+    """Stop once a round's answers are free-form text (an essay, code, an explanation): they
+    can be compared by similarity only, which says nothing of which is right; `adaptive` keeps
+    the strongest member's answer rather than pay for more of them."""
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        agreement = rounds[-1].agreement if rounds else None
+        return "free_form" if agreement is not None and agreement.kind == "free" else None
+
+
 class ConvergenceStop:
     """Stop once the consensus no longer changes: two consecutive consensus answers are at
     least `threshold` similar (0..1, difflib's ratio over lower-cased words)."""

@@ -9,7 +9,9 @@
 - `adaptive`: the strongest member answers alone; while the answers are unsure (its token
   probability is low, or the backend reports none, or the answers so far disagree) it is asked
   to reason step by step, then for more reasoning draws (self-consistency), then the other
-  members are asked; it stops as soon as the answers agree, and every answer is voted.
+  members are asked; it stops as soon as the answers agree, and every answer is voted. A
+  free-form answer (an essay, code) is the strongest member's own: a vote cannot tell which
+  of several is right.
 
 Every strategy keeps a consensus when its combiner fails: the configured fallback aggregator
 writes it, or else the answers are voted.
@@ -40,6 +42,7 @@ from conclave.consensus.steps import (
     ConvergenceStop,
     EveryMember,
     EveryRound,
+    FreeFormStop,
     IterationLimit,
     LLMAggregator,
     MemberSelector,
@@ -131,6 +134,7 @@ def build_steps(
             stop_rules=(
                 IterationLimit(escalation.rounds - 1),
                 AgreementStop(config.agreement_threshold, at_least_two=True),
+                FreeFormStop(),
                 *budget,
             ),
             meter=meter,
