@@ -470,3 +470,15 @@ async def test_adaptive_keeps_the_strongest_members_free_form_answer() -> None:
     assert transcript.stop_reason == "free_form"
     assert transcript.answer == essay
     assert fakes["weak"].history == []
+
+
+async def test_adaptive_works_out_a_number_even_when_the_model_is_sure_of_it() -> None:
+    fakes: Fakes = {
+        "strong": FakeModel(default=sure("42", 0.99)),
+        "agg": FakeModel(default="unused"),
+    }
+    question = (Message(role="user", content="What is 17 + 25? Answer with the number only."),)
+    transcript = await run(weighted({"strong": 0.9}, "adaptive"), fakes, question)
+    assert [r.responses[0].model for r in transcript.rounds] == ["strong", "strong #2"]
+    assert transcript.stop_reason == "agreed"
+    assert transcript.answer == "42"

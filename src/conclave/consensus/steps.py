@@ -261,8 +261,7 @@ class BudgetCap:
 
 class AgreementStop:
     """Stop once the round's consensus has `threshold` confidence; with `at_least_two`, one
-    answer is not enough unless its backend reported the model at least `threshold` sure of
-    it (its mean token probability)."""
+    answer is never enough (see SureAnswerStop)."""
 
     def __init__(self, threshold: float, *, at_least_two: bool = False) -> None:
         self._threshold = threshold
@@ -273,9 +272,25 @@ class AgreementStop:
         if agreement is None or agreement.confidence < self._threshold:
             return None
         if self._at_least_two and len(agreement.supporters) < 2:
-            sure = agreement.token_probability
-            return "agreed" if sure is not None and sure >= self._threshold else None
+            return None
         return "agreed"
+
+
+class SureAnswerStop:
+    """Stop after a lone answer the model is at least `threshold` sure of (its mean token
+    probability, where the backend reports it), unless the answer is a number: numbers are
+    computed, and working them out step by step is where reasoning pays (Sprague et al.,
+    2024, "To CoT or not to CoT?": the gains of chain-of-thought are mostly on math)."""
+
+    def __init__(self, threshold: float) -> None:
+        self._threshold = threshold
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        agreement = rounds[-1].agreement if len(rounds) == 1 else None
+        if agreement is None or agreement.kind == "number" or len(agreement.supporters) != 1:
+            return None
+        sure = agreement.token_probability
+        return "agreed" if sure is not None and sure >= self._threshold else None
 
 
 class FreeFormStop:

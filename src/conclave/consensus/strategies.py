@@ -7,11 +7,11 @@
   left out); a Borda count orders them; the aggregator, as chairman, writes from the best.
 - `sample`: several samples of the strongest member (self-consistency), voted.
 - `adaptive`: the strongest member answers alone; while the answers are unsure (its token
-  probability is low, or the backend reports none, or the answers so far disagree) it is asked
-  to reason step by step, then for more reasoning draws (self-consistency), then the other
-  members are asked; it stops as soon as the answers agree, and every answer is voted. A
-  free-form answer (an essay, code) is the strongest member's own: a vote cannot tell which
-  of several is right.
+  probability is low, or the backend reports none, or the answer is a number to compute, or
+  the answers so far disagree) it is asked to reason step by step, then for more reasoning
+  draws (self-consistency), then the other members are asked; it stops as soon as the
+  answers agree, and every answer is voted. A free-form answer (an essay, code) is the
+  strongest member's own: a vote cannot tell which of several is right.
 
 Every strategy keeps a consensus when its combiner fails: the configured fallback aggregator
 writes it, or else the answers are voted.
@@ -48,6 +48,7 @@ from conclave.consensus.steps import (
     MemberSelector,
     RoundPrompt,
     StopRule,
+    SureAnswerStop,
     ThisRound,
     WithFallbacks,
 )
@@ -67,7 +68,7 @@ REASONING_PROMPT = (
 )
 """What `adaptive` adds to the conversation once the first answer was not sure enough."""
 
-REASONING_MAX_TOKENS = 256
+REASONING_MAX_TOKENS = 192
 """The least room a reasoning answer gets (a member's own max_tokens if larger)."""
 
 REVIEW_PROMPT = (
@@ -133,6 +134,7 @@ def build_steps(
             combiner=vote,
             stop_rules=(
                 IterationLimit(escalation.rounds - 1),
+                SureAnswerStop(config.agreement_threshold),
                 AgreementStop(config.agreement_threshold, at_least_two=True),
                 FreeFormStop(),
                 *budget,
