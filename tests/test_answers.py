@@ -9,6 +9,7 @@ from conclave.consensus.answers import (
     canonical_number,
     extract_letter,
     extract_number,
+    final_answer,
     normalise_text,
     same_text_answer,
 )
@@ -114,3 +115,19 @@ def test_a_number_longer_than_28_digits_is_read_not_an_error() -> None:
     assert canonical_number(long_number) == long_number
     assert extract_number(f"The answer is {long_number}.") == long_number
     assert canonical_number("1E+3") == "1000"
+
+
+@pytest.mark.parametrize(
+    ("text", "concluded"),
+    [
+        ("10 - 2 = 8\n8 + 5 = 13\nAnswer: 13", "13"),
+        ("It was chosen as a compromise.\n**Answer:** Canberra", "Canberra"),
+        ("Thinking it over.\nFinal answer: B) Paris", "B) Paris"),
+        ("Ge is the element with the symbol Ge. Answer: Germanium", "Germanium"),
+        ("The answer: 7, on second thought\nAnswer: 9", "9"),
+        ("B", "B"),
+        ("The correct answer: none of these", "The correct answer: none of these"),
+    ],
+)
+def test_a_worked_answer_concludes_with_its_last_answer_line(text: str, concluded: str) -> None:
+    assert final_answer(text) == concluded

@@ -35,7 +35,7 @@ _TEXT_LEAD = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNO
 _ARTICLES = frozenset({"a", "an", "the"})
 _CLAUSE_END = re.compile(r"[\n.;,:!?()]|\s[-\u2013]\s")
 _FINAL_ANSWER = re.compile(
-    r"^[\s*#>_]*(?:final\s+)?answer[\s*_]*[:\uff1a][\s*_]*([^\s*_].*?)[\s*_]*$",
+    r"(?:^|(?<=[.!?:;]\s))[\s*#>_]*(?:final\s+)?answer[\s*_]*[:\uff1a][\s*_]*([^\s*_].*?)[\s*_]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _KIND_HINT = re.compile(r"(?i:answer with (?:the|a|one) )(letter|number)|(?i:in a few words)")
@@ -107,8 +107,8 @@ class Question:
 
 
 def final_answer(text: str) -> str:
-    """What a worked answer concludes: the rest of its last "Answer: ..." line (as a model
-    asked to reason first writes it), else the whole text."""
+    """What a worked answer concludes: what follows its last "Answer:" that opens a line or a
+    sentence (as a model asked to reason first writes it), else the whole text."""
     found = _FINAL_ANSWER.findall(text)
     return found[-1].strip() if found else text
 
