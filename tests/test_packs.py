@@ -292,9 +292,9 @@ def test_an_unknown_pack_name_lists_the_known_ones() -> None:
         get_pack("llama-70b")
 
 
-def test_the_defaults_are_the_two_small_packs() -> None:
-    assert DEFAULT_PACKS == ("smollm2-135m", "qwen2.5-0.5b")
-    assert get_pack("qwen2.5-1.5b").requirements_file == "requirements/packs-1.5b.txt"
+def test_every_pack_is_a_default_one_installed_from_one_requirements_file() -> None:
+    assert DEFAULT_PACKS == ("smollm2-135m", "qwen2.5-0.5b", "qwen2.5-1.5b")
+    assert {pack.requirements_file for pack in PACKS} == {"requirements/packs.txt"}
 
 
 def _pinned(requirements_file: Path) -> dict[str, str]:

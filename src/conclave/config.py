@@ -134,6 +134,9 @@ class ConsensusConfig(Frozen):
     agreement_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
     """`vote`, `sample`, `rank`, `adaptive`: stop once the consensus has this confidence (0..1);
     `adaptive` also needs two agreeing members, or one the backend says it is sure of."""
+    sure_probability: float = Field(default=0.5, gt=0.0, le=1.0)
+    """`adaptive`: the first answer ends the run when the model's mean token probability for it
+    is at least this (embedded models report it; OpenAI-compatible servers with `logprobs`)."""
     show_answers: bool = False
     """Improvement rounds show members every answer of the previous round (anonymised), not
     only the consensus: Mixture-of-Agents layers, or a debate."""

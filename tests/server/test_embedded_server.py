@@ -1,5 +1,5 @@
 """The service on the real embedded models: what `docker run conclave` answers with, no key
-and no network. One short round keeps it to seconds on two cores."""
+and no network."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def test_the_embedded_preset_answers_an_openai_client() -> None:
         assert (completion.choices[0].message.content or "").strip()  # an answer, any words
         assert completion.choices[0].finish_reason in {"stop", "length"}
         summary = (completion.model_extra or {})["conclave"]
-        assert [m["answered"] for m in summary["members"]] == [1, 1]
+        assert summary["strategy"] == "adaptive"
+        assert len(summary["members"]) == 3
+        assert summary["members"][0]["answered"] >= 1  # the strongest answers first
     finally:
         server.should_exit = True
         thread.join(timeout=30)

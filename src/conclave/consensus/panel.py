@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 
 from conclave.config import ConsensusConfig, ModelSpec
@@ -63,6 +63,15 @@ def unique_labels(specs: Sequence[ModelSpec]) -> tuple[str, ...]:
         else:
             labels.append(name)
     return tuple(labels)
+
+
+def panel_member_of(call_label: str, labels: Collection[str]) -> str | None:
+    """The panel member (one of `labels`) a call's label belongs to: its own, or the member
+    whose extra draw it is (`sample` and `adaptive` label draws "<member> #<n>")."""
+    if call_label in labels:
+        return call_label
+    member, hash_sign, number = call_label.rpartition(" #")
+    return member if hash_sign and number.isdigit() and member in labels else None
 
 
 def build_panel(config: ConsensusConfig, registry: ProviderRegistry) -> Panel:

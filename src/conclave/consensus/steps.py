@@ -277,17 +277,15 @@ class AgreementStop:
 
 
 class SureAnswerStop:
-    """Stop after a lone answer the model is at least `threshold` sure of (its mean token
-    probability, where the backend reports it), unless the answer is a number: numbers are
-    computed, and working them out step by step is where reasoning pays (Sprague et al.,
-    2024, "To CoT or not to CoT?": the gains of chain-of-thought are mostly on math)."""
+    """Stop after a lone answer the model is at least `threshold` sure of: its mean token
+    probability, where the backend reports it (`adaptive`'s first round)."""
 
     def __init__(self, threshold: float) -> None:
         self._threshold = threshold
 
     def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
         agreement = rounds[-1].agreement if len(rounds) == 1 else None
-        if agreement is None or agreement.kind == "number" or len(agreement.supporters) != 1:
+        if agreement is None or len(agreement.supporters) != 1:
             return None
         sure = agreement.token_probability
         return "agreed" if sure is not None and sure >= self._threshold else None

