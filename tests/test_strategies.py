@@ -470,3 +470,17 @@ async def test_adaptive_keeps_the_strongest_members_free_form_answer() -> None:
     assert transcript.stop_reason == "free_form"
     assert transcript.answer == essay
     assert fakes["weak"].history == []
+
+
+async def test_adaptive_stops_once_the_members_left_could_not_change_the_vote() -> None:
+    letters = iter("ABA")
+    fakes = answers(weak1="B", weak2="B")
+    fakes["strong"] = FunctionModel(lambda messages, options: next(letters))
+    config = weighted({"strong": 0.9, "weak1": 0.1, "weak2": 0.1}, "adaptive", samples=3)
+    transcript = await run(config, fakes)
+    # A (0.9 + 0.9) leads B (0.9) by more than the two weak members (0.2) could add
+    assert len(transcript.rounds) == 3
+    assert transcript.stop_reason == "settled"
+    assert transcript.answer == "A"
+    assert fakes["weak1"].history == []
+    assert fakes["weak2"].history == []

@@ -52,7 +52,13 @@ from conclave.consensus.steps import (
     ThisRound,
     WithFallbacks,
 )
-from conclave.consensus.transcript import CallError, CallRecord, DecidedBy, RoundRecord
+from conclave.consensus.transcript import (
+    CallError,
+    CallRecord,
+    DecidedBy,
+    RoundRecord,
+    StopReason,
+)
 from conclave.errors import ProviderError
 from conclave.types import Message, Usage
 
@@ -136,6 +142,7 @@ def build_steps(
                 IterationLimit(escalation.rounds - 1),
                 SureAnswerStop(config.sure_probability),
                 AgreementStop(config.agreement_threshold, at_least_two=True),
+                VoteSettled(escalation),
                 FreeFormStop(),
                 *budget,
             ),
@@ -265,10 +272,30 @@ class Escalation:
     def rounds(self) -> int:
         return len(self._rounds)
 
+    def weight_after(self, rounds_done: int) -> float:
+        """The total weight of the members still to be asked after `rounds_done` rounds."""
+        return sum(member.spec.weight for group in self._rounds[rounds_done:] for member in group)
+
     def select(
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
     ) -> tuple[Member, ...]:
         return self._rounds[min(round_index, len(self._rounds) - 1)]
+
+
+class VoteSettled:
+    """Stop once the members still to be asked could not change the vote: the leading
+    answer's weight exceeds the runner-up's by more than all of theirs together."""
+
+    def __init__(self, escalation: Escalation) -> None:
+        self._escalation = escalation
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        agreement = rounds[-1].agreement if rounds else None
+        if agreement is None or not agreement.clusters or agreement.kind == "free":
+            return None
+        weights = sorted((cluster.weight for cluster in agreement.clusters), reverse=True)
+        margin = weights[0] - (weights[1] if len(weights) > 1 else 0.0)
+        return "settled" if margin > self._escalation.weight_after(len(rounds)) else None
 
 
 class ReasonAfterFirstRound:

@@ -16,7 +16,14 @@ from conclave.types import Frozen, Message, Usage
 
 CallRole = Literal["member", "aggregator", "reviewer"]
 StopReason = Literal[
-    "iterations", "converged", "agreed", "free_form", "budget", "quorum_lost", "aggregator_failed"
+    "iterations",
+    "converged",
+    "agreed",
+    "settled",
+    "free_form",
+    "budget",
+    "quorum_lost",
+    "aggregator_failed",
 ]
 DecidedBy = Literal[
     "aggregator", "vote", "rank", "fallback_aggregator", "fallback_vote", "previous_round"
