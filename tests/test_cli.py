@@ -29,6 +29,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeModel | FunctionMode
     models: dict[str, FakeModel | FunctionModel] = {
         "smollm2-135m": FakeModel(default="Paris, I think."),
         "qwen2.5-0.5b": FakeModel(default="The capital of France is Paris."),
+        "qwen2.5-1.5b": FakeModel(default="The capital of France is Paris."),
     }
     provider = FakeProvider(models)
     monkeypatch.setattr(
@@ -41,13 +42,19 @@ def test_ask_prints_the_consensus_on_stdout(fakes: dict[str, FakeModel | Functio
     result = runner.invoke(cli.app, ["ask", "What is the capital of France?"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "The capital of France is Paris."
-    # the aggregator (qwen) was asked twice: round 0 and one improvement round
-    assert len(fakes["smollm2-135m"].history) == 2
+    # adaptive: the 1.5B answers, reasons it out (a fake reports no token probability, so it
+    # is never sure at once), agrees with itself; the small models are never asked
+    assert len(fakes["qwen2.5-1.5b"].history) == 2
+    assert fakes["smollm2-135m"].history == []
 
 
 def test_ask_json_holds_the_whole_transcript(fakes: dict[str, FakeModel | FunctionModel]) -> None:
     result = runner.invoke(
-        cli.app, ["ask", "Capital of France?", "--json", "-n", "0", "--system", "Be brief."]
+        cli.app,
+        [
+            *("ask", "Capital of France?", "--json", "-n", "0"),
+            *("--system", "Be brief.", "--strategy", "flare"),
+        ],
     )
     assert result.exit_code == 0, result.output
     transcript = json.loads(result.stdout)
@@ -57,7 +64,7 @@ def test_ask_json_holds_the_whole_transcript(fakes: dict[str, FakeModel | Functi
     for response in round_["responses"]:
         assert {"model", "text", "error", "finish_reason", "usage", "latency_s"} <= response.keys()
         assert response["error"] is None
-    assert round_["aggregate"]["model"] == "local:qwen2.5-0.5b (aggregator)"
+    assert round_["aggregate"]["model"] == "local:qwen2.5-1.5b (aggregator)"
     assert {"prompt_tokens", "completion_tokens", "cost_usd"} <= transcript["usage"].keys()
 
 
@@ -65,7 +72,7 @@ def test_ask_reports_a_failing_member_and_still_answers(
     fakes: dict[str, FakeModel | FunctionModel],
 ) -> None:
     fakes["smollm2-135m"] = FakeModel(default=ProviderHTTPError("smollm2: broke", status_code=500))
-    result = runner.invoke(cli.app, ["ask", "Capital of France?", "-n", "0"])
+    result = runner.invoke(cli.app, ["ask", "Capital of France?", "-n", "0", "--strategy", "flare"])
     assert result.exit_code == 0, result.output
     assert "local:smollm2-135m failed: smollm2: broke" in result.stderr
     assert result.stdout.strip() == "The capital of France is Paris."
@@ -147,13 +154,15 @@ def test_chat_keeps_the_conversation_across_turns(
         seen.append(tuple(messages))
         return f"answer {len(seen)}"
 
-    fakes["smollm2-135m"] = FunctionModel(remember)
+    fakes["qwen2.5-1.5b"] = FunctionModel(remember)
     result = runner.invoke(
-        cli.app, ["chat", "-n", "0"], input="first question\n\nsecond question\nexit\n"
+        cli.app,
+        ["chat", "-n", "0", "--strategy", "flare"],
+        input="first question\n\nsecond question\nexit\n",
     )
     assert result.exit_code == 0, result.output
     assert "conclave>" in result.stdout
-    last_turn = seen[-1]
+    last_turn = next(m for m in reversed(seen) if m[0].role == "user" and len(m) == 3)
     assert [m.role for m in last_turn] == ["user", "assistant", "user"]
     assert last_turn[0].content == "first question"
     assert last_turn[2].content == "second question"
@@ -165,7 +174,7 @@ def test_chat_keeps_one_registry_for_every_turn_and_closes_it_at_the_end(
     """The models stay loaded between turns: one registry (so one LocalProvider with its
     loaded Llamas) serves the whole chat, and is closed once, when the user leaves."""
     provider = FakeProvider(fakes)
-    qwen = fakes["qwen2.5-0.5b"]
+    qwen = fakes["qwen2.5-1.5b"]
     closed_after_calls: list[int] = []
 
     class RecordingRegistry(ProviderRegistry):
@@ -185,7 +194,7 @@ def test_chat_keeps_one_registry_for_every_turn_and_closes_it_at_the_end(
     assert result.exit_code == 0, result.output
     assert result.stdout.count("conclave>") == 3
     assert len(registries) == 1
-    # closed once, after the last turn (qwen answers twice a turn: as member and aggregator)
+    # closed once, after the last turn (the 1.5B answers twice a turn: at once, then reasoning)
     assert closed_after_calls == [6]
 
 

@@ -82,7 +82,11 @@ def test_ask_writes_a_receipt_that_verify_accepts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     provider = FakeProvider(
-        {"smollm2-135m": FakeModel(default="4"), "qwen2.5-0.5b": FakeModel(default="2 + 2 = 4")}
+        {
+            "smollm2-135m": FakeModel(default="4"),
+            "qwen2.5-0.5b": FakeModel(default="4"),
+            "qwen2.5-1.5b": FakeModel(default="2 + 2 = 4"),
+        }
     )
     monkeypatch.setattr(
         cli, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
