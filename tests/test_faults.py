@@ -347,17 +347,20 @@ def test_the_retry_policy_is_the_sdks_bounded_by_the_deadline() -> None:
             assert policy.wait_before_retry_s(1, 5.0) is None
 
 
-def test_a_fast_failure_is_retried_at_once_the_first_time_only() -> None:
-    policy = RetryPolicy(max_retries=2)
+def test_a_fast_failure_backs_off_one_step_less_its_first_retry_at_once() -> None:
+    policy = RetryPolicy(max_retries=3)
 
     at_once = policy.wait_before_retry_s(1, None, failed_fast=True)
     assert at_once is not None
     assert 0 < at_once <= AT_ONCE_S
     second = policy.wait_before_retry_s(2, None, failed_fast=True)
     assert second is not None
-    assert 0.75 <= second <= 1.0  # later retries back off as before
+    assert 0.375 <= second <= 0.5  # the SDK's first step
+    third = policy.wait_before_retry_s(3, None, failed_fast=True)
+    assert third is not None
+    assert 0.75 <= third <= 1.0
     assert policy.wait_before_retry_s(1, 7.0, failed_fast=True) == 7.0  # Retry-After wins
-    assert policy.wait_before_retry_s(3, None, failed_fast=True) is None  # retries spent
+    assert policy.wait_before_retry_s(4, None, failed_fast=True) is None  # retries spent
 
 
 def test_only_server_errors_and_failed_connections_that_came_back_soon_fail_fast() -> None:

@@ -9,11 +9,12 @@ retry here: a wait that would end past the deadline of the call (`call_deadline`
 waited, and the last failure is reported at once.
 
 One departure from the SDK: a call that failed fast (an HTTP 5xx or a refused connection
-within `FAST_FAILURE_S`, not a rate limit) is retried at once the first time. Such a failure
-is one bad request (a gateway's broken backend, a dropped pooled connection), not a sign of
-load; backing off 0.5 s would make the retried member a straggler its round leaves behind, and
-a retried aggregator costs every client of the round that half second. Later retries back off
-as the SDK does, and a `Retry-After` is always honoured.
+within `FAST_FAILURE_S`, not a rate limit) backs off one step less: its first retry is made at
+once, its second after 0.5 s, and so on. Such a failure is one bad request (a gateway's broken
+backend, a dropped pooled connection), not a sign of load; backing off 0.5 s would make the
+retried member a straggler its round leaves behind, and a retried aggregator costs every client
+of the round that half second. A slow failure backs off as the SDK does, and a `Retry-After` is
+always honoured.
 """
 
 from __future__ import annotations
@@ -74,18 +75,18 @@ class RetryPolicy:
         """Seconds to wait before retry number `retry` (1 for the first), or None when it must
         not be made: the retries are spent, the server asks for too long a wait, or the wait
         would end too close to the call's deadline. `failed_fast`: the attempt that failed
-        was a fast failure (see `failed_fast`), so the first retry is made at once."""
+        was a fast failure (see `failed_fast`), so the backoff is one step shorter (the
+        first retry is made at once)."""
         if retry > self.max_retries:
             return None
         if retry_after_s is not None and retry_after_s > self.max_retry_after_s:
             return None
         if retry_after_s:  # an absent or zero Retry-After leaves the wait to the backoff
             wait = retry_after_s
-        elif retry == 1 and failed_fast:
-            wait = AT_ONCE_S * (1 - 0.25 * random.random())
         else:
-            backoff = min(self.initial_delay_s * 2.0 ** (retry - 1), self.max_delay_s)
-            wait = backoff * (1 - 0.25 * random.random())
+            step = retry - 1 if failed_fast else retry
+            backoff = AT_ONCE_S if step == 0 else self.initial_delay_s * 2.0 ** (step - 1)
+            wait = min(backoff, self.max_delay_s) * (1 - 0.25 * random.random())
         left = time_left_s()
         if left is not None and wait + MIN_ATTEMPT_S > left:
             return None
