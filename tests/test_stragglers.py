@@ -16,7 +16,7 @@ from conclave.consensus.stragglers import GracePolicy
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
 from conclave.providers.registry import ProviderRegistry
-from conclave.providers.retries import AT_ONCE_S, note_failed_attempt
+from conclave.providers.retries import note_failed_attempt
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Completion, Message, SamplingOptions
 
@@ -258,7 +258,7 @@ def test_one_probe_at_a_time_and_a_cancelled_probe_lets_the_next_one_through() -
 
 
 class RetryingProvider(FakeProvider):
-    """Fakes, of which those named in `retrying` fail their first attempts and are retried
+    """Fakes, of which those named in `retrying` fail their first attempt and are retried
     (noted as a provider that retries notes it) after a backoff that is their latency."""
 
     def __init__(self, models: dict[str, FakeModel | FunctionModel], retrying: set[str]) -> None:
@@ -269,8 +269,7 @@ class RetryingProvider(FakeProvider):
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> Completion:
         if model in self.retrying:
-            note_failed_attempt(wait_s=AT_ONCE_S)  # a fast failure, retried at once
-            note_failed_attempt(wait_s=0.5)  # failed again: a backoff
+            note_failed_attempt()
         return await super().complete(model, messages, options)
 
 
@@ -312,31 +311,3 @@ async def test_a_slow_member_not_being_retried_keeps_its_allowance() -> None:
     transcript = await engine.run_to_end(QUESTION)
 
     assert error_types(transcript)[0]["c"] is None
-
-
-async def test_a_member_retried_at_once_keeps_its_allowance() -> None:
-    fakes: dict[str, FakeModel | FunctionModel] = {
-        "a": answering(),
-        "c": answering(latency_s=0.02),
-        "agg": FakeModel(default="Paris."),
-    }
-    provider = AtOnceProvider(fakes)
-    config = make_config(("a", "c"), grace_factor=0, grace_floor_s=0, straggler_factor=100)
-    registry = ProviderRegistry(overrides={"openrouter": provider})
-    engine = ConsensusEngine(config, build_panel(config, registry), rng=random.Random(0))
-    await engine.run_to_end(QUESTION)
-    fakes["c"].latency_s = 0.05
-
-    transcript = await engine.run_to_end(QUESTION)
-
-    assert error_types(transcript)[0]["c"] is None
-
-
-class AtOnceProvider(FakeProvider):
-    """Fakes whose every call failed fast once and is retried at once (as noted)."""
-
-    async def complete(
-        self, model: str, messages: Sequence[Message], options: SamplingOptions
-    ) -> Completion:
-        note_failed_attempt(wait_s=AT_ONCE_S * 0.9)
-        return await super().complete(model, messages, options)

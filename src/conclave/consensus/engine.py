@@ -240,7 +240,7 @@ class ConsensusEngine:
                             quorum_latencies,
                             self.health.usual_latency_s(member_key(spec)),
                             embedded=spec.provider == "local",
-                            retried=attempts[tasks[task].label].backed_off,
+                            retried=attempts[tasks[task].label].failed > 0,
                         )
                 ran_s = time.perf_counter() - started
                 late = [  # one that ended while a record was being yielded is not late
@@ -254,8 +254,8 @@ class ConsensusEngine:
                 for task in late:
                     pending.discard(task)
                     key = member_key(tasks[task].spec)
-                    if attempts[tasks[task].label].backed_off:
-                        self.health.record(key, ok=False)  # it had failed, more than once
+                    if attempts[tasks[task].label].failed:
+                        self.health.record(key, ok=False)  # it failed before it was left
                     else:
                         # Not a failure for the breaker: leaving it behind was the round's
                         # choice, and under load every member runs late now and then.

@@ -5,10 +5,9 @@ After `failures` consecutive failed calls a member's breaker opens: the member i
 `cooldown_s` seconds, then one call is let through as a probe. A probe that answers closes the
 breaker; a probe that fails opens it for another cooldown. A straggler the round left behind
 has not failed (it was not waited for) and counts neither way, unless its call had already
-failed and was backing off before a retry: then it counts as a failure. One `MemberHealth` is
-shared by every run of an engine (in the server, by every request to a preset), so once its
-breaker is open a dead upstream costs one failing call per cooldown instead of several per
-request.
+failed and was being retried: then it counts as a failure. One `MemberHealth` is shared by
+every run of an engine (in the server, by every request to a preset), so once its breaker is
+open a dead upstream costs one failing call per cooldown instead of several per request.
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ class OpenAICompatibleProvider(Provider):
                 wait_s = _wait_before_retry_s(exc, self._retry_policy, retry, attempt_s)
                 if wait_s is None:
                     raise
-                note_failed_attempt(wait_s)
+                note_failed_attempt()
                 await anyio.sleep(wait_s)
 
     def _chat_request_options(self, retry: int) -> openai.RequestOptions:

@@ -41,13 +41,11 @@ is not retried in lockstep."""
 
 
 class AttemptLog:
-    """The failed attempts of one model call so far, as its retries note them, so that whoever
-    waits for the call can tell a call backing off after failures from a slow one."""
+    """How many attempts of one model call have failed so far. The retries note each one, so
+    that whoever waits for the call can tell a call being retried from a slow one."""
 
     def __init__(self) -> None:
         self.failed = 0
-        self.backed_off = False
-        """Whether a retry of the call waited a backoff (more than a retry made at once)."""
 
 
 _ATTEMPTS: ContextVar[AttemptLog | None] = ContextVar("conclave_call_attempts", default=None)
@@ -65,13 +63,11 @@ def logging_attempts(log: AttemptLog) -> Iterator[None]:
         _ATTEMPTS.reset(token)
 
 
-def note_failed_attempt(wait_s: float) -> None:
-    """Count a failed attempt of the current call, about to be retried after `wait_s` seconds,
-    in its log (if any)."""
+def note_failed_attempt() -> None:
+    """Count a failed attempt of the current call, about to be retried, in its log (if any)."""
     log = _ATTEMPTS.get()
     if log is not None:
         log.failed += 1
-        log.backed_off = log.backed_off or wait_s > AT_ONCE_S
 
 
 @contextmanager
