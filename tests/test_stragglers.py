@@ -16,9 +16,8 @@ from conclave.consensus.stragglers import GracePolicy
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
 from conclave.providers.registry import ProviderRegistry
-from conclave.providers.retries import note_failed_attempt
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
-from conclave.types import Completion, Message, SamplingOptions
+from conclave.types import Message
 
 QUESTION = (Message(role="user", content="What is the capital of France?"),)
 NEVER_S = 3600.0
@@ -136,9 +135,6 @@ def test_the_derived_grace_follows_the_quorum_and_each_members_usual_time() -> N
     # An embedded member (this machine's own compute) is waited for, unless the grace is fixed.
     assert policy.left_behind_at_s(3.0, [3.0], usual_s=1.0, embedded=True) is None
     assert fixed.left_behind_at_s(2.0, [9.0], usual_s=1.0, embedded=True) == 2.25
-    # A member being retried after a failure gets the grace only, however slow it usually is.
-    assert policy.left_behind_at_s(3.0, [3.0], usual_s=8.0, retried=True) == 4.5
-    assert policy.left_behind_at_s(3.0, [3.0], usual_s=None, retried=True) == 4.5
 
 
 async def test_a_slower_member_is_waited_for_until_it_is_slower_than_itself() -> None:
@@ -255,59 +251,3 @@ def test_one_probe_at_a_time_and_a_cancelled_probe_lets_the_next_one_through() -
     assert health.admit("m") == "skip"
     assert health.snapshot()[0].cooldown_left_s == pytest.approx(10)
     assert health.snapshot()[0].times_opened == 1
-
-
-class RetryingProvider(FakeProvider):
-    """Fakes, of which those named in `retrying` fail their first attempt and are retried
-    (noted as a provider that retries notes it) after a backoff that is their latency."""
-
-    def __init__(self, models: dict[str, FakeModel | FunctionModel], retrying: set[str]) -> None:
-        super().__init__(models)
-        self.retrying = retrying
-
-    async def complete(
-        self, model: str, messages: Sequence[Message], options: SamplingOptions
-    ) -> Completion:
-        if model in self.retrying:
-            note_failed_attempt()
-        return await super().complete(model, messages, options)
-
-
-async def test_a_member_being_retried_is_left_behind_after_the_grace_and_counts_as_failed() -> None:
-    fakes: dict[str, FakeModel | FunctionModel] = {
-        "a": answering(),
-        "c": answering(latency_s=0.02),
-        "agg": FakeModel(default="Paris."),
-    }
-    provider = RetryingProvider(fakes, retrying=set())
-    config = make_config(("a", "c"), grace_factor=0, grace_floor_s=0, straggler_factor=1000)
-    registry = ProviderRegistry(overrides={"openrouter": provider})
-    engine = ConsensusEngine(config, build_panel(config, registry), rng=random.Random(0))
-    await engine.run_to_end(QUESTION)  # c now has a usual time: 1000 times it is its allowance
-    provider.retrying.add("c")
-    fakes["c"].latency_s = NEVER_S
-
-    transcript = await engine.run_to_end(QUESTION)
-
-    assert error_types(transcript)[0]["c"] == "late"
-    usual = engine.health.usual_latency_s("c")
-    assert usual is not None
-    assert transcript.rounds[0].responses[1].latency_s < 1000 * usual  # before its allowance
-    (status,) = [s for s in engine.health.snapshot() if s.member == "c"]
-    assert status.consecutive_failures == 1
-
-
-async def test_a_slow_member_not_being_retried_keeps_its_allowance() -> None:
-    fakes: dict[str, FakeModel | FunctionModel] = {
-        "a": answering(),
-        "c": answering(latency_s=0.02),
-        "agg": FakeModel(default="Paris."),
-    }
-    config = make_config(("a", "c"), grace_factor=0, grace_floor_s=0, straggler_factor=100)
-    engine = make_engine(config, fakes)
-    await engine.run_to_end(QUESTION)
-    fakes["c"].latency_s = 0.05  # slower than usual, but well within 100 times it
-
-    transcript = await engine.run_to_end(QUESTION)
-
-    assert error_types(transcript)[0]["c"] is None

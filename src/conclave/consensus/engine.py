@@ -39,7 +39,6 @@ from conclave.consensus.strategies import build_steps
 from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
 from conclave.errors import ConfigError, ConsensusError
 from conclave.prompt_checks import check_prompt
-from conclave.providers.retries import AttemptLog
 from conclave.types import Message, Usage
 
 
@@ -206,11 +205,7 @@ class ConsensusEngine:
         for member in resting:
             yield skipped_record(member.label, self.health.skip_reason(member_key(member.spec)))
         started = time.perf_counter()
-        attempts = {member.label: AttemptLog() for member in calling}
-        tasks = {
-            asyncio.create_task(self._ask(member, messages, attempts[member.label])): member
-            for member in calling
-        }
+        tasks = {asyncio.create_task(self._ask(member, messages)): member for member in calling}
         pending = set(tasks)
         quorum_latencies: list[float] = []
         quorum_at_s = 0.0
@@ -240,7 +235,6 @@ class ConsensusEngine:
                             quorum_latencies,
                             self.health.usual_latency_s(member_key(spec)),
                             embedded=spec.provider == "local",
-                            retried=attempts[tasks[task].label].failed > 0,
                         )
                 ran_s = time.perf_counter() - started
                 late = [  # one that ended while a record was being yielded is not late
@@ -253,13 +247,9 @@ class ConsensusEngine:
                 await asyncio.gather(*late, return_exceptions=True)
                 for task in late:
                     pending.discard(task)
-                    key = member_key(tasks[task].spec)
-                    if attempts[tasks[task].label].failed:
-                        self.health.record(key, ok=False)  # it failed before it was left
-                    else:
-                        # Not a failure for the breaker: leaving it behind was the round's
-                        # choice, and under load every member runs late now and then.
-                        self.health.abandon(key)
+                    # Not a failure for the breaker: leaving it behind was the round's choice,
+                    # and under load every member runs late now and then.
+                    self.health.abandon(member_key(tasks[task].spec))
                     yield late_record(
                         tasks[task].label, messages, ran_s=ran_s, quorum_at_s=quorum_at_s
                     )
@@ -282,11 +272,9 @@ class ConsensusEngine:
             calling.append(resting.pop(0))
         return calling, resting
 
-    async def _ask(
-        self, member: Member, messages: Sequence[Message], attempts: AttemptLog
-    ) -> CallRecord:
+    async def _ask(self, member: Member, messages: Sequence[Message]) -> CallRecord:
         timeout_s = member.spec.timeout_s or self.config.timeout_s
-        return await ask_member(member, "member", messages, timeout_s, attempts)
+        return await ask_member(member, "member", messages, timeout_s)
 
     def _quorum_error(self, index: int, responses: tuple[CallRecord, ...]) -> str | None:
         needed = min(self.config.quorum, len(responses))

@@ -4,8 +4,7 @@ member that keeps failing, as LiteLLM's cooldowns do.
 After `failures` consecutive failed calls a member's breaker opens: the member is skipped for
 `cooldown_s` seconds, then one call is let through as a probe. A probe that answers closes the
 breaker; a probe that fails opens it for another cooldown. A straggler the round left behind
-has not failed (it was not waited for) and counts neither way, unless its call had already
-failed and was being retried: then it counts as a failure. One `MemberHealth` is shared by
+has not failed (it was not waited for) and counts neither way. One `MemberHealth` is shared by
 every run of an engine (in the server, by every request to a preset), so once its breaker is
 open a dead upstream costs one failing call per cooldown instead of several per request.
 """

@@ -15,7 +15,7 @@ from conclave.errors import (
     ProviderHTTPError,
     ProviderTimeoutError,
 )
-from conclave.providers.retries import AttemptLog, call_deadline, logging_attempts
+from conclave.providers.retries import call_deadline
 from conclave.types import Completion, Message
 
 
@@ -34,19 +34,14 @@ async def deadline(timeout_s: float, label: str) -> AsyncIterator[None]:
 
 
 async def ask_member(
-    member: Member,
-    role: CallRole,
-    messages: Sequence[Message],
-    timeout_s: float,
-    attempts: AttemptLog | None = None,
+    member: Member, role: CallRole, messages: Sequence[Message], timeout_s: float
 ) -> CallRecord:
     """One call of `member` bounded by `timeout_s`, as its record: answered, or failed with
-    whatever it raised. `attempts`: a log its retries note their failed attempts in."""
+    whatever it raised."""
     started = time.perf_counter()
     try:
         async with deadline(timeout_s, member.label):
-            with logging_attempts(attempts or AttemptLog()):
-                completion = await member.complete(messages)
+            completion = await member.complete(messages)
     except Exception as exc:  # any failure of a call is that call's
         return failed_record(member.label, role, messages, exc, started)
     latency = time.perf_counter() - started

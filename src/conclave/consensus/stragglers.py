@@ -14,9 +14,7 @@ member is never left behind by the derived grace: its time is this machine's own
 grows with its prompt and answer (improvement rounds are longer), there is no upstream to stall,
 and the slowest local member is usually the strongest, the one the panel most needs (measured:
 the embedded preset's Qwen 0.5B was cut in round 1 after 1.2 s). A fixed `grace_s` applies to
-every member. A member whose call has already failed this round and is being retried is not a
-slow member but a failing one: it gets the grace after the quorum, not its usual-time allowance
-(a retry after a backoff would hold the round for a whole call more).
+every member.
 """
 
 from __future__ import annotations
@@ -61,13 +59,12 @@ class GracePolicy:
         usual_s: float | None,
         *,
         embedded: bool = False,
-        retried: bool = False,
     ) -> float | None:
         """Seconds into the round at which a member still running is left behind, given when
-        the quorum was reached, the member's usual answer time, whether it runs embedded in
-        this process and whether its call is being retried after failing; None: wait for it."""
+        the quorum was reached, the member's usual answer time and whether it runs embedded
+        in this process; None: wait for it."""
         after_quorum = quorum_at_s + self.grace_s(quorum_latencies_s)
-        if self.fixed_s is not None or retried:
+        if self.fixed_s is not None:
             return after_quorum
         if usual_s is None or embedded:
             return None

@@ -39,7 +39,7 @@ from conclave.errors import (
     RateLimitedError,
 )
 from conclave.providers.base import Provider
-from conclave.providers.retries import RetryPolicy, failed_fast, note_failed_attempt
+from conclave.providers.retries import RetryPolicy, failed_fast
 from conclave.types import (
     Completion,
     Message,
@@ -268,7 +268,6 @@ class OpenAICompatibleProvider(Provider):
                 wait_s = _wait_before_retry_s(exc, self._retry_policy, retry, attempt_s)
                 if wait_s is None:
                     raise
-                note_failed_attempt()
                 await anyio.sleep(wait_s)
 
     def _chat_request_options(self, retry: int) -> openai.RequestOptions:

@@ -40,36 +40,6 @@ AT_ONCE_S = 0.02
 is not retried in lockstep."""
 
 
-class AttemptLog:
-    """How many attempts of one model call have failed so far. The retries note each one, so
-    that whoever waits for the call can tell a call being retried from a slow one."""
-
-    def __init__(self) -> None:
-        self.failed = 0
-
-
-_ATTEMPTS: ContextVar[AttemptLog | None] = ContextVar("conclave_call_attempts", default=None)
-"""The log of the model call being made, if its caller keeps one."""
-
-
-@contextmanager
-def logging_attempts(log: AttemptLog) -> Iterator[None]:
-    """Note in `log` every failed attempt of the model call made inside (one call: a task's
-    own context)."""
-    token = _ATTEMPTS.set(log)
-    try:
-        yield
-    finally:
-        _ATTEMPTS.reset(token)
-
-
-def note_failed_attempt() -> None:
-    """Count a failed attempt of the current call, about to be retried, in its log (if any)."""
-    log = _ATTEMPTS.get()
-    if log is not None:
-        log.failed += 1
-
-
 @contextmanager
 def call_deadline(timeout_s: float) -> Iterator[None]:
     """Declare that the model calls made inside must end within `timeout_s`: retries that
