@@ -102,7 +102,7 @@ def main() -> None:
                 args.fault_free_minutes * 60,
                 critical_path,
             )
-            fault_free_time = time_spent(service.server_port, args.delay)
+            fault_free_time = time_spent(service.server_port, args.delay, skip=args.clients)
         report(fault_free, critical_path, args.fault_free_minutes * 60 + args.warmup)
         report_time_spent(fault_free_time, args.delay)
     faults = Faults(always=(DEAD_MEMBER,), rate=args.failure_rate, seed=1)
@@ -132,7 +132,7 @@ def main() -> None:
         memory_after = _rss_mb(service.server.pid)
         metrics = _server_text(service.server_port, "/metrics")
         health = json.loads(_server_text(service.server_port, "/health"))
-        spent = time_spent(service.server_port, args.delay)
+        spent = time_spent(service.server_port, args.delay, skip=args.clients)
     report(result, critical_path, elapsed)
     if fault_free is not None:
         compare(result, fault_free)
@@ -222,10 +222,10 @@ class RunTime:
     """Rounds whose consensus is the vote of the answers (the aggregator failed)."""
 
 
-def time_spent(port: int, delay_s: float, sample: int = 200, skip: int = 200) -> list[RunTime]:
+def time_spent(port: int, delay_s: float, *, skip: int, sample: int = 200) -> list[RunTime]:
     """Where the time of `sample` runs kept by the worker that answers went: the newest but
-    `skip`, which ended while the clients were stopping and the load was falling (one
-    connection, so one worker: each keeps its own runs)."""
+    `skip` (as many as there are clients), which ended while the clients were stopping and the
+    load was falling (one connection, so one worker: each keeps its own runs)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
         listed = f"/v1/transcripts?limit={sample}&offset={skip}"
