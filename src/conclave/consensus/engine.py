@@ -5,7 +5,9 @@ model) turns their answers into a consensus; each improvement round sends the co
 that consensus plus the improvement prompt; a stop rule ends the run. A failing member is
 recorded and the round goes on while the quorum holds; once the quorum has answered, a straggler
 is left behind after a grace (`consensus.stragglers`), and a member that keeps failing rests
-(`consensus.health`). Everything is yielded as typed events.
+(`consensus.health`). A round in which no member answered, before any consensus exists, asks
+the members that failed transiently once more rather than losing the request. Everything is
+yielded as typed events.
 """
 
 from __future__ import annotations

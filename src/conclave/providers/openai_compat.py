@@ -345,7 +345,7 @@ def _wait_before_retry_s(
 ) -> float | None:
     """As the SDK decides: failed connections and 408/409/429/5xx are retried, unless the
     server says `x-should-retry: false` (or asks for it with `true`); an attempt that failed
-    fast (`attempt_s`, see `retries.failed_fast`) is retried at once the first time."""
+    fast (`attempt_s`, see `retries.failed_fast`) backs off one step less (at once, first)."""
     if isinstance(exc, openai.APIConnectionError):
         return policy.wait_before_retry_s(retry, None, failed_fast=failed_fast(attempt_s, None))
     headers = exc.response.headers

@@ -33,7 +33,7 @@ MIN_ATTEMPT_S = 0.05
 """A retry that would have less time than this left after its wait is not started."""
 
 FAST_FAILURE_S = 0.25
-"""A failed attempt that ended sooner than this failed fast: its first retry is made at once."""
+"""A failed attempt that ended sooner than this failed fast: its backoff is one step shorter."""
 
 AT_ONCE_S = 0.02
 """The wait before a retry made at once (less up to 25% jitter), so that a burst of failures
