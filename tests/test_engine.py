@@ -465,3 +465,59 @@ async def test_without_streaming_the_aggregate_arrives_whole() -> None:
     assert streamed == []
     [e async for e in engine.run(QUESTION)]
     assert streamed == ["agg"]
+
+
+def transient_then(answer: str) -> FakeModel:
+    return FakeModel([ProviderHTTPError("HTTP 500: boom", status_code=500), answer])
+
+
+async def test_a_first_round_where_no_member_answered_is_asked_once_more() -> None:
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": transient_then("a says Paris"),
+        "b": transient_then("b says Paris"),
+        "c": FakeModel(default=InsufficientCreditsError("c: out of credits")),
+        "agg": FakeModel(default="C"),
+    }
+    events = await collect(make_engine(make_config(iterations=0), fakes))
+
+    done = events[-1]
+    assert isinstance(done, ConsensusDone)
+    transcript = done.transcript
+    assert transcript.answer == "C"
+    (round_0,) = transcript.rounds
+    assert [r.text for r in round_0.responses[:2]] == ["a says Paris", "b says Paris"]
+    assert round_0.responses[2].error is not None  # a bad key is not worth another try
+    assert len(fakes["c"].history) == 1
+    first_tries = [(r.model, r.error.status_code if r.error else None) for r in round_0.other_calls]
+    assert first_tries == [("a", 500), ("b", 500)]
+    failed = [e.response.model for e in events if isinstance(e, MemberFailed)]
+    assert failed.count("a") == 1
+    assert failed.count("b") == 1
+
+
+async def test_a_round_asked_once_more_that_fails_again_is_lost_with_every_failure() -> None:
+    down = ProviderHTTPError("HTTP 503: down", status_code=503)
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": FakeModel(default=down),
+        "agg": FakeModel(default="C"),
+    }
+    with pytest.raises(ConsensusError, match="below the quorum") as caught:
+        await make_engine(make_config(("a",)), fakes).run_to_end(QUESTION)
+
+    assert len(fakes["a"].history) == 2
+    transcript = caught.value.transcript
+    assert transcript is not None
+    assert len(transcript.rounds[0].other_calls) == 1
+
+
+async def test_a_later_round_where_no_member_answered_keeps_its_consensus_unasked() -> None:
+    down = ProviderHTTPError("HTTP 503: down", status_code=503)
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": FakeModel(["a says Paris", down, "a says Paris"]),
+        "agg": FakeModel(default="C"),
+    }
+    transcript = await make_engine(make_config(("a",), iterations=1), fakes).run_to_end(QUESTION)
+
+    assert transcript.answer == "C"
+    assert transcript.stop_reason == "quorum_lost"
+    assert len(fakes["a"].history) == 2

@@ -24,7 +24,7 @@ from conclave.consensus.events import (
 from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.providers.registry import ProviderRegistry
-from conclave.providers.retries import RetryPolicy, call_deadline
+from conclave.providers.retries import AT_ONCE_S, RetryPolicy, call_deadline, failed_fast
 from conclave.settings import Settings
 from conclave.types import Message
 from provider_http import (
@@ -345,3 +345,28 @@ def test_the_retry_policy_is_the_sdks_bounded_by_the_deadline() -> None:
         assert policy.wait_before_retry_s(1, 5.0) is None  # would end past the deadline
         with call_deadline(60.0):  # an outer, earlier deadline still holds
             assert policy.wait_before_retry_s(1, 5.0) is None
+
+
+def test_a_fast_failure_backs_off_one_step_less_its_first_retry_at_once() -> None:
+    policy = RetryPolicy(max_retries=3)
+
+    at_once = policy.wait_before_retry_s(1, None, failed_fast=True)
+    assert at_once is not None
+    assert 0 < at_once <= AT_ONCE_S
+    second = policy.wait_before_retry_s(2, None, failed_fast=True)
+    assert second is not None
+    assert 0.375 <= second <= 0.5  # the SDK's first step
+    third = policy.wait_before_retry_s(3, None, failed_fast=True)
+    assert third is not None
+    assert 0.75 <= third <= 1.0
+    assert policy.wait_before_retry_s(1, 7.0, failed_fast=True) == 7.0  # Retry-After wins
+    assert policy.wait_before_retry_s(4, None, failed_fast=True) is None  # retries spent
+
+
+def test_only_server_errors_and_failed_connections_that_came_back_soon_fail_fast() -> None:
+    assert failed_fast(0.01, 500)
+    assert failed_fast(0.01, 503)
+    assert failed_fast(0.01, None)  # a refused connection
+    assert not failed_fast(0.01, 429)  # a rate limit asks for a wait
+    assert not failed_fast(0.01, 408)
+    assert not failed_fast(5.0, 500)  # a slow 500: the server may be struggling

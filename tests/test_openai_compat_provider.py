@@ -27,6 +27,7 @@ from conclave.providers.openai_compat import (
     OpenAICompatibleProvider,
     make_http_client,
 )
+from conclave.providers.retries import AT_ONCE_S
 from conclave.types import Completion, Message, SamplingOptions, TextDelta
 from provider_http import ScriptedServer, collect
 
@@ -333,6 +334,37 @@ async def test_server_errors_are_retried_then_reported(sleeps: list[float]) -> N
     assert "loading model" in str(caught.value)
     assert len(server.requests) == 3
     assert len(sleeps) == 2
+
+
+async def test_a_server_error_answered_at_once_is_retried_at_once_then_after_a_backoff(
+    sleeps: list[float],
+) -> None:
+    server = ScriptedServer(
+        *(httpx2.Response(500, json={"error": {"message": "bad backend"}}) for _ in range(3))
+    )
+    provider = make_provider(server, max_retries=2)
+
+    with pytest.raises(ProviderHTTPError):
+        await provider.complete(MODEL, QUESTION, SamplingOptions())
+
+    assert len(server.requests) == 3
+    first, second = sleeps
+    assert 0 < first <= AT_ONCE_S  # a fast 500: one bad request, not a loaded server
+    assert 0.375 <= second <= 0.5  # then the SDK's first backoff step
+
+
+async def test_a_rate_limit_answered_at_once_is_still_backed_off(sleeps: list[float]) -> None:
+    server = ScriptedServer(
+        httpx2.Response(429, json={"error": {"message": "slow down"}}),
+        httpx2.Response(200, json=completion_json()),
+    )
+    provider = make_provider(server, max_retries=1)
+
+    await provider.complete(MODEL, QUESTION, SamplingOptions())
+
+    assert len(server.requests) == 2
+    assert len(sleeps) == 1
+    assert 0.375 <= sleeps[0] <= 0.5
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ model) turns their answers into a consensus; each improvement round sends the co
 that consensus plus the improvement prompt; a stop rule ends the run. A failing member is
 recorded and the round goes on while the quorum holds; once the quorum has answered, a straggler
 is left behind after a grace (`consensus.stragglers`), and a member that keeps failing rests
-(`consensus.health`). Everything is yielded as typed events.
+(`consensus.health`). A round in which no member answered, before any consensus exists, asks
+the members that failed transiently once more rather than losing the request. Everything is
+yielded as typed events.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member, Panel
-from conclave.consensus.records import ask_member
+from conclave.consensus.records import ask_member, worth_asking_again
 from conclave.consensus.steps import Combiner, MemberSelector, StopRule
 from conclave.consensus.stragglers import GracePolicy, late_record, skipped_record
 from conclave.consensus.strategies import build_steps
@@ -101,16 +103,26 @@ class ConsensusEngine:
             yield RoundStarted(round=index, members=tuple(m.label for m in members))
             messages = self._steps.prompt.messages(conversation, run.rounds)
             finished: dict[str, CallRecord] = {}
-            async with aclosing(self._ask_members(members, messages)) as answers:
-                async for answer in answers:
-                    response = answer.referencing(conversation)
-                    finished[response.model] = response
-                    event = MemberAnswered if response.ok else MemberFailed
-                    yield event(round=index, response=response)
+            asking = self._member_events(index, members, conversation, messages, finished)
+            async with aclosing(asking) as member_events:
+                async for member_event in member_events:
+                    yield member_event
             responses = tuple(finished[m.label] for m in members)
+            earlier: tuple[CallRecord, ...] = ()
+            again = _ask_again(run, responses)
+            if again:
+                # No member answered and there is no consensus yet to keep: the request
+                # would be lost, so the members that failed transiently get one more try.
+                earlier = tuple(finished[label] for label in again)
+                asked = [m for m in members if m.label in again]
+                asking = self._member_events(index, asked, conversation, messages, finished)
+                async with aclosing(asking) as member_events:
+                    async for member_event in member_events:
+                        yield member_event
+                responses = tuple(finished[m.label] for m in members)
             quorum_error = self._quorum_error(index, responses)
             if quorum_error is not None:
-                record = RoundRecord(index=index, responses=responses)
+                record = RoundRecord(index=index, responses=responses, other_calls=earlier)
                 kept = _keep_previous(run, record)
                 if kept is None:
                     raise ConsensusError(
@@ -131,7 +143,7 @@ class ConsensusEngine:
                     yield step_event
                     if isinstance(step_event, AggregateFinished):
                         outcome = step_event
-            record = _round_record(index, responses, outcome)
+            record = _round_record(index, responses, outcome, earlier)
             if record.aggregate is None or not record.aggregate.ok:
                 kept = _keep_previous(run, record)
                 if kept is None:
@@ -156,6 +168,23 @@ class ConsensusEngine:
             if isinstance(event, ConsensusDone):
                 return event.transcript
         raise AssertionError("the engine ended without a ConsensusDone event")  # pragma: no cover
+
+    async def _member_events(
+        self,
+        index: int,
+        members: Sequence[Member],
+        conversation: Sequence[Message],
+        messages: Sequence[Message],
+        finished: dict[str, CallRecord],
+    ) -> AsyncGenerator[ConsensusEvent, None]:
+        """Ask `members` the round's `messages` (which start with `conversation`), keeping each
+        one's record in `finished` (by label), and yield an event per record as it comes."""
+        async with aclosing(self._ask_members(members, messages)) as answers:
+            async for answer in answers:
+                response = answer.referencing(conversation)
+                finished[response.model] = response
+                event = MemberAnswered if response.ok else MemberFailed
+                yield event(round=index, response=response)
 
     def _full_conversation(self, conversation: Sequence[Message]) -> tuple[Message, ...]:
         full = tuple(conversation) or self.config.initial_conversation
@@ -310,17 +339,32 @@ def _due(left_behind_at_s: float | None, ran_s: float) -> bool:
     return left_behind_at_s is not None and left_behind_at_s <= ran_s
 
 
+def _ask_again(run: _RunState, responses: tuple[CallRecord, ...]) -> tuple[str, ...]:
+    """The members to ask once more in a round where none answered, when the run has no
+    consensus yet to fall back on: those whose failure was transient (see
+    `worth_asking_again`). Empty otherwise."""
+    if any(response.ok for response in responses):
+        return ()
+    if run.rounds and run.rounds[-1].aggregate is not None:
+        return ()
+    return tuple(response.model for response in responses if worth_asking_again(response))
+
+
 def _round_record(
-    index: int, responses: tuple[CallRecord, ...], outcome: AggregateFinished | None
+    index: int,
+    responses: tuple[CallRecord, ...],
+    outcome: AggregateFinished | None,
+    earlier: tuple[CallRecord, ...],
 ) -> RoundRecord:
+    """The round's record; `earlier`: the members' failed first tries of a round asked again."""
     if outcome is None:
-        return RoundRecord(index=index, responses=responses)
+        return RoundRecord(index=index, responses=responses, other_calls=earlier)
     return RoundRecord(
         index=index,
         responses=responses,
         aggregate=outcome.response,
         decided_by=outcome.decided_by,
-        other_calls=outcome.other_calls,
+        other_calls=(*earlier, *outcome.other_calls),
     )
 
 

@@ -101,3 +101,15 @@ def failed_record(
         finish_reason="error",
         latency_s=time.perf_counter() - started,
     )
+
+
+def worth_asking_again(record: CallRecord) -> bool:
+    """Whether a failed call may well answer if made again at once: the server failed (HTTP
+    5xx) or the connection did. Not a timeout (it used its whole time), a rate limit (it asked
+    for a wait), a bad request or key, nor a member skipped or left behind."""
+    error = record.error
+    if error is None:
+        return False
+    if error.type == "connection_error":
+        return True
+    return error.type == "http_error" and (error.status_code or 0) >= 500

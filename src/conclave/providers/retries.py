@@ -7,6 +7,14 @@ how long its caller will wait: asked to wait 30 s with 5 s left, it sleeps and t
 in a timeout that hides the rate limit. So the providers run the SDK without retries and
 retry here: a wait that would end past the deadline of the call (`call_deadline`) is not
 waited, and the last failure is reported at once.
+
+One departure from the SDK: a call that failed fast (an HTTP 5xx or a refused connection
+within `FAST_FAILURE_S`, not a rate limit) backs off one step less: its first retry is made at
+once, its second after 0.5 s, and so on. Such a failure is one bad request (a gateway's broken
+backend, a dropped pooled connection), not a sign of load; backing off 0.5 s would make the
+retried member a straggler its round leaves behind, and a retried aggregator costs every client
+of the round that half second. A slow failure backs off as the SDK does, and a `Retry-After` is
+always honoured.
 """
 
 from __future__ import annotations
@@ -23,6 +31,13 @@ _DEADLINE: ContextVar[float | None] = ContextVar("conclave_call_deadline", defau
 
 MIN_ATTEMPT_S = 0.05
 """A retry that would have less time than this left after its wait is not started."""
+
+FAST_FAILURE_S = 0.25
+"""A failed attempt that ended sooner than this failed fast: its backoff is one step shorter."""
+
+AT_ONCE_S = 0.02
+"""The wait before a retry made at once (less up to 25% jitter), so that a burst of failures
+is not retried in lockstep."""
 
 
 @contextmanager
@@ -54,10 +69,14 @@ class RetryPolicy:
     max_retry_after_s: float = 120.0
     """A server asking for a longer wait than this is not retried (the SDK's own limit)."""
 
-    def wait_before_retry_s(self, retry: int, retry_after_s: float | None) -> float | None:
+    def wait_before_retry_s(
+        self, retry: int, retry_after_s: float | None, *, failed_fast: bool = False
+    ) -> float | None:
         """Seconds to wait before retry number `retry` (1 for the first), or None when it must
         not be made: the retries are spent, the server asks for too long a wait, or the wait
-        would end too close to the call's deadline."""
+        would end too close to the call's deadline. `failed_fast`: the attempt that failed
+        was a fast failure (see `failed_fast`), so the backoff is one step shorter (the
+        first retry is made at once)."""
         if retry > self.max_retries:
             return None
         if retry_after_s is not None and retry_after_s > self.max_retry_after_s:
@@ -65,9 +84,19 @@ class RetryPolicy:
         if retry_after_s:  # an absent or zero Retry-After leaves the wait to the backoff
             wait = retry_after_s
         else:
-            backoff = min(self.initial_delay_s * 2.0 ** (retry - 1), self.max_delay_s)
-            wait = backoff * (1 - 0.25 * random.random())
+            step = retry - 1 if failed_fast else retry
+            backoff = AT_ONCE_S if step == 0 else self.initial_delay_s * 2.0 ** (step - 1)
+            wait = min(backoff, self.max_delay_s) * (1 - 0.25 * random.random())
         left = time_left_s()
         if left is not None and wait + MIN_ATTEMPT_S > left:
             return None
         return wait
+
+
+def failed_fast(attempt_s: float, status_code: int | None) -> bool:
+    """Whether a failed attempt that took `attempt_s` seconds, with this HTTP status (None: no
+    response, a failed connection), failed fast: a server error or a refused connection that
+    came back within `FAST_FAILURE_S`. A rate limit (429) never does: it asks for a wait."""
+    if attempt_s >= FAST_FAILURE_S:
+        return False
+    return status_code is None or status_code >= 500
