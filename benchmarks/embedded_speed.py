@@ -15,9 +15,12 @@ interleaved, best of N after a warm-up):
 
     PYTHONPATH=src .venv/bin/python benchmarks/embedded_speed.py
     PYTHONPATH=src .venv/bin/python benchmarks/embedded_speed.py --only generation --repeats 5
+    PYTHONPATH=src .venv/bin/python benchmarks/embedded_speed.py --only process --load 2
 
 Packs that are not installed are listed and skipped. `--threads` defaults to conclave's own
-budget (CONCLAVE_THREADS, else the CPU count).
+budget (CONCLAVE_THREADS, else the CPU count). `--load N` runs N busy loops in other processes
+(at `--load-nice`) during the measurement, to show what load does to each side. OpenMP's wait
+policy is left as the environment has it, for both sides (libgomp's default: spinning).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,12 +93,18 @@ class Options:
     repeats: int
     n_ctx: int
     models_dir: Path
+    fit_to_load: bool
+    """Conclave's default unless `--threads` or CONCLAVE_THREADS fixes the count."""
+    process_limit_s: float
+    """Section 4 stops a process that runs longer (spinning threads under load collapse)."""
 
 
 @dataclass(frozen=True)
 class Sample:
     seconds: float
     tokens: int = 0
+    stopped: bool = False
+    """Stopped at a time limit: `seconds` is the limit, not the time it needed."""
 
     @property
     def tokens_per_s(self) -> float:
@@ -173,18 +183,30 @@ def generation_speed(options: Options) -> None:
         f"\n1. generation, {GENERATION_TOKENS} tokens, greedy, {options.threads} threads, "
         f"n_ctx {options.n_ctx}, best of {options.repeats} (tokens over the whole call's time)"
     )
-    print(f"   {'pack':<14} {'raw tok/s':>10} {'conclave tok/s':>15} {'ratio':>6}")
+    print(
+        f"   {'pack':<14} {'raw tok/s':>10} {'conclave tok/s':>15} {'ratio':>6}  "
+        "conclave's thread counts"
+    )
     for name in options.packs:
-        raw_best, conclave_best = _generation_of(options, name)
+        calls: list[LocalCallStats] = []
+        raw_best, conclave_best = _generation_of(options, name, calls)
         ratio = conclave_best.tokens_per_s / raw_best.tokens_per_s
         print(
             f"   {name:<14} {raw_best.tokens_per_s:>10.1f} {conclave_best.tokens_per_s:>15.1f} "
-            f"{ratio:>5.2f}x"
+            f"{ratio:>5.2f}x  {_thread_counts(calls)}"
         )
 
 
-def _generation_of(options: Options, name: str) -> tuple[Sample, Sample]:
-    """(raw, conclave): the best of each, interleaved, on the same GGUF."""
+def _thread_counts(calls: list[LocalCallStats]) -> str:
+    """The thread counts each call ran on, e.g. `2 | 2>1>2 | 1`."""
+    return " | ".join(">".join(map(str, call.threads)) for call in calls)
+
+
+def _generation_of(
+    options: Options, name: str, calls: list[LocalCallStats]
+) -> tuple[Sample, Sample]:
+    """(raw, conclave): the best of each, interleaved, on the same GGUF; conclave's calls are
+    added to `calls`."""
     import llama_cpp
     from llama_cpp.llama_types import ChatCompletionRequestMessage
 
@@ -200,7 +222,11 @@ def _generation_of(options: Options, name: str) -> tuple[Sample, Sample]:
         verbose=False,
     )
     provider = LocalProvider(
-        models_dir=options.models_dir, n_threads=options.threads, n_ctx=options.n_ctx
+        models_dir=options.models_dir,
+        n_threads=options.threads,
+        n_ctx=options.n_ctx,
+        fit_to_load=options.fit_to_load,
+        on_call=calls.append,
     )
     loop = asyncio.new_event_loop()
 
@@ -233,7 +259,10 @@ def round_speed(options: Options) -> None:
         f"greedy, a budget of {options.threads} threads, best of {options.repeats}"
     )
     provider = LocalProvider(
-        models_dir=options.models_dir, n_threads=options.threads, n_ctx=options.n_ctx
+        models_dir=options.models_dir,
+        n_threads=options.threads,
+        n_ctx=options.n_ctx,
+        fit_to_load=options.fit_to_load,
     )
     greedy = SamplingOptions(max_tokens=GENERATION_TOKENS, temperature=0.0)
     loop = asyncio.new_event_loop()
@@ -282,6 +311,7 @@ async def consensus_calls(
         n_threads=options.threads,
         n_ctx=options.n_ctx,
         keep_prompt_states=keep_prompt_states,
+        fit_to_load=options.fit_to_load,
         on_call=calls.append,
     )
     registry = ProviderRegistry(overrides={"local": provider})
@@ -369,50 +399,84 @@ def process_speed(options: Options) -> None:
             PROCESS_PROMPT,
         ]
         answers: dict[str, str] = {}
-        environment = {
-            name: value for name, value in os.environ.items() if name != "OMP_WAIT_POLICY"
-        } | {"CONCLAVE_THREADS": str(options.threads)}
+        environment = os.environ.copy()
+        if not options.fit_to_load:
+            environment["CONCLAVE_THREADS"] = str(options.threads)
 
-        def timed(label: str, command: list[str], **env: str) -> Callable[[], Sample]:
+        def timed(label: str, command: list[str]) -> Callable[[], Sample]:
             def run() -> Sample:
                 started = time.perf_counter()
-                done = subprocess.run(
-                    command, capture_output=True, text=True, check=True, env=environment | env
-                )
+                try:
+                    done = subprocess.run(
+                        command,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=environment,
+                        timeout=options.process_limit_s,
+                    )
+                except subprocess.TimeoutExpired as stopped:
+                    answers[label] = _text(stopped.stdout)
+                    return Sample(options.process_limit_s, stopped=True)
                 answers[label] = done.stdout
                 return Sample(time.perf_counter() - started)
 
             return run
 
-        # conclave sets OMP_WAIT_POLICY=PASSIVE for itself; the raw script runs as it comes,
-        # and once more with the same setting, so that both effects are visible.
-        raw_best, passive_best, conclave_best = best_of(
-            options.repeats,
-            timed("raw", raw_command),
-            timed("raw passive", raw_command, OMP_WAIT_POLICY="PASSIVE"),
-            timed("conclave", conclave_command),
+        raw_best, conclave_best = best_of(
+            options.repeats, timed("raw", raw_command), timed("conclave", conclave_command)
         )
     same = "the same answer" if answers["raw"] == answers["conclave"] else "different answers"
+    sizes = " and ".join(f"{len(answers[label].encode())}" for label in ("raw", "conclave"))
     print(
-        f"   raw script {raw_best.seconds:.2f} s (with OMP_WAIT_POLICY=PASSIVE "
-        f"{passive_best.seconds:.2f} s), conclave complete {conclave_best.seconds:.2f} s: "
-        f"{conclave_best.seconds / raw_best.seconds:.2f}x the raw script's time "
-        f"({conclave_best.seconds / passive_best.seconds:.2f}x the passive one's); "
-        f"{same} ({len(answers['conclave'].encode())} bytes)"
+        f"   raw script {_seconds(raw_best)}, conclave complete {_seconds(conclave_best)}: "
+        f"{_ratio(conclave_best, raw_best)} the raw script's time; {same} ({sizes} bytes)"
     )
 
 
+def _text(output: bytes | str | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def _seconds(sample: Sample) -> str:
+    return f"> {sample.seconds:.0f} s (stopped)" if sample.stopped else f"{sample.seconds:.2f} s"
+
+
+def _ratio(sample: Sample, reference: Sample) -> str:
+    ratio = sample.seconds / reference.seconds
+    if reference.stopped:
+        return f"< {ratio:.2f}x"
+    return f"> {ratio:.2f}x" if sample.stopped else f"{ratio:.2f}x"
+
+
+@contextmanager
+def busy_loops(count: int, niceness: int) -> Iterator[None]:
+    """`count` processes spinning on the CPU at `niceness`, for the duration."""
+    command = [sys.executable, "-c", "while True: pass"]
+    if niceness:
+        command = ["nice", "-n", str(niceness), *command]
+    loops = [subprocess.Popen(command) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
 def main() -> None:
-    # Sections 0-3 run raw llama.cpp and conclave in this one process, so they share one OpenMP
-    # runtime: give it conclave's default (see conclave.providers.local) before either loads it.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = Settings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packs", default=",".join(pack.name for pack in PACKS))
-    parser.add_argument("--threads", type=int, default=settings.threads)
+    parser.add_argument("--threads", type=int, help="fix conclave's thread count (else adaptive)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--only", choices=SECTIONS, action="append")
+    parser.add_argument("--load", type=int, default=0, help="busy loops in other processes")
+    parser.add_argument("--load-nice", type=int, default=0, help="the busy loops' niceness")
+    parser.add_argument("--process-limit", type=float, default=150.0, help="seconds (section 4)")
     args = parser.parse_args()
     installed = []
     for name in args.packs.split(","):
@@ -422,12 +486,19 @@ def main() -> None:
             print(f"{name}: not installed, skipped")
     options = Options(
         packs=tuple(installed),
-        threads=args.threads,
+        threads=args.threads or settings.threads,
         repeats=args.repeats,
         n_ctx=args.n_ctx,
         models_dir=settings.models_dir,
+        fit_to_load=args.threads is None and "threads" not in settings.model_fields_set,
+        process_limit_s=args.process_limit,
     )
-    print(f"conclave embedded speed: {options.threads} threads; load {_load_average()}")
+    fixed = "fixed" if not options.fit_to_load else "fitted to the load by conclave"
+    print(
+        f"conclave embedded speed: {options.threads} threads ({fixed}); "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+        f"{args.load} busy loops at niceness {args.load_nice}; load {_load_average()}"
+    )
     sections = {
         "threads": thread_counts,
         "generation": generation_speed,
@@ -435,8 +506,9 @@ def main() -> None:
         "states": prompt_states_speed,
         "process": process_speed,
     }
-    for name in args.only or SECTIONS:
-        sections[name](options)
+    with busy_loops(args.load, args.load_nice):
+        for name in args.only or SECTIONS:
+            sections[name](options)
     print(f"\nload average at the end: {_load_average()}")
 
 

@@ -6,20 +6,24 @@ Models load once per session (`local_provider`); every call keeps `max_tokens` s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from conclave.errors import ConfigError, ModelPackMissingError, ProviderError
-from conclave.providers.local import LocalCallStats, LocalProvider, _ThreadBudget
+from conclave.providers.local import LocalCallStats, LocalProvider
 from conclave.providers.packs import pack_status
 from conclave.providers.prompt_states import PromptStateCache
+from conclave.providers.registry import ProviderRegistry
+from conclave.settings import Settings
 from conclave.types import Completion, Message, SamplingOptions, StreamItem, TextDelta
 
 if TYPE_CHECKING:
@@ -301,20 +305,61 @@ async def test_models_loading_at_once_leave_stdout_and_stderr_in_place(
 # -- threads and prompt states ----------------------------------------------------------------
 
 
-def test_a_lone_call_gets_the_whole_budget_and_concurrent_calls_share_it() -> None:
-    budget = _ThreadBudget(2)
-    budget.enter()
-    assert budget.share() == (2, 2)  # generation and prompt processing both on every core
-    budget.enter()
-    assert budget.share() == (1, 1)  # two calls side by side, one core each
-    budget.enter()
-    assert budget.share() == (1, 1)  # never fewer than one
-    budget.leave()
-    budget.leave()
-    assert budget.share() == (2, 2)  # the survivor takes the cores back
-    pinned = _ThreadBudget(1)  # CONCLAVE_THREADS=1
-    pinned.enter()
-    assert pinned.share() == (1, 1)
+def test_conclave_threads_fixes_the_count_and_otherwise_it_follows_the_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CONCLAVE_THREADS", raising=False)
+    by_default = ProviderRegistry(Settings(_env_file=None)).local()
+    assert isinstance(by_default, LocalProvider)
+    assert by_default.fit_to_load
+    monkeypatch.setenv("CONCLAVE_THREADS", "2")
+    fixed = ProviderRegistry(Settings(_env_file=None)).local()
+    assert isinstance(fixed, LocalProvider)
+    assert not fixed.fit_to_load
+    assert fixed.n_threads == 2
+
+
+@contextlib.contextmanager
+def cores_held_by_other_processes() -> Iterator[None]:
+    """A busy loop in another process on every core, for the duration."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        time.sleep(0.5)  # let them start
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+@embedded
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the load is read from /proc/stat")
+async def test_a_call_on_cores_other_processes_hold_runs_on_one_thread(
+    models_dir: Path, embedded_models: dict[str, Path]
+) -> None:
+    """Two spinning threads on busy cores collapse; one thread has no barriers to spin at.
+    CONCLAVE_THREADS (fit_to_load off) still gets the count it asked for."""
+    calls: list[LocalCallStats] = []
+    options = SamplingOptions(max_tokens=4, temperature=0.0)
+    with cores_held_by_other_processes():
+        for fit_to_load in (True, False):
+            provider = LocalProvider(
+                models_dir=models_dir,
+                n_threads=2,
+                n_ctx=512,
+                fit_to_load=fit_to_load,
+                on_call=calls.append,
+            )
+            try:
+                await provider.complete(SMOL, ARITHMETIC, options)
+            finally:
+                await provider.aclose()
+    fitted, fixed = calls
+    assert fitted.threads == (1,)
+    assert fixed.threads == (2,)
 
 
 def _alternating_prompts() -> tuple[list[Message], list[Message], list[Message]]:

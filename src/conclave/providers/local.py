@@ -12,10 +12,11 @@ start and finish. So on 2 cores a lone call runs on both, and two members of a r
 side on one each, the survivor taking both back when the other finishes. Why: on a quiet 2-core
 machine a lone call generated 1.4-1.5x faster on 2 threads than on llama.cpp's default of half
 the cores (issue 11), and two models on one thread each beat the same calls back to back; two
-threads each only made them fight. llama.cpp's OpenMP workers are told to wait passively (see
-`_llama_class`): with spinning workers, 2 threads on a busy machine collapsed to a few percent of
-1 thread's speed. `benchmarks/embedded_speed.py` prints the numbers for the machine it runs on.
-`CONCLAVE_THREADS=1` pins every call to one thread.
+threads each only made them fight. llama.cpp's OpenMP workers keep libgomp's default and spin
+while they wait, which is fastest while they have the cores to themselves and collapses when
+other processes take them; so unless CONCLAVE_THREADS fixes the count, a share is lowered to
+what fits beside other processes' load, measured every few tokens (`thread_policy`).
+`benchmarks/embedded_speed.py` prints the numbers for the machine it runs on.
 
 Prompt state: each model keeps its latest prompt states (`prompt_states.PromptStateCache`), so an
 improvement round, or a model that alternates between member and aggregator prompts, does not
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -43,6 +43,7 @@ from conclave.errors import ModelPackMissingError, ProviderError
 from conclave.providers.base import Provider
 from conclave.providers.packs import ModelPack, get_pack, pack_statuses, resolve_pack
 from conclave.providers.prompt_states import PromptStateCache, StatefulLlama, held_prefix
+from conclave.providers.thread_policy import CpuLoad, ThreadBudget
 from conclave.types import (
     Completion,
     Message,
@@ -67,29 +68,6 @@ class _CancelledError(Exception):
     """Raised inside the worker thread to stop a generation nobody waits for any more."""
 
 
-class _ThreadBudget:
-    """Shares `total` CPU threads equally between the calls running right now."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._running = 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> None:
-        with self._lock:
-            self._running += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self._running -= 1
-
-    def share(self) -> tuple[int, int]:
-        """(generation threads, prompt threads) for each call running now: an equal share of
-        the budget for both (see the module docstring for the measurements behind it)."""
-        threads = max(1, self.total // max(1, self._running))
-        return threads, threads
-
-
 @dataclass(frozen=True)
 class LocalCallStats:
     """Where one embedded call spent its time, for benchmarks and diagnostics."""
@@ -103,18 +81,20 @@ class LocalCallStats:
     completion_tokens: int
     generation_s: float
     """From the first sampled token to the last."""
+    threads: tuple[int, ...] = ()
+    """The thread counts the call ran on, in the order it switched to them."""
 
 
 @dataclass
 class _Call:
     """One generation, as seen by the worker thread that runs it."""
 
-    budget: _ThreadBudget
+    budget: ThreadBudget
     cancelled: threading.Event = field(default_factory=threading.Event)
     prompt_tokens: int = 0
     reused_prompt_tokens: int = 0
     completion_tokens: int = 0
-    threads: tuple[int, int] = (0, 0)
+    threads: list[int] = field(default_factory=list)
     prompt_started: float = 0.0
     first_token_at: float | None = None
     last_token_at: float | None = None
@@ -137,6 +117,7 @@ class _Call:
             prompt_s=first - self.prompt_started,
             completion_tokens=self.completion_tokens,
             generation_s=(self.last_token_at or first) - first,
+            threads=tuple(self.threads),
         )
 
 
@@ -158,16 +139,9 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     The hook sees every token llama.cpp samples, which gives what its streams leave out (token
     counts), a cancellation point between tokens, and the moment to rebalance threads.
     """
-    # llama.cpp's OpenMP workers spin while they wait for work. On a machine whose cores are
-    # busy (other processes, or our own parallel members), a spinning worker holds the core its
-    # partner needs: measured here under load, SmolLM2 on 2 threads fell to 0.5 tokens/s against
-    # 10.3 with passive waiting (and 11.5 on 1 thread). The price, on a lightly loaded machine:
-    # a 400-token run took 1.6x as long (every ggml barrier sleeps and wakes). A bounded spin
-    # (GOMP_SPINCOUNT) bought nothing measurable under load: 1000 spins tied with passive,
-    # 10000 took 1.4-1.7x its time, 100000 collapsed (README, "Embedded speed"). libgomp reads
-    # this once, when llama_cpp loads it; a value the user set (ACTIVE where the cores are
-    # free) wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY is left as the user has it: libgomp's default (spinning) was 1.6x faster
+    # than passive waiting for a lone call on free cores, and under load the thread policy
+    # avoids the spinning's collapse by dropping to one thread (README, "Embedded speed").
     try:
         import llama_cpp
         import numpy as np  # llama-cpp-python's own dependency
@@ -224,10 +198,11 @@ def _llama_class() -> Callable[..., _HookedLlama]:
             return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
         def _conclave_rebalance(self, call: _Call) -> None:
-            threads = call.budget.share()
-            if threads != call.threads:
-                llama_cpp.llama_set_n_threads(self.ctx, *threads)
-                call.threads = threads
+            current = call.threads[-1] if call.threads else 0
+            threads = call.budget.share(current)
+            if threads != current:
+                llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
+                call.threads.append(threads)
 
     return cast("Callable[..., _HookedLlama]", HookedLlama)
 
@@ -260,11 +235,14 @@ class LocalProvider(Provider):
         n_threads: int,
         n_ctx: int = 4096,
         keep_prompt_states: bool = True,
+        fit_to_load: bool = True,
         on_call: Callable[[LocalCallStats], None] | None = None,
     ) -> None:
-        """`n_threads` is the CPU budget shared by all running calls; `keep_prompt_states`
-        lets each model keep its latest prompt states (bounded: see `prompt_states`);
-        `on_call` receives each finished call's LocalCallStats, on the model's worker thread."""
+        """`n_threads` is the CPU budget shared by all running calls; `fit_to_load` lowers a
+        call's share while other processes use the cores (see `thread_policy`; off when the
+        user fixed the count); `keep_prompt_states` lets each model keep its latest prompt
+        states (bounded: see `prompt_states`); `on_call` receives each finished call's
+        LocalCallStats, on the model's worker thread."""
         if n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, not {n_threads}")
         self.models_dir = models_dir
@@ -272,7 +250,11 @@ class LocalProvider(Provider):
         self.n_ctx = n_ctx
         self.keep_prompt_states = keep_prompt_states
         self._on_call = on_call
-        self._budget = _ThreadBudget(n_threads)
+        self.fit_to_load = fit_to_load
+        load = CpuLoad() if fit_to_load else None
+        if load is not None:
+            load.start()
+        self._budget = ThreadBudget(n_threads, load)
         self._models: dict[str, _Model] = {}
         self._models_lock = threading.Lock()
 

@@ -64,7 +64,11 @@ class ProviderRegistry:
         if spec.provider == "local":
             from conclave.providers.local import LocalProvider
 
-            return LocalProvider(models_dir=settings.models_dir, n_threads=settings.threads)
+            return LocalProvider(
+                models_dir=settings.models_dir,
+                n_threads=settings.threads,
+                fit_to_load="threads" not in settings.model_fields_set,  # CONCLAVE_THREADS wins
+            )
         if spec.provider == "openai":
             from conclave.providers.openai_compat import OpenAICompatibleProvider
 
