@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conclave.errors import ConfigError, ModelPackMissingError, ProviderError
+from conclave.providers import local
 from conclave.providers.local import LocalCallStats, LocalProvider
-from conclave.providers.packs import pack_status
+from conclave.providers.packs import ModelPack, PackPart, pack_status
 from conclave.providers.prompt_states import PromptStateCache
 from conclave.providers.registry import ProviderRegistry
 from conclave.settings import Settings
@@ -74,15 +75,25 @@ async def test_list_models_shows_every_pack_free_with_its_installed_flag(tmp_pat
         assert info.installed == pack_status(name, tmp_path).installed
 
 
-async def test_a_pack_that_is_not_installed_says_how_to_install_it(tmp_path: Path) -> None:
-    if pack_status("qwen2.5-1.5b", tmp_path).installed:
-        pytest.skip("the 1.5B pack is installed here")
+async def test_a_pack_that_is_not_installed_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = ModelPack(
+        name="fake-9b",
+        title="Fake 9B",
+        description="a pack whose wheel is not installed",
+        filename="fake-9b.gguf",
+        parts=(PackPart(distribution="conclave-no-such-pack", version="1.0", file="x/f.gguf"),),
+        sha256="0" * 64,
+        size_bytes=1,
+        context_length=2048,
+        requirements_file="requirements/packs.txt",
+    )
+    monkeypatch.setattr(local, "get_pack", lambda name: missing)
     provider = LocalProvider(models_dir=tmp_path, n_threads=1)
 
-    with pytest.raises(
-        ModelPackMissingError, match=r"--require-hashes -r requirements/packs-1\.5b\.txt"
-    ):
-        await provider.complete("qwen2.5-1.5b", ARITHMETIC, GREEDY)
+    with pytest.raises(ModelPackMissingError, match=r"--require-hashes -r requirements/packs\.txt"):
+        await provider.complete("fake-9b", ARITHMETIC, GREEDY)
 
 
 # -- the real models ------------------------------------------------------------------------------
