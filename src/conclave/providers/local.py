@@ -22,6 +22,10 @@ Prompt state: each model keeps its latest prompt states (`prompt_states.PromptSt
 improvement round, or a model that alternates between member and aggregator prompts, does not
 process again a prefix it has already read.
 
+Token probabilities: a call that asks for them (`logprobs`) gets the geometric mean of its
+sampled tokens' probabilities (`Completion.token_probability`), read from the logits llama.cpp
+has just computed for each token, so no `logits_all` context is needed.
+
 A call whose caller goes away (cancelled task, stream closed early) stops at the next token: the
 worker checks a flag each time it samples, so no thread keeps generating for nobody.
 """
