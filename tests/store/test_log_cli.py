@@ -65,12 +65,14 @@ def test_chat_continue_resumes_the_last_conversation(fakes: Fakes) -> None:
         seen.append(tuple(messages))
         return f"answer {len(seen)}"
 
-    fakes["smollm2-135m"] = FunctionModel(remember)
-    invoke("chat", "-n", "0", input="first question\nexit\n")
-    resumed = invoke("chat", "-n", "0", "--continue", input="second question\nexit\n")
+    fakes["qwen2.5-1.5b"] = FunctionModel(remember)
+    invoke("chat", "-n", "0", "--strategy", "flare", input="first question\nexit\n")
+    resumed = invoke(
+        "chat", "-n", "0", "--strategy", "flare", "--continue", input="second question\nexit\n"
+    )
     assert "first question" in resumed  # the earlier turns are shown again
 
-    last_turn = seen[-1]
+    last_turn = next(m for m in reversed(seen) if m[0].role == "user" and len(m) == 3)
     assert [m.role for m in last_turn] == ["user", "assistant", "user"]
     assert [last_turn[0].content, last_turn[2].content] == ["first question", "second question"]
     runs = invoke("log").splitlines()
