@@ -46,6 +46,12 @@ def answers(**texts: str | BaseException) -> Fakes:
     return fakes
 
 
+def in_turn(letters: str) -> FunctionModel:
+    """A model answering with each letter in turn, one per call."""
+    answers = iter(letters)
+    return FunctionModel(lambda messages, options: next(answers))
+
+
 def sure(text: str, probability: float) -> Completion:
     return Completion(
         model="fake", text=text, usage=Usage(completion_tokens=3), token_probability=probability
@@ -314,9 +320,8 @@ async def test_adaptive_asks_the_strongest_to_reason_when_it_is_unsure() -> None
 
 
 async def test_adaptive_draws_more_then_brings_in_the_others_while_answers_disagree() -> None:
-    letters = iter("BCDA")
     fakes = answers(weak="C", middle="C")
-    fakes["strong"] = FunctionModel(lambda messages, options: next(letters))
+    fakes["strong"] = in_turn("BCDA")
     config = weighted({"weak": 0.3, "strong": 0.9, "middle": 0.6}, "adaptive", samples=4)
     transcript = await run(config, fakes)
     assert [[r.model for r in record.responses] for record in transcript.rounds] == [
@@ -473,9 +478,8 @@ async def test_adaptive_keeps_the_strongest_members_free_form_answer() -> None:
 
 
 async def test_adaptive_stops_once_the_members_left_could_not_change_the_vote() -> None:
-    letters = iter("ABA")
     fakes = answers(weak1="B", weak2="B")
-    fakes["strong"] = FunctionModel(lambda messages, options: next(letters))
+    fakes["strong"] = in_turn("ABA")
     config = weighted({"strong": 0.9, "weak1": 0.1, "weak2": 0.1}, "adaptive", samples=3)
     transcript = await run(config, fakes)
     # A (0.9 + 0.9) leads B (0.9) by more than the two weak members (0.2) could add
