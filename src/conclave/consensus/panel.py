@@ -31,6 +31,10 @@ class Member:
     def stream(self, messages: Sequence[Message]) -> AsyncIterator[StreamItem]:
         return self.provider.stream(self.spec.model_name, messages, self.spec.sampling)
 
+    def variant(self, label: str, **spec_changes: object) -> Member:
+        """The same model on the same provider, under `label`, with some settings changed."""
+        return Member(self.spec.model_copy(update=spec_changes), self.provider, label)
+
 
 @dataclass(frozen=True)
 class Panel:

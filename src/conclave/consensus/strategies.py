@@ -197,16 +197,21 @@ def strongest_first(members: Sequence[Member]) -> tuple[Member, ...]:
 
 
 def sampled(member: Member, count: int) -> tuple[Member, ...]:
-    """`count` draws of one member: the first with its own settings, the others at a
-    temperature of at least SAMPLE_TEMPERATURE, each with its own seed."""
-    draws = [Member(spec=member.spec, provider=member.provider, label=f"{member.label} #1")]
-    temperature = max(member.spec.temperature, SAMPLE_TEMPERATURE)
-    for number in range(2, count + 1):
-        spec = member.spec.model_copy(
-            update={"temperature": temperature, "seed": (member.spec.seed or 0) + number}
-        )
-        draws.append(Member(spec=spec, provider=member.provider, label=f"{member.label} #{number}"))
-    return tuple(draws)
+    """`count` draws of one member: the first with its own settings, the others drawn (see
+    `drawn`)."""
+    first = member.variant(f"{member.label} #1")
+    return (first, *(drawn(member, number) for number in range(2, count + 1)))
+
+
+def drawn(member: Member, number: int, **spec_changes: object) -> Member:
+    """Draw `number` of a member, labelled "<member> #<number>": at a temperature of at least
+    SAMPLE_TEMPERATURE, with a seed of its own."""
+    return member.variant(
+        f"{member.label} #{number}",
+        temperature=max(member.spec.temperature, SAMPLE_TEMPERATURE),
+        seed=(member.spec.seed or 0) + number,
+        **spec_changes,
+    )
 
 
 class FixedMembers:
@@ -221,26 +226,9 @@ class FixedMembers:
         return self._members
 
 
-def reasoning_draws(member: Member, count: int, *, start: int = 2) -> tuple[Member, ...]:
-    """`count` draws of one member for reasoning answers, numbered from `start`: at a
-    temperature of at least SAMPLE_TEMPERATURE, each with its own seed, with room for
-    REASONING_MAX_TOKENS."""
-    temperature = max(member.spec.temperature, SAMPLE_TEMPERATURE)
-    max_tokens = max(member.spec.max_tokens or 0, REASONING_MAX_TOKENS)
-    return tuple(
-        Member(
-            spec=member.spec.model_copy(
-                update={
-                    "temperature": temperature,
-                    "max_tokens": max_tokens,
-                    "seed": (member.spec.seed or 0) + number,
-                }
-            ),
-            provider=member.provider,
-            label=f"{member.label} #{number}",
-        )
-        for number in range(start, start + count)
-    )
+def reasoning_room(member: Member) -> int:
+    """The max_tokens of a reasoning answer: the member's own, at least REASONING_MAX_TOKENS."""
+    return max(member.spec.max_tokens or 0, REASONING_MAX_TOKENS)
 
 
 class Escalation:
@@ -252,15 +240,11 @@ class Escalation:
     def __init__(self, strongest: tuple[Member, ...], draws: int) -> None:
         first = strongest[0]
         if first.provider.name == "local" and not first.spec.logprobs:
-            spec = first.spec.model_copy(update={"logprobs": True})
-            first = Member(spec=spec, provider=first.provider, label=first.label)
-        room = max(first.spec.max_tokens or 0, REASONING_MAX_TOKENS)
-        reasoning = Member(
-            spec=first.spec.model_copy(update={"max_tokens": room}),
-            provider=first.provider,
-            label=f"{first.label} #2",
-        )
-        groups = [(first,), (reasoning,), reasoning_draws(first, draws, start=3), strongest[1:]]
+            first = first.variant(first.label, logprobs=True)
+        room = reasoning_room(first)
+        reasoning = first.variant(f"{first.label} #2", max_tokens=room)
+        more = tuple(drawn(first, number, max_tokens=room) for number in range(3, 3 + draws))
+        groups = [(first,), (reasoning,), more, strongest[1:]]
         self._rounds = tuple(group for group in groups if group)
 
     @property
