@@ -13,14 +13,19 @@ difference with the best member, tokens per question and their ratio to the best
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from conclave.config import parse_config
-from conclave.consensus.transcript import Transcript
 from conclave.evaluation.dataset import EvalRow, load_dataset
-from conclave.evaluation.evaluate import RESULTS_FILE, TRANSCRIPTS_FILE, RowResult
+from conclave.evaluation.evaluate import (
+    RESULTS_FILE,
+    TRANSCRIPTS_FILE,
+    RowResult,
+    TranscriptEntry,
+    result_key,
+)
+from conclave.evaluation.runner import ResultLog
 from conclave.evaluation.scoring import DEFAULT_SCORERS
 
 
@@ -80,18 +85,22 @@ def main() -> None:
 
 def replay(out: Path, rows: dict[str, EvalRow], setup: str, best: str) -> list[Replay]:
     """Every question of `setup` in the run, with the answer of `best` to the same row."""
-    results: dict[tuple[str, str], RowResult] = {}
-    for line in (out / RESULTS_FILE).read_text(encoding="utf-8").splitlines():
-        result = RowResult.model_validate_json(line)
-        results[(result.row_id, result.setup)] = result
+    results = {
+        (result.row_id, result.setup): result
+        for result in ResultLog(out / RESULTS_FILE, RowResult, key=lambda r: r.key).load().values()
+    }
+    entries = ResultLog(
+        out / TRANSCRIPTS_FILE,
+        TranscriptEntry,
+        key=lambda t: result_key(t.dataset, t.row_id, t.setup),
+    ).load()
     replays = []
-    for line in (out / TRANSCRIPTS_FILE).read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
-        key = (entry["row_id"], setup)
-        if entry["setup"] != setup or key not in results or (key[0], best) not in results:
+    for entry in entries.values():
+        key = (entry.row_id, setup)
+        if entry.setup != setup or key not in results or (key[0], best) not in results:
             continue
-        row = rows[entry["row_id"]]
-        transcript = Transcript.model_validate(entry["transcript"])
+        row = rows[entry.row_id]
+        transcript = entry.transcript
         first_round = transcript.rounds[0]
         first = first_round.responses[0]
         final, alone = results[key], results[(key[0], best)]
