@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from conclave.documents.options import DocumentsOptions
 from conclave.errors import ConfigError
 from conclave.text_files import read_user_text
 from conclave.types import Frozen, Message, Role, SamplingOptions
@@ -142,6 +143,9 @@ class ConsensusConfig(Frozen):
     only the consensus: Mixture-of-Agents layers, or a debate."""
     fallback_aggregator: ModelSpec | None = None
     """Writes the consensus when the aggregator fails; failing that, the answers are voted."""
+    documents: DocumentsOptions | None = None
+    """Ground every answer in a collection of the user's documents: passages given to the
+    members, citations checked (see conclave.consensus.grounding)."""
     name: str = "default"
 
     @field_validator("models")

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from conclave.types import Frozen, Message, Usage
 
-CallRole = Literal["member", "aggregator", "reviewer"]
+CallRole = Literal["member", "aggregator", "reviewer", "judge"]
 StopReason = Literal[
     "iterations",
     "converged",

@@ -20,13 +20,15 @@ from conclave.documents.index import (
 )
 from conclave.documents.indexing import AddReport, add_documents, find_documents, remove_documents
 from conclave.documents.library import open_library
+from conclave.documents.options import DocumentsOptions, RetrievalMode
 from conclave.documents.parsing import ParsedDocument, parse_file
 from conclave.documents.passages import Passage, split_passages
-from conclave.documents.retrieval import RetrievalMode, search_passages
+from conclave.documents.retrieval import search_passages
 
 __all__ = [
     "AddReport",
     "CollectionInfo",
+    "DocumentsOptions",
     "IndexedFile",
     "Library",
     "ParsedDocument",

@@ -3,9 +3,13 @@ PostgreSQL database when the store is PostgreSQL (`CONCLAVE_STORE_URL=postgresql
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from conclave.documents.index import Library
 from conclave.settings import Settings
-from conclave.store.settings import StoreSettings
+
+if TYPE_CHECKING:
+    from conclave.store.settings import StoreSettings
 
 COLLECTIONS_FOLDER = "collections"
 
@@ -14,6 +18,8 @@ def open_library(
     settings: Settings | None = None, store_settings: StoreSettings | None = None
 ) -> Library:
     """The collections of this installation."""
+    from conclave.store.settings import StoreSettings  # the store's package is heavy to load
+
     settings = settings or Settings()
     store_settings = store_settings or StoreSettings()
     url = store_settings.database_url(settings.home)

@@ -11,13 +11,11 @@ with none of the question's words) can still be retrieved.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from conclave.documents.index import PassageIndex, ScoredPassage
+from conclave.documents.options import RetrievalMode
 from conclave.documents.vectors import embed_texts, passage_embedder
 from conclave.errors import ConfigError
-
-RetrievalMode = Literal["bm25", "hybrid"]
 
 RRF_K = 60
 """The rank constant of reciprocal rank fusion (60 as in the paper)."""
