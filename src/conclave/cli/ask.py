@@ -25,11 +25,9 @@ from conclave.cli.common import (
 from conclave.cli.live_view import with_live_view, with_progress_lines
 from conclave.cli.run_store import close_cli_store, keep_run, last_conversation, open_cli_store
 from conclave.config import ConsensusConfig
-from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.panel import build_panel
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConfigError, ConsensusError
-from conclave.session import conversation_from
+from conclave.session import Consensus, conversation_from
 from conclave.store import RunStore
 from conclave.types import Message
 
@@ -95,44 +93,38 @@ async def _consensus(
     keep_partial: bool = False,
 ) -> Transcript:
     """Run one consensus; with `keep_partial`, a failed run's transcript still goes to stdout."""
-    registry = common.make_registry()
-    try:
-        engine = ConsensusEngine(config, build_panel(config, registry))
-        return await _run_engine(engine, messages, show=show)
-    except ConsensusError as exc:
-        if keep_partial and exc.transcript is not None:
-            out.print(exc.transcript.to_json(), markup=False)
-        raise
-    finally:
-        await registry.aclose()
+    async with Consensus(config, registry=common.make_registry()) as consensus:
+        try:
+            return await _watched(consensus, messages, show=show)
+        except ConsensusError as exc:
+            if keep_partial and exc.transcript is not None:
+                out.print(exc.transcript.to_json(), markup=False)
+            raise
 
 
-async def _run_engine(
-    engine: ConsensusEngine, messages: Sequence[Message], *, show: bool
-) -> Transcript:
+async def _watched(consensus: Consensus, messages: Sequence[Message], *, show: bool) -> Transcript:
+    """Run `messages` through `consensus`, drawn live on a terminal, as lines otherwise."""
     if show and err.is_terminal:
-        return await with_live_view(engine.run(messages), err)
-    events = engine.run(messages, stream_aggregate=False)
+        return await with_live_view(consensus.events(messages), err)
+    events = consensus.events(messages, stream_aggregate=False)
     return await with_progress_lines(events, err if show else None)
 
 
 async def _chat(
     config: ConsensusConfig, system: str | None, earlier: list[Message] | None = None
 ) -> None:
-    """One registry for the whole chat: the embedded models load on the first turn and stay
+    """One `Consensus` for the whole chat: the embedded models load on the first turn and stay
     loaded (with their prompt states) until the chat ends. `earlier`: a kept conversation
     to go on with (`--continue`)."""
     history: list[Message] = earlier or list(conversation_from([], system=system))
     err.print("conclave chat: type your message; `exit` or Ctrl-D leaves.", style="dim")
-    registry = common.make_registry()
     store = open_cli_store(config)
     try:
-        engine = ConsensusEngine(config, build_panel(config, registry))
-        _show_earlier(earlier or [])
-        await _chat_turns(engine, config, history, store)
+        async with Consensus(config, registry=common.make_registry()) as consensus:
+            _show_earlier(earlier or [])
+            await _chat_turns(consensus, config, history, store)
     finally:
         close_cli_store(store)
-        await registry.aclose()
 
 
 def _show_earlier(earlier: list[Message]) -> None:
@@ -144,7 +136,7 @@ def _show_earlier(earlier: list[Message]) -> None:
 
 
 async def _chat_turns(
-    engine: ConsensusEngine,
+    consensus: Consensus,
     config: ConsensusConfig,
     history: list[Message],
     store: RunStore | None,
@@ -162,7 +154,7 @@ async def _chat_turns(
             continue
         history.append(Message(role="user", content=text))
         try:
-            transcript = await _run_engine(engine, history, show=True)
+            transcript = await _watched(consensus, history, show=True)
         except (ConsensusError, ConfigError) as exc:
             history.pop()
             err.print(f"error: {escape(str(exc))}", style="red")
