@@ -104,7 +104,8 @@ def add_documents(
             library.remove(collection)
         if isinstance(exc, ConfigError):
             raise ConfigError(
-                f"{exc}\nnothing was added to the collection {collection!r}"
+                f"{exc}\nnothing was added to the collection {collection!r}: fix that file or "
+                "leave it out, then add again"
             ) from None
         raise
     return AddReport(
