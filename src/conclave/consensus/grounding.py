@@ -264,7 +264,8 @@ class _Checker:
                 for c in checked
             ]
         breaks = [_line_break(answer, a, b) for a, b in itertools.pairwise(statements)]
-        final, citations = (ABSTENTION, []) if abstained else self._compose(checked, breaks)
+        mark = GENERAL_KNOWLEDGE_MARK if general else UNSUPPORTED_MARK
+        final, citations = (ABSTENTION, []) if abstained else self._compose(checked, breaks, mark)
         returned = None
         if not abstained:
             returned = await self._scores(
@@ -390,14 +391,15 @@ class _Checker:
         return alce_scores(entailed, needed)
 
     def _compose(
-        self, checked: Sequence[CheckedStatement], breaks: Sequence[bool]
+        self, checked: Sequence[CheckedStatement], breaks: Sequence[bool], mark: str
     ) -> tuple[str, list[Citation]]:
         """The answer returned, from the checked statements (a statement that began a new
-        line still does), and a citation for every marker in it."""
+        line still does; a marked one ends with `mark`), and a citation for every marker in
+        it."""
         answer = ""
         citations: list[Citation] = []
         for index, statement in enumerate(checked):
-            piece = _shown(statement, self.grounding.options.unsupported)
+            piece = _shown(statement, mark)
             if not piece:
                 continue
             if answer:
@@ -439,11 +441,11 @@ def _claims(checked: CheckedStatement) -> bool:
     return checked.status not in ("abstention", "not_a_claim")
 
 
-def _shown(checked: CheckedStatement, unsupported: str) -> str:
+def _shown(checked: CheckedStatement, mark: str) -> str:
     if checked.action == "dropped":
         return ""
-    if checked.status == "unsupported":
-        return f"{checked.claim} {UNSUPPORTED_MARK}" if unsupported == "mark" else ""
+    if checked.action == "marked":
+        return f"{checked.claim} {mark}"
     if checked.status in ("abstention", "not_a_claim"):
         return checked.claim
     return cited_text(checked.claim, checked.cited)
