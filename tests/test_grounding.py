@@ -113,7 +113,7 @@ async def test_a_supported_answer_keeps_its_citation(collection: SqliteLibrary) 
     assert report.returned is not None
     assert report.returned.recall == 1.0
     assert report.checks == ("markers", "support:judge:judge (support judge)")
-    assert [call.role for call in checked.calls] == ["judge"]
+    assert [call.role for call in checked.calls] == ["step"]
     assert judge.history[0].options.max_tokens == 1  # a one-word, constrained reply
     assert judge.history[0].options.temperature == 0.0
 

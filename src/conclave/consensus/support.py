@@ -81,7 +81,7 @@ async def judge_support(
 ) -> tuple[SupportVerdict | None, CallRecord]:
     """Ask the judge (a member made by `judge_member`); the verdict is None when it could not
     say (the lexical check then decides)."""
-    record = await ask_member(judge, "judge", judge_messages(passages, claim), timeout_s)
+    record = await ask_member(judge, "step", judge_messages(passages, claim), timeout_s)
     return read_judgement(record, threshold), record
 
 
