@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from conclave.config import ModelSpec
-from conclave.consensus.citations import alce_scores, read_statements
+from conclave.consensus.citations import RetrievalReport, alce_scores, read_statements
 from conclave.consensus.grounding import (
     ABSTENTION,
     GENERAL_KNOWLEDGE_MARK,
     UNSUPPORTED_MARK,
     Grounding,
-    Retrieval,
 )
 from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallRecord
@@ -72,11 +71,11 @@ def grounding_with(
     )
 
 
-async def retrieval_for(grounding: Grounding, question: str) -> Retrieval:
+async def retrieval_for(grounding: Grounding, question: str) -> RetrievalReport:
     return await grounding.retrieve([Message(role="user", content=question)])
 
 
-def number_of(retrieval: Retrieval, name: str) -> int:
+def number_of(retrieval: RetrievalReport, name: str) -> int:
     return next(p.number for p in retrieval.passages if p.passage.path.endswith(name))
 
 

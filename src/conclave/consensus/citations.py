@@ -158,14 +158,22 @@ class RetrievedPassage(Frozen):
     passage: Passage
 
 
-class GroundingReport(Frozen):
-    """What grounding did for one answer: the passages given, the statements checked, the
-    citations of the answer returned, the scores, and whether it abstained."""
+class RetrievalReport(Frozen):
+    """What the retrieval step gave the members: the passages found for the query, numbered."""
 
+    kind: Literal["retrieval"] = "retrieval"
     collection: str
     query: str
     retrieval: str
+    """bm25 or hybrid."""
     passages: tuple[RetrievedPassage, ...] = ()
+
+
+class CitationReport(Frozen):
+    """What the citation check found and did: the statements checked, the citations of the
+    answer returned, the scores, whether it abstained, and which checks ran."""
+
+    kind: Literal["citations"] = "citations"
     statements: tuple[CheckedStatement, ...] = ()
     citations: tuple[Citation, ...] = ()
     removed_markers: tuple[int, ...] = ()

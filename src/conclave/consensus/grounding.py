@@ -27,15 +27,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from conclave.consensus.citations import (
     MARKER,
     CheckedStatement,
     Citation,
+    CitationReport,
     CitationScores,
-    GroundingReport,
+    RetrievalReport,
     RetrievedPassage,
     Statement,
     StatementStatus,
@@ -44,16 +46,21 @@ from conclave.consensus.citations import (
     cited_text,
     read_statements,
 )
+from conclave.consensus.events import AnswerChecked, ConversationPrepared, StepProgress
 from conclave.consensus.panel import Member
 from conclave.consensus.prompts import latest_user_query
+from conclave.consensus.steps import CheckEvent, PrepareEvent
+from conclave.consensus.strategies.draws import strongest_first
+from conclave.consensus.strategies.registry import Extension, StrategyContext, register_extension
 from conclave.consensus.support import (
     content_overlap,
     judge_member,
     judge_support,
     lexical_support,
 )
-from conclave.consensus.transcript import CallRecord
+from conclave.consensus.transcript import CallRecord, RoundRecord, StepRecord
 from conclave.documents.index import PassageIndex
+from conclave.documents.library import open_collection
 from conclave.documents.options import DocumentsOptions
 from conclave.documents.passages import Passage
 from conclave.documents.retrieval import query_words, search_passages
@@ -103,22 +110,14 @@ def says_not_in_documents(text: str) -> bool:
     return _ABSTAINING.search(text) is not None
 
 
-@dataclass(frozen=True)
-class Retrieval:
-    """The passages retrieved for one run, numbered from 1 as the members see them."""
-
-    collection: str
-    query: str
-    retrieval: str
-    passages: tuple[RetrievedPassage, ...]
-
-    def numbered(self, number: int) -> Passage | None:
-        if 1 <= number <= len(self.passages):
-            return self.passages[number - 1].passage
-        return None
+def numbered(retrieval: RetrievalReport, number: int) -> Passage | None:
+    """The passage the members saw as [number], or None when there is no such number."""
+    if 1 <= number <= len(retrieval.passages):
+        return retrieval.passages[number - 1].passage
+    return None
 
 
-def sources_message(retrieval: Retrieval, *, general_knowledge: bool) -> Message:
+def sources_message(retrieval: RetrievalReport, *, general_knowledge: bool) -> Message:
     """The system message that gives the members the passages and the instruction."""
     blocks = [
         f"[{item.number}] {item.passage.title}\n{item.passage.text.strip()}"
@@ -130,7 +129,7 @@ def sources_message(retrieval: Retrieval, *, general_knowledge: bool) -> Message
 
 
 def grounded_conversation(
-    conversation: Sequence[Message], retrieval: Retrieval, *, general_knowledge: bool
+    conversation: Sequence[Message], retrieval: RetrievalReport, *, general_knowledge: bool
 ) -> tuple[Message, ...]:
     """The conversation with the sources message just before its latest user message."""
     messages = list(conversation)
@@ -144,7 +143,7 @@ class CheckedAnswer:
     """The answer after the citation check, its report, and the judge's calls."""
 
     answer: str
-    report: GroundingReport
+    report: CitationReport
     calls: tuple[CallRecord, ...]
 
 
@@ -169,7 +168,7 @@ class Grounding:
         self._judge = judge_member(judge) if use_judge and judge is not None else None
         self._timeout_s = timeout_s
 
-    async def retrieve(self, conversation: Sequence[Message]) -> Retrieval:
+    async def retrieve(self, conversation: Sequence[Message]) -> RetrievalReport:
         """The passages for the conversation's latest user message."""
         query = latest_user_query(conversation) or ""
         hits = await asyncio.to_thread(
@@ -179,7 +178,7 @@ class Grounding:
             limit=self.options.passages,
             mode=self.options.retrieval,
         )
-        return Retrieval(
+        return RetrievalReport(
             collection=self._index.name,
             query=query,
             retrieval=self.options.retrieval,
@@ -190,14 +189,14 @@ class Grounding:
         )
 
     def conversation(
-        self, conversation: Sequence[Message], retrieval: Retrieval
+        self, conversation: Sequence[Message], retrieval: RetrievalReport
     ) -> tuple[Message, ...]:
         return grounded_conversation(
             conversation, retrieval, general_knowledge=self.options.general_knowledge
         )
 
     async def check(
-        self, retrieval: Retrieval, answer: str, member_answers: Sequence[CallRecord] = ()
+        self, retrieval: RetrievalReport, answer: str, member_answers: Sequence[CallRecord] = ()
     ) -> CheckedAnswer:
         """Check `answer`'s citations against the retrieval (see the module docstring);
         `member_answers` are the answers it was made from."""
@@ -228,7 +227,7 @@ class _Checker:
     """One answer's check, remembering every verdict so that no question is asked twice."""
 
     grounding: Grounding
-    retrieval: Retrieval
+    retrieval: RetrievalReport
     member_answers: Sequence[CallRecord]
     calls: list[CallRecord] = field(default_factory=list)
     verdicts: dict[tuple[tuple[int, ...], str], SupportVerdict] = field(default_factory=dict)
@@ -237,7 +236,7 @@ class _Checker:
     async def support(self, numbers: Sequence[int], claim: str) -> SupportVerdict:
         key = (tuple(sorted(numbers)), claim)
         if key not in self.verdicts:
-            passages = [p for n in key[0] if (p := self.retrieval.numbered(n)) is not None]
+            passages = [p for n in key[0] if (p := numbered(self.retrieval, n)) is not None]
             verdict = await self.grounding.verdict(passages, claim, self.calls)
             self.methods.add(verdict.method)
             self.verdicts[key] = verdict
@@ -271,11 +270,7 @@ class _Checker:
             returned = await self._scores(
                 [(c.claim, c.cited) for c in checked if _claims(c) and c.action != "dropped"]
             )
-        report = GroundingReport(
-            collection=self.retrieval.collection,
-            query=self.retrieval.query,
-            retrieval=self.retrieval.retrieval,
-            passages=self.retrieval.passages,
+        report = CitationReport(
             statements=tuple(checked),
             citations=tuple(citations),
             removed_markers=tuple(n for c in checked for n in c.invalid_markers),
@@ -408,7 +403,7 @@ class _Checker:
             answer += piece
             for match in MARKER.finditer(piece):
                 for number in _numbers(match.group(1)):
-                    passage = self.retrieval.numbered(number)
+                    passage = numbered(self.retrieval, number)
                     if passage is None or number not in statement.cited:
                         continue
                     citations.append(
@@ -457,3 +452,103 @@ def _line_break(answer: str, before: Statement, after: Statement) -> bool:
 
 def _numbers(marker_body: str) -> list[int]:
     return [int(n) for n in re.split(r"\s*[,;]\s*", marker_body)]
+
+
+STEP = "grounding"
+"""The name of both grounding steps in events and transcripts."""
+
+KEPT_RETRIEVALS = 256
+"""Retrievals held for their runs' checks: a run that fails before its check leaves one."""
+
+
+class _Retrievals:
+    """Each run's retrieval, found again by the check through the conversation the rounds were
+    given (the grounded one): runs of one engine at the same time never mix their passages."""
+
+    def __init__(self) -> None:
+        self._by_conversation: OrderedDict[tuple[Message, ...], RetrievalReport] = OrderedDict()
+
+    def keep(self, grounded: tuple[Message, ...], retrieval: RetrievalReport) -> None:
+        self._by_conversation[grounded] = retrieval
+        while len(self._by_conversation) > KEPT_RETRIEVALS:
+            self._by_conversation.popitem(last=False)
+
+    def take(self, grounded: Sequence[Message]) -> RetrievalReport:
+        retrieval = self._by_conversation.pop(tuple(grounded), None)
+        if retrieval is None:
+            raise AssertionError("the citation check ran on a conversation never grounded")
+        return retrieval
+
+
+class RetrievalStep:
+    """The step before the first round: retrieve, and put the numbered passages in."""
+
+    name = STEP
+
+    def __init__(self, grounding: Grounding, retrievals: _Retrievals) -> None:
+        self._grounding = grounding
+        self._retrievals = retrievals
+
+    async def prepare(
+        self, conversation: tuple[Message, ...]
+    ) -> AsyncGenerator[PrepareEvent, None]:
+        retrieval = await self._grounding.retrieve(conversation)
+        grounded = self._grounding.conversation(conversation, retrieval)
+        self._retrievals.keep(grounded, retrieval)
+        yield StepProgress(
+            step=STEP,
+            name=retrieval.collection,
+            status="finished",
+            message=f"{len(retrieval.passages)} passage(s) from {retrieval.collection!r}",
+        )
+        yield ConversationPrepared(
+            step=STEP, conversation=grounded, record=StepRecord(step=STEP, report=retrieval)
+        )
+
+
+class CitationCheckStep:
+    """The check after the combiner: the final consensus's citations, checked."""
+
+    name = STEP
+
+    def __init__(self, grounding: Grounding, retrievals: _Retrievals) -> None:
+        self._grounding = grounding
+        self._retrievals = retrievals
+
+    async def check(
+        self, round: RoundRecord, conversation: Sequence[Message], answer: str
+    ) -> AsyncGenerator[CheckEvent, None]:
+        retrieval = self._retrievals.take(conversation)
+        yield StepProgress(
+            step=STEP, round=round.index, status="started", message="checking the citations"
+        )
+        checked = await self._grounding.check(retrieval, answer, round.answered)
+        yield AnswerChecked(
+            round=round.index,
+            step=STEP,
+            answer=checked.answer,
+            revised=checked.answer != answer,
+            record=StepRecord(step=STEP, calls=checked.calls, report=checked.report),
+        )
+
+
+def grounding_extension(context: StrategyContext) -> Extension:
+    """Both steps, for a config with a `documents` block (none without one). The collection is
+    opened here, so that an unknown one fails before any model is called; the support judge
+    is the strongest member (the heaviest)."""
+    options = context.config.documents
+    if options is None:
+        return Extension()
+    index = open_collection(options)
+    judge = strongest_first(context.panel.members)[0]
+    grounding = Grounding(
+        options, index, judge=judge, timeout_s=judge.spec.timeout_s or context.config.timeout_s
+    )
+    retrievals = _Retrievals()
+    return Extension(
+        before=(RetrievalStep(grounding, retrievals),),
+        after=(CitationCheckStep(grounding, retrievals),),
+    )
+
+
+register_extension(STEP, grounding_extension)

@@ -21,6 +21,9 @@ class DocumentsOptions(Frozen):
 
     collection: str = Field(min_length=1)
     """The collection (see `conclave docs list`) the passages come from."""
+    library: str | None = None
+    """Where that collection is kept, when not in conclave's own place (see
+    `conclave.documents.library`): a folder of SQLite collections, or a postgresql:// URL."""
     passages: int = Field(default=5, ge=1, le=20)
     """How many passages the members are given, numbered [1]..[passages]."""
     retrieval: RetrievalMode = "bm25"
