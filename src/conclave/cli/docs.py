@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from conclave.cli.common import err, fail, out
+from conclave.config import ConsensusConfig
+from conclave.consensus.transcript import Transcript
 from conclave.documents import (
     AddReport,
     add_documents,
@@ -32,8 +34,52 @@ docs_app = typer.Typer(
 CollectionArgument = Annotated[str, typer.Argument(help="The collection's name.")]
 
 
+DocsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--docs",
+        "-d",
+        help="Ground the answer in this document collection (see `conclave docs`): passages "
+        "given to the panel, citations checked, footnotes printed.",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(docs_app, name="docs")
+
+
+def with_documents(config: ConsensusConfig, collection: str | None) -> ConsensusConfig:
+    """`config` grounded in `collection` (its other `documents` settings kept), or as it is."""
+    if collection is None:
+        return config
+    kept = config.documents.model_dump() if config.documents is not None else {}
+    try:
+        return config.with_changes(documents={**kept, "collection": collection})
+    except ConclaveError as exc:
+        fail(str(exc))
+
+
+def print_footnotes(transcript: Transcript) -> None:
+    """The passages a grounded answer cites, as numbered footnotes (file, span, snippet); a
+    note when it abstained."""
+    if transcript.abstained:
+        retrieval = transcript.retrieval
+        where = f" of {retrieval.collection!r}" if retrieval is not None else ""
+        err.print(f"(no passage{where} holds the answer)", style="dim", markup=False)
+        return
+    shown: set[int] = set()
+    lines = []
+    for citation in transcript.citations:
+        if citation.marker in shown:
+            continue
+        shown.add(citation.marker)
+        lines.append(
+            f"[{citation.marker}] {citation.title}: {citation.path}, characters "
+            f'{citation.start}-{citation.end}\n    "{citation.snippet}"'
+        )
+    if lines:
+        out.print("\n" + "\n".join(lines), markup=False)
 
 
 @docs_app.command("add")
