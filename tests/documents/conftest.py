@@ -12,6 +12,7 @@ from fpdf import FPDF
 from conclave.documents.index import Library
 from conclave.documents.postgres_index import PostgresLibrary
 from conclave.documents.sqlite_index import SqliteLibrary
+from server.conftest import serve  # noqa: F401  (the real-uvicorn server fixture, shared)
 from store.postgres import INSTALL_HINT, fresh_database, postgres_bin, running_postgres
 
 PDF_PAGES = (
@@ -35,6 +36,14 @@ def write_pdf(path: Path, pages: tuple[str, ...] = PDF_PAGES, *, title: str = ""
             pdf.rect(20, 20, 100, 60)
     pdf.output(str(path))
     return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """conclave's home (where collections are kept) in a temporary folder."""
+    monkeypatch.setenv("CONCLAVE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path / "home"
 
 
 @pytest.fixture(scope="session")

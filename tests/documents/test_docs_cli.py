@@ -19,13 +19,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CONCLAVE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def facts(tmp_path: Path) -> Path:
     folder = tmp_path / "facts"
     folder.mkdir()

@@ -16,10 +16,13 @@ from conclave.config import ConsensusConfig, load_config
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import Panel, build_panel
 from conclave.consensus.strategies import strategy_names
+from conclave.documents.index import checked_name
+from conclave.documents.library import open_collection
+from conclave.documents.options import DocumentsOptions
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.api_errors import unknown_model
+from conclave.server.api_errors import ApiError, unknown_model
 from conclave.settings import Settings
 
 DEFAULT_ALIAS = "default"
@@ -82,6 +85,32 @@ class PresetCatalog:
             return self._variant(self.resolve(base), strategy)
         raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(strategy_names())}"))
 
+    def grounded(self, preset: Preset, collection: str) -> Preset:
+        """`preset` grounded in the server's document collection `collection` (the preset's
+        other `documents` settings kept): built once, sharing the preset's providers.
+        ApiError 400 for a name that cannot be a collection's, 404 for one that does not
+        exist."""
+        name = f"{preset.name}+docs:{collection}"
+        variant = self._variants.get(name)
+        if variant is not None:
+            return variant
+        try:
+            checked_name(collection)
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), param="documents", code="invalid_value") from None
+        kept = preset.config.documents
+        options = DocumentsOptions(collection=collection, **_kept_options(kept))
+        try:
+            open_collection(options)
+        except ConfigError as exc:
+            raise ApiError(404, str(exc), param="documents", code="collection_not_found") from None
+        config = preset.config.with_changes(documents=options.model_dump(mode="json"))
+        variant = Preset(
+            name=preset.name, config=config, engine=ConsensusEngine(config, preset.engine.panel)
+        )
+        self._variants[name] = variant
+        return variant
+
     def _variant(self, preset: Preset, strategy: str) -> Preset:
         """`preset`'s panel run with `strategy`: built once, sharing the preset's providers."""
         name = f"{preset.name}:{strategy}"
@@ -92,6 +121,13 @@ class PresetCatalog:
             variant = Preset(name=name, config=config, engine=engine)
             self._variants[name] = variant
         return variant
+
+
+def _kept_options(options: DocumentsOptions | None) -> dict[str, object]:
+    """A preset's own `documents` settings but its collection (a request names that)."""
+    if options is None:
+        return {}
+    return options.model_dump(exclude={"collection"})
 
 
 def build_catalog(

@@ -15,7 +15,12 @@ from starlette.responses import Response
 
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
 from conclave.consensus.transcript import Transcript
-from conclave.server.answers import chat_completion, completion_id, finish_reason
+from conclave.server.answers import (
+    chat_completion,
+    citation_annotations,
+    completion_id,
+    finish_reason,
+)
 from conclave.server.api_errors import (
     ERROR_RESPONSES,
     ApiError,
@@ -72,7 +77,15 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             conversation, max_chars=settings.max_prompt_chars, max_messages=settings.max_messages
         )
         finish = _conformer(answer_format) if answer_format is not None else None
-        run = await service.start(body.model, conversation, stream=body.stream, finish=finish)
+        # A grounded answer may be revised by its citation check after the aggregator wrote
+        # it: it is streamed whole once checked, not piece by piece.
+        run = await service.start(
+            body.model,
+            conversation,
+            stream=body.stream and body.documents is None,
+            finish=finish,
+            documents=body.documents,
+        )
         if body.stream:
             include_usage = body.stream_options is not None and body.stream_options.include_usage
             return EventStreamResponse(
@@ -177,6 +190,8 @@ async def _chunks(
         if isinstance(event, ConsensusDone):
             if answer.broken_off is not None:
                 raise aggregate_broken_off(answer.broken_off, event.transcript)
+            if event.transcript.citations:
+                yield writer.annotations(citation_annotations(event.transcript))
             yield writer.finish(finish_reason(event.transcript))
             if include_usage:
                 yield writer.usage(event.transcript.usage)

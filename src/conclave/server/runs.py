@@ -113,14 +113,19 @@ class ConsensusService:
         *,
         stream: bool,
         finish: Callable[[Preset], Finisher] | None = None,
+        documents: str | None = None,
     ) -> ConsensusRun:
         """Resolve the preset, take a slot and start the run up to its first event, so that
         a request the engine refuses fails with a status, before any response is sent.
         `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
         `finish`: given the preset, a last step applied to the transcript before it is stored.
+        `documents`: a document collection to ground the answer in.
 
-        Raises ApiError: 404 unknown model, 429 server full, 400 no user message."""
+        Raises ApiError: 404 unknown model or collection, 429 server full, 400 no user
+        message."""
         preset = self.catalog.resolve(model)
+        if documents is not None:
+            preset = self.catalog.grounded(preset, documents)
         slot = self.slots.take()
         events = preset.engine.run(conversation, stream_aggregate=stream)
         finisher = finish(preset) if finish is not None else None
