@@ -20,7 +20,7 @@ from rich.markup import escape
 from conclave.config import ConsensusConfig
 from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.errors import ConclaveError
-from conclave.server.security import Redactor
+from conclave.redaction import Redactor, known_secrets
 from conclave.settings import Settings
 from conclave.store import (
     RunQuery,
@@ -30,7 +30,6 @@ from conclave.store import (
     continued_conversation,
     open_run_store,
 )
-from conclave.store.redaction import known_secrets
 from conclave.types import Message
 
 log_app = typer.Typer(

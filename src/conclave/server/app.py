@@ -17,6 +17,7 @@ from starlette.responses import Response
 from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
+from conclave.redaction import known_secrets
 from conclave.server.api_errors import (
     ApiError,
     invalid_body,
@@ -47,7 +48,6 @@ from conclave.server.transcript_routes import ReceiptDesk, transcript_router
 from conclave.server.web import WEB_PATHS, web_router
 from conclave.settings import Settings
 from conclave.store import StoreSettings, open_run_store
-from conclave.store.redaction import known_secrets
 
 API_DESCRIPTION = """\
 Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises
