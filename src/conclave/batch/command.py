@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from conclave.batch.consensus_batch import RayOptions, run_consensus_batch
+from conclave.batch.jobs import JobRunSummary, NoProgress
 from conclave.batch.progress import RichProgress
-from conclave.batch.runner import NoProgress, RunSummary
 from conclave.config import ConsensusConfig, load_config
 from conclave.errors import ConclaveError
 from conclave.presets import embedded_config
@@ -121,12 +121,12 @@ def _config(path: Path | None, iterations: int | None) -> ConsensusConfig:
         _fail(str(exc))
 
 
-def _report(summary: RunSummary, out_path: Path) -> None:
+def _report(summary: JobRunSummary, out_path: Path) -> None:
     skipped = f", {summary.skipped} already done" if summary.skipped else ""
     failed = f", [red]{summary.failed} failed[/]" if summary.failed else ""
     _err.print(
         f"{summary.finished} rows in {summary.elapsed_s:.1f} s "
-        f"({summary.rows_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
+        f"({summary.jobs_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
     )
 
 
