@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conclave.attestation.report import VerificationReport
+    from conclave.attestation.verification_report import VerificationReport
     from conclave.consensus.transcript import Transcript
 
 

@@ -23,9 +23,9 @@ from conclave.errors import ConclaveError
 from conclave.redaction import Redactor, known_secrets
 from conclave.settings import Settings
 from conclave.store import (
+    RunListing,
     RunQuery,
     RunStore,
-    RunSummary,
     StoreSettings,
     continued_conversation,
     open_run_store,
@@ -266,7 +266,7 @@ def _print_runs(query: RunQuery) -> None:
         err.print(f"{page.total - len(page.runs)} older run(s) not shown (--limit)", style="dim")
 
 
-def _line(run: RunSummary) -> str:
+def _line(run: RunListing) -> str:
     """One run on one line (greppable, like `git log --oneline`)."""
     failed = f", [red]{run.failed_calls} failed[/]" if run.failed_calls else ""
     outcome = "[green]ok[/]" if run.ok else f"[red]{escape(run.stop_reason or 'failed')}[/]"

@@ -31,32 +31,34 @@ from conclave.attestation.keys import (
 )
 from conclave.attestation.launcher import DEFAULT_SOCKET_PATH, LauncherClient
 from conclave.attestation.policy import DEFAULT_AUDIENCE, AttestationPolicy
-from conclave.attestation.receipts import (
+from conclave.attestation.receipt_format import (
     AttestationMode,
+    Receipt,
+    ReceiptBundle,
+    bundle_receipt,
+    read_receipt_file,
+    transcript_sha256,
+    write_receipt_file,
+)
+from conclave.attestation.receipts import (
     Attester,
     ConfidentialSpaceAttester,
     NoAttester,
-    Receipt,
-    ReceiptBundle,
     SimulatedAttester,
     attester_from_settings,
-    bundle_receipt,
     issue_receipt,
-    read_receipt_file,
-    transcript_sha256,
     verify_receipt,
     verify_receipt_file,
-    write_receipt_file,
 )
-from conclave.attestation.report import (
+from conclave.attestation.simulated import SimulatedIssuer
+from conclave.attestation.token import AttestationToken
+from conclave.attestation.validator import verify_token
+from conclave.attestation.verification_report import (
     Check,
     CheckStatus,
     VerificationReport,
     render_report,
 )
-from conclave.attestation.simulated import SimulatedIssuer
-from conclave.attestation.token import AttestationToken
-from conclave.attestation.validator import verify_token
 
 __all__ = [
     "CANONICAL_FORM",

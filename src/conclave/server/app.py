@@ -43,8 +43,8 @@ from conclave.server.responses import TRANSCRIPT_HEADER, error_response
 from conclave.server.runs import ConsensusService, RunSlots
 from conclave.server.security import KeyChecker, Redactor
 from conclave.server.service_settings import ServerSettings
-from conclave.server.store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.transcript_routes import ReceiptDesk, transcript_router
+from conclave.server.transcript_store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.web import WEB_PATHS, web_router
 from conclave.settings import Settings
 from conclave.store import StoreSettings, open_run_store
