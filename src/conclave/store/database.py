@@ -32,7 +32,7 @@ from conclave.attestation.receipt_format import Receipt
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConfigError
 from conclave.store.history import RunListing, RunPage, RunQuery, StoredRun
-from conclave.store.schema import migrate, receipts, runs
+from conclave.store.schema import MIGRATIONS, Migration, migrate, receipts, runs
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITE = {"conclave_write": True}
@@ -65,11 +65,11 @@ class RunDatabase:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
-    def migrate(self) -> list[str]:
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
         """Bring the schema up to date; returns the migrations applied now."""
         try:
             with self._writing() as connection:
-                return migrate(connection)
+                return migrate(connection, migrations)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the run store at {_shown(self.url)}: {_reason(exc)}; set "
