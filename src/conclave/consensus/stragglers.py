@@ -89,13 +89,3 @@ def late_record(
         finish_reason="late",
         latency_s=ran_s,
     )
-
-
-def skipped_record(label: str, reason: str) -> CallRecord:
-    """The record of a member not called this round because its breaker is open."""
-    return CallRecord(
-        model=label,
-        role="member",
-        error=CallError(type="cooldown", message=f"{label}: not called: {reason}"),
-        finish_reason="skipped",
-    )

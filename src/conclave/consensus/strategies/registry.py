@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from conclave.config import ConsensusConfig, StrategyOptions, declare_strategy_options
 from conclave.consensus.agreement import AgreementMeter, Similarity
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.embeddings import default_similarity
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.steps import (
@@ -51,6 +52,8 @@ class StrategyContext:
 
     config: ConsensusConfig
     panel: Panel
+    calls: ModelCalls
+    """The one path of the run's model calls: every step that calls a model uses it."""
     rng: random.Random
     similarity: Similarity
 
@@ -62,8 +65,7 @@ class StrategyContext:
     def aggregator(self) -> LLMAggregator:
         """The configured aggregator, writing from the candidates."""
         spec = self.config.aggregator_spec
-        timeout_s = spec.model.timeout_s or self.config.timeout_s
-        return LLMAggregator(self.panel.aggregator, spec, timeout_s=timeout_s, rng=self.rng)
+        return LLMAggregator(self.panel.aggregator, spec, calls=self.calls, rng=self.rng)
 
     def improvement_prompt(self, *, show_answers: bool) -> ConsensusPrompt:
         """Flare's improvement round, with every last answer shown when `show_answers`."""
@@ -175,13 +177,14 @@ def build_steps(
     config: ConsensusConfig,
     panel: Panel,
     *,
+    calls: ModelCalls,
     rng: random.Random,
     similarity: Similarity | None = None,
 ) -> Steps:
-    """The steps of `config.strategy` for this panel, with its fallbacks and the steps of
-    every extension the config turns on."""
+    """The steps of `config.strategy` for this panel, calling models through `calls`, with
+    its fallbacks and the steps of every extension the config turns on."""
     strategy = get_strategy(config.strategy)
-    context = StrategyContext(config, panel, rng, similarity or default_similarity())
+    context = StrategyContext(config, panel, calls, rng, similarity or default_similarity())
     steps = strategy.steps(context)
     combiner = steps.combiner
     if strategy.falls_back:
@@ -200,10 +203,8 @@ def _with_fallbacks(context: StrategyContext, combiner: Combiner, vote: VoteComb
     fallbacks: list[tuple[Combiner, DecidedBy]] = []
     fallback = context.panel.fallback
     if fallback is not None:
-        config = context.config
-        spec = config.aggregator_spec.model_copy(update={"model": fallback.spec})
-        timeout_s = fallback.spec.timeout_s or config.timeout_s
-        aggregator = LLMAggregator(fallback, spec, timeout_s=timeout_s, rng=context.rng)
+        spec = context.config.aggregator_spec.model_copy(update={"model": fallback.spec})
+        aggregator = LLMAggregator(fallback, spec, calls=context.calls, rng=context.rng)
         fallbacks.append((aggregator, "fallback_aggregator"))
     fallbacks.append((vote, "fallback_vote"))
     return WithFallbacks(combiner, fallbacks)
