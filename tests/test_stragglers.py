@@ -15,6 +15,7 @@ from conclave.consensus.panel import build_panel
 from conclave.consensus.stragglers import GracePolicy
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
+from conclave.providers.base import ProviderCapabilities
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Message
@@ -296,3 +297,32 @@ async def test_when_every_member_rests_a_probe_is_still_let_through_after_the_co
 
     assert transcript.answer == "Paris."
     assert len(fakes["a"].history) == 2
+
+
+class EmbeddedFakes(FakeProvider):
+    """Fakes whose provider says it runs its models in this process."""
+
+    capabilities = ProviderCapabilities(embedded=True, token_probabilities=True)
+
+
+@pytest.mark.parametrize(("embedded", "third"), [(False, "late"), (True, None)])
+async def test_an_embedded_member_is_not_left_behind_for_being_slower_than_usual(
+    embedded: bool, third: str | None
+) -> None:
+    slow = FunctionModel(lambda messages, options: "Paris, slowly.", latency_s=0.02)
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": answering(),
+        "c": slow,
+        "agg": FakeModel(default="Paris."),
+    }
+    provider = EmbeddedFakes(fakes) if embedded else FakeProvider(fakes)
+    config = make_config(("a", "c"), grace_factor=0, grace_floor_s=0)
+    registry = ProviderRegistry(overrides={"openrouter": provider})
+    engine = ConsensusEngine(config, build_panel(config, registry), rng=random.Random(0))
+
+    await engine.run_to_end(QUESTION)
+    await engine.run_to_end(QUESTION)
+    slow.latency_s = 0.3
+    transcript = await engine.run_to_end(QUESTION)
+
+    assert error_types(transcript)[0]["c"] == third

@@ -309,7 +309,7 @@ class ConsensusEngine:
                             quorum_at_s,
                             quorum_latencies,
                             self.health.usual_latency_s(member_key(member.spec)),
-                            embedded=member.spec.provider == "local",
+                            embedded=member.provider.capabilities.embedded,
                         )
                 ran_s = time.perf_counter() - started
                 late = [  # one that ended while a record was being yielded is not late
