@@ -19,7 +19,6 @@ from conclave.consensus.steps import (
     EveryMember,
     LLMAggregator,
     Steps,
-    ThisRound,
 )
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 from conclave.consensus.transcript import CallRecord
@@ -49,14 +48,12 @@ def rank_steps(options: RankOptions, context: StrategyContext) -> Steps:
     reviewers = {member.label: member for member in members}
     chairman = context.aggregator()
     ranking = PeerRanking(reviewers, chairman, weights, context.calls, context.rng)
-    return Steps(
-        selector=EveryMember(),
-        prompt=context.improvement_prompt(show_answers=options.show_answers),
-        pool=ThisRound(),
-        combiner=ranking,
-        stop_rules=(*context.round_limits(), AgreementStop(options.agreement_threshold)),
-        meter=meter,
-        max_rounds=context.config.iterations + 1,
+    return context.improvement_rounds(
+        EveryMember(),
+        ranking,
+        meter,
+        show_answers=options.show_answers,
+        stop_rules=(AgreementStop(options.agreement_threshold),),
     )
 
 

@@ -33,8 +33,10 @@ from conclave.consensus.steps import (
     ConversationStep,
     IterationLimit,
     LLMAggregator,
+    MemberSelector,
     Steps,
     StopRule,
+    ThisRound,
     VoteCombiner,
     WithFallbacks,
 )
@@ -81,12 +83,30 @@ class StrategyContext:
         budget_usd = self.config.budget_usd
         return (BudgetCap(budget_usd),) if budget_usd is not None else ()
 
-    def round_limits(self) -> tuple[StopRule, ...]:
-        """The run-wide stop rules of a strategy with improvement rounds: `iterations`, the
-        budget and, when set, `convergence_threshold`."""
+    def improvement_rounds(
+        self,
+        selector: MemberSelector,
+        combiner: Combiner,
+        meter: AgreementMeter,
+        *,
+        show_answers: bool,
+        stop_rules: tuple[StopRule, ...] = (),
+    ) -> Steps:
+        """The steps of a strategy with Flare's improvement rounds: each round combines its
+        own answers, and the run stops after `iterations` improvement rounds, at the budget,
+        on `convergence_threshold` when set, or on one of `stop_rules`."""
         threshold = self.config.convergence_threshold
         converged = (ConvergenceStop(threshold),) if threshold is not None else ()
-        return (IterationLimit(self.config.iterations), *self.budget(), *converged)
+        limits = (IterationLimit(self.config.iterations), *self.budget(), *converged)
+        return Steps(
+            selector=selector,
+            prompt=self.improvement_prompt(show_answers=show_answers),
+            pool=ThisRound(),
+            combiner=combiner,
+            stop_rules=(*limits, *stop_rules),
+            meter=meter,
+            max_rounds=self.config.iterations + 1,
+        )
 
 
 @dataclass(frozen=True)
