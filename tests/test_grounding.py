@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conclave.config import ModelSpec
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.citations import RetrievalReport, alce_scores, read_statements
 from conclave.consensus.grounding import (
     ABSTENTION,
@@ -18,6 +19,7 @@ from conclave.consensus.grounding import (
     UNSUPPORTED_MARK,
     Grounding,
 )
+from conclave.consensus.health import MemberHealth
 from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallRecord
 from conclave.documents import add_documents
@@ -67,7 +69,7 @@ def grounding_with(
         DocumentsOptions.model_validate({"collection": "facts", **options}),
         library.open("facts"),
         judge=member,
-        timeout_s=5.0,
+        calls=ModelCalls(MemberHealth(), timeout_s=5.0),
     )
 
 

@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.citations import (
     MARKER,
     CheckedStatement,
@@ -150,8 +151,8 @@ class CheckedAnswer:
 class Grounding:
     """The retrieval step and the citation check for one config's `documents` block.
 
-    `judge` is the member whose yes/no decides support (the strongest); None, or
-    `support_check: lexical`, uses the lexical check alone.
+    `judge` is the member whose yes/no decides support (the strongest), asked through `calls`
+    (the run's call path); None, or `support_check: lexical`, uses the lexical check alone.
     """
 
     def __init__(
@@ -160,13 +161,13 @@ class Grounding:
         index: PassageIndex,
         *,
         judge: Member | None,
-        timeout_s: float,
+        calls: ModelCalls,
     ) -> None:
         self.options = options
         self._index = index
         use_judge = judge is not None and options.support_check == "judge"
         self._judge = judge_member(judge) if use_judge and judge is not None else None
-        self._timeout_s = timeout_s
+        self._calls = calls
 
     async def retrieve(self, conversation: Sequence[Message]) -> RetrievalReport:
         """The passages for the conversation's latest user message."""
@@ -210,7 +211,7 @@ class Grounding:
         `calls`."""
         if self._judge is not None:
             verdict, record = await judge_support(
-                self._judge, passages, claim, self._timeout_s, self.options.support_threshold
+                self._calls, self._judge, passages, claim, self.options.support_threshold
             )
             calls.append(record)
             if verdict is not None:
@@ -541,9 +542,7 @@ def grounding_extension(context: StrategyContext) -> Extension:
         return Extension()
     index = open_collection(options)
     judge = strongest_first(context.panel.members)[0]
-    grounding = Grounding(
-        options, index, judge=judge, timeout_s=judge.spec.timeout_s or context.config.timeout_s
-    )
+    grounding = Grounding(options, index, judge=judge, calls=context.calls)
     retrievals = _Retrievals()
     return Extension(
         before=(RetrievalStep(grounding, retrievals),),

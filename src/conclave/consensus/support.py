@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.citations import SupportVerdict
 from conclave.consensus.panel import Member
-from conclave.consensus.records import ask_member
 from conclave.consensus.transcript import CallRecord
 from conclave.documents.passages import Passage
 from conclave.documents.retrieval import query_words
@@ -77,11 +77,15 @@ def read_judgement(record: CallRecord, threshold: float) -> SupportVerdict | Non
 
 
 async def judge_support(
-    judge: Member, passages: Sequence[Passage], claim: str, timeout_s: float, threshold: float
+    calls: ModelCalls,
+    judge: Member,
+    passages: Sequence[Passage],
+    claim: str,
+    threshold: float,
 ) -> tuple[SupportVerdict | None, CallRecord]:
-    """Ask the judge (a member made by `judge_member`); the verdict is None when it could not
-    say (the lexical check then decides)."""
-    record = await ask_member(judge, "step", judge_messages(passages, claim), timeout_s)
+    """Ask the judge (a member made by `judge_member`) through the run's call path; the
+    verdict is None when it could not say (the lexical check then decides)."""
+    record = await calls.ask(judge, "step", judge_messages(passages, claim))
     return read_judgement(record, threshold), record
 
 

@@ -12,7 +12,7 @@ from conclave.documents.options import DocumentsOptions
 from conclave.settings import Settings
 
 if TYPE_CHECKING:
-    from conclave.store.settings import StoreSettings
+    from conclave.store.store_settings import StoreSettings
 
 COLLECTIONS_FOLDER = "collections"
 
@@ -21,7 +21,7 @@ def open_library(
     settings: Settings | None = None, store_settings: StoreSettings | None = None
 ) -> Library:
     """The collections of this installation."""
-    from conclave.store.settings import StoreSettings  # the store's package is heavy to load
+    from conclave.store.store_settings import StoreSettings  # the store's package is heavy to load
 
     settings = settings or Settings()
     store_settings = store_settings or StoreSettings()
