@@ -1,5 +1,5 @@
 """Build the grounded development corpus (data/devsets/grounded/corpus/) from documents and
-tables that ship in packages, for `conclave eval data/devsets/grounded/*.jsonl`.
+tables that ship in packages, for `conclave eval data/devsets/grounded/grounded-test.jsonl`.
 
 - `countries/*.md`: one Markdown file per country, written out from `countryinfo`'s table
   (capital, area, population, borders, calling code, domain, currencies, time zones, regions);
@@ -10,8 +10,9 @@ tables that ship in packages, for `conclave eval data/devsets/grounded/*.jsonl`.
 - `python/*.html`: pages of the Python documentation as Debian's `python3-doc` ships them
   (`apt-get install python3-doc`), copied unchanged.
 
-The questions (dev.jsonl, test.jsonl) are written by hand against this corpus; the countries,
-elements, states and pages below are fixed lists, so the same packages give the same corpus.
+The questions (grounded-dev.jsonl, grounded-test.jsonl) are written by hand against this
+corpus; the countries, elements, states and pages below are fixed lists, so the same packages
+give the same corpus.
 Run from the repository root:
 
     .venv/bin/pip install --no-deps --require-hashes -r requirements/devsets.txt

@@ -24,6 +24,8 @@ from conclave.config import ConsensusConfig, load_config
 from conclave.errors import ConclaveError
 from conclave.evaluation.dataset import Dataset, load_dataset
 from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
+from conclave.evaluation.grounded import grounded_datasets
+from conclave.evaluation.grounded_report import grounded_table
 from conclave.evaluation.outputs import write_outputs
 from conclave.evaluation.render import report_table
 from conclave.evaluation.report import build_report
@@ -43,7 +45,9 @@ def eval_command(
     data: Annotated[
         list[Path],
         typer.Argument(
-            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line."
+            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line; with "
+            "corpus (a folder of documents), a grounded data set, answered with and without "
+            "its documents."
         ),
     ],
     config: Annotated[
@@ -95,7 +99,8 @@ def eval_command(
     Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json.
     """
     try:
-        datasets = [load_dataset(path, limit=limit) for path in data]
+        loaded = [(load_dataset(path, limit=limit), path) for path in data]
+        datasets = grounded_datasets(loaded, out_dir)
         configs = _configs(config or [])
         setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY])
         scorers = Scorers.from_specs(scorer or [])
@@ -120,6 +125,8 @@ def eval_command(
     # Piped or redirected output has no width to fit: keep each line of the table whole.
     table_out = out if out.is_terminal else Console(highlight=False, width=PIPED_TABLE_WIDTH)
     table_out.print(report_table(report))
+    if report.grounded:
+        table_out.print(grounded_table(report.grounded))
     err.print("wrote " + ", ".join(str(path) for path in written), markup=False)
 
 
