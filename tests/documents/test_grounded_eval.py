@@ -26,7 +26,7 @@ from test_grounding_runs import FACTS, TRAIN_QUESTION, panel_member
 
 runner = CliRunner()
 
-ROWS = [
+ROWS: list[dict[str, object]] = [
     {
         "id": "train",
         "question": TRAIN_QUESTION,
