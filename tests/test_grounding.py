@@ -35,12 +35,17 @@ FACTS = {
 }
 
 
+def source_and_claim(asked: str) -> tuple[str, str]:
+    """The source and the claim of a support judge's question."""
+    found = re.match(r"Source:\n(.*?)\n\n(?:Question: .*?\n)?Claim: (.*?)\n\n", asked, re.DOTALL)
+    assert found is not None, asked
+    return found.group(1), found.group(2)
+
+
 def judge_by_words(messages: Sequence[Message], options: SamplingOptions) -> str:
     """A judge that says yes when every number and capitalised word of the claim is in the
     source (enough to tell the facts above apart)."""
-    asked = messages[-1].content
-    source = asked.split("\n\nClaim: ")[0]
-    claim = asked.split("\n\nClaim: ")[1].split("\n\n")[0]
+    source, claim = source_and_claim(messages[-1].content)
     wanted = re.findall(r"\b(?:[A-Z][a-z]+|\d+|twelve|thousand|nine)\b", claim)
     return "yes" if all(word in source for word in wanted[1:] or wanted) else "no"
 
@@ -248,3 +253,15 @@ def test_alce_precision_counts_only_needed_citations() -> None:
     scores = alce_scores([True, False], [[True, False], [False]])
     assert scores.recall == 0.5
     assert scores.precision == pytest.approx(1 / 3)
+
+
+async def test_the_judge_is_asked_about_the_claim_as_an_answer_to_the_question(
+    collection: SqliteLibrary,
+) -> None:
+    judge = FunctionModel(judge_by_words)
+    grounding = grounding_with(collection, judge)
+    retrieval = await retrieval_for(grounding, "How long does sourdough take to rise?")
+    await grounding.check(retrieval, "Twelve hours [1].")
+    asked = judge.history[0].messages[-1].content
+    assert "Question: How long does sourdough take to rise?\nClaim: Twelve hours." in asked
+    assert "as an answer to the question" in asked

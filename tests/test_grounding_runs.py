@@ -23,6 +23,7 @@ from conclave.providers.testing import FakeProvider, FunctionModel
 from conclave.session import Consensus
 from conclave.types import Message, SamplingOptions
 from test_engine import make_config
+from test_grounding import source_and_claim
 
 FACTS = {
     "trains.txt": "The night train to Inverness leaves London Euston at nine in the evening.",
@@ -44,8 +45,7 @@ def panel_member(messages: Sequence[Message], options: SamplingOptions) -> str:
     """Answers from the passage about trains, citing it; says yes as a judge when every word
     of the claim that starts with a capital is in the source."""
     if messages[0].content == JUDGE_SYSTEM:
-        source, _, claim = messages[-1].content.partition("\n\nClaim: ")
-        claim = claim.split("\n\n")[0]
+        source, claim = source_and_claim(messages[-1].content)
         names = re.findall(r"\b[A-Z][a-z]+\b", claim)[1:]
         return "yes" if all(name in source for name in names) else "no"
     sources = numbered_sources(messages)

@@ -205,13 +205,18 @@ class Grounding:
         return await checker.run(answer)
 
     async def verdict(
-        self, passages: Sequence[Passage], claim: str, calls: list[CallRecord]
+        self, passages: Sequence[Passage], claim: str, question: str, calls: list[CallRecord]
     ) -> SupportVerdict:
-        """Whether `passages` together support `claim`; a judge call made is added to
-        `calls`."""
+        """Whether `passages` together support `claim` (answering `question`); a judge call
+        made is added to `calls`."""
         if self._judge is not None:
             verdict, record = await judge_support(
-                self._calls, self._judge, passages, claim, self.options.support_threshold
+                self._calls,
+                self._judge,
+                passages,
+                claim,
+                question,
+                self.options.support_threshold,
             )
             calls.append(record)
             if verdict is not None:
@@ -238,7 +243,8 @@ class _Checker:
         key = (tuple(sorted(numbers)), claim)
         if key not in self.verdicts:
             passages = [p for n in key[0] if (p := numbered(self.retrieval, n)) is not None]
-            verdict = await self.grounding.verdict(passages, claim, self.calls)
+            question = self.retrieval.query
+            verdict = await self.grounding.verdict(passages, claim, question, self.calls)
             self.methods.add(verdict.method)
             self.verdicts[key] = verdict
         return self.verdicts[key]

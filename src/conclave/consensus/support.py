@@ -38,14 +38,20 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SUFFIXES = ("ingly", "ings", "ing", "edly", "ies", "ed", "es", "s")
 
 
-def judge_messages(passages: Sequence[Passage], claim: str) -> tuple[Message, ...]:
-    """What the judge is asked about `claim` and these passages (given together)."""
+def judge_messages(
+    passages: Sequence[Passage], claim: str, question: str = ""
+) -> tuple[Message, ...]:
+    """What the judge is asked about `claim` and these passages (given together). The
+    question the claim answers goes with it: a short answer ("8.9") says nothing alone."""
     source = "\n\n".join(f"{p.title}\n{p.text}" for p in passages)
-    question = (
-        f"Source:\n{source}\n\nClaim: {claim}\n\n"
-        "Does the source support the claim? Reply yes or no."
+    asked = f"Question: {question.strip()}\n" if question.strip() else ""
+    request = (
+        f"Source:\n{source}\n\n{asked}Claim: {claim}\n\n"
+        "Does the source support the claim"
+        + (" as an answer to the question" if asked else "")
+        + "? Reply yes or no."
     )
-    return (Message(role="system", content=JUDGE_SYSTEM), Message(role="user", content=question))
+    return (Message(role="system", content=JUDGE_SYSTEM), Message(role="user", content=request))
 
 
 def judge_member(member: Member) -> Member:
@@ -81,11 +87,13 @@ async def judge_support(
     judge: Member,
     passages: Sequence[Passage],
     claim: str,
+    question: str,
     threshold: float,
 ) -> tuple[SupportVerdict | None, CallRecord]:
-    """Ask the judge (a member made by `judge_member`) through the run's call path; the
-    verdict is None when it could not say (the lexical check then decides)."""
-    record = await calls.ask(judge, "step", judge_messages(passages, claim))
+    """Ask the judge (a member made by `judge_member`) through the run's call path whether
+    `passages` support `claim` as an answer to `question`; the verdict is None when it could
+    not say (the lexical check then decides)."""
+    record = await calls.ask(judge, "step", judge_messages(passages, claim, question))
     return read_judgement(record, threshold), record
 
 
