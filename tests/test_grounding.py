@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conclave.config import ModelSpec
+from conclave.consensus.answers import Question
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.citations import RetrievalReport, alce_scores, read_statements
 from conclave.consensus.grounding import (
@@ -265,3 +266,12 @@ async def test_the_judge_is_asked_about_the_claim_as_an_answer_to_the_question(
     asked = judge.history[0].messages[-1].content
     assert "Question: How long does sourdough take to rise?\nClaim: Twelve hours." in asked
     assert "as an answer to the question" in asked
+
+
+def test_citation_markers_are_not_read_as_the_answer() -> None:
+    answers = ["The capital of Benin is Porto-Novo [1].", "Porto-Novo [3]."]
+    question = Question.read("What is the capital of Benin?", answers)
+    assert question.kind == "text"
+    assert [question.extract(answer) for answer in answers] == ["porto novo", "porto novo"]
+    population = Question.read("Population of Fiji?", ["It is 859,178 [2].", "859178 [1]"])
+    assert population.extract("It is 859,178 [2].") == "859178"

@@ -28,6 +28,13 @@ from conclave.types import Frozen
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 """An inline citation marker: `[2]`, `[1, 3]`."""
 
+
+def without_markers(text: str) -> str:
+    """The text with its citation markers left out, as an answer is read ("[1]" says
+    nothing of what the answer is)."""
+    return " ".join(MARKER.sub(" ", text).split())
+
+
 _STATEMENT_END = re.compile(
     r"[.!?]+[\"'\u201d)]*(?:[ \t]*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*(?=\s|$)|\n+"
 )

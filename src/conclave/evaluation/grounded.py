@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from conclave.consensus.citations import MARKER
+from conclave.consensus.citations import without_markers
 from conclave.consensus.transcript import Transcript
 from conclave.documents.indexing import add_documents
 from conclave.documents.options import DocumentsOptions
@@ -109,11 +109,6 @@ def index_corpus(dataset: Dataset, path: Path, folder: Path) -> DocumentsOptions
     library = SqliteLibrary(folder)
     add_documents(library, dataset.name, [corpus])
     return DocumentsOptions(collection=dataset.name, library=str(folder))
-
-
-def without_markers(answer: str) -> str:
-    """The answer without its citation markers, as it is scored ("[1]" is not an answer)."""
-    return " ".join(MARKER.sub(" ", answer).split())
 
 
 def grounded_correct(
