@@ -95,6 +95,12 @@ def test_eval_answers_with_and_without_the_documents(
     assert vote["unretrieved_citations"] == 0
     assert (out_dir / "collections" / "trains.sqlite").is_file()
 
+    strategies_only = [*args[:-3], "-o", str(tmp_path / "only"), "-q", "--no-members"]
+    result = runner.invoke(cli.app, strategies_only)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "only" / "report.json").read_text())
+    assert report["setups"] == ["vote"]
+
 
 def test_a_grounded_set_needs_its_corpus(tmp_path: Path) -> None:
     data = write_grounded_set(tmp_path / "set")

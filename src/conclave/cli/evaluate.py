@@ -84,6 +84,13 @@ def eval_command(
         typer.Option(help="Reuse deterministic calls (temperature 0 or a fixed seed)."),
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    members: Annotated[
+        bool,
+        typer.Option(
+            help="Also run every member alone (--no-members: the strategies only, e.g. when "
+            "the members' long grounded prompts would cost too much)."
+        ),
+    ] = True,
     report_only: Annotated[
         bool,
         typer.Option(
@@ -103,6 +110,8 @@ def eval_command(
         datasets = grounded_datasets(loaded, out_dir)
         configs = _configs(config or [])
         setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY])
+        if not members:
+            setups = tuple(setup for setup in setups if setup.kind != "member")
         scorers = Scorers.from_specs(scorer or [])
         run = EvaluationRun(
             out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
