@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from conclave.config import RetrievalMode
 from conclave.documents import add_documents, search_passages
-from conclave.documents.options import RetrievalMode
 from conclave.documents.sqlite_index import SqliteLibrary
 
 PYTHON_DOCS = Path("/usr/share/doc/python3.11/html")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conclave.config import ModelSpec
+from conclave.config import DocumentsOptions, ModelSpec
 from conclave.consensus.answers import Question
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.citations import RetrievalReport, alce_scores, read_statements
@@ -24,7 +24,7 @@ from conclave.consensus.health import MemberHealth
 from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallRecord
 from conclave.documents import add_documents
-from conclave.documents.options import DocumentsOptions
+from conclave.documents.extension import CollectionFinder
 from conclave.documents.sqlite_index import SqliteLibrary
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Completion, Message, SamplingOptions
@@ -73,7 +73,7 @@ def grounding_with(
         member = Member(spec=ModelSpec(id="judge"), provider=provider, label="judge")
     return Grounding(
         DocumentsOptions.model_validate({"collection": "facts", **options}),
-        library.open("facts"),
+        CollectionFinder(library.open("facts"), "bm25"),
         judge=member,
         calls=ModelCalls(MemberHealth(), timeout_s=5.0),
     )

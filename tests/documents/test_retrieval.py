@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conclave.consensus.citations import Passage
 from conclave.documents import add_documents, search_passages
 from conclave.documents.index import Library, ScoredPassage
-from conclave.documents.passages import Passage
 from conclave.documents.retrieval import fuse_rankings, query_words
 from conclave.errors import ConfigError
 

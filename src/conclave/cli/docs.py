@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from conclave.cli.common import err, fail, out
-from conclave.config import ConsensusConfig
+from conclave.config import ConsensusConfig, RetrievalMode
 from conclave.consensus.transcript import Transcript
 from conclave.documents import (
     AddReport,
@@ -20,7 +20,6 @@ from conclave.documents import (
     search_passages,
 )
 from conclave.documents.indexing import missing_files
-from conclave.documents.options import RetrievalMode
 from conclave.errors import ConclaveError
 
 DEFAULT_COLLECTION = "default"

@@ -18,15 +18,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from conclave.documents.passages import Passage
 from conclave.types import Frozen
 
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 """An inline citation marker: `[2]`, `[1, 3]`."""
+
+
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    """.split()  # noqa: SIM905  (a word list reads better as words)
+)
+"""Words too common to help find a passage."""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry a text's content: lower-cased, each once, in order, stop words
+    left out (what a passage is searched by, and what the lexical support check compares)."""
+    words = [word.lower() for word in _WORD.findall(text)]
+    return [word for word in dict.fromkeys(words) if word not in STOP_WORDS]
 
 
 def without_markers(text: str) -> str:
@@ -39,6 +61,31 @@ _STATEMENT_END = re.compile(
     r"[.!?]+[\"'\u201d)]*(?:[ \t]*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*(?=\s|$)|\n+"
 )
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])")
+
+
+class Passage(Frozen):
+    """A piece of a document, as it is indexed, retrieved and cited."""
+
+    id: str
+    path: str
+    """The document's absolute path."""
+    start: int
+    end: int
+    """The passage's character span [start, end) in the document's text."""
+    title: str
+    text: str
+
+    @property
+    def uri(self) -> str:
+        """The document as a file URI, with the span as an RFC 5147 `char=` fragment."""
+        return f"{Path(self.path).as_uri()}#char={self.start},{self.end}"
+
+    def snippet(self, words: int = 30) -> str:
+        """The passage's first `words` words on one line."""
+        found = self.text.split()
+        shown = " ".join(found[:words])
+        return shown + (" ..." if len(found) > words else "")
+
 
 SupportMethod = Literal["judge", "lexical"]
 StatementStatus = Literal["supported", "recited", "unsupported", "abstention", "not_a_claim"]

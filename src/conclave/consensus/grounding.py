@@ -30,7 +30,9 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from conclave.config import DocumentsOptions
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.citations import (
     MARKER,
@@ -38,6 +40,7 @@ from conclave.consensus.citations import (
     Citation,
     CitationReport,
     CitationScores,
+    Passage,
     RetrievalReport,
     RetrievedPassage,
     Statement,
@@ -45,14 +48,14 @@ from conclave.consensus.citations import (
     SupportVerdict,
     alce_scores,
     cited_text,
+    content_words,
     read_statements,
 )
 from conclave.consensus.events import AnswerChecked, ConversationPrepared, StepProgress
 from conclave.consensus.panel import Member
 from conclave.consensus.prompts import latest_user_query
 from conclave.consensus.steps import CheckEvent, PrepareEvent
-from conclave.consensus.strategies.draws import strongest_first
-from conclave.consensus.strategies.registry import Extension, StrategyContext, register_extension
+from conclave.consensus.strategies.registry import Extension
 from conclave.consensus.support import (
     content_overlap,
     judge_member,
@@ -60,11 +63,6 @@ from conclave.consensus.support import (
     lexical_support,
 )
 from conclave.consensus.transcript import CallRecord, RoundRecord, StepRecord
-from conclave.documents.index import PassageIndex
-from conclave.documents.library import open_collection
-from conclave.documents.options import DocumentsOptions
-from conclave.documents.passages import Passage
-from conclave.documents.retrieval import query_words, search_passages
 from conclave.types import Message
 
 ABSTENTION = "The documents do not contain the answer."
@@ -109,6 +107,24 @@ usual ways models put it)."""
 
 def says_not_in_documents(text: str) -> bool:
     return _ABSTAINING.search(text) is not None
+
+
+class PassageFinder(Protocol):
+    """Where the retrieval step finds passages: a collection of documents, searched one way
+    (see `conclave.documents`, which builds one from a config's `documents` block)."""
+
+    @property
+    def collection(self) -> str: ...
+
+    @property
+    def retrieval(self) -> str:
+        """How it searches (bm25, hybrid), for the record."""
+        ...
+
+    def find(self, question: str, limit: int) -> list[tuple[Passage, float]]:
+        """The `limit` best passages for `question` with their scores, best first (blocking:
+        the step runs it in a worker thread)."""
+        ...
 
 
 def numbered(retrieval: RetrievalReport, number: int) -> Passage | None:
@@ -158,13 +174,13 @@ class Grounding:
     def __init__(
         self,
         options: DocumentsOptions,
-        index: PassageIndex,
+        finder: PassageFinder,
         *,
         judge: Member | None,
         calls: ModelCalls,
     ) -> None:
         self.options = options
-        self._index = index
+        self._finder = finder
         use_judge = judge is not None and options.support_check == "judge"
         self._judge = judge_member(judge) if use_judge and judge is not None else None
         self._calls = calls
@@ -172,20 +188,14 @@ class Grounding:
     async def retrieve(self, conversation: Sequence[Message]) -> RetrievalReport:
         """The passages for the conversation's latest user message."""
         query = latest_user_query(conversation) or ""
-        hits = await asyncio.to_thread(
-            search_passages,
-            self._index,
-            query,
-            limit=self.options.passages,
-            mode=self.options.retrieval,
-        )
+        hits = await asyncio.to_thread(self._finder.find, query, self.options.passages)
         return RetrievalReport(
-            collection=self._index.name,
+            collection=self._finder.collection,
             query=query,
-            retrieval=self.options.retrieval,
+            retrieval=self._finder.retrieval,
             passages=tuple(
-                RetrievedPassage(number=number, score=hit.score, passage=hit.passage)
-                for number, hit in enumerate(hits, start=1)
+                RetrievedPassage(number=number, score=score, passage=passage)
+                for number, (passage, score) in enumerate(hits, start=1)
             ),
         )
 
@@ -305,7 +315,7 @@ class _Checker:
         )
         if says_not_in_documents(claim):
             return base.model_copy(update={"status": "abstention", "cited": ()})
-        if not query_words(claim):
+        if not content_words(claim):
             return base
         members = self._members_citing(claim, valid)
         if valid:
@@ -539,21 +549,10 @@ class CitationCheckStep:
         )
 
 
-def grounding_extension(context: StrategyContext) -> Extension:
-    """Both steps, for a config with a `documents` block (none without one). The collection is
-    opened here, so that an unknown one fails before any model is called; the support judge
-    is the strongest member (the heaviest)."""
-    options = context.config.documents
-    if options is None:
-        return Extension()
-    index = open_collection(options)
-    judge = strongest_first(context.panel.members)[0]
-    grounding = Grounding(options, index, judge=judge, calls=context.calls)
+def grounding_steps(grounding: Grounding) -> Extension:
+    """Both grounding steps around a strategy's rounds, sharing each run's retrieval."""
     retrievals = _Retrievals()
     return Extension(
         before=(RetrievalStep(grounding, retrievals),),
         after=(CitationCheckStep(grounding, retrievals),),
     )
-
-
-register_extension(STEP, grounding_extension)

@@ -18,11 +18,9 @@ import re
 from collections.abc import Sequence
 
 from conclave.consensus.calls import ModelCalls
-from conclave.consensus.citations import SupportVerdict
+from conclave.consensus.citations import Passage, SupportVerdict, content_words
 from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallRecord
-from conclave.documents.passages import Passage
-from conclave.documents.retrieval import query_words
 from conclave.types import Message
 
 LEXICAL_THRESHOLD = 0.6
@@ -100,8 +98,8 @@ async def judge_support(
 def lexical_support(passages: Sequence[Passage], claim: str) -> SupportVerdict:
     """The lexical check (see the module docstring)."""
     source = " ".join(f"{p.title} {p.text}" for p in passages)
-    wanted = {_stem(word) for word in query_words(claim) if not word.isdigit()}
-    have = {_stem(word) for word in query_words(source)}
+    wanted = {_stem(word) for word in content_words(claim) if not word.isdigit()}
+    have = {_stem(word) for word in content_words(source)}
     numbers_ok = all(
         _plain_number(number) in {_plain_number(n) for n in _NUMBER.findall(source)}
         for number in _NUMBER.findall(claim)
@@ -113,10 +111,10 @@ def lexical_support(passages: Sequence[Passage], claim: str) -> SupportVerdict:
 
 def content_overlap(claim: str, text: str) -> float:
     """The share of the claim's content words found in `text` (0 when it has none)."""
-    wanted = {_stem(word) for word in query_words(claim)}
+    wanted = {_stem(word) for word in content_words(claim)}
     if not wanted:
         return 0.0
-    have = {_stem(word) for word in query_words(text)}
+    have = {_stem(word) for word in content_words(text)}
     return len(wanted & have) / len(wanted)
 
 

@@ -11,6 +11,9 @@ for hit in search_passages(library.open("manual"), "How do I reset the device?",
 ```
 """
 
+from conclave.config import DocumentsOptions, RetrievalMode
+from conclave.consensus.citations import Passage
+from conclave.documents import extension  # noqa: F401  (registers the grounding steps)
 from conclave.documents.index import (
     CollectionInfo,
     IndexedFile,
@@ -20,9 +23,8 @@ from conclave.documents.index import (
 )
 from conclave.documents.indexing import AddReport, add_documents, find_documents, remove_documents
 from conclave.documents.library import open_library
-from conclave.documents.options import DocumentsOptions, RetrievalMode
 from conclave.documents.parsing import ParsedDocument, parse_file
-from conclave.documents.passages import Passage, split_passages
+from conclave.documents.passages import split_passages
 from conclave.documents.retrieval import search_passages
 
 __all__ = [

@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from conclave.consensus.citations import Passage
 from conclave.documents.parsing import DocumentKind
-from conclave.documents.passages import Passage
 from conclave.errors import ConfigError
 from conclave.types import Frozen
 

@@ -5,14 +5,11 @@ where a config's `documents.library` says, another folder or PostgreSQL database
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from conclave.config import DocumentsOptions
 from conclave.documents.index import Library, PassageIndex
-from conclave.documents.options import DocumentsOptions
 from conclave.settings import Settings
-
-if TYPE_CHECKING:
-    from conclave.store.store_settings import StoreSettings
+from conclave.store.store_settings import StoreSettings
 
 COLLECTIONS_FOLDER = "collections"
 
@@ -21,8 +18,6 @@ def open_library(
     settings: Settings | None = None, store_settings: StoreSettings | None = None
 ) -> Library:
     """The collections of this installation."""
-    from conclave.store.store_settings import StoreSettings  # the store's package is heavy to load
-
     settings = settings or Settings()
     store_settings = store_settings or StoreSettings()
     url = store_settings.database_url(settings.home)

@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from conclave.consensus.citations import Passage
 from conclave.documents.parsing import ParsedDocument
-from conclave.types import Frozen
 
 MIN_WORDS = 100
 MAX_WORDS = 200
@@ -26,32 +26,6 @@ MIN_WORDS_AT_HEADING = 40
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)")
 _WORD = re.compile(r"\S+")
-
-
-class Passage(Frozen):
-    """A piece of a document, as it is indexed, retrieved and cited."""
-
-    id: str
-    path: str
-    """The document's absolute path."""
-    start: int
-    end: int
-    """The passage's character span [start, end) in the document's text."""
-    title: str
-    text: str
-
-    @property
-    def uri(self) -> str:
-        """The document as a file URI, with the span as an RFC 5147 `char=` fragment."""
-        from pathlib import Path
-
-        return f"{Path(self.path).as_uri()}#char={self.start},{self.end}"
-
-    def snippet(self, words: int = 30) -> str:
-        """The passage's first `words` words on one line."""
-        found = self.text.split()
-        shown = " ".join(found[:words])
-        return shown + (" ..." if len(found) > words else "")
 
 
 def passage_id(path: str, start: int, end: int, text: str) -> str:

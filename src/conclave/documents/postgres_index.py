@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from conclave.consensus.citations import Passage
 from conclave.documents.index import (
     CollectionInfo,
     IndexedFile,
@@ -27,7 +28,6 @@ from conclave.documents.index import (
     checked_name,
     unknown_collection,
 )
-from conclave.documents.passages import Passage
 from conclave.documents.vectors import closest
 from conclave.errors import ConfigError
 

@@ -1,8 +1,8 @@
 """Finding the passages for a question: BM25 full-text rank by default, or a hybrid that fuses
 it with MiniLM cosine similarity by reciprocal rank fusion (RRF, Cormack et al. 2009).
 
-The question's words (lower-cased, English stop words left out) are searched for with OR, so a
-passage need not hold them all; BM25 weighs the rare ones. The hybrid ranks the best
+The question's content words (lower-cased, English stop words left out) are searched for with
+OR, so a passage need not hold them all; BM25 weighs the rare ones. The hybrid ranks the best
 CANDIDATES of each method and scores a passage by the sum of 1 / (RRF_K + rank) over the two
 lists, so that a passage both find comes first and one only the embeddings find (a paraphrase
 with none of the question's words) can still be retrieved.
@@ -10,10 +10,9 @@ with none of the question's words) can still be retrieved.
 
 from __future__ import annotations
 
-import re
-
+from conclave.config import RetrievalMode
+from conclave.consensus.citations import content_words
 from conclave.documents.index import PassageIndex, ScoredPassage
-from conclave.documents.options import RetrievalMode
 from conclave.documents.vectors import embed_texts, passage_embedder
 from conclave.errors import ConfigError
 
@@ -23,26 +22,10 @@ CANDIDATES = 50
 """How many passages each method ranks before fusion."""
 MAX_QUERY_WORDS = 48
 
-STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves
-    """.split()  # noqa: SIM905  (a word list reads better as words)
-)
-"""Words too common to help find a passage."""
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
 
 def query_words(question: str) -> list[str]:
-    """The words a question is searched by: lower-cased, each once, stop words left out."""
-    words = [word.lower() for word in _WORD.findall(question)]
-    kept = [word for word in dict.fromkeys(words) if word not in STOP_WORDS]
-    return kept[:MAX_QUERY_WORDS]
+    """The words a question is searched by: its content words (see `content_words`)."""
+    return content_words(question)[:MAX_QUERY_WORDS]
 
 
 def search_passages(

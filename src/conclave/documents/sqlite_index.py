@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conclave.consensus.citations import Passage
 from conclave.documents.index import (
     CollectionInfo,
     IndexedFile,
@@ -24,7 +25,6 @@ from conclave.documents.index import (
     checked_name,
     unknown_collection,
 )
-from conclave.documents.passages import Passage
 from conclave.documents.vectors import closest
 from conclave.errors import ConfigError
 

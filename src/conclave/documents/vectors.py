@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from conclave.consensus.embeddings import MiniLMSimilarity, default_similarity
 from conclave.errors import ConfigError
 
 if TYPE_CHECKING:
-    from conclave.consensus.embeddings import MiniLMSimilarity
     from conclave.documents.index import Vectors
 
 EMBEDDING_BATCH = 32
@@ -18,9 +18,6 @@ EMBEDDING_BATCH = 32
 
 def passage_embedder() -> MiniLMSimilarity:
     """The MiniLM model, or ConfigError saying how to install it."""
-    # Imported here: the consensus package imports the transcript, which imports passages.
-    from conclave.consensus.embeddings import MiniLMSimilarity, default_similarity
-
     similarity = default_similarity()
     if not isinstance(similarity, MiniLMSimilarity):
         raise ConfigError(

@@ -22,9 +22,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from conclave.config import json_path
+from conclave.config import DocumentsOptions, json_path
 from conclave.consensus.answers import canonical_number
-from conclave.documents.options import DocumentsOptions
 from conclave.errors import ConfigError
 from conclave.text_files import (
     bad_lines_message,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
+from conclave.config import DocumentsOptions
 from conclave.consensus.transcript import Transcript
-from conclave.documents.options import DocumentsOptions
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
 from conclave.evaluation.dataset import Dataset, EvalRow

@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from conclave.consensus.citations import without_markers
+from conclave.config import DocumentsOptions
+from conclave.consensus.citations import Passage, without_markers
 from conclave.consensus.transcript import Transcript
 from conclave.documents.indexing import add_documents
-from conclave.documents.options import DocumentsOptions
-from conclave.documents.passages import Passage
 from conclave.documents.sqlite_index import SqliteLibrary
 from conclave.errors import ConfigError
 from conclave.evaluation.dataset import Dataset, EvalRow, GroundedRow

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conclave.config import ConsensusConfig, load_config
+from conclave.config import ConsensusConfig, DocumentsOptions, load_config
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import Panel
 from conclave.consensus.strategies import strategy_names
 from conclave.documents.index import checked_name
 from conclave.documents.library import open_collection
-from conclave.documents.options import DocumentsOptions
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
