@@ -23,8 +23,8 @@ from conclave.cli.common import (
     run,
 )
 from conclave.cli.docs import DocsOption, print_footnotes, with_documents
+from conclave.cli.kept_runs import close_cli_store, keep_run, last_conversation, open_cli_store
 from conclave.cli.live_view import with_live_view, with_progress_lines
-from conclave.cli.run_store import close_cli_store, keep_run, last_conversation, open_cli_store
 from conclave.config import ConsensusConfig
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConfigError, ConsensusError
