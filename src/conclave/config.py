@@ -168,8 +168,10 @@ class DocumentsOptions(Frozen):
     library: str | None = None
     """Where that collection is kept, when not in conclave's own place (see
     `conclave.documents.library`): a folder of SQLite collections, or a postgresql:// URL."""
-    passages: int = Field(default=5, ge=1, le=20)
-    """How many passages the members are given, numbered [1]..[passages]."""
+    passages: int = Field(default=3, ge=1, le=20)
+    """How many passages the members are given, numbered [1]..[passages]. Three held the
+    answer of every answerable question of the grounded development set (BM25), and keep the
+    embedded models' prompts short."""
     retrieval: RetrievalMode = "bm25"
     """bm25 (full-text rank), or hybrid (fused with MiniLM similarity; the collection must have
     been indexed with embeddings)."""
