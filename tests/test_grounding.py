@@ -100,6 +100,7 @@ async def test_the_passages_go_numbered_before_the_question(collection: SqliteLi
     assert grounded[-1] == conversation[-1]  # the question itself is left as it was
     assert "[1] trains\nThe night train to Inverness" in grounded[1].content
     assert "in square brackets" in grounded[1].content
+    assert "for example" in grounded[1].content
 
 
 async def test_a_supported_answer_keeps_its_citation(collection: SqliteLibrary) -> None:

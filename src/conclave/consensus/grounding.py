@@ -72,16 +72,18 @@ GENERAL_KNOWLEDGE_MARK = "[not from the documents: general knowledge]"
 UNSUPPORTED_MARK = "[not supported by the documents]"
 
 SOURCES_HEADER = "Sources from the user's documents, numbered:"
+CITING = (
+    "end each sentence of your answer with the numbers of the sources that support it, in "
+    'square brackets; for example: "The bridge is 120 metres long [2]."'
+)
 GROUNDED_INSTRUCTION = (
-    "Answer the user's question from these sources only. After each sentence, write the "
-    "numbers of the sources that support it in square brackets, like [1] or [2][3]. "
-    f'If the sources do not contain the answer, reply only: "{ABSTENTION}"'
+    f"Answer the user's question from these sources only, in the form the question asks for, "
+    f'and {CITING} If the sources do not contain the answer, reply only: "{ABSTENTION}"'
 )
 GENERAL_KNOWLEDGE_INSTRUCTION = (
-    "Answer the user's question from these sources. After each sentence, write the numbers of "
-    "the sources that support it in square brackets, like [1] or [2][3]. If the sources do not "
-    f'contain the answer, say "{ABSTENTION}", then answer from general knowledge without '
-    "citations."
+    f"Answer the user's question from these sources, in the form the question asks for, and "
+    f'{CITING} If the sources do not contain the answer, say "{ABSTENTION}", then answer from '
+    "general knowledge without citations."
 )
 
 RECITE_OVERLAP = 0.5

@@ -55,7 +55,7 @@ def judge_messages(
 def judge_member(member: Member) -> Member:
     """`member` as the support judge: one token at temperature 0, with its probability where
     the backend reports one."""
-    logprobs = member.provider.name == "local" or member.spec.logprobs
+    logprobs = member.provider.capabilities.token_probabilities or member.spec.logprobs
     return member.variant(
         f"{member.label} (support judge)",
         max_tokens=JUDGE_MAX_TOKENS,
