@@ -13,7 +13,7 @@ import pytest
 from conclave.config import DocumentsOptions, ModelSpec
 from conclave.consensus.answers import Question
 from conclave.consensus.calls import ModelCalls
-from conclave.consensus.citations import RetrievalReport, alce_scores, read_statements
+from conclave.consensus.citations import Passage, RetrievalReport, alce_scores, read_statements
 from conclave.consensus.grounding import (
     ABSTENTION,
     GENERAL_KNOWLEDGE_MARK,
@@ -276,3 +276,18 @@ def test_citation_markers_are_not_read_as_the_answer() -> None:
     assert [question.extract(answer) for answer in answers] == ["porto novo", "porto novo"]
     population = Question.read("Population of Fiji?", ["It is 859,178 [2].", "859178 [1]"])
     assert population.extract("It is 859,178 [2].") == "859178"
+
+
+def test_a_citations_snippet_starts_at_the_sentence_it_supports() -> None:
+    passage = Passage(
+        id="p",
+        path="/bees.txt",
+        start=0,
+        end=90,
+        title="Bees",
+        text="Bees live in colonies. A queen lays up to two thousand eggs a day. Drones die.",
+    )
+    assert passage.snippet(6, about="The queen lays two thousand eggs.") == (
+        "A queen lays up to two ..."
+    )
+    assert passage.snippet(4).startswith("Bees live in colonies.")

@@ -57,6 +57,8 @@ def without_markers(text: str) -> str:
     return " ".join(MARKER.sub(" ", text).split())
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+
 _STATEMENT_END = re.compile(
     r"[.!?]+[\"'\u201d)]*(?:[ \t]*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*(?=\s|$)|\n+"
 )
@@ -80,9 +82,14 @@ class Passage(Frozen):
         """The document as a file URI, with the span as an RFC 5147 `char=` fragment."""
         return f"{Path(self.path).as_uri()}#char={self.start},{self.end}"
 
-    def snippet(self, words: int = 30) -> str:
-        """The passage's first `words` words on one line."""
-        found = self.text.split()
+    def snippet(self, words: int = 30, *, about: str = "") -> str:
+        """About `words` words of the passage on one line: from the start of its sentence that
+        shares the most content words with `about` (the claim it supports), else from its
+        start."""
+        sentences = [piece for piece in _SENTENCE.split(self.text) if piece.strip()] or [""]
+        wanted = set(content_words(about))
+        best = max(sentences, key=lambda sentence: len(wanted & set(content_words(sentence))))
+        found = self.text[self.text.find(best) :].split() if wanted else self.text.split()
         shown = " ".join(found[:words])
         return shown + (" ..." if len(found) > words else "")
 

@@ -434,7 +434,7 @@ class _Checker:
                             start=passage.start,
                             end=passage.end,
                             uri=passage.uri,
-                            snippet=passage.snippet(),
+                            snippet=passage.snippet(about=statement.claim),
                             statement=index,
                             answer_start=offset + match.start(),
                             answer_end=offset + match.end(),
