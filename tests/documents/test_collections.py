@@ -6,10 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from conclave.documents import add_documents, remove_documents, search_passages
+from conclave.documents import add_documents, open_library, remove_documents, search_passages
 from conclave.documents.index import Library
+from conclave.documents.postgres_index import PostgresLibrary
 from conclave.errors import ConfigError
+from conclave.settings import Settings
+from conclave.store.store_settings import StoreSettings
+from store.postgres import fresh_database
 
 from .conftest import write_pdf
 
@@ -118,3 +123,19 @@ def test_empty_folders_and_unknown_collections_are_named(library: Library, tmp_p
         library.open("../etc")
     library.remove("home")
     assert library.names() == []
+
+
+def test_collections_live_in_the_stores_postgresql_when_it_is_one(
+    postgres_server: str, tmp_path: Path
+) -> None:
+
+    url = fresh_database(postgres_server)
+    library = open_library(
+        Settings(home=tmp_path / "home"), StoreSettings(url=SecretStr(url), _env_file=None)
+    )
+    assert isinstance(library, PostgresLibrary)
+    add_documents(library, "home", [write_corpus(tmp_path / "corpus")])
+    hits = search_passages(library.open("home"), "queen eggs", limit=1)
+    assert hits[0].passage.path.endswith("bees.md")
+    assert not (tmp_path / "home" / "collections").exists()  # nothing on disk
+    library.dispose()
