@@ -13,7 +13,8 @@ from conclave.documents.index import Library
 from conclave.documents.postgres_index import PostgresLibrary
 from conclave.documents.sqlite_index import SqliteLibrary
 from server.conftest import serve  # noqa: F401  (the real-uvicorn server fixture, shared)
-from store.postgres import INSTALL_HINT, fresh_database, postgres_bin, running_postgres
+from store.conftest import postgres_server  # noqa: F401  (a real PostgreSQL, shared)
+from store.postgres import fresh_database
 
 PDF_PAGES = (
     "The lighthouse keeper lights the lamp at dusk. The lamp burns paraffin oil.",
@@ -44,15 +45,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CONCLAVE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path / "home"
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.fail(f"PostgreSQL is needed for the documents' tests: {INSTALL_HINT}", pytrace=False)
-    with running_postgres(bin_dir) as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

