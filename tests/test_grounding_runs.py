@@ -4,6 +4,7 @@ transcript carries the passages, the citations and the abstention."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -151,3 +152,14 @@ def test_the_config_block_may_name_the_collection_alone() -> None:
     assert config.documents is not None
     assert config.documents.collection == "manual"
     assert config.documents.support_check == "judge"
+
+
+async def test_runs_of_the_same_question_at_once_each_find_their_passages(library: Path) -> None:
+    models = fakes()
+    registry = ProviderRegistry(overrides={"openrouter": FakeProvider(dict(models))})
+    async with Consensus(grounded_config(library, "vote"), registry=registry) as consensus:
+        first, second = await asyncio.gather(
+            consensus.ask(TRAIN_QUESTION), consensus.ask(TRAIN_QUESTION)
+        )
+    assert first.citations == second.citations
+    assert len(first.citations) == 1

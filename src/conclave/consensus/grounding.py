@@ -482,20 +482,27 @@ KEPT_RETRIEVALS = 256
 
 class _Retrievals:
     """Each run's retrieval, found again by the check through the conversation the rounds were
-    given (the grounded one): runs of one engine at the same time never mix their passages."""
+    given (the grounded one): runs of one engine at the same time never mix their passages,
+    and two runs of the same conversation each find theirs."""
 
     def __init__(self) -> None:
-        self._by_conversation: OrderedDict[tuple[Message, ...], RetrievalReport] = OrderedDict()
+        self._by_conversation: OrderedDict[tuple[Message, ...], list[RetrievalReport]] = (
+            OrderedDict()
+        )
 
     def keep(self, grounded: tuple[Message, ...], retrieval: RetrievalReport) -> None:
-        self._by_conversation[grounded] = retrieval
+        self._by_conversation.setdefault(grounded, []).append(retrieval)
         while len(self._by_conversation) > KEPT_RETRIEVALS:
             self._by_conversation.popitem(last=False)
 
     def take(self, grounded: Sequence[Message]) -> RetrievalReport:
-        retrieval = self._by_conversation.pop(tuple(grounded), None)
-        if retrieval is None:
+        key = tuple(grounded)
+        kept = self._by_conversation.get(key)
+        if not kept:
             raise AssertionError("the citation check ran on a conversation never grounded")
+        retrieval = kept.pop(0)
+        if not kept:
+            del self._by_conversation[key]
         return retrieval
 
 
