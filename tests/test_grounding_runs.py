@@ -155,7 +155,7 @@ def test_the_config_block_may_name_the_collection_alone() -> None:
 
 
 async def test_runs_of_the_same_question_at_once_each_find_their_passages(library: Path) -> None:
-    models = fakes()
+    models = {name: FunctionModel(panel_member, latency_s=0.05) for name in ("a", "b", "c")}
     registry = ProviderRegistry(overrides={"openrouter": FakeProvider(dict(models))})
     async with Consensus(grounded_config(library, "vote"), registry=registry) as consensus:
         first, second = await asyncio.gather(
