@@ -291,3 +291,18 @@ def test_a_citations_snippet_starts_at_the_sentence_it_supports() -> None:
         "A queen lays up to two ..."
     )
     assert passage.snippet(4).startswith("Bees live in colonies.")
+
+
+async def test_a_number_no_passage_states_is_unsupported_without_asking_the_judge(
+    collection: SqliteLibrary,
+) -> None:
+    judge = FakeModel(default="yes")
+    grounding = grounding_with(collection, judge)
+    retrieval = await retrieval_for(grounding, "When does the night train leave Euston?")
+    checked = await grounding.check(retrieval, "The night train leaves at 23:45 [1].")
+    assert checked.report.abstained
+    verdict = checked.report.statements[0].verdict
+    assert verdict is not None
+    assert verdict.method == "numbers"
+    assert "support:numbers" in checked.report.checks
+    assert judge.history == []  # no judge could make a passage state a number it does not

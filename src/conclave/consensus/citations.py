@@ -94,7 +94,7 @@ class Passage(Frozen):
         return shown + (" ..." if len(found) > words else "")
 
 
-SupportMethod = Literal["judge", "lexical"]
+SupportMethod = Literal["judge", "lexical", "numbers"]
 StatementStatus = Literal["supported", "recited", "unsupported", "abstention", "not_a_claim"]
 """supported: its own citations support it; recited: a passage it did not cite supports it
 and is cited instead; unsupported: nothing given supports it (dropped or marked); abstention: it
@@ -247,7 +247,8 @@ class CitationReport(Frozen):
     general_knowledge: bool = False
     """The answer is (partly) from the models' general knowledge, marked as such."""
     checks: tuple[str, ...] = Field(default_factory=tuple)
-    """The checks that ran: `markers`, `support:judge:<model>`, `support:lexical`, `recite`."""
+    """The checks that ran: `markers`, `support:judge:<model>`, `support:lexical`,
+    `support:numbers`."""
 
 
 def alce_scores(

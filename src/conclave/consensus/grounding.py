@@ -61,6 +61,7 @@ from conclave.consensus.support import (
     judge_member,
     judge_support,
     lexical_support,
+    missing_number,
 )
 from conclave.consensus.transcript import CallRecord, RoundRecord, StepRecord
 from conclave.types import Message
@@ -221,6 +222,8 @@ class Grounding:
     ) -> SupportVerdict:
         """Whether `passages` together support `claim` (answering `question`); a judge call
         made is added to `calls`."""
+        if missing_number(passages, claim) is not None:
+            return SupportVerdict(supported=False, probability=0.0, method="numbers")
         if self._judge is not None:
             verdict, record = await judge_support(
                 self._calls,
@@ -448,6 +451,8 @@ class _Checker:
             checks.append(f"support:judge:{self.grounding.judge_label}")
         if "lexical" in self.methods:
             checks.append("support:lexical")
+        if "numbers" in self.methods:
+            checks.append("support:numbers")
         return tuple(checks)
 
 

@@ -6,6 +6,9 @@ embedded models always do; an OpenAI-compatible server when asked for logprobs).
 probability is the probability of "yes" (one minus that of "no"); without a probability a "yes"
 counts as 1 and a "no" as 0.
 
+Before either, a claim stating a number (in digits) that none of its passages states is not
+supported: no judge is asked (`missing_number`).
+
 The lexical check stands in when no judge is configured, or when the judge's call fails or its
 reply is neither yes nor no: a claim is supported when at least LEXICAL_THRESHOLD of its content
 words (stop words left out, crudely stemmed) are in the passages and every number it states is
@@ -95,15 +98,20 @@ async def judge_support(
     return read_judgement(record, threshold), record
 
 
+def missing_number(passages: Sequence[Passage], claim: str) -> str | None:
+    """A number the claim states (in digits) that none of the passages states, or None:
+    passages cannot support a number they do not give ("1,030,700" and "1030700" are one)."""
+    given = {_plain_number(n) for p in passages for n in _NUMBER.findall(f"{p.title} {p.text}")}
+    stated: list[str] = _NUMBER.findall(claim)
+    return next((number for number in stated if _plain_number(number) not in given), None)
+
+
 def lexical_support(passages: Sequence[Passage], claim: str) -> SupportVerdict:
     """The lexical check (see the module docstring)."""
     source = " ".join(f"{p.title} {p.text}" for p in passages)
     wanted = {_stem(word) for word in content_words(claim) if not word.isdigit()}
     have = {_stem(word) for word in content_words(source)}
-    numbers_ok = all(
-        _plain_number(number) in {_plain_number(n) for n in _NUMBER.findall(source)}
-        for number in _NUMBER.findall(claim)
-    )
+    numbers_ok = missing_number(passages, claim) is None
     share = len(wanted & have) / len(wanted) if wanted else (1.0 if numbers_ok else 0.0)
     supported = numbers_ok and share >= LEXICAL_THRESHOLD and bool(wanted or _NUMBER.search(claim))
     return SupportVerdict(supported=supported, probability=share, method="lexical")
@@ -126,4 +134,7 @@ def _stem(word: str) -> str:
 
 
 def _plain_number(number: str) -> str:
-    return number.replace(",", "")
+    plain = number.replace(",", "")
+    if "." in plain:
+        plain = plain.rstrip("0").rstrip(".")
+    return plain
