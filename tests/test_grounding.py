@@ -38,9 +38,10 @@ FACTS = {
 
 def source_and_claim(asked: str) -> tuple[str, str]:
     """The source and the claim of a support judge's question."""
-    found = re.match(r"Source:\n(.*?)\n\n(?:Question: .*?\n)?Claim: (.*?)\n\n", asked, re.DOTALL)
+    found = re.match(r"Source:\n(.*?)\n\nClaim: (.*?)\n\n", asked, re.DOTALL)
     assert found is not None, asked
-    return found.group(1), found.group(2)
+    claim = re.sub(r'^The answer to the question ".*?" is: ', "", found.group(2))
+    return found.group(1), claim
 
 
 def judge_by_words(messages: Sequence[Message], options: SamplingOptions) -> str:
@@ -257,7 +258,7 @@ def test_alce_precision_counts_only_needed_citations() -> None:
     assert scores.precision == pytest.approx(1 / 3)
 
 
-async def test_the_judge_is_asked_about_the_claim_as_an_answer_to_the_question(
+async def test_a_short_claim_is_judged_as_the_answer_to_the_question(
     collection: SqliteLibrary,
 ) -> None:
     judge = FunctionModel(judge_by_words)
@@ -265,8 +266,14 @@ async def test_the_judge_is_asked_about_the_claim_as_an_answer_to_the_question(
     retrieval = await retrieval_for(grounding, "How long does sourdough take to rise?")
     await grounding.check(retrieval, "Twelve hours [1].")
     asked = judge.history[0].messages[-1].content
-    assert "Question: How long does sourdough take to rise?\nClaim: Twelve hours." in asked
-    assert "as an answer to the question" in asked
+    assert (
+        'Claim: The answer to the question "How long does sourdough take to rise?" is: Twelve '
+        "hours." in asked
+    )
+    await grounding.check(retrieval, "Sourdough rises with wild yeast over twelve hours [1].")
+    assert "Claim: Sourdough rises with wild yeast over twelve hours.\n" in (
+        judge.history[-1].messages[-1].content
+    )
 
 
 def test_citation_markers_are_not_read_as_the_answer() -> None:

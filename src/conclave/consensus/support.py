@@ -34,6 +34,8 @@ JUDGE_SYSTEM = (
     "states the claim or directly implies it, no otherwise."
 )
 JUDGE_MAX_TOKENS = 1
+SHORT_CLAIM_WORDS = 6
+"""A claim of at most this many words is judged as the answer to the question."""
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SUFFIXES = ("ingly", "ings", "ing", "edly", "ies", "ed", "es", "s")
@@ -42,15 +44,17 @@ _SUFFIXES = ("ingly", "ings", "ing", "edly", "ies", "ed", "es", "s")
 def judge_messages(
     passages: Sequence[Passage], claim: str, question: str = ""
 ) -> tuple[Message, ...]:
-    """What the judge is asked about `claim` and these passages (given together). The
-    question the claim answers goes with it: a short answer ("8.9") says nothing alone."""
+    """What the judge is asked about `claim` and these passages (given together). A short
+    claim ("8.9") says nothing alone: it is put as the answer to the question (its first
+    paragraph, without the instructions that may follow); a sentence is judged as it is, as
+    ALCE judges statements."""
     source = "\n\n".join(f"{p.title}\n{p.text}" for p in passages)
-    asked = f"Question: {question.strip()}\n" if question.strip() else ""
+    asked = " ".join(question.strip().split("\n\n")[0].split())
+    if asked and len(claim.split()) <= SHORT_CLAIM_WORDS:
+        claim = f'The answer to the question "{asked}" is: {claim}'
     request = (
-        f"Source:\n{source}\n\n{asked}Claim: {claim}\n\n"
-        "Does the source support the claim"
-        + (" as an answer to the question" if asked else "")
-        + "? Reply yes or no."
+        f"Source:\n{source}\n\nClaim: {claim}\n\n"
+        "Does the source support the claim? Reply yes or no."
     )
     return (Message(role="system", content=JUDGE_SYSTEM), Message(role="user", content=request))
 
