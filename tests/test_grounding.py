@@ -22,6 +22,7 @@ from conclave.consensus.grounding import (
 )
 from conclave.consensus.health import MemberHealth
 from conclave.consensus.panel import Member
+from conclave.consensus.support import missing_exact_term
 from conclave.consensus.transcript import CallRecord
 from conclave.documents import add_documents
 from conclave.documents.extension import CollectionFinder
@@ -228,6 +229,14 @@ async def test_the_judges_token_probability_decides(collection: SqliteLibrary) -
     verdict = checked.report.statements[0].verdict
     assert verdict is not None
     assert verdict.probability == pytest.approx(0.1)
+    # a "no" is never support, however unsure: its most likely token was no
+    unsure_no = Completion(model="judge", text="no", token_probability=0.4)
+    grounding = grounding_with(collection, FakeModel(default=unsure_no))
+    checked = await grounding.check(retrieval, "Sourdough rises over twelve hours [1].")
+    verdict = checked.report.statements[0].verdict
+    assert verdict is not None
+    assert not verdict.supported
+    assert verdict.probability == pytest.approx(0.4)
 
 
 async def test_the_lexical_check_stands_in_for_a_judge_that_cannot_say(
@@ -310,6 +319,23 @@ async def test_a_number_no_passage_states_is_unsupported_without_asking_the_judg
     assert checked.report.abstained
     verdict = checked.report.statements[0].verdict
     assert verdict is not None
-    assert verdict.method == "numbers"
-    assert "support:numbers" in checked.report.checks
+    assert verdict.method == "exact_terms"
+    assert "support:exact-terms" in checked.report.checks
     assert judge.history == []  # no judge could make a passage state a number it does not
+
+
+def test_a_code_name_no_passage_states_cannot_be_supported() -> None:
+    passage = Passage(
+        id="z",
+        path="/zipfile.html",
+        start=0,
+        end=60,
+        title="zipfile",
+        text="exception zipfile.BadZipFile. The default is ZIP_STORED, 1,030,700 bytes.",
+    )
+    assert missing_exact_term([passage], "It raises zipfile.BadZipFile.") is None
+    assert missing_exact_term([passage], "The default is zipfile.ZIP_STORED.") is None
+    assert missing_exact_term([passage], "The limit is 1030700 bytes.") is None
+    assert missing_exact_term([passage], "Use heapq.heappushpop().") == "heapq.heappushpop()"
+    assert missing_exact_term([passage], "The default is ZIP_DEFLATED.") == "ZIP_DEFLATED"
+    assert missing_exact_term([passage], "It holds 4 GiB.") == "4"
