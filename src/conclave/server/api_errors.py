@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from conclave.config import json_path
 from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.errors import ConsensusError
 from conclave.server.schemas import ErrorBody, ErrorDetail, MemberFailure
+from conclave.server.validation_messages import describe_problems
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
@@ -229,22 +228,16 @@ def failures_of(transcript: Transcript) -> tuple[MemberFailure, ...]:
     )
 
 
-def invalid_body(exc: RequestValidationError | ValidationError) -> ApiError:
-    """400 naming the first bad field (every problem is listed in the message), or saying
-    that the body is not JSON at all."""
-    errors = exc.errors()
-    if any(error["type"] == "json_invalid" for error in errors):
-        return ApiError(400, "the request body is not valid JSON", code="invalid_json")
-    problems = []
-    first_param: str | None = None
-    for error in errors:
-        location = tuple(part for part in error["loc"] if part != "body")
-        param = json_path(location).removeprefix("$").removeprefix(".") or "body"
-        first_param = first_param or param
-        problems.append(f"{param}: {error['msg']}")
+def invalid_request(errors: Sequence[ErrorDetails]) -> ApiError:
+    """400 for a request that is JSON (or a query) but not a valid one: every problem in the
+    caller's words, the first one's param and code."""
+    problems = describe_problems(errors)
+    if not problems:
+        return ApiError(400, "the request is not valid", code="invalid_value")
+    first = problems[0]
     return ApiError(
         400,
-        "; ".join(problems) or "the request body is not valid",
-        code="invalid_value",
-        param=first_param,
+        " ".join(problem.message for problem in problems),
+        code=first.code,
+        param=first.param,
     )

@@ -10,6 +10,7 @@ from importlib import metadata
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -19,7 +20,7 @@ from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.api_errors import (
     ApiError,
-    invalid_body,
+    invalid_request,
     method_not_allowed,
     not_found,
     too_large,
@@ -40,6 +41,7 @@ from conclave.server.openai_routes import openai_router
 from conclave.server.ops_routes import HEALTH_PATH, ops_router
 from conclave.server.responses import TRANSCRIPT_HEADER, error_response
 from conclave.server.runs import ConsensusService, RunSlots
+from conclave.server.schemas import ChatCompletionRequest, ConsensusStreamRequest, FlareChatRequest
 from conclave.server.security import KeyChecker, Redactor
 from conclave.server.service_settings import ServerSettings
 from conclave.server.store import MemoryTranscriptStore, TranscriptStore
@@ -48,6 +50,9 @@ from conclave.server.web import WEB_PATHS, web_router
 from conclave.settings import Settings
 from conclave.store import StoreSettings, open_run_store
 from conclave.store.redaction import known_secrets
+
+REQUEST_BODIES = (ChatCompletionRequest, ConsensusStreamRequest, FlareChatRequest)
+"""The bodies the routes read themselves, documented in the OpenAPI schema's components."""
 
 API_DESCRIPTION = """\
 Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises
@@ -154,8 +159,9 @@ def create_app(
 
 
 def _openapi_without_422(app: FastAPI) -> dict[str, object]:
-    """FastAPI's schema, less the 422 it documents on every route: invalid bodies are 400s
-    here, as OpenAI answers them (ERROR_RESPONSES documents those)."""
+    """FastAPI's schema, less the 422 it documents on every route (invalid bodies are 400s
+    here, as OpenAI answers them; ERROR_RESPONSES documents those), with the request bodies
+    the routes read themselves (see `json_body`)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -167,9 +173,14 @@ def _openapi_without_422(app: FastAPI) -> dict[str, object]:
         for operations in paths.values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)
-        schemas = schema.get("components", {}).get("schemas", {})
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        _, bodies = models_json_schema(
+            [(model, "validation") for model in REQUEST_BODIES],
+            ref_template="#/components/schemas/{model}",
+        )
+        schemas.update(bodies.get("$defs", {}))
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -184,7 +195,7 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
 
     async def on_invalid_body(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return respond(request, invalid_body(exc))
+        return respond(request, invalid_request(exc.errors()))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -193,8 +204,6 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
         elif exc.status_code == 405:
             allow = (exc.headers or {}).get("Allow", "")
             error = method_not_allowed(request.method, request.url.path, allow)
-        elif exc.status_code == 400:  # a body Starlette could not read as JSON at all
-            error = ApiError(400, "the request body is not valid JSON", code="invalid_json")
         elif exc.status_code == 413:
             error = too_large(max_body_bytes)
         else:

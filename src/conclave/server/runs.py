@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
+from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
@@ -38,6 +39,7 @@ from conclave.server.api_errors import (
 )
 from conclave.server.catalog import Preset, PresetCatalog
 from conclave.server.metrics import ServiceMetrics
+from conclave.server.request_sampling import RequestSampling, SampledEngines
 from conclave.server.security import Redactor
 from conclave.server.store import TranscriptStore
 from conclave.types import Message
@@ -105,6 +107,7 @@ class ConsensusService:
         self.store = store
         self.metrics = metrics
         self.redact = redact
+        self.sampled = SampledEngines()
 
     async def start(
         self,
@@ -112,19 +115,24 @@ class ConsensusService:
         conversation: Sequence[Message],
         *,
         stream: bool,
-        finish: Callable[[Preset], Finisher] | None = None,
+        finish: Callable[[ConsensusEngine], Finisher] | None = None,
+        sampling: RequestSampling | None = None,
+        keep: bool = True,
     ) -> ConsensusRun:
         """Resolve the preset, take a slot and start the run up to its first event, so that
         a request the engine refuses fails with a status, before any response is sent.
         `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
-        `finish`: given the preset, a last step applied to the transcript before it is stored.
+        `finish`: given the run's engine, a last step applied to the transcript before it is
+        stored. `sampling`: the request's options for every model call. `keep`: whether the
+        run goes to the run store.
 
         Raises ApiError: 404 unknown model, 429 server full, 400 no user message."""
         preset = self.catalog.resolve(model)
+        engine = self.sampled.engine(preset.name, preset.engine, sampling or RequestSampling())
         slot = self.slots.take()
-        events = preset.engine.run(conversation, stream_aggregate=stream)
-        finisher = finish(preset) if finish is not None else None
-        run = ConsensusRun(self, preset, events, slot, finisher)
+        events = engine.run(conversation, stream_aggregate=stream)
+        finisher = finish(engine) if finish is not None else None
+        run = ConsensusRun(self, preset, events, slot, finisher, keep=keep)
         try:
             await run.prime()
         except BaseException:
@@ -144,9 +152,12 @@ class ConsensusRun:
         events: AsyncGenerator[ConsensusEvent, None],
         slot: RunSlot,
         finisher: Finisher | None = None,
+        *,
+        keep: bool = True,
     ) -> None:
         self.preset = preset
         self._finisher = finisher
+        self._keep = keep
         self._service = service
         self._events = events
         self._slot = slot
@@ -242,7 +253,7 @@ class ConsensusRun:
     async def _finish(self, outcome: str, transcript: Transcript | None) -> None:
         self._finished = True
         self._service.metrics.observe_run(self.preset.name, outcome, transcript)
-        if transcript is not None:
+        if transcript is not None and self._keep:
             await self._service.store.put(transcript, preset=self.preset.name)
 
 
