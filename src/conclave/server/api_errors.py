@@ -6,6 +6,7 @@ those into these.)
 ApiError                  status, type, code, param; raised by routes and middleware
 ├── 400 invalid_json, invalid_value, prompt_too_long, too_many_messages, unsupported_parameter
 ├── 401 invalid_api_key
+├── 403 unauthenticated_access_refused (no keys configured, a caller beyond this machine)
 ├── 404 model_not_found, not_found
 ├── 405 method_not_allowed (with Allow)
 ├── 413 request_too_large
@@ -36,6 +37,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         400: "The body is not JSON, a field is invalid or over a limit (`param` names it), "
         "or the conversation has no usable prompt",
         401: "A missing or wrong API key",
+        403: "The server has no API keys and the caller is not on its machine",
         404: "No preset of that name",
         413: "The body is larger than the limit",
         429: "The cap on concurrent runs, or the key's rate limit, is reached; see Retry-After",
@@ -88,6 +90,18 @@ def unauthorized() -> ApiError:
         "a valid API key is required: send it as `Authorization: Bearer <key>`",
         code="invalid_api_key",
         headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def local_callers_only() -> ApiError:
+    """403 for a caller beyond this machine when the server has no API keys."""
+    return ApiError(
+        403,
+        "this server has no API keys, so it answers only callers on its own machine; its "
+        "operator can set CONCLAVE_API_KEYS and give you one (sent as `Authorization: Bearer "
+        "<key>`), or start it with --allow-unauthenticated to serve anyone who reaches it",
+        type="permission_error",
+        code="unauthenticated_access_refused",
     )
 
 

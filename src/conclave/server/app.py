@@ -3,9 +3,10 @@ providers, limits, metrics registry and transcript store); nothing is shared bet
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,11 +27,12 @@ from conclave.server.api_errors import (
     too_large,
 )
 from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.docs_routes import DOCS_PATHS, OPENAPI_PATH, docs_router
 from conclave.server.events_route import events_router
 from conclave.server.flare_routes import FLARE_PREFIX, flare_router
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.middleware import (
-    ApiKeyGate,
+    AccessGate,
     BodyLimit,
     ErrorGuard,
     KeyRateLimit,
@@ -51,6 +53,9 @@ from conclave.settings import Settings
 from conclave.store import StoreSettings, open_run_store
 from conclave.store.redaction import known_secrets
 
+OPEN_PATHS = (HEALTH_PATH, *WEB_PATHS, *DOCS_PATHS)
+"""Served without an API key: liveness, the page's files and the API docs (no data in any)."""
+
 REQUEST_BODIES = (ChatCompletionRequest, ConsensusStreamRequest, FlareChatRequest)
 """The bodies the routes read themselves, documented in the OpenAPI schema's components."""
 
@@ -62,7 +67,9 @@ one answer, improvement rounds refine it.
 * `POST /api/routes/chat/`: Flare AI Consensus's route, unchanged for its clients.
 * `POST /v1/consensus/stream`: every member's answer and every round as server-sent events.
 
-With `CONCLAVE_API_KEYS` set, every route but `/health` needs `Authorization: Bearer <key>`.
+With `CONCLAVE_API_KEYS` set, every route but `/health`, the page and these docs needs
+`Authorization: Bearer <key>` ("Authorize" above takes it). Without keys the service answers
+only callers on its own machine, unless it was started with `--allow-unauthenticated`.
 """
 
 
@@ -112,8 +119,9 @@ def create_app(
         version=_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
+        openapi_url=OPENAPI_PATH,
     )
     app.include_router(openai_router(service, settings))
     app.include_router(flare_router(service, settings))
@@ -122,6 +130,7 @@ def create_app(
     desk = ReceiptDesk(attester or attester_from_settings(providers.settings), runs_kept)
     app.include_router(transcript_router(service, desk))
     app.include_router(web_router())
+    app.include_router(docs_router(app.title))
     _install_error_handlers(app, redact, settings.max_body_bytes)
 
     # add_middleware puts each one outside the ones before it: this is innermost first.
@@ -134,10 +143,11 @@ def create_app(
             open_paths=(HEALTH_PATH,),
         )
     app.add_middleware(
-        ApiKeyGate,
+        AccessGate,
         keys=KeyChecker(key.get_secret_value() for key in settings.api_keys),
         redact=redact,
-        open_paths=(HEALTH_PATH, *WEB_PATHS),
+        open_paths=OPEN_PATHS,
+        allow_unauthenticated=settings.allow_unauthenticated,
     )
     if settings.cors_origins:
         any_origin = "*" in settings.cors_origins
@@ -154,14 +164,16 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(ErrorGuard, redact=redact)
     app.state.service = service
-    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
+    keyed_paths = OPEN_PATHS if settings.api_keys else None
+    app.openapi = lambda: _openapi_without_422(app, keyed_paths)  # type: ignore[method-assign]
     return app
 
 
-def _openapi_without_422(app: FastAPI) -> dict[str, object]:
+def _openapi_without_422(app: FastAPI, open_paths: Collection[str] | None) -> dict[str, object]:
     """FastAPI's schema, less the 422 it documents on every route (invalid bodies are 400s
     here, as OpenAI answers them; ERROR_RESPONSES documents those), with the request bodies
-    the routes read themselves (see `json_body`)."""
+    the routes read themselves (see `json_body`) and, when the service has API keys, the
+    bearer scheme every route but `open_paths` needs."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -181,8 +193,23 @@ def _openapi_without_422(app: FastAPI) -> dict[str, object]:
             ref_template="#/components/schemas/{model}",
         )
         schemas.update(bodies.get("$defs", {}))
+        if open_paths is not None:
+            _declare_bearer_keys(schema, open_paths)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _declare_bearer_keys(schema: dict[str, Any], open_paths: Collection[str]) -> None:
+    """Every operation needs a bearer key but those of `open_paths` (Swagger UI's "Authorize"
+    then sends it)."""
+    schema["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "A CONCLAVE_API_KEYS key"}
+    }
+    schema["security"] = [{"bearer": []}]
+    for path, operations in schema.get("paths", {}).items():
+        if path in open_paths:
+            for operation in operations.values():
+                operation["security"] = []
 
 
 def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int) -> None:

@@ -3,8 +3,9 @@
 - `ErrorGuard`: an exception that escapes a route becomes a 500 with an error id; the log gets
   one line (type and redacted message), never a traceback, never a key;
 - `RequestMetrics`: counts requests and their latency by route template;
-- `ApiKeyGate`: 401 without a valid bearer key (when keys are configured), except `/health`
-  and CORS preflights;
+- `AccessGate`: 401 without a valid bearer key when keys are configured; with none, 403 for
+  callers beyond this machine unless unauthenticated access is allowed (`/health`, the page,
+  the API docs and CORS preflights stay open); marks each request trusted or not;
 - `KeyRateLimit`: 429 with Retry-After for a key (or client address) over its request rate;
 - `BodyLimit`: 413 for a body over the limit, by Content-Length or as it streams in.
 
@@ -24,10 +25,16 @@ from collections.abc import Callable, Collection
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conclave.server.api_errors import internal_error, rate_limited, too_large, unauthorized
+from conclave.server.api_errors import (
+    internal_error,
+    local_callers_only,
+    rate_limited,
+    too_large,
+    unauthorized,
+)
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.responses import error_response
-from conclave.server.security import KeyChecker, bearer_token
+from conclave.server.security import KeyChecker, bearer_token, is_loopback
 
 log = logging.getLogger("conclave.server")
 
@@ -97,23 +104,51 @@ class RequestMetrics:
             )
 
 
-class ApiKeyGate:
+TRUSTED = "conclave_trusted"
+"""Set in each request's state by AccessGate: whether the caller may see more than what the
+open routes show anyone (`/health`'s details)."""
+
+
+def caller_trusted(scope: Scope) -> bool:
+    """Whether AccessGate found this request's caller trusted (a valid key, or no keys needed)."""
+    return bool(scope.get("state", {}).get(TRUSTED, False))
+
+
+class AccessGate:
     def __init__(
-        self, app: ASGIApp, keys: KeyChecker, redact: Redact, open_paths: Collection[str]
+        self,
+        app: ASGIApp,
+        keys: KeyChecker,
+        redact: Redact,
+        open_paths: Collection[str],
+        *,
+        allow_unauthenticated: bool,
     ) -> None:
         self.app = app
         self.keys = keys
         self.redact = redact
         self.open_paths = frozenset(open_paths)
+        self.allow_unauthenticated = allow_unauthenticated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys.enabled or self._is_open(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self.keys.accepts(bearer_token(_header(scope, b"authorization"))):
-            await error_response(unauthorized(), self.redact)(scope, receive, send)
+        trusted = self._trusted(scope)
+        scope.setdefault("state", {})[TRUSTED] = trusted
+        if trusted or self._is_open(scope):
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        error = unauthorized() if self.keys.enabled else local_callers_only()
+        await error_response(error, self.redact)(scope, receive, send)
+
+    def _trusted(self, scope: Scope) -> bool:
+        if self.keys.enabled:
+            return self.keys.accepts(bearer_token(_header(scope, b"authorization")))
+        if self.allow_unauthenticated:
+            return True
+        client = scope.get("client")
+        return client is not None and is_loopback(client[0])
 
     def _is_open(self, scope: Scope) -> bool:
         if scope["path"] in self.open_paths:

@@ -1,14 +1,17 @@
-"""Operations: `GET /health` (never behind the API key) and `GET /metrics` (Prometheus)."""
+"""Operations: `GET /health` (open: anyone learns that the service is up; a trusted caller
+also sees the presets, the runs in flight and every breaker) and `GET /metrics`
+(Prometheus, behind the API key)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conclave.server.metrics import CONTENT_TYPE
+from conclave.server.middleware import caller_trusted
 from conclave.server.responses import json_response
 from conclave.server.runs import ConsensusService
-from conclave.server.schemas import Health
+from conclave.server.schemas import Health, HealthStatus
 
 HEALTH_PATH = "/health"
 
@@ -16,10 +19,17 @@ HEALTH_PATH = "/health"
 def ops_router(service: ConsensusService) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get(HEALTH_PATH, response_model=Health, summary="Liveness")
-    async def health() -> Response:
-        """`ok`, the presets, the runs in flight, and the members resting or not. Needs no API
-        key."""
+    @router.get(
+        HEALTH_PATH,
+        response_model=Health | HealthStatus,
+        summary="Liveness, and the breakers' states for a trusted caller",
+    )
+    async def health(request: Request) -> Response:
+        """`{"status": "ok"}` for anyone. With a valid API key (or from this machine, when the
+        service has no keys) also the presets, the runs in flight and each member's breaker
+        (`open`: resting after repeated failures, skipped until its next probe)."""
+        if not caller_trusted(request.scope):
+            return json_response(HealthStatus())
         return json_response(
             Health(
                 presets=service.catalog.names,

@@ -382,8 +382,15 @@ class ModelList(_Response):
     data: tuple[ModelCard, ...]
 
 
-class Health(_Response):
+class HealthStatus(_Response):
+    """What `/health` tells anyone: the service is up."""
+
     status: Literal["ok"] = "ok"
+
+
+class Health(HealthStatus):
+    """What `/health` tells a trusted caller (a valid key, or no keys needed) besides."""
+
     presets: tuple[str, ...]
     runs_in_flight: int
     members: dict[str, tuple[MemberHealthStatus, ...]] = {}

@@ -26,7 +26,8 @@ class ServerSettings(BaseSettings):
     )
 
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
-    """Bearer keys accepted on every route but `/health`; empty means no authentication."""
+    """Bearer keys accepted on every route but `/health`, the page and the API docs. Without
+    any, only callers on this machine are served (unless `allow_unauthenticated`)."""
 
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     """Browser origins allowed to call the service; `*` allows any (without credentials)."""
@@ -47,8 +48,9 @@ class ServerSettings(BaseSettings):
     """Requests one API key (or, without keys, one client address) may send per minute, in
     bursts of at most as many; beyond it a 429 with Retry-After. 0: no per-key limit."""
 
-    allow_open_access: bool = False
-    """Acknowledge serving beyond loopback with no API keys (silences the start warning)."""
+    allow_unauthenticated: bool = False
+    """Serve anyone who reaches the port with no API keys: without it, a server with no keys
+    refuses to listen beyond loopback, and answers only callers on this machine."""
 
     retry_after_s: int = Field(default=1, ge=0)
     """What the Retry-After header of a 429 says."""
