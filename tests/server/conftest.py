@@ -22,6 +22,7 @@ from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.server import ServerSettings, create_app
+from conclave.server.connections import DeadlineH11Protocol
 from conclave.settings import Settings
 from provider_http import Reply, ScriptedServer
 
@@ -92,7 +93,13 @@ def run_server(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        http=DeadlineH11Protocol,  # as `conclave serve` runs
+    )
     server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ ApiError                  status, type, code, param; raised by routes and middle
 ├── 403 unauthenticated_access_refused (no keys configured, a caller beyond this machine)
 ├── 404 model_not_found, not_found
 ├── 405 method_not_allowed (with Allow)
+├── 408 request_timeout (the body did not arrive in time; the connection is closed)
 ├── 413 request_too_large
 ├── 429 too_many_concurrent_runs, rate_limit_exceeded (with Retry-After)
 ├── 502 quorum_not_reached, aggregator_failed (with the members' failures)
@@ -124,7 +125,29 @@ def not_found(what: str) -> ApiError:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+    return ApiError(
+        413,
+        f"the request body is larger than {limit} bytes",
+        code="request_too_large",
+        headers=_CLOSE,
+    )
+
+
+def body_timed_out(timeout_s: float, received: int, declared: str | None) -> ApiError:
+    """408 for a body that did not arrive whole in time (the connection is closed)."""
+    expected = f" of the {declared} its Content-Length declares" if declared else ""
+    return ApiError(
+        408,
+        f"the request body did not arrive within {timeout_s:g} s: {received} bytes came"
+        f"{expected}; send the whole body at once",
+        code="request_timeout",
+        headers=_CLOSE,
+    )
+
+
+_CLOSE = {"Connection": "close"}
+"""After an answer sent before the body was read to its end, the connection cannot carry
+another request."""
 
 
 def prompt_too_long(param: str, chars: int, limit: int) -> ApiError:

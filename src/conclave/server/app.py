@@ -27,13 +27,14 @@ from conclave.server.api_errors import (
     too_large,
 )
 from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.connections import DEADLINES_STATE, ConnectionDeadlines
 from conclave.server.docs_routes import DOCS_PATHS, OPENAPI_PATH, docs_router
 from conclave.server.events_route import events_router
 from conclave.server.flare_routes import FLARE_PREFIX, flare_router
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.middleware import (
     AccessGate,
-    BodyLimit,
+    BodyIntake,
     ErrorGuard,
     KeyRateLimit,
     RateLimits,
@@ -104,10 +105,16 @@ def create_app(
         redact=redact,
     )
 
+    deadlines = ConnectionDeadlines(
+        request_head_timeout_s=settings.request_head_timeout_s,
+        response_write_timeout_s=settings.response_write_timeout_s,
+        metrics=metrics,
+    )
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, ConnectionDeadlines]]:
         try:
-            yield
+            yield {DEADLINES_STATE: deadlines}  # for DeadlineH11Protocol
         finally:
             if owns_registry:
                 await providers.aclose()
@@ -134,7 +141,13 @@ def create_app(
     _install_error_handlers(app, redact, settings.max_body_bytes)
 
     # add_middleware puts each one outside the ones before it: this is innermost first.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, redact=redact)
+    app.add_middleware(
+        BodyIntake,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.request_body_timeout_s,
+        redact=redact,
+        metrics=metrics,
+    )
     if settings.rate_limit_per_minute:
         app.add_middleware(
             KeyRateLimit,

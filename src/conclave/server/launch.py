@@ -26,6 +26,7 @@ from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.app import create_app, prepare_store
 from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.connections import DeadlineH11Protocol
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
 from conclave.server.security import Redactor, is_loopback
 from conclave.server.service_settings import ServerSettings
@@ -119,6 +120,7 @@ def _uvicorn_config(
         proxy_headers=True,
         backlog=4096,
         timeout_graceful_shutdown=30,
+        http=DeadlineH11Protocol,
     )
 
 

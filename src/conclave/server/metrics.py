@@ -3,10 +3,10 @@
 Under `conclave serve --workers N` each worker records into prometheus_client's
 multiprocess files and `/metrics` reports the sum over the workers.
 
-HTTP: requests by route and status, latency. Consensus: runs by outcome, run time, runs in
-flight and rejected, and per model call: failures by type (`late`: a straggler the round stopped
-waiting for; `cooldown`: a resting member not called), tokens and cost. Members: each one's
-breaker, read when `/metrics` is scraped.
+HTTP: requests by route and status, latency, connections closed on a slow client. Consensus:
+runs by outcome, run time, runs in flight and rejected, and per model call: failures by type
+(`late`: a straggler the round stopped waiting for; `cooldown`: a resting member not called),
+tokens and cost. Members: each one's breaker, read when `/metrics` is scraped.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ class ServiceMetrics:
             "Time from a request's arrival to the end of its response (streams included).",
             ["method", "route"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.timeouts = Counter(
+            "conclave_http_timeouts",
+            "Connections closed because a client was too slow, by phase: request_head (its "
+            "headers did not arrive in time), request_body (408: its body did not), "
+            "response_write (it did not read the response).",
+            ["phase"],
             registry=r,
         )
         self.runs = Counter(

@@ -7,13 +7,15 @@
   callers beyond this machine unless unauthenticated access is allowed (`/health`, the page,
   the API docs and CORS preflights stay open); marks each request trusted or not;
 - `KeyRateLimit`: 429 with Retry-After for a key (or client address) over its request rate;
-- `BodyLimit`: 413 for a body over the limit, by Content-Length or as it streams in.
+- `BodyIntake`: reads the whole body before the app: 413 over the size limit (by
+  Content-Length, or as it streams in), 408 when it has not all arrived in time.
 
 All are plain ASGI (no BaseHTTPMiddleware), so a streamed response passes through untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -22,10 +24,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conclave.server.api_errors import (
+    body_timed_out,
     internal_error,
     local_callers_only,
     rate_limited,
@@ -226,11 +228,20 @@ def _caller(scope: Scope) -> str:
     return "address:" + (client[0] if client else "unknown")
 
 
-class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, redact: Redact) -> None:
+class BodyIntake:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float,
+        redact: Redact,
+        metrics: ServiceMetrics,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
         self.redact = redact
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -240,19 +251,39 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await error_response(too_large(self.max_bytes), self.redact)(scope, receive, send)
             return
+        chunks: list[bytes] = []
         received = 0
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client hung up before its body was whole
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        error = too_large(self.max_bytes)
+                        await error_response(error, self.redact)(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            self.metrics.timeouts.labels("request_body").inc()
+            error = body_timed_out(self.timeout_s, received, declared)
+            await error_response(error, self.redact)(scope, receive, send)
+            return
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        handed = False
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # FastAPI re-raises HTTPException from body reading; the app maps it.
-                    raise HTTPException(413)
-            return message
+        async def replay() -> Message:
+            nonlocal handed
+            if handed:
+                return await receive()  # only the disconnect is left to come
+            handed = True
+            return whole
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, replay, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

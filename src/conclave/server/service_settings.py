@@ -62,6 +62,18 @@ class ServerSettings(BaseSettings):
     transcripts_max_bytes: int = Field(default=200_000_000, gt=0)
     """At most this much text of recent transcripts is kept in memory (the oldest go first)."""
 
+    request_head_timeout_s: float = Field(default=10.0, gt=0)
+    """A request's headers must arrive whole within this many seconds of the connection
+    opening (or of the previous response), else the connection is closed."""
+
+    request_body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request's body must arrive whole within this many seconds of its headers, else the
+    answer is a 408 and the connection is closed."""
+
+    response_write_timeout_s: float = Field(default=30.0, gt=0)
+    """A client that lets a response back up (it reads too slowly) must catch up within this
+    many seconds, else its connection is dropped."""
+
     keepalive_s: float = Field(default=15.0, gt=0)
     """Seconds between SSE keep-alive comments while a stream waits for the models."""
 
