@@ -41,7 +41,7 @@ from conclave.server.catalog import Preset, PresetCatalog
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.request_sampling import RequestSampling, SampledEngines
 from conclave.server.security import Redactor
-from conclave.server.store import TranscriptStore
+from conclave.server.transcript_store import TranscriptStore
 from conclave.types import Message
 
 T = TypeVar("T")
