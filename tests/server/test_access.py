@@ -104,14 +104,14 @@ def test_without_keys_a_caller_beyond_this_machine_gets_nothing(
 
 def test_without_keys_health_tells_a_caller_beyond_only_that_it_is_up(served: Served) -> None:
     assert httpx2.get(served.url + "/health", headers=BEYOND).json() == {"status": "ok"}
-    assert "members" in httpx2.get(served.url + "/health").json()  # from this machine
+    assert "breakers" in httpx2.get(served.url + "/health").json()  # from this machine
 
 
 def test_allowed_unauthenticated_access_serves_everyone(serve: ServeFactory) -> None:
     served = serve(settings=settings(allow_unauthenticated=True))
     response = httpx2.get(served.url + "/v1/transcripts", headers=BEYOND)
     assert response.status_code == 200
-    assert "members" in httpx2.get(served.url + "/health", headers=BEYOND).json()
+    assert "breakers" in httpx2.get(served.url + "/health", headers=BEYOND).json()
 
 
 def test_with_keys_a_caller_beyond_needs_one_and_with_it_is_served(serve: ServeFactory) -> None:

@@ -45,7 +45,7 @@ def test_health(served: Served) -> None:
         "status": "ok",
         "presets": ["default", "panel"],
         "runs_in_flight": 0,
-        "members": {"panel": []},
+        "breakers": {"panel": {"members": [], "aggregator": None, "fallback_aggregator": None}},
     }
 
 

@@ -81,7 +81,7 @@ def test_health_needs_no_key_but_shows_only_that_the_service_is_up(keyed: Served
     assert response.json() == {"status": "ok"}
     detailed = httpx2.get(keyed.url + "/health", headers={"Authorization": f"Bearer {KEY}"})
     assert detailed.json()["presets"] == ["default", "panel"]
-    assert "members" in detailed.json()
+    assert "breakers" in detailed.json()
 
 
 def test_the_openai_client_passes_with_either_key(keyed: Served) -> None:

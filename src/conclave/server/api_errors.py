@@ -224,7 +224,9 @@ def provider_not_ready(message: str) -> ApiError:
 
 
 def consensus_failed(exc: ConsensusError) -> ApiError:
-    """502: the upstream models failed; the body names every failure of the run."""
+    """502: the upstream models failed; the body names every failure of the run. When asking
+    again now would fail the same way (every member resting), `x-should-retry: false` tells
+    OpenAI's clients not to retry (they otherwise retry a 502 by themselves)."""
     transcript = exc.transcript
     quorum = transcript is not None and transcript.stop_reason == "quorum_lost"
     return ApiError(
@@ -232,6 +234,7 @@ def consensus_failed(exc: ConsensusError) -> ApiError:
         str(exc),
         type="server_error",
         code="quorum_not_reached" if quorum else "aggregator_failed",
+        headers=None if exc.retryable else {"x-should-retry": "false"},
         transcript_id=transcript.id if transcript else None,
         failures=failures_of(transcript) if transcript else (),
     )

@@ -46,11 +46,11 @@ def serve(
     workers: int = 1,
     access_log: bool = True,
     log_level: str = "info",
-    allow_open_access: bool = False,
+    allow_unauthenticated: bool = False,
 ) -> None:
     """Build the app (failing fast on any configuration problem) and serve it until stopped.
     Refuses (ConfigError) to serve beyond loopback with no API keys unless
-    `allow_open_access` (see `unauthenticated_refusal`).
+    `allow_unauthenticated` (see `unauthenticated_refusal`).
 
     With `workers > 1`, uvicorn runs that many processes on one socket, each with its own app
     built from the same files; Prometheus metrics are then summed across them (through
@@ -61,7 +61,7 @@ def serve(
     models_dir = Settings().models_dir
     for name, preset_config in configs:
         check_embedded_models(preset_config, models_dir, source=f"preset {name!r}")
-    refusal = unauthenticated_refusal(host, settings, allow_open_access)
+    refusal = unauthenticated_refusal(host, settings, allow_unauthenticated)
     if workers == 1:
         app = create_app(configs, settings=settings)
         if refusal is not None:
@@ -73,9 +73,9 @@ def serve(
         uvicorn.Server(config).run()
         return
     _check_presets(configs)
+    prepare_store()
     if refusal is not None:
         raise ConfigError(refusal)
-    prepare_store()
     metrics_dir = tempfile.mkdtemp(prefix="conclave-metrics-")
     os.environ[CONFIGS_VARIABLE] = json.dumps([str(path.resolve()) for path in config_paths])
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir

@@ -19,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from conclave.consensus.health import MemberHealthStatus
 from conclave.consensus.transcript import CallRecord, Transcript
+from conclave.server.schemas import FALLBACKS, PresetBreakers
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -118,6 +119,32 @@ class ServiceMetrics:
             "How many times each member's breaker has opened since the server started.",
         )
 
+        self.aggregator_resting = self._aggregator_gauge(
+            "conclave_aggregator_resting",
+            "1 while the breaker of a preset's aggregator (or fallback aggregator) is open: "
+            "a fallback writes the consensus meanwhile; else 0.",
+        )
+        self.aggregator_times_rested = self._aggregator_gauge(
+            "conclave_aggregator_times_rested",
+            "How many times the aggregator's (or fallback aggregator's) breaker has opened.",
+        )
+        self.fallbacks = Counter(
+            "conclave_consensus_fallbacks",
+            "Rounds whose consensus a fallback wrote because the aggregator failed or rested, "
+            "by preset and fallback (fallback_aggregator, fallback_vote, previous_round).",
+            ["preset", "decided_by"],
+            registry=r,
+        )
+
+    def _aggregator_gauge(self, name: str, documentation: str) -> Gauge:
+        return Gauge(
+            name,
+            documentation,
+            ["preset", "role", "model"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+
     def _member_gauge(self, name: str, documentation: str) -> Gauge:
         """A gauge per preset and member, set from the breakers when `/metrics` is read; over
         several worker processes the highest value is reported."""
@@ -129,13 +156,22 @@ class ServiceMetrics:
             multiprocess_mode="max",
         )
 
-    def observe_member_health(self, preset: str, statuses: tuple[MemberHealthStatus, ...]) -> None:
-        """Set the members' breaker gauges of a preset from its current state."""
-        for status in statuses:
+    def observe_breakers(self, preset: str, breakers: PresetBreakers) -> None:
+        """Set the breaker gauges of a preset from its current state."""
+        for status in breakers.members:
             labels = (preset, status.member)
-            self.member_resting.labels(*labels).set(0 if status.state == "closed" else 1)
+            self.member_resting.labels(*labels).set(_resting(status))
             self.member_consecutive_failures.labels(*labels).set(status.consecutive_failures)
             self.member_times_rested.labels(*labels).set(status.times_opened)
+        combiners = (
+            ("aggregator", breakers.aggregator),
+            ("fallback_aggregator", breakers.fallback_aggregator),
+        )
+        for role, combiner in combiners:
+            if combiner is not None:
+                which = (preset, role, combiner.member)
+                self.aggregator_resting.labels(*which).set(_resting(combiner))
+                self.aggregator_times_rested.labels(*which).set(combiner.times_opened)
 
     def observe_run(self, preset: str, outcome: str, transcript: Transcript | None) -> None:
         """Count a finished run and every call of its transcript."""
@@ -143,6 +179,9 @@ class ServiceMetrics:
         if transcript is None:
             return
         self.run_seconds.labels(preset).observe(transcript.duration_s)
+        for record in transcript.rounds:
+            if record.decided_by in FALLBACKS:
+                self.fallbacks.labels(preset, record.decided_by).inc()
         for _, call in transcript.calls():
             self._observe_call(preset, call)
 
@@ -166,3 +205,7 @@ class ServiceMetrics:
             MultiProcessCollector(every_worker, path=directory)  # type: ignore[no-untyped-call]
             return generate_latest(every_worker)
         return generate_latest(self.registry)
+
+
+def _resting(status: MemberHealthStatus) -> int:
+    return 0 if status.state == "closed" else 1

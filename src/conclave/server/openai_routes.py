@@ -22,7 +22,12 @@ from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES
 from conclave.server.chat_options import chat_options
 from conclave.server.json_body import body_openapi, json_body
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
-from conclave.server.response_bodies import chat_completion, completion_id, finish_reason
+from conclave.server.response_bodies import (
+    chat_completion,
+    completion_id,
+    consensus_summary,
+    finish_reason,
+)
 from conclave.server.response_format import AnswerFormat, conform
 from conclave.server.responses import TRANSCRIPT_HEADER, error_json, json_response
 from conclave.server.runs import (
@@ -153,7 +158,8 @@ async def _chunks(
         if isinstance(event, ConsensusDone):
             if answer.broken_off is not None:
                 raise aggregate_broken_off(answer.broken_off, event.transcript)
-            yield writer.finish(finish_reason(event.transcript))
+            summary = consensus_summary(event.transcript, run.preset)
+            yield writer.finish(finish_reason(event.transcript), summary)
             if include_usage:
                 yield writer.usage(event.transcript.usage)
 

@@ -102,6 +102,7 @@ class SampledProvider(Provider):
         self.inner = inner
         self.sampling = sampling
         self.name = inner.name
+        self.capabilities = inner.capabilities
 
     async def complete(
         self, model: str, messages: Sequence[Message], options: SamplingOptions

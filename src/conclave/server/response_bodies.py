@@ -8,11 +8,14 @@ from conclave.consensus.transcript import Transcript
 from conclave.server.api_errors import failures_of
 from conclave.server.catalog import Preset
 from conclave.server.schemas import (
+    FALLBACKS,
     AssistantMessage,
     ChatCompletion,
     Choice,
     ConsensusSummary,
+    FallbackSummary,
     FlareChatResponse,
+    MemberFailure,
     MemberSummary,
     UsageBody,
 )
@@ -52,10 +55,33 @@ def consensus_summary(transcript: Transcript, preset: Preset) -> ConsensusSummar
         stop_reason=transcript.stop_reason,
         decided_by=transcript.rounds[-1].decided_by if transcript.rounds else None,
         agreement=transcript.agreement,
+        fallbacks=fallbacks_of(transcript),
         members=tuple(members),
         aggregator=preset.aggregator,
         cost_usd=transcript.usage.cost_usd,
         duration_s=round(transcript.duration_s, 4),
+    )
+
+
+def fallbacks_of(transcript: Transcript) -> tuple[FallbackSummary, ...]:
+    """Every round a fallback decided, with the combiner calls that did not."""
+    return tuple(
+        FallbackSummary(
+            round=record.index,
+            decided_by=record.decided_by,
+            failed=tuple(
+                MemberFailure(
+                    model=call.model,
+                    round=record.index,
+                    type=call.error.type,
+                    message=call.error.message,
+                )
+                for call in record.other_calls
+                if call.role == "aggregator" and call.error is not None
+            ),
+        )
+        for record in transcript.rounds
+        if record.decided_by in FALLBACKS
     )
 
 

@@ -22,6 +22,7 @@ from conclave.consensus.events import (
     ConsensusEvent,
     RunStarted,
 )
+from conclave.consensus.health import member_key
 from conclave.consensus.transcript import Transcript
 from conclave.errors import (
     ConclaveError,
@@ -132,7 +133,7 @@ class ConsensusService:
         slot = self.slots.take()
         events = engine.run(conversation, stream_aggregate=stream)
         finisher = finish(engine) if finish is not None else None
-        run = ConsensusRun(self, preset, events, slot, finisher, keep=keep)
+        run = ConsensusRun(self, preset, engine, events, slot, finisher, keep=keep)
         try:
             await run.prime()
         except BaseException:
@@ -149,6 +150,7 @@ class ConsensusRun:
         self,
         service: ConsensusService,
         preset: Preset,
+        engine: ConsensusEngine,
         events: AsyncGenerator[ConsensusEvent, None],
         slot: RunSlot,
         finisher: Finisher | None = None,
@@ -156,32 +158,56 @@ class ConsensusRun:
         keep: bool = True,
     ) -> None:
         self.preset = preset
+        self._engine = engine
         self._finisher = finisher
         self._keep = keep
         self._service = service
-        self._events = events
+        self._engine_events = events
+        self._stream = self._served(events)
+        self._primed: list[ConsensusEvent] = []
         self._slot = slot
-        self._first: ConsensusEvent | None = None
         self._finished = False
 
     @property
     def run_id(self) -> str:
         """The engine's id of this run (also its transcript's id)."""
-        return self._first.run_id if isinstance(self._first, RunStarted) else ""
+        first = self._primed[0] if self._primed else None
+        return first.run_id if isinstance(first, RunStarted) else ""
 
     async def prime(self) -> None:
-        try:
-            self._first = await anext(self._events)
-        except ConfigError as exc:
-            raise ApiError(400, str(exc), param="messages", code="invalid_value") from None
+        """Start the run up to its first event. A run that fails before any model is called
+        raises its ApiError here, before a response is sent: a conversation the engine
+        refuses (400), or every member resting after repeated failures (502, and not worth
+        retrying now: see `consensus_failed`)."""
+        self._primed.append(await anext(self._stream))
+        if self._every_member_resting():
+            async for event in self._stream:  # no model will be called: this ends at once
+                self._primed.append(event)
+
+    def _every_member_resting(self) -> bool:
+        health = self._engine.health
+        return all(health.resting(member_key(m.spec)) for m in self._engine.panel.members)
 
     async def events(self) -> AsyncGenerator[ConsensusEvent, None]:
         """The run's events (the first included); raises ApiError 502 when it fails."""
         try:
-            if self._first is not None:
-                yield self._first
+            primed, self._primed = self._primed, []
+            for event in primed:
+                yield event
+            async for event in self._stream:
+                yield event
+        finally:  # also when the consumer stops early or the request is cancelled
+            await self.aclose()
+
+    async def _served(
+        self, events: AsyncGenerator[ConsensusEvent, None]
+    ) -> AsyncGenerator[ConsensusEvent, None]:
+        """The engine's events as the service sends them: secrets redacted (a streamed
+        aggregate's too), the finisher applied, the run counted and stored at its end, and a
+        failure as the ApiError to answer."""
+        try:
             pieces = self._service.redact.pieces()
-            async for event in self._events:
+            async for event in events:
                 if isinstance(event, AggregateDelta):
                     safe = pieces.feed(event.text)
                     if safe:
@@ -197,6 +223,9 @@ class ConsensusRun:
                     yield done
                 else:
                     yield self._service.redact.model(event)
+        except ConfigError as exc:  # the engine refused the conversation: not a run
+            self._finished = True
+            raise ApiError(400, str(exc), param="messages", code="invalid_value") from None
         except ConsensusError as exc:
             transcript = exc.transcript and self._service.redact.model(exc.transcript)
             outcome = (transcript.stop_reason if transcript else None) or "error"
@@ -221,11 +250,10 @@ class ConsensusRun:
                 self._service.redact(str(exc)),
             )
             raise internal_error(error_id) from None
-        finally:  # also when the consumer stops early or the request is cancelled
+        finally:
             if not self._finished:
                 self._finished = True
                 self._service.metrics.observe_run(self.preset.name, "cancelled", None)
-            await self.aclose()
 
     async def _finished_run(self, done: ConsensusDone) -> ConsensusDone:
         """The run's end, with its transcript's secrets redacted and the finisher applied."""
@@ -246,7 +274,8 @@ class ConsensusRun:
     async def aclose(self) -> None:
         """Stop the engine (cancelling calls in flight) and give the slot back."""
         try:
-            await self._events.aclose()
+            await self._stream.aclose()
+            await self._engine_events.aclose()
         finally:
             self._slot.release()
 

@@ -191,7 +191,7 @@ class ChatCompletionRequest(_Request):
         default=None, ge=0.0, le=2.0, description="Replaces every model's temperature."
     )
     top_p: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Replaces every model's top_p."
+        default=None, gt=0.0, le=1.0, description="Replaces every model's top_p."
     )
     seed: int | None = Field(default=None, description="Replaces every model's seed.")
     stop: StopSequences | None = Field(
@@ -302,8 +302,25 @@ class MemberSummary(_Response):
     completion_tokens: int = 0
 
 
+FALLBACKS: frozenset[DecidedBy] = frozenset(
+    {"fallback_aggregator", "fallback_vote", "previous_round"}
+)
+"""Who writes a round's consensus when its combiner did not."""
+
+
+class FallbackSummary(_Response):
+    """A round whose consensus a fallback wrote because the aggregator (or an earlier
+    fallback) did not: who wrote it, and the calls that did not (failed, or skipped while
+    their model rests after repeated failures: `type` is then `cooldown`)."""
+
+    round: int
+    decided_by: DecidedBy
+    failed: tuple[MemberFailure, ...] = ()
+
+
 class ConsensusSummary(_Response):
-    """conclave's account of a run, attached to every answer."""
+    """conclave's account of a run, attached to every answer (and to the last chunk of a
+    stream)."""
 
     transcript_id: str
     preset: str
@@ -316,6 +333,11 @@ class ConsensusSummary(_Response):
     agreement: Agreement | None = Field(
         default=None,
         description="Agreement score, answer clusters, the members backing the answer, confidence.",
+    )
+    fallbacks: tuple[FallbackSummary, ...] = Field(
+        default=(),
+        description="Every round whose consensus a fallback wrote (the fallback aggregator, a "
+        "vote of the answers, or the previous round's consensus kept), and why.",
     )
     members: tuple[MemberSummary, ...]
     aggregator: str
@@ -388,11 +410,21 @@ class HealthStatus(_Response):
     status: Literal["ok"] = "ok"
 
 
+class PresetBreakers(_Response):
+    """A preset's circuit breakers, those of the models called so far: each member's, the
+    aggregator's and the fallback aggregator's (`open`: resting after repeated failures,
+    skipped until its next probe; while the aggregator rests a fallback writes the
+    consensus)."""
+
+    members: tuple[MemberHealthStatus, ...] = ()
+    aggregator: MemberHealthStatus | None = None
+    fallback_aggregator: MemberHealthStatus | None = None
+
+
 class Health(HealthStatus):
     """What `/health` tells a trusted caller (a valid key, or no keys needed) besides."""
 
     presets: tuple[str, ...]
     runs_in_flight: int
-    members: dict[str, tuple[MemberHealthStatus, ...]] = {}
-    """Per preset, the breaker of every member called so far (`open`: resting after repeated
-    failures, skipped until its next probe)."""
+    breakers: dict[str, PresetBreakers] = {}
+    """Per preset, its breakers."""
