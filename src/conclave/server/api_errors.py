@@ -260,11 +260,15 @@ def aggregate_broken_off(failed: CallRecord, transcript: Transcript) -> ApiError
 def failures_of(transcript: Transcript) -> tuple[MemberFailure, ...]:
     """Every failed call of a run (members and aggregator), in order."""
     return tuple(
-        MemberFailure(
-            model=call.model, round=index, type=call.error.type, message=call.error.message
-        )
-        for index, call in transcript.calls()
-        if call.error is not None
+        failure_of(index, call) for index, call in transcript.calls() if call.error is not None
+    )
+
+
+def failure_of(round_index: int, call: CallRecord) -> MemberFailure:
+    """A failed call, as error bodies and summaries list it."""
+    assert call.error is not None
+    return MemberFailure(
+        model=call.model, round=round_index, type=call.error.type, message=call.error.message
     )
 
 

@@ -100,10 +100,10 @@ class RequestMetrics:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.request_seconds.labels(method, template).observe(
-                time.perf_counter() - started
-            )
+            metrics = self.metrics
+            metrics.labelled(metrics.requests, method, template, str(status)).inc()
+            elapsed = time.perf_counter() - started
+            metrics.labelled(metrics.request_seconds, method, template).observe(elapsed)
 
 
 TRUSTED = "conclave_trusted"

@@ -103,16 +103,27 @@ class SampledProvider(Provider):
         self.sampling = sampling
         self.name = inner.name
         self.capabilities = inner.capabilities
+        self._held: dict[SamplingOptions, SamplingOptions] = {}
 
     async def complete(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> Completion:
-        return await self.inner.complete(model, messages, self.sampling.options(options))
+        return await self.inner.complete(model, messages, self._options(options))
 
     def stream(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> AsyncIterator[StreamItem]:
-        return self.inner.stream(model, messages, self.sampling.options(options))
+        return self.inner.stream(model, messages, self._options(options))
+
+    def _options(self, options: SamplingOptions) -> SamplingOptions:
+        """`options` held to the request's, computed once per distinct options (a model asks
+        with the same few every call)."""
+        held = self._held.get(options)
+        if held is None:
+            if len(self._held) >= 64:
+                self._held.clear()
+            held = self._held[options] = self.sampling.options(options)
+        return held
 
     async def list_models(self) -> list[ModelInfo]:
         return await self.inner.list_models()

@@ -133,7 +133,7 @@ class ConsensusService:
         slot = self.slots.take()
         events = engine.run(conversation, stream_aggregate=stream)
         finisher = finish(engine) if finish is not None else None
-        run = ConsensusRun(self, preset, engine, events, slot, finisher, keep=keep)
+        run = ConsensusRun(self, preset, engine, events, slot, finisher, keep=keep, watched=stream)
         try:
             await run.prime()
         except BaseException:
@@ -156,9 +156,13 @@ class ConsensusRun:
         finisher: Finisher | None = None,
         *,
         keep: bool = True,
+        watched: bool = True,
     ) -> None:
+        """`watched`: whether anyone reads the events as they come (a stream); else only the
+        transcript at the end is read, and only it is redacted."""
         self.preset = preset
         self._engine = engine
+        self._watched = watched
         self._finisher = finisher
         self._keep = keep
         self._service = service
@@ -203,11 +207,15 @@ class ConsensusRun:
         self, events: AsyncGenerator[ConsensusEvent, None]
     ) -> AsyncGenerator[ConsensusEvent, None]:
         """The engine's events as the service sends them: secrets redacted (a streamed
-        aggregate's too), the finisher applied, the run counted and stored at its end, and a
-        failure as the ApiError to answer."""
+        aggregate's too; when nobody watches the events, only the transcript at the end), the
+        finisher applied, the run counted and stored at its end, and a failure as the ApiError
+        to answer."""
         try:
             pieces = self._service.redact.pieces()
             async for event in events:
+                if not self._watched and not isinstance(event, ConsensusDone):
+                    yield event  # read by no one (see `transcript`): not worth redacting
+                    continue
                 if isinstance(event, AggregateDelta):
                     safe = pieces.feed(event.text)
                     if safe:
@@ -264,7 +272,7 @@ class ConsensusRun:
         return ConsensusDone(transcript=transcript)
 
     async def transcript(self) -> Transcript:
-        """Run to the end and return the transcript."""
+        """Run to the end and return the transcript (redacted, the finisher applied)."""
         async with aclosing(self.events()) as events:
             async for event in events:
                 if isinstance(event, ConsensusDone):
