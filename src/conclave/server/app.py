@@ -96,7 +96,7 @@ def create_app(
     metrics = ServiceMetrics()
     redact = Redactor(_secrets(settings, providers, [config for _, config in named_configs]))
     owns_store = store is None
-    runs_kept = store or _default_store(settings, providers.settings, redact)
+    runs_kept = store or _default_store(settings, providers.settings)
     service = ConsensusService(
         catalog=catalog,
         slots=RunSlots(settings.max_concurrent_runs, settings.retry_after_s, metrics),
@@ -255,14 +255,17 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
     app.add_exception_handler(HTTPException, on_http_error)
 
 
-def _default_store(settings: ServerSettings, core: Settings, redact: Redactor) -> TranscriptStore:
-    """The run store the environment names (`CONCLAVE_STORE_*`), or memory when disabled."""
+def _default_store(settings: ServerSettings, core: Settings) -> TranscriptStore:
+    """The run store the environment names (`CONCLAVE_STORE_*`), or memory when disabled.
+
+    The service hands it only transcripts it has redacted already (see `runs.ConsensusRun`),
+    so the store does not scan them for secrets a second time."""
     store_settings = StoreSettings()
     if not store_settings.enabled:
         return MemoryTranscriptStore(
             settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
         )
-    return open_run_store(home=core.home, settings=store_settings, redact=redact)
+    return open_run_store(home=core.home, settings=store_settings)
 
 
 def prepare_store() -> None:
