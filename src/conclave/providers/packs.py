@@ -199,8 +199,9 @@ def resolve_pack(pack: ModelPack | str, models_dir: Path) -> Path:
     """The path of the pack's verified GGUF, joining the parts into `models_dir` if needed.
 
     Raises ModelPackMissingError (with the install command) when a part is not installed and
-    no GGUF was placed in `models_dir`, or when the file does not match its sha256. Safe to call from several threads and processes at
-    once: the join runs under a file lock and lands by an atomic rename.
+    no GGUF was placed in `models_dir`, or when the file does not match its sha256. Safe to
+    call from several threads and processes at once: the join runs under a file lock and
+    lands by an atomic rename.
     """
     pack = get_pack(pack) if isinstance(pack, str) else pack
     found, missing = _locate_parts(pack)
