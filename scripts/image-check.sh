@@ -161,25 +161,6 @@ base_layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "$BASE")
 size_gb=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / 1e9:.2f}')" "$size_bytes")
 echo "image-check: built in $build_s s: $size_gb GB, $layers layers, peak disk $(gb "$peak_kb") GB"
 
-# --- closed by default: with no key it must not serve beyond /health -------------------------
-podman run -d --name "$CONTAINER-closed" -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
-closed=""
-for _ in $(seq 1 300); do
-    if [[ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER-closed")" != "true" ]]; then
-        closed="refused to start: $(podman logs "$CONTAINER-closed" 2>&1 | grep -v '^\s*$' | tail -1)"
-        break
-    fi
-    status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/models" || true)
-    if [[ "$status" != "000" ]]; then
-        [[ "$status" == "200" ]] && fail "with no API key the container serves /v1/models (HTTP 200)"
-        closed="answers HTTP $status to /v1/models"
-        break
-    fi
-    sleep 0.2
-done
-[[ -n "$closed" ]] || fail "the container without a key neither stopped nor answered in 60 s"
-podman rm -f "$CONTAINER-closed" >/dev/null
-
 # --- run it with a key and ask one question ---------------------------------------------------
 key=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 t0=$(now)
@@ -215,6 +196,7 @@ if [[ "$status" != "200" ]]; then
 fi
 answer=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["choices"][0]["message"]["content"])' <<<"$payload")
 [[ -n "${answer//[[:space:]]/}" ]] || fail "empty answer: $payload"
+echo "image-check: answered in $answer_s s after \`podman run\`: $answer"
 
 # --- what the image holds: each model once, trusted at start without hashing -----------------
 holdings=$(podman exec "$CONTAINER" python -c '
@@ -231,6 +213,26 @@ print("packs not verified at start:", ", ".join(unverified) or "none")
 grep -q "pack wheels in the image: none" <<<"$holdings" || fail "$holdings"
 grep -q "packs not verified at start: none" <<<"$holdings" || fail "$holdings"
 sizes=$(podman exec "$CONTAINER" du -sh /opt/venv /opt/conclave/models | awk '{ printf "%s %s  ", $2, $1 }')
+podman rm -f "$CONTAINER" >/dev/null
+
+# --- closed by default: with no key it must not serve beyond /health -------------------------
+podman run -d --name "$CONTAINER-closed" -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
+closed=""
+for _ in $(seq 1 600); do
+    if [[ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER-closed")" != "true" ]]; then
+        closed="refused to start: $(podman logs "$CONTAINER-closed" 2>&1 | grep -v '^\s*$' | tail -1)"
+        break
+    fi
+    status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/models" || true)
+    if [[ "$status" != "000" ]]; then
+        [[ "$status" == "200" ]] && fail "with no API key the container serves /v1/models (HTTP 200)"
+        closed="answers HTTP $status to /v1/models"
+        break
+    fi
+    sleep 0.2
+done
+[[ -n "$closed" ]] || fail "the container without a key neither stopped nor answered in 120 s"
+podman rm -f "$CONTAINER-closed" >/dev/null
 
 echo "question: $question"
 echo "answer:   $answer"
