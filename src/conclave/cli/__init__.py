@@ -15,6 +15,7 @@ from conclave.cli import (
     config_cmds,
     evaluate,
     log,
+    mcp,
     models,
     serve,
     verify,
@@ -27,7 +28,7 @@ app = typer.Typer(
     help="Consensus Learning over LLMs: a panel answers, an aggregator synthesises, rounds refine.",
 )
 
-_GROUPS = (ask, complete, models, config_cmds, log, batch, evaluate, verify, serve)
+_GROUPS = (ask, complete, models, config_cmds, log, batch, evaluate, verify, serve, mcp)
 for _group in _GROUPS:
     _group.register(app)
 
