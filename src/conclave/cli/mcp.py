@@ -65,3 +65,5 @@ def mcp(
         )
     except ConclaveError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
