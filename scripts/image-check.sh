@@ -145,8 +145,10 @@ if [[ -n "$CA_BUNDLE" ]]; then
 fi
 echo "image-check: building $IMAGE (llama.cpp compiles: minutes; log in $WORK/build.log)"
 t0=$(now)
-# --format docker keeps HEALTHCHECK (the OCI format drops it).
-nice -n "$NICE" podman build --format docker --build-arg "PYTHON_IMAGE=$BASE" \
+# --format docker keeps HEALTHCHECK (the OCI format drops it). --layers=false: no image of
+# every step kept for a cache (this build is removed at the end anyway); on vfs each would be
+# one more whole copy of the file system, written and then deleted.
+nice -n "$NICE" podman build --layers=false --format docker --build-arg "PYTHON_IMAGE=$BASE" \
     "${build_mounts[@]}" -t "$IMAGE" "$REPO" >"$WORK/build.log" 2>&1 || {
     tail -40 "$WORK/build.log" >&2
     fail "the build failed; the whole log is $WORK/build.log"
@@ -162,9 +164,16 @@ size_gb=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / 1e9:.2f}')" "$size
 echo "image-check: built in $build_s s: $size_gb GB, $layers layers, peak disk $(gb "$peak_kb") GB"
 
 # --- run it with a key and ask one question ---------------------------------------------------
+# podman's own complaints (no systemd here for HEALTHCHECK timers) go to a log of their own.
+start() {
+    local name=$1
+    shift
+    podman run -d --name "$name" "$@" -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null \
+        2>>"$WORK/podman.log" || fail "podman run failed: $(tail -5 "$WORK/podman.log")"
+}
 key=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 t0=$(now)
-podman run -d --name "$CONTAINER" -e "CONCLAVE_API_KEYS=$key" -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
+start "$CONTAINER" -e "CONCLAVE_API_KEYS=$key"
 health_s=""
 for _ in $(seq 1 600); do
     if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then
@@ -213,10 +222,10 @@ print("packs not verified at start:", ", ".join(unverified) or "none")
 grep -q "pack wheels in the image: none" <<<"$holdings" || fail "$holdings"
 grep -q "packs not verified at start: none" <<<"$holdings" || fail "$holdings"
 sizes=$(podman exec "$CONTAINER" du -sh /opt/venv /opt/conclave/models | awk '{ printf "%s %s  ", $2, $1 }')
-podman rm -f "$CONTAINER" >/dev/null
+podman rm -f "$CONTAINER" >/dev/null 2>>"$WORK/podman.log"
 
 # --- closed by default: with no key it must not serve beyond /health -------------------------
-podman run -d --name "$CONTAINER-closed" -p "127.0.0.1:$PORT:80" "$IMAGE" >/dev/null
+start "$CONTAINER-closed"
 closed=""
 for _ in $(seq 1 600); do
     if [[ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER-closed")" != "true" ]]; then
@@ -232,7 +241,7 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 [[ -n "$closed" ]] || fail "the container without a key neither stopped nor answered in 120 s"
-podman rm -f "$CONTAINER-closed" >/dev/null
+podman rm -f "$CONTAINER-closed" >/dev/null 2>>"$WORK/podman.log"
 
 echo "question: $question"
 echo "answer:   $answer"

@@ -40,6 +40,19 @@ def conclave_mcp(*args: str) -> list[str]:
     return [sys.executable, "-m", "conclave.cli", "mcp", *args]
 
 
+def run_to_end(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`conclave mcp ARGS` with nothing on stdin, for a start that must fail."""
+    return subprocess.run(
+        conclave_mcp(*args),
+        env=environment(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=START_TIMEOUT_S,
+    )
+
+
 def answer_of(result: CallToolResult) -> dict[str, Any]:
     assert not result.is_error, result.content
     content: dict[str, Any] | None = result.structured_content
@@ -82,15 +95,7 @@ def test_a_bad_config_stops_the_stdio_server_with_its_message(tmp_path: Path) ->
     config = tmp_path / "bad.json"
     config.write_text('{"models": []}', encoding="utf-8")
 
-    done = subprocess.run(
-        conclave_mcp("--config", str(config)),
-        env=environment(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=START_TIMEOUT_S,
-    )
+    done = run_to_end(tmp_path, "--config", str(config))
 
     assert done.returncode == 1
     assert "bad.json" in done.stderr
@@ -190,15 +195,7 @@ def test_http_without_the_key_is_401(http_server: HttpServer, authorization: str
 
 
 def test_http_beyond_loopback_without_keys_is_refused(tmp_path: Path) -> None:
-    done = subprocess.run(
-        conclave_mcp("--http", "--host", "0.0.0.0", "--port", "0"),
-        env=environment(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=START_TIMEOUT_S,
-    )
+    done = run_to_end(tmp_path, "--http", "--host", "0.0.0.0", "--port", "0")
 
     assert done.returncode == 1
     assert "refusing to serve" in done.stderr

@@ -35,6 +35,15 @@ ConfigOption = Annotated[
         "Without it, the embedded local models are used.",
     ),
 ]
+PresetConfigsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="A consensus config; repeat for more presets (one per file, the first is "
+        "`default`). Without it, the embedded local models.",
+    ),
+]
 IterationsOption = Annotated[
     int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
 ]

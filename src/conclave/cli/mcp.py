@@ -3,12 +3,11 @@ imported only when it starts)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from conclave.cli.common import fail
+from conclave.cli.common import PresetConfigsOption, fail
 from conclave.errors import ConclaveError
 
 
@@ -17,15 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def mcp(
-    config: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="A consensus config; repeat for more presets (one per file, the first is "
-            "`default`). Without it, the embedded local models.",
-        ),
-    ] = None,
+    config: PresetConfigsOption = None,
     http: Annotated[
         bool,
         typer.Option(
