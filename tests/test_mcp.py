@@ -241,15 +241,23 @@ async def test_an_unknown_preset_names_the_presets(connect: Connect) -> None:
 
 async def test_arguments_that_break_the_schema_are_named_plainly(connect: Connect) -> None:
     async with connect() as client:
-        bad_strategy = await tool_error(client, "ask", {"prompt": "Hi", "strategy": "loud"})
         no_prompt = await tool_error(client, "ask", {})
+        number = await tool_error(client, "ask", {"prompt": 42})
 
-    assert "$.strategy: Input should be 'flare', 'vote'" in bad_strategy
-    assert '(found "loud")' in bad_strategy
     assert "$.prompt: Field required (found nothing)" in no_prompt
-    for message in (bad_strategy, no_prompt):
+    assert "$.prompt: Input should be a valid string (found 42)" in number
+    for message in (no_prompt, number):
         assert "pydantic" not in message
         assert "askArguments" not in message
+
+
+async def test_an_unknown_strategy_names_the_strategies(connect: Connect) -> None:
+    fakes = paris_fakes()
+    async with connect(fakes=fakes) as client:
+        message = await tool_error(client, "ask", {"prompt": "Hi", "strategy": "loud"})
+
+    assert "unknown strategy 'loud'; choose one of: flare, vote, rank" in message
+    assert all(not fake.history for fake in fakes.values())
 
 
 async def test_a_blank_or_too_long_prompt_is_refused_before_any_model_runs(

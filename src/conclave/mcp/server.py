@@ -28,9 +28,10 @@ from conclave.consensus.transcript import Transcript
 from conclave.errors import ConclaveError, ConfigError
 from conclave.mcp.results import AskResult, ModelList, PresetList
 from conclave.mcp.tools import ConsensusTools
+from conclave.redaction import Redactor
 from conclave.server.launch import install_redaction, load_server_settings, open_access_warning
 from conclave.server.middleware import ApiKeyGate
-from conclave.server.security import KeyChecker, Redactor
+from conclave.server.security import KeyChecker
 from conclave.server.service_settings import ServerSettings
 
 log = logging.getLogger("conclave.mcp")
@@ -64,7 +65,8 @@ StrategyArg = Annotated[
     StrategyName | None,
     Field(
         description="How the panel agrees: flare (an aggregator synthesises), vote, rank, "
-        "sample or adaptive; the preset's own when omitted."
+        "sample, adaptive, or another of the `strategies` list_presets names; the preset's "
+        "own when omitted."
     ),
 ]
 RunIdArg = Annotated[str, Field(description="A run's id, as `ask` returned it.")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conclave.config import ConsensusConfig, StrategyName
+from conclave.consensus.strategies import get_strategy, strategy_names
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConfigError, ConsensusError
 from conclave.mcp.results import (
@@ -27,13 +28,13 @@ from conclave.mcp.results import (
 from conclave.providers.packs import pack_statuses
 from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
+from conclave.redaction import Redactor, known_secrets
 from conclave.server.api_errors import ApiError
-from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES, check_credentials, load_presets
-from conclave.server.security import Redactor, check_conversation
+from conclave.server.catalog import DEFAULT_ALIAS, check_credentials, load_presets
+from conclave.server.security import check_conversation
 from conclave.server.service_settings import ServerSettings
 from conclave.session import Consensus, conversation_from
 from conclave.store import RunStore, StoreSettings, open_run_store
-from conclave.store.redaction import known_secrets
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class ConsensusTools:
                 _preset_info(ready, default=ready is self._default)
                 for ready in self._presets.values()
             ),
-            strategies=STRATEGIES,
+            strategies=strategy_names(),
         )
 
     def list_models(self) -> ModelList:
@@ -233,6 +234,7 @@ class ConsensusTools:
         base = self._from_file(config) if config is not None else self._preset(preset)
         if strategy is None or strategy == base.consensus.config.strategy:
             return base
+        get_strategy(strategy)  # an unknown name: ConfigError naming the choices
         key = (base.name, strategy)
         variant = self._variants.get(key)
         if variant is None:
