@@ -131,7 +131,8 @@ if ! podman image exists "$BASE"; then
     # pip installs system-wide, as in the official image.
     rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | podman import --change 'CMD ["python3"]' - "$BASE" >/dev/null
+    tar -C "$rootfs" -c . | podman import --change 'CMD ["python3"]' - "$BASE" >/dev/null \
+        2>>"$WORK/podman.log"
     rm -rf "$rootfs"
     echo "image-check: base built in $(seconds "$t0" "$(now)") s"
 fi
