@@ -61,6 +61,7 @@ from conclave.attestation.validator import CLAIM_CHECKS, SIGNATURE_CHECKS, verif
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ReceiptFormatError
 from conclave.settings import Settings
+from conclave.text_files import read_user_text
 
 logger = logging.getLogger(__name__)
 
@@ -268,11 +269,16 @@ def write_receipt_file(path: Path | str, receipt: Receipt, transcript: Transcrip
 
 def read_receipt_file(path: Path | str) -> ReceiptBundle:
     """Read a receipt bundle; ReceiptFormatError if it cannot be read as one."""
+    text = read_user_text(
+        Path(path),
+        ReceiptFormatError,
+        expected="a receipt file (JSON)",
+        missing="cannot read it: no such file",
+    )
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ReceiptFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return ReceiptBundle.from_json(data)
+        return ReceiptBundle.from_json(text)
+    except ReceiptFormatError as exc:
+        raise ReceiptFormatError(f"{path}: {exc}") from exc
 
 
 def verify_receipt(
@@ -426,7 +432,11 @@ def _attestation_absent(receipt: Receipt, required: bool) -> Check:
         "nothing vouches for where it ran"
     )
     if required:
-        return _failed("attestation", detail)
+        return _failed(
+            "attestation",
+            f"{detail}; accepted only where unattested receipts are allowed "
+            "(`conclave verify --allow-unattested`, `require_attestation=False`)",
+        )
     return Check(name="attestation", status=CheckStatus.NOT_APPLICABLE, detail=detail)
 
 

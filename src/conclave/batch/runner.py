@@ -51,13 +51,15 @@ class NoProgress:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a run did: rows in the input, found already done, finished now, failed now."""
+    """What a run did: rows in the input, found already done, finished now, failed now, and
+    how many of the rows found done hold a failure (still failed in the output)."""
 
     rows: int
     skipped: int
     finished: int
     failed: int
     elapsed_s: float
+    failed_earlier: int = 0
 
     @property
     def rows_per_s(self) -> float:
@@ -117,6 +119,7 @@ async def run_rows(
             finished=len(todo),
             failed=failed,
             elapsed_s=time.perf_counter() - started,
+            failed_earlier=sum(is_failure(result) for result in done.values()),
         )
     finally:
         journal.close()

@@ -13,6 +13,7 @@ from rich.panel import Panel as RichPanel
 from rich.table import Table
 from rich.text import Text
 
+from conclave.cli.run_text import agreement_line, decided_by_text, one_line
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
@@ -26,8 +27,6 @@ from conclave.consensus.events import (
     RunStarted,
 )
 from conclave.consensus.transcript import Agreement, CallRecord, RoundRecord, Transcript
-
-_PREVIEW_CHARS = 70
 
 
 @dataclass
@@ -87,17 +86,12 @@ class LiveView:
 
 def _row(record: CallRecord | None, preview: str = "") -> tuple[Text, str, str, str]:
     if record is None:
-        return Text("working…", style="yellow"), "", "", _one_line(preview)
+        return Text("working…", style="yellow"), "", "", one_line(preview)
     seconds = f"{record.latency_s:.1f}s"
     if record.error is not None:
         return Text(f"failed: {record.error.type}", style="red"), "", seconds, record.error.message
     status = Text("truncated", style="yellow") if record.truncated else Text("done", style="green")
-    return status, str(record.usage.completion_tokens), seconds, _one_line(record.text)
-
-
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
+    return status, str(record.usage.completion_tokens), seconds, one_line(record.text)
 
 
 def round_summary(record: RoundRecord) -> str:
@@ -106,27 +100,12 @@ def round_summary(record: RoundRecord) -> str:
     line = f"round {record.index + 1}: {answered}/{len(record.responses)} members answered"
     if record.aggregate is not None:
         line += (
-            f"; consensus in {record.aggregate.latency_s:.1f}s: {_one_line(record.aggregate.text)}"
+            f"; consensus in {record.aggregate.latency_s:.1f}s: {one_line(record.aggregate.text)}"
         )
     if record.decided_by != "aggregator":
-        line += f" (decided by {record.decided_by.replace('_', ' ')})"
+        line += f" (decided by {decided_by_text(record.decided_by)})"
     if record.agreement is not None:
         line += f"; {agreement_line(record.agreement)}"
-    return line
-
-
-def agreement_line(agreement: Agreement) -> str:
-    """Agreement, who backs the answer, and the confidence, in one line."""
-    backers = ", ".join(agreement.supporters) or "no member"
-    line = (
-        f"agreement {agreement.score:.0%} · backed by {backers} · "
-        f"confidence {agreement.confidence:.0%}"
-    )
-    if len(agreement.clusters) > 1:
-        shown = " / ".join(
-            f"{_one_line(c.answer)[:24]} x{len(c.members)}" for c in agreement.clusters[:4]
-        )
-        line += f" · answers: {shown}"
     return line
 
 

@@ -131,11 +131,17 @@ class RoundRecord(Frozen):
         return tuple(response for response in self.responses if response.ok)
 
     @property
+    def reuses_answer(self) -> bool:
+        """Whether the consensus is an answer already counted (a member's, an earlier round's)
+        rather than a call of its own."""
+        return self.decided_by in _REUSED_ANSWER
+
+    @property
     def calls(self) -> tuple[CallRecord, ...]:
         """Every model call this round made, each once: the members', the reviews and failed
         attempts, and the deciding call unless it reuses an answer counted elsewhere."""
         calls = (*self.responses, *self.other_calls)
-        if self.aggregate is None or self.decided_by in _REUSED_ANSWER:
+        if self.aggregate is None or self.reuses_answer:
             return calls
         return (*calls, self.aggregate)
 
