@@ -17,6 +17,7 @@ from conclave.cli import (
     log,
     models,
     serve,
+    strategies,
     verify,
 )
 
@@ -27,7 +28,7 @@ app = typer.Typer(
     help="Consensus Learning over LLMs: a panel answers, an aggregator synthesises, rounds refine.",
 )
 
-_GROUPS = (ask, complete, models, config_cmds, log, batch, evaluate, verify, serve)
+_GROUPS = (ask, complete, models, strategies, config_cmds, log, batch, evaluate, verify, serve)
 for _group in _GROUPS:
     _group.register(app)
 

@@ -4,8 +4,8 @@ confidence, who decided each round), the sent prompts aside (`--json` has those)
 
 from __future__ import annotations
 
-from conclave.cli.run_text import agreement_line, decided_by_text
-from conclave.consensus.transcript import CallRecord, RoundRecord, Transcript
+from conclave.cli.run_text import agreement_line, decided_by_text, step_summary
+from conclave.consensus.transcript import CallRecord, RoundRecord, StepRecord, Transcript
 
 
 def transcript_markdown(transcript: Transcript) -> str:
@@ -13,6 +13,10 @@ def transcript_markdown(transcript: Transcript) -> str:
     lines = [f"## Run {transcript.id}", "", *_facts(transcript), "", "### Conversation", ""]
     for message in transcript.conversation:
         lines += [f"**{message.role}**:", "", _quoted(message.content), ""]
+    if transcript.prepared:
+        lines += ["### Before the first round", ""]
+        for step in transcript.prepared:
+            lines += _step(step)
     for round_ in transcript.rounds:
         lines += _round(round_)
     lines += ["### Answer", "", transcript.answer or "(none)"]
@@ -50,6 +54,22 @@ def _round(round_: RoundRecord) -> list[str]:
         lines += [f"**consensus** ({consensus.model}'s answer):", "", _quoted(consensus.text), ""]
     elif consensus is not None:
         lines += [_call_heading(consensus, "consensus"), "", _quoted(_call_text(consensus)), ""]
+    for step in round_.steps:
+        lines += _step(step)
+    if round_.revised_answer is not None:
+        lines += ["**consensus as revised by a check**:", "", _quoted(round_.revised_answer), ""]
+    return lines
+
+
+def _step(step: StepRecord) -> list[str]:
+    lines = [f"- step {step_summary(step)}", ""]
+    for call in step.calls:
+        lines += [
+            _call_heading(call, f"{step.step} {call.role}"),
+            "",
+            _quoted(_call_text(call)),
+            "",
+        ]
     return lines
 
 
