@@ -19,9 +19,9 @@ def embedded_config() -> ConsensusConfig:
     probabilities) is the consensus at the cost of one call; a number, or an answer it is
     unsure of, is worked out step by step, drawn again and, while the answers disagree, put
     to the two small models, whose weights (their accuracy on 300 development questions, see
-    the README's Evaluation) keep them from outvoting it. This default was chosen by
-    `conclave eval`: it beat the old default (the two small models, Flare's aggregation) by
-    about 40 points and is as good or better than the 1.5B alone.
+    docs/strategies.md) keep them from outvoting it. This default was chosen by
+    `conclave eval`: it scores about 40 points above the two small models with Flare's
+    aggregation, and as well as or better than the 1.5B alone.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,

@@ -88,8 +88,10 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Run every member alone and every strategy on the same questions; report accuracy
-    (95% CI), the paired difference with the best member, tokens, cost and time.
+    """Run every member alone and every strategy on the same questions, and compare them.
+
+    Reports accuracy (95% CI), the paired difference with the best member, tokens, cost and
+    time.
 
     Resumable: rerun the same command to continue; finished answers are kept in OUT/results.jsonl.
     Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json.

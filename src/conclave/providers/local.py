@@ -145,7 +145,7 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     """
     # OMP_WAIT_POLICY is left as the user has it: libgomp's default (spinning) was 1.6x faster
     # than passive waiting for a lone call on free cores, and under load the thread policy
-    # avoids the spinning's collapse by dropping to one thread (README, "Embedded speed").
+    # avoids the spinning's collapse by dropping to one thread (docs/embedded.md, "Threads").
     try:
         import llama_cpp
         import numpy as np  # llama-cpp-python's own dependency
