@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conclave import cli
 from conclave.attestation import SimulatedAttester, SimulatedIssuer, issue_receipt
-from conclave.attestation.receipts import write_receipt_file
+from conclave.attestation.receipt_format import write_receipt_file
 from conclave.cli import common
 from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine

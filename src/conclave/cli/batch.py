@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 
 from conclave.batch.consensus_batch import RayOptions, run_consensus_batch
+from conclave.batch.jobs import JobRunSummary, NoProgress
 from conclave.batch.progress import RichProgress
-from conclave.batch.runner import NoProgress, RunSummary
 from conclave.cli.common import ConfigOption, IterationsOption, err, fail, resolve_config
 from conclave.cli.run_store import close_cli_store, keep_run, open_cli_store
 from conclave.errors import ConclaveError
@@ -105,7 +105,7 @@ def batch(
         raise typer.Exit(1)
 
 
-def _report(summary: RunSummary, out_path: Path) -> None:
+def _report(summary: JobRunSummary, out_path: Path) -> None:
     """One line for the run; a failed row, from this run or kept from an earlier one, is
     counted and points to `--retry-failed`."""
     skipped = f", {summary.skipped} already done" if summary.skipped else ""
@@ -114,7 +114,7 @@ def _report(summary: RunSummary, out_path: Path) -> None:
     failed = f", [red]{summary.failed} failed[/]" if summary.failed else ""
     err.print(
         f"{summary.finished} rows in {summary.elapsed_s:.1f} s "
-        f"({summary.rows_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
+        f"({summary.jobs_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
     )
     if summary.failed or summary.failed_earlier:
         err.print(

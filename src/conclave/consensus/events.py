@@ -4,7 +4,8 @@ The stream of one run is:
 `RunStarted`; a `ConversationPrepared` per step before the first round (grounding); then per
 round `RoundStarted`, `MemberAnswered`/`MemberFailed` (in the order the members finish),
 `AggregateDelta`* (the aggregate's text as it is produced; an `AggregateRestarted` voids the
-round's text so far when its writer failed midway), `AggregateFinished`; after the final
+round's text so far when its writer failed midway; a `CombinerFellBack` says that a fallback
+writes the consensus, and why), `AggregateFinished`; after the final
 round's consensus an `AnswerChecked` per check that reads it; `RoundFinished`; finally
 `ConsensusDone` carrying the transcript.
 
@@ -71,6 +72,17 @@ class AggregateRestarted(Frozen):
     kind: Literal["aggregate_restarted"] = "aggregate_restarted"
     round: int
     failed: CallRecord
+
+
+class CombinerFellBack(Frozen):
+    """The round's combiner (or a fallback) did not write the consensus: `failed` is its call,
+    whose error says why (it failed, or was skipped while its model rests after repeated
+    failures); `fallback` writes it next."""
+
+    kind: Literal["combiner_fell_back"] = "combiner_fell_back"
+    round: int
+    failed: CallRecord
+    fallback: DecidedBy
 
 
 class AggregateFinished(Frozen):
@@ -145,6 +157,7 @@ ConsensusEvent = Annotated[
     | MemberFailed
     | AggregateDelta
     | AggregateRestarted
+    | CombinerFellBack
     | AggregateFinished
     | AnswerChecked
     | RoundFinished

@@ -77,13 +77,13 @@ def reasoning_room(member: Member) -> int:
 
 class Escalation:
     """`adaptive`'s rounds, each asked only while the answers so far are unsure: the strongest
-    member alone (asking for token probabilities where the backend is embedded, so that a sure
-    answer ends the run at one call); the same member reasoning step by step, at its own
+    member alone (asking for token probabilities where its provider always reports them, so
+    that a sure answer ends the run at one call); the same member reasoning step by step, at its own
     settings; `draws` more reasoning draws of it (self-consistency); every other member."""
 
     def __init__(self, strongest: tuple[Member, ...], draws: int) -> None:
         first = strongest[0]
-        if first.provider.name == "local" and not first.spec.logprobs:
+        if first.provider.capabilities.token_probabilities and not first.spec.logprobs:
             first = first.variant(first.label, logprobs=True)
         room = reasoning_room(first)
         reasoning = first.variant(f"{first.label} #2", max_tokens=room)
