@@ -98,9 +98,10 @@ async def run_jobs(
 
     A job is done when the journal holds a result under its key and `still_done(job, result)`
     (which may also raise, to refuse a journal written from other data). Each new result is
-    appended to the journal as soon as it is ready, in the order jobs finish, then handed to
-    `on_result`. An exception from `work` cancels the jobs in flight and is raised as it is
-    (not in an exception group); the jobs finished stay in the journal.
+    appended to the journal as soon as it is ready, in the order jobs finish, and once it is on
+    disk it is counted and handed to `on_result`. An exception from `work` cancels the jobs in
+    flight and is raised as it is (not in an exception group); the jobs finished stay in the
+    journal.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -126,6 +127,8 @@ async def run_jobs(
             for job in pending:  # one shared iterator: each job goes to the first free worker
                 result = await work(job)
                 journal.append(result)
+                # On disk before the job counts, without holding the other jobs up meanwhile.
+                await asyncio.to_thread(journal.sync)
                 failed += is_failure(result)
                 sink.advance(failed=is_failure(result))
                 if on_result is not None:

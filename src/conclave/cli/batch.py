@@ -14,7 +14,7 @@ from conclave.batch.consensus_batch import RayOptions, run_consensus_batch
 from conclave.batch.jobs import JobRunSummary, NoProgress
 from conclave.batch.progress import RichProgress
 from conclave.cli.common import ConfigOption, IterationsOption, err, fail, resolve_config
-from conclave.cli.run_store import close_cli_store, keep_run, open_cli_store
+from conclave.cli.kept_runs import close_cli_store, keep_run, open_cli_store
 from conclave.errors import ConclaveError
 from conclave.session import Consensus
 
