@@ -3,9 +3,11 @@ steps around the rounds did; the kept run's Markdown shows the same."""
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 
-from conclave.cli.live_view import LiveView, round_summary, with_progress_lines
+from conclave.cli.live_view import LiveView, round_summary, with_live_view, with_progress_lines
 from conclave.cli.transcript_markdown import transcript_markdown
 from conclave.consensus.events import RoundFinished
 from test_engine import QUESTION, make_config, make_engine
@@ -49,3 +51,17 @@ async def test_steps_around_the_rounds_show_in_the_progress_lines_and_the_kept_r
     assert "- step marker (0 call(s)): marked" in markdown
     assert "**consensus as revised by a check**:\n\n> first [marker]" in markdown
     assert markdown.endswith("### Answer\n\nfirst [marker]")
+
+
+async def test_the_live_panel_on_a_terminal_ends_with_the_transcript_and_the_round_lines() -> None:
+    engine = engine_for(
+        panel_fakes(), make_config(iterations=0), before=[Passages()], after=[Marker()]
+    )
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    transcript = await with_live_view(engine.run(QUESTION), terminal)
+    shown = screen.getvalue()
+    assert transcript.answer == "first [marker]"
+    assert "before round 1: passages (1 call(s)): 1 passage" in shown
+    assert "round 1: marker revised the answer" in shown
+    assert "round 1 of at most 1" in shown
