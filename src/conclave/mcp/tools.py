@@ -25,12 +25,13 @@ from conclave.mcp.results import (
     PresetList,
     ask_result,
 )
+from conclave.presets import load_presets
 from conclave.providers.packs import pack_statuses
 from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 from conclave.redaction import Redactor, known_secrets
 from conclave.server.api_errors import ApiError
-from conclave.server.catalog import DEFAULT_ALIAS, check_credentials, load_presets
+from conclave.server.catalog import DEFAULT_ALIAS, check_credentials
 from conclave.server.security import check_conversation
 from conclave.server.service_settings import ServerSettings
 from conclave.session import Consensus, conversation_from
