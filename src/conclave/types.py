@@ -41,6 +41,8 @@ class SamplingParams(TypedDict, total=False):
     seed: int
     stop: list[str]
     logprobs: bool
+    presence_penalty: float
+    frequency_penalty: float
 
 
 class SamplingOptions(Frozen):
@@ -53,6 +55,8 @@ class SamplingOptions(Frozen):
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     """Ask for the tokens' log-probabilities (OpenAI-compatible servers that offer them)."""
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
 
     def params(self) -> SamplingParams:
         """The options that are set, as OpenAI-style request parameters (llama.cpp's
@@ -70,6 +74,10 @@ class SamplingOptions(Frozen):
             params["stop"] = list(self.stop)
         if self.logprobs:
             params["logprobs"] = True
+        if self.presence_penalty is not None:
+            params["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty is not None:
+            params["frequency_penalty"] = self.frequency_penalty
         return params
 
 

@@ -30,18 +30,20 @@ def serve(
         ),
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
-    allow_open_access: Annotated[
+    allow_unauthenticated: Annotated[
         bool,
         typer.Option(
-            envvar="CONCLAVE_ALLOW_OPEN_ACCESS",
-            help="Serve beyond loopback with no CONCLAVE_API_KEYS without the warning "
-            "(anyone who reaches the port can spend your models' time and keys).",
+            envvar="CONCLAVE_ALLOW_UNAUTHENTICATED",
+            help="Serve anyone who reaches the port with no CONCLAVE_API_KEYS: they can spend "
+            "your models' time and keys and read every kept run.",
         ),
     ] = False,
 ) -> None:
     """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics.
 
-    Without CONCLAVE_API_KEYS on an address beyond loopback, a warning is printed at start."""
+    Closed by default: give clients keys with CONCLAVE_API_KEYS (comma-separated; they send
+    `Authorization: Bearer <key>`). Without keys the service refuses to listen beyond loopback
+    (and answers only callers on this machine) unless --allow-unauthenticated is given."""
     from conclave.server.launch import serve as serve_http
 
     try:
@@ -51,7 +53,7 @@ def serve(
             config_paths=config or [],
             workers=workers,
             access_log=access_log,
-            allow_open_access=allow_open_access,
+            allow_unauthenticated=allow_unauthenticated,
         )
     except ConclaveError as exc:
         fail(str(exc))
