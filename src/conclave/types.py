@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["system", "user", "assistant"]
 
@@ -20,10 +20,16 @@ class Frozen(BaseModel):
 
 
 class Message(Frozen):
-    """One chat message."""
+    """One chat message. OpenAI's `developer` role (its newer name for `system`) is read as
+    `system`, wherever a message comes from: a batch row, a kept run, the HTTP API."""
 
     role: Role
     content: str
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _developer_is_system(cls, role: object) -> object:
+        return "system" if role == "developer" else role
 
 
 class SamplingParams(TypedDict, total=False):

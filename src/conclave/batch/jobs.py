@@ -63,13 +63,15 @@ class NoProgress:
 
 @dataclass(frozen=True)
 class JobRunSummary:
-    """What a run did: jobs given, found already done, finished now, failed now."""
+    """What a run did: jobs given, found already done, finished now, failed now, and how many
+    of the jobs found done hold a failure (still failed in the journal)."""
 
     jobs: int
     skipped: int
     finished: int
     failed: int
     elapsed_s: float
+    failed_earlier: int = 0
 
     @property
     def jobs_per_s(self) -> float:
@@ -96,9 +98,10 @@ async def run_jobs(
 
     A job is done when the journal holds a result under its key and `still_done(job, result)`
     (which may also raise, to refuse a journal written from other data). Each new result is
-    appended to the journal as soon as it is ready, in the order jobs finish, then handed to
-    `on_result`. An exception from `work` cancels the jobs in flight and is raised as it is
-    (not in an exception group); the jobs finished stay in the journal.
+    appended to the journal as soon as it is ready, in the order jobs finish, and once it is on
+    disk it is counted and handed to `on_result`. An exception from `work` cancels the jobs in
+    flight and is raised as it is (not in an exception group); the jobs finished stay in the
+    journal.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -108,7 +111,12 @@ async def run_jobs(
     sink = progress or NoProgress()
     done = journal.open()
     try:
-        todo = [job for job in jobs if not (job.key in done and still_done(job, done[job.key]))]
+        kept = {
+            job.key: done[job.key]
+            for job in jobs
+            if job.key in done and still_done(job, done[job.key])
+        }
+        todo = [job for job in jobs if job.key not in kept]
         pending = iter(todo)
         failed = 0
         started = time.perf_counter()
@@ -119,6 +127,8 @@ async def run_jobs(
             for job in pending:  # one shared iterator: each job goes to the first free worker
                 result = await work(job)
                 journal.append(result)
+                # On disk before the job counts, without holding the other jobs up meanwhile.
+                await asyncio.to_thread(journal.sync)
                 failed += is_failure(result)
                 sink.advance(failed=is_failure(result))
                 if on_result is not None:
@@ -139,6 +149,7 @@ async def run_jobs(
             finished=len(todo),
             failed=failed,
             elapsed_s=time.perf_counter() - started,
+            failed_earlier=sum(is_failure(result) for result in kept.values()),
         )
     finally:
         journal.close()

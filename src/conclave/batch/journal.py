@@ -14,7 +14,8 @@ last line wins (a job run again replaces its earlier result).
 ```python
 journal = ResultJournal(Path("out.jsonl"), BatchResult, key_of=lambda result: result.key)
 done = journal.open()          # the results already there, by key (a torn last line is cut)
-journal.append(result)         # on disk before the next job is counted
+journal.append(result)         # a killed process keeps it
+journal.sync()                 # a lost machine keeps it
 journal.close()
 ```
 """
@@ -76,11 +77,18 @@ class ResultJournal(Generic[R]):
         return contents.results
 
     def append(self, result: R) -> None:
-        """Write one result as a line, and push it to disk before returning."""
+        """Write one result as a line and hand it to the operating system (a killed process
+        loses nothing appended); `sync` then pushes it to disk."""
         if self._handle is None:
             raise RuntimeError("ResultJournal.append before open()")
         self._handle.write(result.model_dump_json() + "\n")
         self._handle.flush()
+
+    def sync(self) -> None:
+        """Push every line appended so far to disk (a lost machine loses none of them). It
+        blocks for the disk: an async caller runs it in a thread."""
+        if self._handle is None:
+            raise RuntimeError("ResultJournal.sync before open()")
         os.fsync(self._handle.fileno())
 
     def rewrite(self, keep: Callable[[R], bool]) -> None:

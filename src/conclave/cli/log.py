@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from conclave.cli.common import err, fail, out
-from conclave.cli.run_store import reading_store
+from conclave.cli.kept_runs import reading_store
 from conclave.cli.transcript_markdown import transcript_markdown
 from conclave.consensus.transcript import Transcript
 from conclave.store import RunListing, RunQuery, RunStore

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from conclave.cli.common import fail
+from conclave.cli.common import PresetConfigsOption, fail
 from conclave.errors import ConclaveError
 
 
@@ -23,15 +22,7 @@ def serve(
         int,
         typer.Option(envvar="CONCLAVE_PORT", min=1, max=65535, help="The port to listen on."),
     ] = 8080,
-    config: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="A consensus config; repeat for more presets (one per file, the first is "
-            "`default`). Without it, the embedded local models.",
-        ),
-    ] = None,
+    config: PresetConfigsOption = None,
     workers: Annotated[
         int,
         typer.Option(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -258,11 +259,13 @@ class LLMAggregator:
             record = await self._calls.ask(self._aggregator, "aggregator", messages)
         else:
             record = None
-            async for item in self._calls.stream(self._aggregator, "aggregator", messages):
-                if isinstance(item, TextDelta):
-                    yield AggregateDelta(round=round_index, text=item.text)
-                else:
-                    record = item
+            streaming = self._calls.stream(self._aggregator, "aggregator", messages)
+            async with aclosing(streaming) as items:
+                async for item in items:
+                    if isinstance(item, TextDelta):
+                        yield AggregateDelta(round=round_index, text=item.text)
+                    else:
+                        record = item
             assert record is not None  # a stream of calls ends with its record
         yield AggregateFinished(round=round_index, response=record)
 

@@ -161,6 +161,12 @@ class RoundRecord(Frozen):
         return tuple(response for response in self.responses if response.ok)
 
     @property
+    def reuses_answer(self) -> bool:
+        """Whether the consensus is an answer already counted (a member's, an earlier round's)
+        rather than a call of its own."""
+        return self.decided_by in _REUSED_ANSWER
+
+    @property
     def consensus(self) -> str:
         """The round's consensus: as revised by a check, else the aggregate's text."""
         if self.revised_answer is not None:
@@ -173,7 +179,7 @@ class RoundRecord(Frozen):
         attempts, the deciding call unless it reuses an answer counted elsewhere, and the
         steps' calls."""
         calls = (*self.responses, *self.other_calls)
-        if self.aggregate is not None and self.decided_by not in _REUSED_ANSWER:
+        if self.aggregate is not None and not self.reuses_answer:
             calls = (*calls, self.aggregate)
         return (*calls, *(call for step in self.steps for call in step.calls))
 

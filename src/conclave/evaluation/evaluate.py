@@ -11,6 +11,7 @@ computed once for all set-ups.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
@@ -247,6 +248,7 @@ class EvaluationRun:
                         transcript=transcript,
                     )
                 )
+                await asyncio.to_thread(transcripts.sync)
             return result
 
         def still_done(job: Job, kept: RowResult) -> bool:

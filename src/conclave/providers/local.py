@@ -11,7 +11,7 @@ provider, not of each model. Each running call gets an equal share, `n_threads /
 start and finish. So on 2 cores a lone call runs on both, and two members of a round run side by
 side on one each, the survivor taking both back when the other finishes. Why: on a quiet 2-core
 machine a lone call generated 1.4-1.5x faster on 2 threads than on llama.cpp's default of half
-the cores (issue 11), and two models on one thread each beat the same calls back to back; two
+the cores, and two models on one thread each beat the same calls back to back; two
 threads each only made them fight. llama.cpp's OpenMP workers keep libgomp's default and spin
 while they wait, which is fastest while they have the cores to themselves and collapses when
 other processes take them; so unless CONCLAVE_THREADS fixes the count, a share is lowered to
@@ -145,7 +145,7 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     """
     # OMP_WAIT_POLICY is left as the user has it: libgomp's default (spinning) was 1.6x faster
     # than passive waiting for a lone call on free cores, and under load the thread policy
-    # avoids the spinning's collapse by dropping to one thread (README, "Embedded speed").
+    # avoids the spinning's collapse by dropping to one thread (docs/embedded.md, "Threads").
     try:
         import llama_cpp
         import numpy as np  # llama-cpp-python's own dependency

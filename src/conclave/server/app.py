@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
+from conclave.presets import load_presets
 from conclave.providers.registry import ProviderRegistry
 from conclave.redaction import known_secrets
 from conclave.server.api_errors import (
@@ -27,7 +28,7 @@ from conclave.server.api_errors import (
     not_found,
     too_large,
 )
-from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.catalog import build_catalog
 from conclave.server.connections import DEADLINES_STATE, ConnectionDeadlines
 from conclave.server.docs_routes import DOCS_PATHS, OPENAPI_PATH, docs_router
 from conclave.server.events_route import events_router

@@ -22,10 +22,11 @@ from uvicorn.supervisors import Multiprocess
 
 from conclave.config import ConsensusConfig, format_validation_error
 from conclave.errors import ConfigError
+from conclave.presets import load_presets
 from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.app import create_app, prepare_store
-from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.catalog import build_catalog
 from conclave.server.connections import DeadlineH11Protocol
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
 from conclave.server.security import Redactor, is_loopback

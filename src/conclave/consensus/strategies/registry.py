@@ -17,9 +17,13 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
-from conclave.config import ConsensusConfig, StrategyOptions, declare_strategy_options
+from conclave.config import (
+    ConsensusConfig,
+    OptionsT,
+    declare_strategy_options,
+)
 from conclave.consensus.agreement import AgreementMeter, Similarity
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.embeddings import default_similarity
@@ -42,8 +46,6 @@ from conclave.consensus.steps import (
 )
 from conclave.consensus.transcript import DecidedBy
 from conclave.errors import ConfigError
-
-OptionsT = TypeVar("OptionsT", bound=StrategyOptions)
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,7 @@ class Strategy(Generic[OptionsT]):
 
     def steps(self, context: StrategyContext) -> Steps:
         """This strategy's own steps for `context`, from the config's options block."""
-        options = context.config.options
-        if not isinstance(options, self.options_type):
-            options = self.options_type.model_validate(options.model_dump())
-        return self.build(options, context)
+        return self.build(context.config.options_as(self.options_type), context)
 
 
 @dataclass(frozen=True)
