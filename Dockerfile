@@ -4,7 +4,7 @@
 # does, as a non-root user (the python binary holds CAP_NET_BIND_SERVICE for that one port).
 #
 # Closed by default: it serves beyond loopback, so it needs an API key (or an explicit
-# CONCLAVE_ALLOW_OPEN_ACCESS=1). Callers then send `Authorization: Bearer <key>`.
+# CONCLAVE_ALLOW_UNAUTHENTICATED=1). Callers then send `Authorization: Bearer <key>`.
 #
 #   docker build -t conclave .
 #   docker run --rm -p 80:80 -e CONCLAVE_API_KEYS="$(openssl rand -hex 24)" conclave

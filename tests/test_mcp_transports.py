@@ -31,7 +31,7 @@ def environment(**extra: str) -> dict[str, str]:
     """This process's environment (its run store included), with this checkout's code first
     and nothing that would open the HTTP transport or give it keys unless asked."""
     env = {k: v for k, v in os.environ.items() if k not in ("CONCLAVE_API_KEYS",)}
-    env.pop("CONCLAVE_ALLOW_OPEN_ACCESS", None)
+    env.pop("CONCLAVE_ALLOW_UNAUTHENTICATED", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
     return {**env, **extra}
 

@@ -33,10 +33,10 @@ def mcp(
             min=0, max=65535, help="With --http: the port to listen on (0: any free one)."
         ),
     ] = 8765,
-    allow_open_access: Annotated[
+    allow_unauthenticated: Annotated[
         bool,
         typer.Option(
-            envvar="CONCLAVE_ALLOW_OPEN_ACCESS",
+            envvar="CONCLAVE_ALLOW_UNAUTHENTICATED",
             help="With --http: serve beyond loopback with no CONCLAVE_API_KEYS (anyone who "
             "reaches the port can spend your models' time and keys).",
         ),
@@ -52,7 +52,7 @@ def mcp(
             http=http,
             host=host,
             port=port,
-            allow_open_access=allow_open_access,
+            allow_unauthenticated=allow_unauthenticated,
         )
     except ConclaveError as exc:
         fail(str(exc))

@@ -29,8 +29,12 @@ from conclave.errors import ConclaveError, ConfigError
 from conclave.mcp.results import AskResult, ModelList, PresetList
 from conclave.mcp.tools import ConsensusTools
 from conclave.redaction import Redactor
-from conclave.server.launch import install_redaction, load_server_settings, open_access_warning
-from conclave.server.middleware import ApiKeyGate
+from conclave.server.launch import (
+    install_redaction,
+    load_server_settings,
+    unauthenticated_refusal,
+)
+from conclave.server.middleware import AccessGate
 from conclave.server.security import KeyChecker
 from conclave.server.service_settings import ServerSettings
 
@@ -155,17 +159,17 @@ def serve_mcp(
     http: bool = False,
     host: str = "127.0.0.1",
     port: int = 8765,
-    allow_open_access: bool = False,
+    allow_unauthenticated: bool = False,
 ) -> None:
     """Serve the tools until the client goes (stdio) or the process is stopped (HTTP).
 
     Over HTTP, an address beyond loopback with no API keys (CONCLAVE_API_KEYS) is refused
-    unless `allow_open_access` or CONCLAVE_ALLOW_OPEN_ACCESS says it is meant. Raises
+    unless `allow_unauthenticated` or CONCLAVE_ALLOW_UNAUTHENTICATED says it is meant. Raises
     ConfigError (and the other start errors of `ConsensusTools.open`) before serving."""
     settings = load_server_settings()
     if http:
-        refusal = open_access_warning(host, settings)
-        if refusal is not None and not allow_open_access:
+        refusal = unauthenticated_refusal(host, settings, allow_unauthenticated)
+        if refusal is not None:
             raise ConfigError(f"refusing to serve: {refusal}")
     anyio.run(_serve, config_paths, http, host, port, settings)
 
@@ -207,4 +211,10 @@ def http_app(
     listen: on loopback the SDK also refuses requests whose Host or Origin is not loopback."""
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     keys = KeyChecker(key.get_secret_value() for key in settings.api_keys)
-    return ApiKeyGate(app, keys=keys, redact=redact, open_paths=())
+    return AccessGate(
+        app,
+        keys=keys,
+        redact=redact,
+        open_paths=(),
+        allow_unauthenticated=settings.allow_unauthenticated,
+    )
