@@ -50,6 +50,8 @@ def check_content_type(content_type: str | None) -> None:
             f"The request has no Content-Type header: {_JSON_HINT}.",
             code="invalid_content_type",
         )
+    if content_type == "application/json" or content_type.startswith("application/json;"):
+        return  # what nearly every client sends, without parsing the header
     header = MimeHeader()
     header["content-type"] = content_type
     subtype = header.get_content_subtype()
