@@ -22,6 +22,10 @@ Prompt state: each model keeps its latest prompt states (`prompt_states.PromptSt
 improvement round, or a model that alternates between member and aggregator prompts, does not
 process again a prefix it has already read.
 
+JSON answers: a call whose options carry a `json_schema` is decoded under the grammar llama.cpp
+derives from that schema, so even a small model can only write JSON that fits it (up to its token
+limit: an answer cut short is still cut short).
+
 Token probabilities: a call that asks for them (`logprobs`) gets the geometric mean of its
 sampled tokens' probabilities (`Completion.token_probability`), read from the logits llama.cpp
 has just computed for each token, so no `logits_all` context is needed.
@@ -50,6 +54,7 @@ from conclave.providers.prompt_states import PromptStateCache, StatefulLlama, he
 from conclave.providers.thread_policy import CpuLoad, ThreadBudget
 from conclave.types import (
     Completion,
+    JsonSchema,
     Message,
     ModelInfo,
     SamplingOptions,
@@ -401,6 +406,7 @@ class LocalProvider(Provider):
                     result = llama.create_chat_completion(
                         [message.model_dump() for message in messages],
                         stream=emit is not None,
+                        grammar=_grammar(options.json_schema, name),
                         **options.model_copy(update={"logprobs": False}).params(),
                     )
                     if emit is not None:
@@ -458,6 +464,37 @@ class LocalProvider(Provider):
             llama.conclave_states = PromptStateCache()
         slot.llama = llama
         return llama
+
+
+def _grammar(schema: JsonSchema | None, model: str) -> Any:
+    """The llama.cpp grammar that makes an answer JSON satisfying `schema` (None without one)."""
+    if schema is None:
+        return None
+    try:
+        return _grammar_for(schema.text)
+    except Exception as exc:  # llama.cpp's converter asserts on what it does not support
+        raise ProviderError(
+            f"local model {model}: the JSON schema {schema.name!r} cannot be turned into a "
+            f"grammar ({type(exc).__name__}: {exc}); use the keywords llama.cpp supports",
+            model=model,
+        ) from exc
+
+
+_LOOSE_CHAR_RULE = r'char ::= [^"\\] |'
+_STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] |'
+"""llama-cpp-python's converter lets a string hold raw control characters (a newline inside a
+string, which JSON forbids and small models write); llama.cpp's own converter excludes them,
+as the strict rule does."""
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar_for(schema_text: str) -> Any:
+    """The grammar of a schema, built once: a LlamaGrammar only holds its rules as text, so
+    one serves every call and thread."""
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    rules = json_schema_to_gbnf(schema_text).replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+    return LlamaGrammar.from_string(rules, verbose=False)
 
 
 @dataclass(frozen=True)
