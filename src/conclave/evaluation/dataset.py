@@ -10,8 +10,8 @@ One JSON object per line:
 
 `answers` holds every accepted answer (aliases); `kind` (letter | number | text) says how an
 answer is scored and, when left out, follows from the row: `letter` with `choices`, `number` when
-every accepted answer is a number, else `text`. A bad row is an error naming the file, the line
-and the field.
+every accepted answer is a number, else `text`. A row with `parts` instead is a composite task
+(`conclave.evaluation.composite`). A bad row is an error naming the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -174,9 +174,13 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 
 
 def _parse_row(line: str) -> EvalRow:
+    # Imported here: a composite row is an EvalRow, so its module imports this one.
+    from conclave.evaluation.composite import CompositeRow
+
     data = json_object_line(line, expected="a JSON object with id, question and answers")
+    shape = CompositeRow if "parts" in data else EvalRow
     try:
-        return EvalRow.model_validate(data)
+        return shape.model_validate(data)
     except ValidationError as exc:
         raise ValueError(_first_problems(exc)) from None
 
@@ -189,7 +193,10 @@ def _first_problems(exc: ValidationError) -> str:
         if error["type"] == "missing":
             message = "is required"
         elif error["type"] == "extra_forbidden":
-            message = "is not a known field (id, question, choices, answers, kind, source)"
+            message = (
+                "is not a known field (id, question, choices, answers, kind, source; "
+                "or id, parts, source for a composite task)"
+            )
         problems.append(f"field {field}: {message}" if field else message)
     return "; ".join(problems)
 
