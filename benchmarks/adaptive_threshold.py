@@ -17,15 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conclave.config import parse_config
+from conclave.consensus.strategies.adaptive import AdaptiveOptions
 from conclave.evaluation.dataset import EvalRow, load_dataset
-from conclave.evaluation.evaluate import (
-    RESULTS_FILE,
-    TRANSCRIPTS_FILE,
-    RowResult,
-    TranscriptEntry,
-    result_key,
-)
-from conclave.evaluation.runner import ResultLog
+from conclave.evaluation.evaluate import EvaluationRun
 from conclave.evaluation.scoring import DEFAULT_SCORERS
 
 
@@ -85,15 +79,11 @@ def main() -> None:
 
 def replay(out: Path, rows: dict[str, EvalRow], setup: str, best: str) -> list[Replay]:
     """Every question of `setup` in the run, with the answer of `best` to the same row."""
+    run = EvaluationRun(out_dir=out)
     results = {
-        (result.row_id, result.setup): result
-        for result in ResultLog(out / RESULTS_FILE, RowResult, key=lambda r: r.key).load().values()
+        (result.row_id, result.setup): result for result in run.results_log().read().values()
     }
-    entries = ResultLog(
-        out / TRANSCRIPTS_FILE,
-        TranscriptEntry,
-        key=lambda t: result_key(t.dataset, t.row_id, t.setup),
-    ).load()
+    entries = run.transcripts_log().read()
     replays = []
     for entry in entries.values():
         key = (entry.row_id, setup)
@@ -106,7 +96,9 @@ def replay(out: Path, rows: dict[str, EvalRow], setup: str, best: str) -> list[R
         final, alone = results[key], results[(key[0], best)]
         consensus = first_round.aggregate.text if first_round.aggregate else ""
         probability = first.token_probability
-        ran_at = parse_config(transcript.config).sure_probability
+        options = parse_config(transcript.config).options
+        assert isinstance(options, AdaptiveOptions), "the run was not adaptive's"
+        ran_at = options.sure_probability
         sure = probability is not None and probability >= ran_at
         replays.append(
             Replay(

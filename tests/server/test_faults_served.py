@@ -87,7 +87,7 @@ def test_a_dead_member_is_reported_in_the_answer_then_rests_visibly(
     assert [r["model"] for r in transcript["rounds"][0]["responses"]] == ["a", "b", "c"]
     health = httpx2.get(url + "/health").json()
     resting = {s["member"].split(" at ")[0]: s["state"] for s in health["members"]["faulty"]}
-    assert resting == {"a": "closed", "b": "closed", "c": "open"}
+    assert resting == {"a": "closed", "agg": "closed", "b": "closed", "c": "open"}
     assert 'conclave_member_resting{member="c at ' in httpx2.get(url + "/metrics").text
     client.close()
 

@@ -1,17 +1,47 @@
-"""The pluggable steps of a consensus run: who answers a round, what they are asked, which
-answers are combined, how, and when to stop. The engine calls these; a strategy (see
-strategies.py) is a choice of steps, never a second loop."""
+"""The pluggable steps of a consensus run, and the contract between them and the engine.
+
+A run is: the steps before the first round (`ConversationStep`: grounding the conversation in
+documents), then rounds until a stop rule says why to stop; each round asks the members its
+`MemberSelector` chooses the messages its `RoundPrompt` builds, combines the answers its
+`CandidatePool` picks with its `Combiner`; after the final round's consensus the checks run
+(`AnswerStep`: a citation check that drops unsupported sentences or abstains). A strategy (see
+`conclave.consensus.strategies`) is a choice of these steps, a `Steps`; it never forks the loop.
+
+The contract:
+- A step calls models only through `conclave.consensus.calls` (deadline, retries, breaker,
+  record), and returns every call it made in its final event, so the transcript keeps it.
+- A step yields its events as async generators; the engine forwards each one unchanged, in
+  order, to every interface. Besides its final event, any step may yield `StepProgress` (a
+  typed progress line that may carry a finished call). The final event of a combiner is one
+  `AggregateFinished`; of a conversation step, one `ConversationPrepared`; of a check, one
+  `AnswerChecked`. What a step wants kept beyond its calls goes in a `StepRecord` (its typed
+  `report`), which the transcript keeps: `Transcript.prepared` for the steps before the first
+  round, `RoundRecord.steps` for a combiner's and a check's.
+- A selector may choose no members: that round asks nobody, has no quorum to meet, and its
+  combiner does all the work (a swarm: plan, steps in parallel, synthesis).
+"""
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Protocol
 
 from conclave.config import AggregatorSpec
+from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import text_similarity
-from conclave.consensus.events import AggregateDelta, AggregateFinished, AggregateRestarted
+from conclave.consensus.calls import ModelCalls
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateFinished,
+    AggregateRestarted,
+    AnswerChecked,
+    CombinerFellBack,
+    ConversationPrepared,
+    StepProgress,
+)
 from conclave.consensus.panel import Member
 from conclave.consensus.prompts import (
     aggregation_messages,
@@ -19,17 +49,29 @@ from conclave.consensus.prompts import (
     improvement_conversation,
     peer_answers_conversation,
 )
-from conclave.consensus.records import call_record, deadline, failed_record
-from conclave.consensus.transcript import CallRecord, DecidedBy, RoundRecord, StopReason
-from conclave.errors import ProviderError
-from conclave.types import Completion, Message, Role, TextDelta, Usage
+from conclave.consensus.transcript import (
+    CallError,
+    CallRecord,
+    DecidedBy,
+    RoundRecord,
+    StopReason,
+)
+from conclave.types import Message, Role, TextDelta, Usage
 
-CombinerEvent = AggregateDelta | AggregateRestarted | AggregateFinished
+CombinerEvent = (
+    AggregateDelta | AggregateRestarted | AggregateFinished | CombinerFellBack | StepProgress
+)
 """What a combiner yields."""
+
+PrepareEvent = ConversationPrepared | StepProgress
+"""What a step before the first round yields."""
+
+CheckEvent = AnswerChecked | StepProgress
+"""What a check of the final consensus yields."""
 
 
 class MemberSelector(Protocol):
-    """Chooses which members answer a round."""
+    """Chooses which members answer a round (none: the combiner does the round's work)."""
 
     def select(
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
@@ -57,6 +99,7 @@ class Combiner(Protocol):
 
     Yields AggregateDelta pieces as the consensus is produced (only when `stream` is true), then
     exactly one AggregateFinished; an AggregateRestarted among the pieces voids those before it.
+    StepProgress may come among them (a combiner with steps of its own).
     """
 
     def combine(
@@ -73,6 +116,45 @@ class StopRule(Protocol):
     """Says why the run should stop after the rounds so far, or None to go on."""
 
     def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None: ...
+
+
+class ConversationStep(Protocol):
+    """Runs once before the first round and may rewrite the conversation the rounds are given
+    (put numbered passages from documents in). Yields StepProgress, then exactly one
+    ConversationPrepared with the conversation from now on and what the step did."""
+
+    name: str
+
+    def prepare(self, conversation: tuple[Message, ...]) -> AsyncGenerator[PrepareEvent, None]: ...
+
+
+class AnswerStep(Protocol):
+    """Reads the final consensus (`round`'s, `answer` as the checks before it left it) and may
+    revise it (drop or mark unsupported sentences, abstain). Yields StepProgress, then
+    exactly one AnswerChecked."""
+
+    name: str
+
+    def check(
+        self, round: RoundRecord, conversation: Sequence[Message], answer: str
+    ) -> AsyncGenerator[CheckEvent, None]: ...
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The engine's steps for one run: a strategy's choice (selector, prompt, pool, combiner,
+    stop rules, meter) and the steps every strategy may have around its rounds (`before`,
+    `after`), and the most rounds they can take."""
+
+    selector: MemberSelector
+    prompt: RoundPrompt
+    pool: CandidatePool
+    combiner: Combiner
+    stop_rules: tuple[StopRule, ...]
+    meter: AgreementMeter
+    max_rounds: int
+    before: tuple[ConversationStep, ...] = ()
+    after: tuple[AnswerStep, ...] = ()
 
 
 class EveryMember:
@@ -116,6 +198,18 @@ class ConsensusPrompt:
         return improvement_conversation(conversation, last.aggregate.text, self._role, self._prompt)
 
 
+class FixedMembers:
+    """The same chosen members every round (the samples of `sample`)."""
+
+    def __init__(self, members: tuple[Member, ...]) -> None:
+        self._members = members
+
+    def select(
+        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+    ) -> tuple[Member, ...]:
+        return self._members
+
+
 class ThisRound:
     """A round combines its own answers."""
 
@@ -136,14 +230,15 @@ class EveryRound:
 
 class LLMAggregator:
     """Flare's centralised aggregation: one model reads the anonymised candidates and writes
-    the consensus, bounded by `timeout_s`; streamed only when someone reads the pieces."""
+    the consensus; streamed only when someone reads the pieces. Its call goes through `calls`,
+    so a resting aggregator is skipped at once (and a fallback, if any, writes instead)."""
 
     def __init__(
-        self, aggregator: Member, spec: AggregatorSpec, *, timeout_s: float, rng: random.Random
+        self, aggregator: Member, spec: AggregatorSpec, *, calls: ModelCalls, rng: random.Random
     ) -> None:
         self._aggregator = aggregator
         self._spec = spec
-        self._timeout_s = timeout_s
+        self._calls = calls
         self._rng = rng
 
     async def combine(
@@ -160,36 +255,28 @@ class LLMAggregator:
             conversation,
             anonymise_candidates([c.text for c in candidates], self._rng),
         )
-        label = self._aggregator.label
-        started = time.perf_counter()
-        completion: Completion | None = None
-        try:
-            async with deadline(self._timeout_s, label):
-                if not stream:
-                    completion = await self._aggregator.complete(messages)
-                else:
-                    async for item in self._aggregator.stream(messages):
-                        if isinstance(item, TextDelta):
-                            yield AggregateDelta(round=round_index, text=item.text)
-                        else:
-                            completion = item
-        except Exception as exc:  # any failure of a call is that call's
-            record = failed_record(label, "aggregator", messages, exc, started)
+        if not stream:
+            record = await self._calls.ask(self._aggregator, "aggregator", messages)
         else:
-            if completion is None:
-                ended = ProviderError(f"{label}: the stream ended without a final answer")
-                record = failed_record(label, "aggregator", messages, ended, started)
-            else:
-                latency = time.perf_counter() - started
-                record = call_record(label, "aggregator", messages, completion, latency)
+            record = None
+            streaming = self._calls.stream(self._aggregator, "aggregator", messages)
+            async with aclosing(streaming) as items:
+                async for item in items:
+                    if isinstance(item, TextDelta):
+                        yield AggregateDelta(round=round_index, text=item.text)
+                    else:
+                        record = item
+            assert record is not None  # a stream of calls ends with its record
         yield AggregateFinished(round=round_index, response=record)
 
 
 class WithFallbacks:
     """The combiner, and when it fails the fallbacks in order (a fallback aggregator, then a
-    vote): a failed attempt is kept in `other_calls`, and the round records who decided. An
-    attempt that fails after streaming text is followed by an AggregateRestarted, so that no
-    reader appends the next attempt's text to its broken one."""
+    vote): before each fallback a CombinerFellBack says which call did not decide and why (its
+    error: failed, or skipped while its model rests); a failed attempt is kept in
+    `other_calls`, and the round records who decided. An attempt that fails after streaming
+    text is followed by an AggregateRestarted, so that no reader appends the next attempt's
+    text to its broken one."""
 
     def __init__(self, primary: Combiner, fallbacks: Sequence[tuple[Combiner, DecidedBy]]) -> None:
         self._primary = primary
@@ -207,7 +294,12 @@ class WithFallbacks:
         attempts: list[tuple[Combiner, DecidedBy | None]] = [(self._primary, None)]
         attempts.extend(self._fallbacks)
         finished: AggregateFinished | None = None
-        for combiner, decided_by in attempts:
+        for number, (combiner, decided_by) in enumerate(attempts):
+            if finished is not None:
+                assert decided_by is not None  # every fallback names itself
+                yield CombinerFellBack(
+                    round=round_index, failed=finished.response, fallback=decided_by
+                )
             streamed = False
             async for event in combiner.combine(
                 round_index, conversation, candidates, stream=stream
@@ -217,11 +309,10 @@ class WithFallbacks:
                     continue
                 if isinstance(event, AggregateRestarted):
                     streamed = False
-                elif event.text:
+                elif isinstance(event, AggregateDelta) and event.text:
                     streamed = True
                 yield event
-            if finished is None:  # pragma: no cover - every combiner ends with one
-                continue
+            assert finished is not None, f"combiner {number} ended without AggregateFinished"
             if streamed and not finished.response.ok:
                 yield AggregateRestarted(round=round_index, failed=finished.response)
             failed.extend(finished.other_calls)
@@ -236,6 +327,33 @@ class WithFallbacks:
             failed.append(finished.response)
         assert finished is not None
         yield finished.model_copy(update={"other_calls": tuple(failed[:-1])})
+
+
+class VoteCombiner:
+    """The weighted plurality of the candidates' answers; the consensus is the winning member's
+    own text (no model call)."""
+
+    def __init__(self, meter: AgreementMeter) -> None:
+        self._meter = meter
+
+    async def combine(
+        self,
+        round_index: int,
+        conversation: Sequence[Message],
+        candidates: Sequence[CallRecord],
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[CombinerEvent, None]:
+        if not candidates:
+            error = CallError(type="no_answers", message="no member answered, nothing to vote on")
+            record = CallRecord(model="vote", role="aggregator", error=error)
+            yield AggregateFinished(round=round_index, response=record, decided_by="vote")
+            return
+        winner = self._meter.vote(conversation, candidates)
+        if stream:
+            yield AggregateDelta(round=round_index, text=winner.text)
+        reused = winner.model_copy(update={"usage": Usage(), "latency_s": 0.0})
+        yield AggregateFinished(round=round_index, response=reused, decided_by="vote")
 
 
 class IterationLimit:

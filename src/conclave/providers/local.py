@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from conclave.errors import ModelPackMissingError, ProviderError
-from conclave.providers.base import Provider
+from conclave.providers.base import Provider, ProviderCapabilities
 from conclave.providers.packs import ModelPack, get_pack, pack_statuses, resolve_pack
 from conclave.providers.prompt_states import PromptStateCache, StatefulLlama, held_prefix
 from conclave.providers.thread_policy import CpuLoad, ThreadBudget
@@ -236,6 +236,7 @@ class LocalProvider(Provider):
     """
 
     name = "local"
+    capabilities = ProviderCapabilities(token_probabilities=True, embedded=True)
 
     def __init__(
         self,

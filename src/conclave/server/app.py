@@ -17,6 +17,7 @@ from starlette.responses import Response
 from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
+from conclave.redaction import known_secrets
 from conclave.server.api_errors import (
     ApiError,
     invalid_body,
@@ -42,12 +43,11 @@ from conclave.server.responses import TRANSCRIPT_HEADER, error_response
 from conclave.server.runs import ConsensusService, RunSlots
 from conclave.server.security import KeyChecker, Redactor
 from conclave.server.service_settings import ServerSettings
-from conclave.server.store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.transcript_routes import ReceiptDesk, transcript_router
+from conclave.server.transcript_store import MemoryTranscriptStore, TranscriptStore
 from conclave.server.web import WEB_PATHS, web_router
 from conclave.settings import Settings
 from conclave.store import StoreSettings, open_run_store
-from conclave.store.redaction import known_secrets
 
 API_DESCRIPTION = """\
 Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises

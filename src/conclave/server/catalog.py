@@ -11,28 +11,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
-from conclave.config import ConsensusConfig, StrategyName, load_config
+from conclave.config import ConsensusConfig, load_config
 from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.panel import Panel, build_panel
+from conclave.consensus.panel import Panel
+from conclave.consensus.strategies import strategy_names
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.api_errors import unknown_model
+from conclave.session import Consensus
 from conclave.settings import Settings
 
 DEFAULT_ALIAS = "default"
-STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
+STRATEGIES = strategy_names()
+"""The strategies registered when the server loads (`strategy_names()` is the live list)."""
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A named consensus set-up and the engine that runs it."""
+    """A named consensus set-up, ready to run."""
 
     name: str
-    config: ConsensusConfig
-    engine: ConsensusEngine
+    consensus: Consensus
+
+    @property
+    def config(self) -> ConsensusConfig:
+        return self.consensus.config
+
+    @property
+    def engine(self) -> ConsensusEngine:
+        return self.consensus.engine
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -77,18 +86,17 @@ class PresetCatalog:
         if model == DEFAULT_ALIAS:
             return self.default
         base, _, strategy = model.rpartition(":")
-        if base and strategy in STRATEGIES:
+        if base and strategy in strategy_names():
             return self._variant(self.resolve(base), strategy)
-        raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(STRATEGIES)}"))
+        raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(strategy_names())}"))
 
     def _variant(self, preset: Preset, strategy: str) -> Preset:
-        """`preset`'s panel run with `strategy`: built once, sharing the preset's providers."""
+        """`preset`'s panel run with `strategy`: built once, sharing the preset's providers and
+        breakers."""
         name = f"{preset.name}:{strategy}"
         variant = self._variants.get(name)
         if variant is None:
-            config = preset.config.with_changes(strategy=strategy)
-            engine = ConsensusEngine(config, preset.engine.panel)
-            variant = Preset(name=name, config=config, engine=engine)
+            variant = Preset(name=name, consensus=preset.consensus.with_strategy(strategy))
             self._variants[name] = variant
         return variant
 
@@ -100,10 +108,9 @@ def build_catalog(
     when a preset could never run (a key not set, names colliding)."""
     presets = []
     for name, config in configs:
-        panel = build_panel(config, registry)
-        check_credentials(name, panel, registry.settings)
-        engine = ConsensusEngine(config, panel)
-        presets.append(Preset(name=name, config=config, engine=engine))
+        consensus = Consensus(config, registry=registry)
+        check_credentials(name, consensus.panel, registry.settings)
+        presets.append(Preset(name=name, consensus=consensus))
     return PresetCatalog(presets)
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from conclave.server.answers import flare_response
 from conclave.server.api_errors import ERROR_RESPONSES
 from conclave.server.catalog import DEFAULT_ALIAS
+from conclave.server.response_bodies import flare_response
 from conclave.server.responses import TRANSCRIPT_HEADER, json_response
 from conclave.server.runs import ClientGoneError, ConsensusService, unless_disconnected
 from conclave.server.schemas import FlareChatRequest, FlareChatResponse

@@ -15,7 +15,6 @@ from starlette.responses import Response
 
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
 from conclave.consensus.transcript import Transcript
-from conclave.server.answers import chat_completion, completion_id, finish_reason
 from conclave.server.api_errors import (
     ERROR_RESPONSES,
     ApiError,
@@ -24,6 +23,7 @@ from conclave.server.api_errors import (
 )
 from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES, Preset
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
+from conclave.server.response_bodies import chat_completion, completion_id, finish_reason
 from conclave.server.response_format import AnswerFormat, conform
 from conclave.server.responses import TRANSCRIPT_HEADER, error_json, json_response
 from conclave.server.runs import (

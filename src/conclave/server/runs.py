@@ -39,7 +39,7 @@ from conclave.server.api_errors import (
 from conclave.server.catalog import Preset, PresetCatalog
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.security import Redactor
-from conclave.server.store import TranscriptStore
+from conclave.server.transcript_store import TranscriptStore
 from conclave.types import Message
 
 T = TypeVar("T")

@@ -174,7 +174,7 @@ class MemberSummary(_Response):
     completion_tokens: int = 0
 
 
-class RunSummary(_Response):
+class ConsensusSummary(_Response):
     """conclave's account of a run, attached to every answer."""
 
     transcript_id: str
@@ -201,7 +201,7 @@ class FlareChatResponse(_Response):
     response: str
     transcript_id: str
     members: tuple[MemberSummary, ...]
-    conclave: RunSummary
+    conclave: ConsensusSummary
 
 
 class UsageBody(_Response):
@@ -229,7 +229,7 @@ class ChatCompletion(_Response):
     model: str
     choices: tuple[Choice, ...]
     usage: UsageBody
-    conclave: RunSummary
+    conclave: ConsensusSummary
 
 
 class ModelCard(_Response):

@@ -1,5 +1,5 @@
 """What a finished run becomes in each API's shape: OpenAI's chat completion, Flare's
-`{"response": ...}`, and the run summary both carry."""
+`{"response": ...}`, and the `ConsensusSummary` both carry."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from conclave.server.schemas import (
     AssistantMessage,
     ChatCompletion,
     Choice,
+    ConsensusSummary,
     FlareChatResponse,
     MemberSummary,
-    RunSummary,
     UsageBody,
 )
 from conclave.types import Usage
 
 
-def run_summary(transcript: Transcript, preset: Preset) -> RunSummary:
+def consensus_summary(transcript: Transcript, preset: Preset) -> ConsensusSummary:
     """Per member: answers, failures and tokens over every round; and the run's totals."""
     failures = failures_of(transcript)
     members = []
@@ -44,7 +44,7 @@ def run_summary(transcript: Transcript, preset: Preset) -> RunSummary:
                 completion_tokens=sum(call.usage.completion_tokens for call in calls),
             )
         )
-    return RunSummary(
+    return ConsensusSummary(
         transcript_id=transcript.id,
         preset=preset.name,
         strategy=preset.config.strategy,
@@ -88,12 +88,12 @@ def chat_completion(transcript: Transcript, preset: Preset) -> ChatCompletion:
             ),
         ),
         usage=usage_body(transcript.usage),
-        conclave=run_summary(transcript, preset),
+        conclave=consensus_summary(transcript, preset),
     )
 
 
 def flare_response(transcript: Transcript, preset: Preset) -> FlareChatResponse:
-    summary = run_summary(transcript, preset)
+    summary = consensus_summary(transcript, preset)
     return FlareChatResponse(
         response=transcript.answer,
         transcript_id=transcript.id,
