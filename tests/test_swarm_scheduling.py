@@ -8,10 +8,15 @@ from collections.abc import AsyncGenerator, Mapping
 
 import pytest
 
+from conclave.consensus.events import StepProgress
 from conclave.consensus.planning import Plan, PlanStep
-from conclave.consensus.scheduling import StepLimits, run_steps
-from conclave.consensus.swarm_events import StepFinished, StepResult, StepStarted, SwarmEvent
+from conclave.consensus.scheduling import StepEvent, StepFinished, StepLimits, run_steps
+from conclave.consensus.swarm_report import StepResult
 from conclave.types import Usage
+
+
+def started(step: PlanStep) -> StepProgress:
+    return StepProgress(step="swarm", name=f"step {step.id}", status="started")
 
 
 def plan(*steps: tuple[int, tuple[int, ...]]) -> Plan:
@@ -41,9 +46,9 @@ class Runner:
 
     async def __call__(
         self, step: PlanStep, inputs: Mapping[int, StepResult]
-    ) -> AsyncGenerator[SwarmEvent, None]:
+    ) -> AsyncGenerator[StepEvent, None]:
         self.inputs[step.id] = {i: result.status for i, result in inputs.items()}
-        yield StepStarted(round=0, step=step, members=("m",))
+        yield started(step)
         self.running += 1
         self.most_at_once = max(self.most_at_once, self.running)
         try:
@@ -55,12 +60,12 @@ class Runner:
             result = StepResult(step=step, status="failed", error="boom", usage=usage)
         else:
             result = StepResult(step=step, status="done", output=f"out {step.id}", usage=usage)
-        yield StepFinished(round=0, result=result)
+        yield StepFinished(result=result)
 
 
 async def results_of(
-    events: AsyncGenerator[SwarmEvent, None],
-) -> tuple[list[SwarmEvent], dict[int, StepResult]]:
+    events: AsyncGenerator[StepEvent, None],
+) -> tuple[list[StepEvent], dict[int, StepResult]]:
     seen = [event async for event in events]
     finished = {e.result.step.id: e.result for e in seen if isinstance(e, StepFinished)}
     return seen, finished
@@ -70,11 +75,11 @@ async def test_independent_steps_run_at_once_and_a_dependant_after_them() -> Non
     runner = Runner(delay_s=0.05)
 
     events, results = await results_of(
-        run_steps(plan((1, ()), (2, ()), (3, (1, 2))), runner, StepLimits(), round_index=0)
+        run_steps(plan((1, ()), (2, ()), (3, (1, 2))), runner, StepLimits())
     )
 
     assert runner.most_at_once == 2
-    order = [(type(e).__name__, getattr(e, "step", None)) for e in events]
+    order = [type(e).__name__ for e in events]
     third_started = next(i for i, e in enumerate(events) if _started(e, 3))
     assert all(_finished_before(events, i, third_started) for i in (1, 2)), order
     assert runner.inputs[3] == {1: "done", 2: "done"}
@@ -84,11 +89,11 @@ async def test_independent_steps_run_at_once_and_a_dependant_after_them() -> Non
     assert results[3].started_s >= max(first.finished_s, second.finished_s)
 
 
-def _started(event: SwarmEvent, step: int) -> bool:
-    return isinstance(event, StepStarted) and event.step.id == step
+def _started(event: StepEvent, step: int) -> bool:
+    return isinstance(event, StepProgress) and event.name == f"step {step}"
 
 
-def _finished_before(events: list[SwarmEvent], step: int, index: int) -> bool:
+def _finished_before(events: list[StepEvent], step: int, index: int) -> bool:
     return any(isinstance(e, StepFinished) and e.result.step.id == step for e in events[:index])
 
 
@@ -96,7 +101,7 @@ async def test_a_step_whose_every_input_failed_is_skipped_naming_them() -> None:
     runner = Runner(failing=frozenset({1}))
 
     _, results = await results_of(
-        run_steps(plan((1, ()), (2, (1,)), (3, (2,))), runner, StepLimits(), round_index=0)
+        run_steps(plan((1, ()), (2, (1,)), (3, (2,))), runner, StepLimits())
     )
 
     assert results[1].status == "failed"
@@ -110,7 +115,7 @@ async def test_a_step_with_some_inputs_failed_is_asked_and_sees_which() -> None:
     runner = Runner(failing=frozenset({1}))
 
     _, results = await results_of(
-        run_steps(plan((1, ()), (2, ()), (3, (1, 2))), runner, StepLimits(), round_index=0)
+        run_steps(plan((1, ()), (2, ()), (3, (1, 2))), runner, StepLimits())
     )
 
     assert results[3].ok
@@ -121,9 +126,7 @@ async def test_at_most_max_parallel_steps_run_at_once() -> None:
     runner = Runner(delay_s=0.02)
     steps = plan(*((i, ()) for i in range(1, 6)))
 
-    _, results = await results_of(
-        run_steps(steps, runner, StepLimits(max_parallel=2), round_index=0)
-    )
+    _, results = await results_of(run_steps(steps, runner, StepLimits(max_parallel=2)))
 
     assert runner.most_at_once == 2
     assert len(results) == 5
@@ -138,7 +141,6 @@ async def test_no_step_starts_once_the_token_budget_is_spent() -> None:
             plan((1, ()), (2, ()), (3, ())),
             runner,
             limits,
-            round_index=0,
             spent_before=Usage(completion_tokens=30),
         )
     )
@@ -151,9 +153,7 @@ async def test_the_cost_budget_counts_too() -> None:
     limits = StepLimits(budget_usd=0.01)
     spent = Usage(cost_usd=0.02)
 
-    _, results = await results_of(
-        run_steps(plan((1, ())), Runner(), limits, round_index=0, spent_before=spent)
-    )
+    _, results = await results_of(run_steps(plan((1, ())), Runner(), limits, spent_before=spent))
 
     assert results[1].status == "skipped"
     assert "budget of $0.01" in (results[1].error or "")
@@ -162,14 +162,12 @@ async def test_the_cost_budget_counts_too() -> None:
 async def test_a_runner_that_raises_fails_its_step_only() -> None:
     async def runner(
         step: PlanStep, inputs: Mapping[int, StepResult]
-    ) -> AsyncGenerator[SwarmEvent, None]:
+    ) -> AsyncGenerator[StepEvent, None]:
         if step.id == 1:
             raise RuntimeError("a bug")
-        yield StepFinished(round=0, result=StepResult(step=step, status="done", output="x"))
+        yield StepFinished(result=StepResult(step=step, status="done", output="x"))
 
-    _, results = await results_of(
-        run_steps(plan((1, ()), (2, ())), runner, StepLimits(), round_index=0)
-    )
+    _, results = await results_of(run_steps(plan((1, ()), (2, ())), runner, StepLimits()))
 
     assert results[1].status == "failed"
     assert results[1].error == "RuntimeError: a bug"
@@ -179,10 +177,10 @@ async def test_a_runner_that_raises_fails_its_step_only() -> None:
 async def test_a_runner_ending_without_a_result_fails_its_step() -> None:
     async def runner(
         step: PlanStep, inputs: Mapping[int, StepResult]
-    ) -> AsyncGenerator[SwarmEvent, None]:
-        yield StepStarted(round=0, step=step, members=())
+    ) -> AsyncGenerator[StepEvent, None]:
+        yield started(step)
 
-    _, results = await results_of(run_steps(plan((1, ())), runner, StepLimits(), round_index=0))
+    _, results = await results_of(run_steps(plan((1, ())), runner, StepLimits()))
 
     assert results[1].status == "failed"
     assert "ended without a result" in (results[1].error or "")
@@ -193,28 +191,26 @@ async def test_closing_the_stream_early_cancels_the_running_steps() -> None:
 
     async def runner(
         step: PlanStep, inputs: Mapping[int, StepResult]
-    ) -> AsyncGenerator[SwarmEvent, None]:
-        yield StepStarted(round=0, step=step, members=())
+    ) -> AsyncGenerator[StepEvent, None]:
+        yield started(step)
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
             cancelled.append(step.id)
             raise
-        yield StepFinished(round=0, result=StepResult(step=step, status="done"))
+        yield StepFinished(result=StepResult(step=step, status="done"))
 
-    events = run_steps(plan((1, ()), (2, ())), runner, StepLimits(), round_index=0)
+    events = run_steps(plan((1, ()), (2, ())), runner, StepLimits())
     first = await anext(events)
     await events.aclose()
 
-    assert isinstance(first, StepStarted)
+    assert isinstance(first, StepProgress)
     assert sorted(cancelled) == [1, 2]
 
 
 @pytest.mark.parametrize("parallel", [1, 3])
 async def test_every_step_ends_with_one_result(parallel: int) -> None:
     steps = plan((1, ()), (2, (1,)), (3, ()), (4, (2, 3)))
-    events, _ = await results_of(
-        run_steps(steps, Runner(), StepLimits(max_parallel=parallel), round_index=0)
-    )
+    events, _ = await results_of(run_steps(steps, Runner(), StepLimits(max_parallel=parallel)))
     finished = [e.result.step.id for e in events if isinstance(e, StepFinished)]
     assert sorted(finished) == [1, 2, 3, 4]

@@ -16,12 +16,23 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from conclave.consensus.events import StepProgress
 from conclave.consensus.planning import Plan, PlanStep
-from conclave.consensus.swarm_events import StepFinished, StepResult, SwarmEvent
-from conclave.types import Usage
+from conclave.consensus.swarm_report import StepResult
+from conclave.types import Frozen, Usage
 
-StepRunner = Callable[[PlanStep, Mapping[int, StepResult]], AsyncGenerator[SwarmEvent, None]]
-"""Runs one step, given the results of the steps it depends on; yields its events and ends
+
+class StepFinished(Frozen):
+    """A step's result: the last thing its runner yields."""
+
+    result: StepResult
+
+
+StepEvent = StepProgress | StepFinished
+"""What a step runner yields, and the scheduler with it."""
+
+StepRunner = Callable[[PlanStep, Mapping[int, StepResult]], AsyncGenerator[StepEvent, None]]
+"""Runs one step, given the results of the steps it depends on; yields its progress and ends
 with exactly one StepFinished."""
 
 
@@ -61,9 +72,8 @@ async def run_steps(
     run_step: StepRunner,
     limits: StepLimits,
     *,
-    round_index: int,
     spent_before: Usage | None = None,
-) -> AsyncGenerator[SwarmEvent, None]:
+) -> AsyncGenerator[StepEvent, None]:
     """Run the plan's steps by their dependencies; yield every step's events as they come.
 
     `spent_before` is what the run used before its steps (the planning calls), counted
@@ -74,7 +84,7 @@ async def run_steps(
     started: dict[int, float] = {}
     """When each step started (or was skipped), in seconds from `began`."""
     running: dict[int, asyncio.Task[None]] = {}
-    queue: asyncio.Queue[SwarmEvent | _Ended] = asyncio.Queue()
+    queue: asyncio.Queue[StepEvent | _Ended] = asyncio.Queue()
 
     async def pump(step: PlanStep, inputs: Mapping[int, StepResult]) -> None:
         ended = False
@@ -93,7 +103,7 @@ async def run_steps(
 
     def finished(result: StepResult) -> StepFinished:
         results[result.step.id] = result
-        return StepFinished(round=round_index, result=result)
+        return StepFinished(result=result)
 
     try:
         while len(results) < len(plan.steps):
@@ -119,10 +129,7 @@ async def run_steps(
             item = await queue.get()
             if isinstance(item, _Ended):
                 error = f"{type(item.error).__name__}: {item.error}"
-                item = StepFinished(
-                    round=round_index,
-                    result=StepResult(step=item.step, status="failed", error=error),
-                )
+                item = StepFinished(result=StepResult(step=item.step, status="failed", error=error))
             if isinstance(item, StepFinished):
                 timing = {
                     "started_s": started[item.result.step.id],
