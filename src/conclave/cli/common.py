@@ -44,7 +44,7 @@ StrategyOption = Annotated[
     typer.Option(
         "--strategy",
         help="How the panel agrees: flare (an aggregator synthesises), vote, rank, sample, "
-        "adaptive. Default: the config's.",
+        "adaptive, swarm (an orchestrator plans steps for agents). Default: the config's.",
     ),
 ]
 

@@ -24,6 +24,7 @@ from conclave.consensus.events import (
     RoundFinished,
     RoundStarted,
     RunStarted,
+    StepProgress,
 )
 from conclave.consensus.transcript import Agreement, CallRecord, RoundRecord, Transcript
 
@@ -43,6 +44,8 @@ class LiveView:
     aggregate: CallRecord | None = None
     agreement: Agreement | None = None
     decided_by: str = ""
+    steps: dict[str, StepProgress] = field(default_factory=dict)
+    """The latest progress of each part of a step (a swarm's plan and its steps), by name."""
 
     def apply(self, event: ConsensusEvent) -> None:
         if isinstance(event, RunStarted):
@@ -56,6 +59,8 @@ class LiveView:
             self.agreement, self.decided_by = None, ""
         elif isinstance(event, MemberAnswered | MemberFailed):
             self.results[event.response.model] = event.response
+        elif isinstance(event, StepProgress) and event.status != "note":
+            self.steps[step_name(event)] = event
         elif isinstance(event, AggregateDelta):
             self.aggregate_text += event.text
         elif isinstance(event, AggregateRestarted):
@@ -75,7 +80,10 @@ class LiveView:
         table.add_column("answer", overflow="ellipsis", no_wrap=True, ratio=1)
         for name in self.members:
             table.add_row(name, *_row(self.results.get(name)))
-        if self.results and len(self.results) == len(self.members):
+        for name, progress in self.steps.items():
+            table.add_row(name, *_step_row(progress))
+        steps_done = bool(self.steps) and all(p.status != "started" for p in self.steps.values())
+        if len(self.results) == len(self.members) and (self.results or steps_done):
             name = self.aggregator if self.decided_by in ("", "aggregator") else self.decided_by
             table.add_row(name, *_row(self.aggregate, preview=self.aggregate_text))
         title = f"round {self.round + 1} of at most {self.max_rounds}"
@@ -93,6 +101,23 @@ def _row(record: CallRecord | None, preview: str = "") -> tuple[Text, str, str, 
         return Text(f"failed: {record.error.type}", style="red"), "", seconds, record.error.message
     status = Text("truncated", style="yellow") if record.truncated else Text("done", style="green")
     return status, str(record.usage.completion_tokens), seconds, _one_line(record.text)
+
+
+_STEP_STATUS = {
+    "started": Text("working…", style="yellow"),
+    "finished": Text("done", style="green"),
+    "failed": Text("failed", style="red"),
+}
+
+
+def _step_row(progress: StepProgress) -> tuple[Text, str, str, str]:
+    status = _STEP_STATUS.get(progress.status, Text(progress.status))
+    return status, "", "", _one_line(progress.message)
+
+
+def step_name(event: StepProgress) -> str:
+    """How a step's progress is named on the terminal: "swarm step 2"."""
+    return f"{event.step} {event.name}".strip()
 
 
 def _one_line(text: str) -> str:
@@ -164,5 +189,22 @@ def _progress_line(event: ConsensusEvent, console: Console) -> None:
     elif isinstance(event, MemberFailed) and event.response.error:
         model, error = event.response.model, event.response.error
         console.print(f"round {event.round + 1}: {model} failed: {escape(error.message)}")
+    elif isinstance(event, StepProgress):
+        line = _step_line(event)
+        if line:
+            console.print(line, markup=False)
     elif isinstance(event, RoundFinished):
         console.print(round_summary(event.record), markup=False)
+
+
+def _step_line(event: StepProgress) -> str:
+    """A step's progress in a line: its start and end with their message, each call it made."""
+    name = step_name(event)
+    call = event.call
+    if event.status == "note" and call is not None:
+        if call.error is not None:
+            return f"{name}: {call.model} failed: {call.error.message}"
+        return f"{name}: {call.model} answered in {call.latency_s:.1f}s"
+    if event.status == "note":
+        return f"{name}: {event.message}" if event.message else ""
+    return f"{name} {event.status}: {_one_line(event.message)}"
