@@ -43,8 +43,11 @@ def test_the_event_stream_carries_the_plan_and_each_steps_progress(serve: ServeF
     }
     calls = [p["call"] for p in progress if p["call"] is not None]
     assert any(isinstance(c, dict) and c["model"] == "step 1 math: a" for c in calls)
-    assert events[-1][0] == "done"
-    assert events[-1][1]["transcript"]["answer"] == FINAL
+    name, done = events[-1]
+    transcript = done["transcript"]
+    assert name == "done"
+    assert isinstance(transcript, dict)
+    assert transcript["answer"] == FINAL
 
 
 def test_the_openai_api_answers_with_the_orchestrators_answer(serve: ServeFactory) -> None:
