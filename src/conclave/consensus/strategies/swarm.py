@@ -486,6 +486,15 @@ def _step_calls(transcript: Transcript | None, step: PlanStep) -> tuple[CallReco
     return tuple(_as_step_call(call, transcript.asked, step) for _, call in transcript.calls())
 
 
+def first_plan(transcript: Transcript) -> PlanRecord | None:
+    """The plan of a run's first swarm step (None for a run with no swarm)."""
+    for record in transcript.rounds:
+        for step in record.steps:
+            if isinstance(step.report, SwarmReport):
+                return step.report.plan
+    return None
+
+
 SWARM_STRATEGY = register_strategy(
     Strategy(
         name=SWARM,
