@@ -13,8 +13,8 @@ import pytest
 
 from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
 from conclave.errors import ConfigError
-from conclave.evaluation.composite import CompositeRow, part_answers
-from conclave.evaluation.dataset import load_dataset
+from conclave.evaluation.composite import part_answers
+from conclave.evaluation.dataset import CompositeRow, load_dataset
 from conclave.evaluation.evaluate import EvaluationRun
 from conclave.evaluation.report import build_report
 from conclave.evaluation.scoring import Scorers

@@ -25,8 +25,7 @@ from conclave.consensus.strategies.swarm import first_plan
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
-from conclave.evaluation.composite import CompositeRow
-from conclave.evaluation.dataset import Dataset, EvalRow
+from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry

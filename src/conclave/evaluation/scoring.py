@@ -23,8 +23,8 @@ from conclave.consensus.answers import (
     same_text_answer,
 )
 from conclave.errors import ConfigError
-from conclave.evaluation.composite import CompositeRow, part_answers
-from conclave.evaluation.dataset import AnswerKind, EvalRow
+from conclave.evaluation.composite import part_answers
+from conclave.evaluation.dataset import AnswerKind, CompositeRow, EvalRow
 
 Scorer = Callable[[str, EvalRow], bool]
 

@@ -11,10 +11,10 @@ One round that asks no panel member: its combiner does the work, as steps of the
    and then replaced by one step giving the whole task to the fallback agent. The record
    says which happened.
 2. **Steps.** Each step is a consensus of its own: the agent's models, through the same
-   engine (`ConsensusEngine`), on the step's request (the agent's role, the task, the results
-   it depends on, its instruction). Steps start as soon as their dependencies are done
-   (`consensus.scheduling`), at most `max_parallel` at once, and none once the budget is
-   spent; a failed step is reported and its dependants told.
+   engine (nested: `StrategyContext.nested`), on the step's request (the agent's role, the
+   task, the results it depends on, its instruction). Steps start as soon as their
+   dependencies are done (`consensus.scheduling`), at most `max_parallel` at once, and none
+   once the budget is spent; a failed step is reported and its dependants told.
 3. **Answer.** The orchestrator writes the final answer from the task and the steps'
    results, streamed like any aggregate; the fallback aggregator, if configured, writes it
    when the orchestrator fails.
@@ -31,7 +31,6 @@ import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from conclave.config import ConsensusConfig
 from conclave.consensus.calls import ModelCalls
@@ -50,11 +49,13 @@ from conclave.consensus.steps import (
     Combiner,
     CombinerEvent,
     IterationLimit,
+    NestedConsensus,
     Steps,
     ThisRound,
     WithFallbacks,
 )
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
+from conclave.consensus.swarm_config import SWARM, AgentSpec, SwarmOptions, embedded_swarm_options
 from conclave.consensus.swarm_prompts import (
     AgentBrief,
     planning_messages,
@@ -74,11 +75,7 @@ from conclave.consensus.transcript import (
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.presets import EMBEDDED_PRESET
-from conclave.swarm_config import SWARM, AgentSpec, SwarmOptions, embedded_swarm_options
 from conclave.types import Message, TextDelta, Usage
-
-if TYPE_CHECKING:
-    from conclave.consensus.engine import ConsensusEngine
 
 STEP = "swarm"
 """The name of the swarm's step in events and transcripts."""
@@ -98,14 +95,11 @@ their answers combined by the aggregator."""
 
 @dataclass(frozen=True)
 class Agent:
-    """An agent as a run uses it: its spec, and the engine that runs its steps' consensus."""
+    """An agent as a run uses it: its spec, who answers for it, and its own consensus."""
 
     spec: AgentSpec
-    engine: ConsensusEngine
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        return tuple(member.label for member in self.engine.panel.members)
+    members: tuple[str, ...]
+    consensus: NestedConsensus
 
 
 class NoMembers:
@@ -152,8 +146,8 @@ def swarm_steps(options: SwarmOptions, context: StrategyContext) -> Steps:
 
 
 def _agent(spec: AgentSpec, context: StrategyContext) -> Agent:
-    """The agent's models (the config's, as the agent samples them) and the engine of its
-    own consensus, sharing the run's breakers."""
+    """The agent's models (the config's, as the agent samples them) and its own consensus,
+    which the engine runs nested in this one (sharing the run's breakers)."""
     chosen = _chosen_members(spec, context.panel.members)
     changes: dict[str, object] = {}
     if spec.max_tokens is not None:
@@ -177,13 +171,10 @@ def _agent(spec: AgentSpec, context: StrategyContext) -> Agent:
         aggregator=aggregator.variant(f"{spec.name}: {aggregator.label}"),
         fallback=context.panel.fallback,
     )
-    # Imported here: the engine imports the strategies, this one among them.
-    from conclave.consensus.engine import ConsensusEngine
-
-    engine = ConsensusEngine(
-        config, panel, rng=context.rng, health=context.calls.health, similarity=context.similarity
-    )
-    return Agent(spec=spec, engine=engine)
+    if context.nested is None:
+        raise ConfigError("the swarm strategy runs inside the consensus engine only")
+    members_labels = tuple(member.label for member in members)
+    return Agent(spec=spec, members=members_labels, consensus=context.nested(config, panel))
 
 
 def _chosen_members(spec: AgentSpec, members: Sequence[Member]) -> tuple[Member, ...]:
@@ -326,7 +317,7 @@ class SwarmCombiner:
         transcript: Transcript | None = None
         error: str | None = None
         try:
-            async for event in agent.engine.run(asked, stream_aggregate=False):
+            async for event in agent.consensus.run(asked, stream_aggregate=False):
                 if isinstance(event, MemberAnswered | MemberFailed):
                     call = _as_step_call(event.response, asked, step)
                     yield run.progress(f"step {step.id}", "note", call=call)
