@@ -69,6 +69,11 @@ def last_user(messages: Sequence[Message]) -> str:
     return next(m.content for m in reversed(messages) if m.role == "user")
 
 
+def instruction_of(messages: Sequence[Message]) -> str:
+    """The step's instruction in a step's request: before the role, after any results."""
+    return last_user(messages).split("\n\n")[-2]
+
+
 def orchestrator(*plans: str | BaseException, answer: str = "FINAL ANSWER") -> FunctionModel:
     """Plans in turn when asked under a schema; otherwise writes `answer`."""
     queued = list(plans)
@@ -88,9 +93,7 @@ def agent_model(name: str, latency_s: float = 0.0) -> FunctionModel:
     """Answers with its name and the step it was given."""
 
     def respond(messages: Sequence[Message], options: SamplingOptions) -> str:
-        request = last_user(messages)
-        step_line = next(line for line in request.splitlines() if line.startswith("Your step:"))
-        return f"{name} answers {step_line.removeprefix('Your step: ')}"
+        return f"{name} answers {instruction_of(messages)}"
 
     return FunctionModel(respond, latency_s=latency_s)
 
@@ -216,7 +219,7 @@ async def test_a_failed_step_is_reported_and_its_dependants_are_told() -> None:
     models = fakes(orchestrator(plan))
 
     def m1(messages: Sequence[Message], options: SamplingOptions) -> str:
-        if "Answer part 1." in last_user(messages).split("Your step:")[-1]:
+        if instruction_of(messages) == "Answer part 1.":
             raise ProviderHTTPError("m1 is down", status_code=500)
         return "fine"
 

@@ -121,9 +121,9 @@ def solver(messages: Sequence[Message], options: SamplingOptions) -> str:
             for n in (1, 2)
         ]
         return json.dumps({"steps": steps})
-    if "Your step: Answer part 1." in text:
+    if text.startswith("Answer part 1."):
         return "7"
-    if "Your step: Answer part 2." in text:
+    if text.startswith("Answer part 2."):
         return "Lima"
     if "Results of the steps:" in text:
         return "Part 1: 7\nPart 2: Lima"

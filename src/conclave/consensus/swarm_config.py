@@ -168,9 +168,9 @@ def embedded_agents() -> tuple[AgentSpec, ...]:
 
 
 def embedded_examples() -> tuple[PlanExample, ...]:
-    """Worked examples for the embedded orchestrator, which without them (a 1.5B model)
-    copied or garbled the task into its instructions. Their questions are made up, in no
-    data set."""
+    """Worked examples for the embedded orchestrator: without them a 1.5B model paraphrased
+    the task's parts into its instructions, dropping options and numbers, or answered them
+    itself. Their questions are made up, in no data set."""
     return (
         PlanExample(
             task=_parts(
@@ -178,7 +178,15 @@ def embedded_examples() -> tuple[PlanExample, ...]:
                 "B. Carbon dioxide\nC. Nitrogen\nD. Helium",
                 "Who painted the Mona Lisa?",
             ),
-            plan=_plan(("knowledge", "Answer part 1.", ()), ("knowledge", "Answer part 2.", ())),
+            plan=_plan(
+                (
+                    "knowledge",
+                    "Which gas do plants take in from the air to make their food?\nA. Oxygen\n"
+                    "B. Carbon dioxide\nC. Nitrogen\nD. Helium",
+                    (),
+                ),
+                ("knowledge", "Who painted the Mona Lisa?", ()),
+            ),
         ),
         PlanExample(
             task=_parts(
@@ -187,9 +195,9 @@ def embedded_examples() -> tuple[PlanExample, ...]:
                 "Add 10 to the answer to part 1.",
             ),
             plan=_plan(
-                ("math", "Answer part 1.", ()),
-                ("knowledge", "Answer part 2.", ()),
-                ("math", "Answer part 3, using the result of step 1.", (1,)),
+                ("math", "A spider has 8 legs. How many legs do 3 spiders have?", ()),
+                ("knowledge", "In which country is the city of Kyoto?", ()),
+                ("math", "Add 10 to the result of step 1.", (1,)),
             ),
         ),
         PlanExample(
@@ -200,10 +208,10 @@ def embedded_examples() -> tuple[PlanExample, ...]:
                 "Which country was the author in the answer to part 2 from?",
             ),
             plan=_plan(
-                ("math", "Answer part 1.", ()),
-                ("knowledge", "Answer part 2.", ()),
-                ("math", "Answer part 3.", ()),
-                ("knowledge", "Answer part 4, using the result of step 2.", (2,)),
+                ("math", "What is 12 + 30?", ()),
+                ("knowledge", "Who wrote the play Romeo and Juliet?", ()),
+                ("math", "How many years are there in 3 decades?", ()),
+                ("knowledge", "Which country was the author in the result of step 2 from?", (2,)),
             ),
         ),
     )

@@ -3,11 +3,11 @@ its plan cannot be used), each step's request to its agent, and the orchestrator
 write the final answer from the steps' results.
 
 They are short and direct, for small models: the agents are listed one per line with what
-they do; a step's agent sees the task for context, the results it depends on and its
-instruction, and is told to do that step only (so the orchestrator need not copy the task
-into its instructions, which small models garble); the orchestrator writing the answer sees
-the user's whole conversation (so the form the user asked for reaches it) and every step's
-result, a failed step named as failed.
+they do; a step's agent sees only its instruction and the results it depends on (given the
+whole task, small models answered every part of it, in the task's form, where their role asked
+them to work one out); the orchestrator writing the answer sees the user's whole conversation
+(so the form the user asked for reaches it) and every step's result, a failed step named as
+failed.
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ Agents:
 {agents}
 
 Each step has an id (1, 2, 3, ...), an agent, an instruction and depends_on. The agent sees \
-the task, its instruction and the results of the steps in its depends_on, so a short \
-instruction saying which part of the task to do is enough ("Answer part 2."); never put an \
-answer in an instruction. A step that \
-needs an earlier step's result lists that step in depends_on. Steps that do not need each \
-other depend on nothing, so that they run at the same time. Use at most {max_steps} steps.
+only its instruction and the results of the steps in its depends_on, so copy into the \
+instruction the part of the task the step does, word for word, with its numbers and options. \
+A step that needs an earlier step's result lists that step in depends_on and says which \
+result it uses ("the result of step 1"). Steps that do not need each other depend on \
+nothing, so that they run at the same time. Use at most {max_steps} steps.
 
 Reply with the plan as JSON only: {{"steps": [{{"id": 1, "agent": "...", "instruction": \
 "...", "depends_on": []}}]}}"""
@@ -65,14 +65,7 @@ the task from those results, in the form the task asks for: take each result as 
 without working it out again. Where a step failed, say that part could not be answered \
 rather than invent its result."""
 
-TASK_HEADER = "The whole task, for context:"
-
 STEP_INPUTS_HEADER = "Results of earlier steps you can use:"
-
-STEP_PROMPT = (
-    "Your step: {instruction}\nDo this step only, not the rest of the task. The task's "
-    "instructions on the form of the answer are not for you: answer as your role says. {role}"
-)
 
 
 def planning_messages(
@@ -109,15 +102,16 @@ def repair_messages(
 
 
 def step_messages(
-    role: str, task: str, step: PlanStep, inputs: Mapping[int, StepResult]
+    role: str, step: PlanStep, inputs: Mapping[int, StepResult]
 ) -> tuple[Message, ...]:
-    """What a step's agent is asked: its role; the task, the results it depends on and its
-    instruction, told to do that step only."""
-    parts = [f"{TASK_HEADER}\n{task.strip()}"]
+    """What a step's agent is asked: its role; the results it depends on, its instruction, and
+    its role again (small models heed what they read last)."""
+    parts = []
     if inputs:
         shown = "\n".join(_result_line(inputs[i]) for i in sorted(inputs))
         parts.append(f"{STEP_INPUTS_HEADER}\n{shown}")
-    parts.append(STEP_PROMPT.format(instruction=step.instruction.strip(), role=role.strip()))
+    parts.append(step.instruction.strip())
+    parts.append(role.strip())
     return (Message(role="system", content=role), Message(role="user", content="\n\n".join(parts)))
 
 

@@ -12,7 +12,7 @@ One round that asks no panel member: its combiner does the work, as steps of the
    says which happened.
 2. **Steps.** Each step is a consensus of its own: the agent's models, through the same
    engine (nested: `StrategyContext.nested`), on the step's request (the agent's role, the
-   task, the results it depends on, its instruction). Steps start as soon as their
+   results it depends on, its instruction). Steps start as soon as their
    dependencies are done (`consensus.scheduling`), at most `max_parallel` at once, and none
    once the budget is spent; a failed step is reported and its dependants told.
 3. **Answer.** The orchestrator writes the final answer from the task and the steps'
@@ -283,7 +283,6 @@ class SwarmCombiner:
     ) -> AsyncGenerator[CombinerEvent, None]:
         """Run the plan's steps; report each start, member call and end."""
         assert run.plan is not None
-        task = task_text(conversation)
         limits = StepLimits(
             max_parallel=self._options.max_parallel,
             budget_tokens=self._options.budget_tokens,
@@ -293,7 +292,7 @@ class SwarmCombiner:
         def run_step(
             step: PlanStep, inputs: Mapping[int, StepResult]
         ) -> AsyncGenerator[StepEvent, None]:
-            return self._step(run, task, step, inputs)
+            return self._step(run, step, inputs)
 
         spent = sum((call.usage for call in run.calls), Usage())
         async with aclosing(run_steps(run.plan.plan, run_step, limits, spent_before=spent)) as it:
@@ -305,7 +304,7 @@ class SwarmCombiner:
                     yield event
 
     async def _step(
-        self, run: _SwarmRun, task: str, step: PlanStep, inputs: Mapping[int, StepResult]
+        self, run: _SwarmRun, step: PlanStep, inputs: Mapping[int, StepResult]
     ) -> AsyncGenerator[StepEvent, None]:
         """One step: its agent's own consensus on the step's request."""
         agent = self._agents[step.agent]
@@ -313,7 +312,7 @@ class SwarmCombiner:
         yield run.progress(
             f"step {step.id}", "started", f"{agent.spec.name}: {step.instruction}{needs}"
         )
-        asked = step_messages(agent.spec.role, task, step, inputs)
+        asked = step_messages(agent.spec.role, step, inputs)
         transcript: Transcript | None = None
         error: str | None = None
         try:
