@@ -12,6 +12,7 @@ failed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,10 +48,11 @@ Agents:
 
 Each step has an id (1, 2, 3, ...), an agent, an instruction and depends_on. The agent sees \
 only its instruction and the results of the steps in its depends_on, so copy into the \
-instruction the part of the task the step does, word for word, with its numbers and options. \
-A step that needs an earlier step's result lists that step in depends_on and says which \
-result it uses ("the result of step 1"). Steps that do not need each other depend on \
-nothing, so that they run at the same time. Use at most {max_steps} steps.
+instruction the part of the task the step does, word for word, with its numbers and its \
+options if it has any (never add options it does not have). A step that needs an earlier \
+part's answer lists the step of that part in depends_on and says which result it uses ("the \
+result of step 1"). Steps that do not need each other depend on nothing, so that they run at \
+the same time. Every part of the task gets a step. Use at most {max_steps} steps.
 
 Reply with the plan as JSON only: {{"steps": [{{"id": 1, "agent": "...", "instruction": \
 "...", "depends_on": []}}]}}"""
@@ -142,8 +144,16 @@ _SPEAKERS = {"system": "Instructions", "user": "User", "assistant": "Assistant"}
 
 def result_text(result: StepResult) -> str:
     """A step's result as other steps and the orchestrator see it: what a worked answer
-    concludes ("Answer: ..."), else its whole text."""
-    return final_answer(result.output).strip()
+    concludes ("Answer: ...", else the last `\\boxed{...}`, which Qwen models write), else
+    its whole text."""
+    concluded = final_answer(result.output)
+    if concluded == result.output:
+        boxed = _BOXED.findall(result.output)
+        concluded = boxed[-1] if boxed else concluded
+    return concluded.strip()
+
+
+_BOXED = re.compile(r"\\boxed\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 
 
 def _result_line(result: StepResult) -> str:
