@@ -2,7 +2,11 @@
 
 Each model (a pack name such as `qwen2.5-0.5b`) gets one `llama_cpp.Llama`, loaded on first use,
 and one worker thread of its own. A Llama object is not thread-safe, so calls to one model run
-one at a time, in order, on that thread; different models run in parallel on theirs. The event
+one at a time, in order, on that thread; different models run in parallel on theirs. With
+`replicas` above one, a model gets up to that many instances, each with its own thread, loaded
+when calls to the model would otherwise queue: calls to one model then run side by side too (a
+swarm's parallel steps, `sample`'s draws), at the cost of the model's size in memory per
+instance. The event
 loop only awaits: loading, prompt processing and sampling all happen off the loop.
 
 Threads: `n_threads` (CONCLAVE_THREADS; the CPU count by default) is the CPU budget of the whole
@@ -225,6 +229,8 @@ class _Model:
     lock: threading.Lock = field(default_factory=threading.Lock)
     llama: _HookedLlama | None = None
     load_s: float | None = None
+    calls: int = 0
+    """Calls given to this instance that have not ended (counted under the provider's lock)."""
 
 
 class LocalProvider(Provider):
@@ -246,15 +252,21 @@ class LocalProvider(Provider):
         n_ctx: int = 4096,
         keep_prompt_states: bool = True,
         fit_to_load: bool = True,
+        replicas: int = 1,
         on_call: Callable[[LocalCallStats], None] | None = None,
     ) -> None:
         """`n_threads` is the CPU budget shared by all running calls; `fit_to_load` lowers a
         call's share while other processes use the cores (see `thread_policy`; off when the
         user fixed the count); `keep_prompt_states` lets each model keep its latest prompt
-        states (bounded: see `prompt_states`); `on_call` receives each finished call's
-        LocalCallStats, on the model's worker thread."""
+        states (bounded: see `prompt_states`); `replicas` is how many instances of one pack
+        may answer at once (each loaded when calls to the pack would otherwise queue, at the
+        pack's size in memory); `on_call` receives each finished call's LocalCallStats, on
+        the model's worker thread."""
         if n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, not {n_threads}")
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {replicas}")
+        self.replicas = replicas
         self.models_dir = models_dir
         self.n_threads = n_threads
         self.n_ctx = n_ctx
@@ -265,13 +277,13 @@ class LocalProvider(Provider):
         if load is not None:
             load.start()
         self._budget = ThreadBudget(n_threads, load)
-        self._models: dict[str, _Model] = {}
+        self._models: dict[str, list[_Model]] = {}
         self._models_lock = threading.Lock()
 
     async def complete(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> Completion:
-        slot = self._model(model)
+        slot = self._take(model)
         call = _Call(self._budget, want_probability=options.logprobs)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
@@ -281,6 +293,7 @@ class LocalProvider(Provider):
             )
         finally:
             call.cancelled.set()  # a no-op once done; stops the worker if we were cancelled
+            self._give_back(slot)
         choice = response["choices"][0]
         usage = response["usage"]
         return Completion(
@@ -299,7 +312,7 @@ class LocalProvider(Provider):
     async def stream(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> AsyncIterator[StreamItem]:
-        slot = self._model(model)
+        slot = self._take(model)
         call = _Call(self._budget, want_probability=options.logprobs)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
@@ -340,6 +353,7 @@ class LocalProvider(Provider):
             # Left early: a queued call never starts, a running one stops at its next token.
             call.cancelled.set()
             worker.cancel()
+            self._give_back(slot)
 
     async def list_models(self) -> list[ModelInfo]:
         statuses = await asyncio.to_thread(pack_statuses, self.models_dir)
@@ -361,7 +375,7 @@ class LocalProvider(Provider):
         """Free every loaded model once its running and queued calls are done. The provider
         stays usable: a later call loads its model again."""
         with self._models_lock:
-            models = list(self._models.values())
+            models = [slot for slots in self._models.values() for slot in slots]
             self._models.clear()
         loop = asyncio.get_running_loop()
         for slot in models:
@@ -372,19 +386,40 @@ class LocalProvider(Provider):
         """Models loaded so far, with the seconds each took to load (for diagnostics)."""
         with self._models_lock:
             return {
-                name: slot.load_s for name, slot in self._models.items() if slot.load_s is not None
+                name: slot.load_s
+                for name, slots in self._models.items()
+                for slot in slots[:1]
+                if slot.load_s is not None
             }
 
-    def _model(self, name: str) -> _Model:
+    def loaded_instances(self) -> dict[str, int]:
+        """How many instances of each model are loaded (more than one with `replicas`)."""
+        with self._models_lock:
+            return {
+                name: sum(slot.llama is not None for slot in slots)
+                for name, slots in self._models.items()
+            }
+
+    def _take(self, name: str) -> _Model:
+        """The instance of `name` to give a call: the one with the fewest calls, or a new one
+        when every instance has calls and `replicas` allows another. Each taken instance is
+        given back (`_give_back`) when its call ends."""
         pack = get_pack(name)  # ConfigError for a name that is no pack
         with self._models_lock:
-            slot = self._models.get(name)
-            if slot is None:
+            slots = self._models.setdefault(name, [])
+            slot = min(slots, key=lambda s: s.calls, default=None)
+            if slot is None or (slot.calls and len(slots) < self.replicas):
                 executor = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix=f"conclave-local-{name}"
+                    max_workers=1, thread_name_prefix=f"conclave-local-{name}-{len(slots)}"
                 )
-                slot = self._models[name] = _Model(pack=pack, executor=executor)
+                slot = _Model(pack=pack, executor=executor)
+                slots.append(slot)
+            slot.calls += 1
             return slot
+
+    def _give_back(self, slot: _Model) -> None:
+        with self._models_lock:
+            slot.calls -= 1
 
     def _generate(
         self,
