@@ -23,7 +23,7 @@
 # Environment: CONCLAVE_IMAGE_WORK (default /var/tmp/conclave-image-check), CONCLAVE_IMAGE_PORT
 # (host port, default 18080), DEBIAN_MIRROR (default http://deb.debian.org/debian),
 # CONCLAVE_BUILD_NICE (default 10: the llama.cpp compile takes minutes on 2 cores),
-# CONCLAVE_IMAGE_MIN_FREE_GB (default 24: what the build needs free where the work dir is).
+# CONCLAVE_IMAGE_MIN_FREE_GB (default 16: the build took at most 12 GB here, see docs/image.md).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,7 +31,7 @@ WORK="${CONCLAVE_IMAGE_WORK:-/var/tmp/conclave-image-check}"
 PORT="${CONCLAVE_IMAGE_PORT:-18080}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 NICE="${CONCLAVE_BUILD_NICE:-10}"
-MIN_FREE_GB="${CONCLAVE_IMAGE_MIN_FREE_GB:-24}"
+MIN_FREE_GB="${CONCLAVE_IMAGE_MIN_FREE_GB:-16}"
 CA_BUNDLE="${CONCLAVE_BUILD_CA-/etc/ssl/certs/ca-certificates.crt}"
 BASE=localhost/conclave-base:bookworm
 IMAGE=localhost/conclave:image-check

@@ -9,14 +9,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from pydantic import SecretStr
 
 from conclave.config import ConsensusConfig
-from conclave.errors import ProviderHTTPError
-from conclave.mcp import ConsensusTools, build_mcp_server
+from conclave.errors import ConfigError, ProviderHTTPError
+from conclave.mcp import ConsensusTools, build_mcp_server, serve_mcp
+from conclave.mcp.server import http_app
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.server.service_settings import ServerSettings
@@ -50,32 +53,38 @@ def paris_fakes() -> Fakes:
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 
+def make_tools(
+    home: Path,
+    *,
+    fakes: Fakes | None = None,
+    presets: Sequence[ConsensusConfig] = (),
+    over_http: bool = False,
+    limits: ServerSettings | None = None,
+) -> ConsensusTools:
+    """The tools over `presets` (one panel of fakes by default), runs kept under `home`."""
+    registry = ProviderRegistry(
+        Settings(_env_file=None, home=home),
+        overrides={"openrouter": FakeProvider(fakes if fakes is not None else paris_fakes())},
+    )
+    limits = limits or ServerSettings(_env_file=None)
+    return ConsensusTools(
+        [(config.name, config) for config in presets or [panel_config()]],
+        registry=registry,
+        store=open_run_store(home=home, settings=StoreSettings(), source="mcp"),
+        limits=limits,
+        allow_config_files=not over_http,
+        extra_secrets=[key.get_secret_value() for key in limits.api_keys],
+    )
+
+
 @pytest.fixture
 def connect(tmp_path: Path) -> Connect:
     """`connect(fakes=..., presets=..., over_http=..., limits=...)`: an SDK client session on
     a server of those presets, its runs kept in a store of the test's own."""
 
     @asynccontextmanager
-    async def session(
-        *,
-        fakes: Fakes | None = None,
-        presets: Sequence[ConsensusConfig] = (),
-        over_http: bool = False,
-        limits: ServerSettings | None = None,
-    ) -> AsyncIterator[Client]:
-        registry = ProviderRegistry(
-            Settings(_env_file=None, home=tmp_path / "home"),
-            overrides={"openrouter": FakeProvider(fakes if fakes is not None else paris_fakes())},
-        )
-        store = open_run_store(home=tmp_path / "home", settings=StoreSettings(), source="mcp")
-        tools = ConsensusTools(
-            [(config.name, config) for config in presets or [panel_config()]],
-            registry=registry,
-            store=store,
-            limits=limits or ServerSettings(_env_file=None),
-            allow_config_files=not over_http,
-            extra_secrets=[key.get_secret_value() for key in (limits.api_keys if limits else ())],
-        )
+    async def session(**options: Any) -> AsyncIterator[Client]:
+        tools = make_tools(tmp_path / "home", **options)
         try:
             async with Client(build_mcp_server(tools, tools.redact)) as client:
                 yield client
@@ -358,3 +367,54 @@ async def test_secrets_never_reach_an_answer(connect: Connect) -> None:
 
     assert SERVICE_KEY not in json.dumps(asked) + json.dumps(run)
     assert "[redacted]" in asked["answer"]
+
+
+# --- the HTTP transport's gate: the service's rule for who may call -------------------------
+
+
+async def status_through_the_gate(tmp_path: Path, settings: ServerSettings, caller: str) -> int:
+    """The status a request from `caller` gets from the HTTP app (a path the MCP transport does
+    not serve: 404 once past the gate)."""
+    tools = make_tools(tmp_path / "home", over_http=True)
+    try:
+        app = http_app(
+            build_mcp_server(tools, tools.redact), settings=settings, redact=tools.redact
+        )
+        transport = httpx2.ASGITransport(app, client=(caller, 40000))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            return (await http.get("/elsewhere")).status_code
+    finally:
+        await tools.aclose()
+
+
+async def test_without_keys_only_callers_on_this_machine_pass(tmp_path: Path) -> None:
+    closed = ServerSettings(_env_file=None)
+    opened = ServerSettings(_env_file=None, allow_unauthenticated=True)
+
+    assert await status_through_the_gate(tmp_path, closed, "127.0.0.1") == 404
+    assert await status_through_the_gate(tmp_path, closed, "192.0.2.7") == 403
+    assert await status_through_the_gate(tmp_path, opened, "192.0.2.7") == 404
+
+
+async def test_with_keys_every_caller_needs_one(tmp_path: Path) -> None:
+    keyed = ServerSettings(_env_file=None, api_keys=(SecretStr(SERVICE_KEY),))
+
+    assert await status_through_the_gate(tmp_path, keyed, "127.0.0.1") == 401
+
+
+def test_the_flag_opens_the_gate_as_the_variable_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[ServerSettings] = []
+
+    def record(_serve: object, *arguments: object) -> None:
+        settings = arguments[-1]
+        assert isinstance(settings, ServerSettings)
+        served.append(settings)
+
+    monkeypatch.delenv("CONCLAVE_API_KEYS", raising=False)
+    monkeypatch.delenv("CONCLAVE_ALLOW_UNAUTHENTICATED", raising=False)
+    monkeypatch.setattr(anyio, "run", record)
+    serve_mcp([], http=True, host="0.0.0.0", allow_unauthenticated=True)
+    with pytest.raises(ConfigError, match=r"^refusing to serve on 0\.0\.0\.0 with no API keys"):
+        serve_mcp([], http=True, host="0.0.0.0")
+
+    assert [settings.allow_unauthenticated for settings in served] == [True]

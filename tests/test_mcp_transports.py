@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -116,6 +117,7 @@ class HttpServer:
         self.url = url
 
 
+@contextmanager
 def start_http(config: Path, tmp_path: Path, **env: str) -> Iterator[HttpServer]:
     log = tmp_path / "mcp-http.log"
     with log.open("w", encoding="utf-8") as out:
@@ -151,7 +153,8 @@ def _wait_for_url(process: subprocess.Popen[str], log: Path) -> str:
 def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     with scripted_upstream() as upstream:
         config = write_config(tmp_path / "scripted.json", upstream.server_port, members=2)
-        yield from start_http(config, tmp_path, CONCLAVE_API_KEYS=API_KEY)
+        with start_http(config, tmp_path, CONCLAVE_API_KEYS=API_KEY) as server:
+            yield server
 
 
 async def test_an_http_session_with_the_key_gets_a_consensus(http_server: HttpServer) -> None:
@@ -169,6 +172,16 @@ async def test_an_http_session_with_the_key_gets_a_consensus(http_server: HttpSe
     assert asked["kept"] is True
     assert refused.is_error
     assert API_KEY not in http_server.log.read_text("utf-8")
+
+
+async def test_without_keys_a_caller_on_this_machine_needs_none(tmp_path: Path) -> None:
+    with scripted_upstream() as upstream:
+        config = write_config(tmp_path / "scripted.json", upstream.server_port, members=2)
+        with start_http(config, tmp_path) as server:
+            async with Client(server.url) as client:
+                presets = answer_of(await client.call_tool("list_presets", {}))
+
+    assert [preset["name"] for preset in presets["presets"]] == ["scripted"]
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-key-0123456789"])

@@ -48,6 +48,8 @@ class LiveView:
     revised_answer: str | None = None
     agreement: Agreement | None = None
     decided_by: str = ""
+    steps: dict[str, StepProgress] = field(default_factory=dict)
+    """The latest progress of each part of a step (a swarm's plan and its steps), by name."""
 
     def apply(self, event: ConsensusEvent) -> None:
         if isinstance(event, RunStarted):
@@ -62,6 +64,8 @@ class LiveView:
             self.agreement, self.decided_by = None, ""
         elif isinstance(event, MemberAnswered | MemberFailed):
             self.results[event.response.model] = event.response
+        elif isinstance(event, StepProgress) and event.status != "note":
+            self.steps[step_name(event)] = event
         elif isinstance(event, AggregateDelta):
             self.aggregate_text += event.text
         elif isinstance(event, AggregateRestarted):
@@ -86,7 +90,10 @@ class LiveView:
             table.add_row(name, *_row(self.results.get(name)))
         for call in self.other_calls:
             table.add_row(call.model, *_row(call))
-        if self.results and len(self.results) == len(self.members):
+        for name, progress in self.steps.items():
+            table.add_row(name, *_step_row(progress))
+        steps_done = bool(self.steps) and all(p.status != "started" for p in self.steps.values())
+        if len(self.results) == len(self.members) and (self.results or steps_done):
             name = self.aggregator if self.decided_by in ("", "aggregator") else self.decided_by
             row = _row(self.aggregate, preview=self.aggregate_text, text=self.revised_answer)
             table.add_row(name, *row)
@@ -109,6 +116,23 @@ def _row(
     status = Text("truncated", style="yellow") if record.truncated else Text("done", style="green")
     shown = record.text if text is None else text
     return status, str(record.usage.completion_tokens), seconds, one_line(shown)
+
+
+_STEP_STATUS = {
+    "started": Text("working…", style="yellow"),
+    "finished": Text("done", style="green"),
+    "failed": Text("failed", style="red"),
+}
+
+
+def _step_row(progress: StepProgress) -> tuple[Text, str, str, str]:
+    status = _STEP_STATUS.get(progress.status, Text(progress.status))
+    return status, "", "", one_line(progress.message)
+
+
+def step_name(event: StepProgress) -> str:
+    """How a step's progress is named on the terminal: "swarm step 2"."""
+    return f"{event.step} {event.name}".strip()
 
 
 def round_summary(record: RoundRecord) -> str:

@@ -97,8 +97,15 @@ class ConsensusEngine:
         """The members' breakers, shared by every run of this engine."""
         self._grace = GracePolicy.from_config(config)
         self._calls = ModelCalls(self.health, timeout_s=config.timeout_s)
+        self._rng = rng or random.Random()
+        self._similarity = similarity
         steps = build_steps(
-            config, panel, calls=self._calls, rng=rng or random.Random(), similarity=similarity
+            config,
+            panel,
+            calls=self._calls,
+            rng=self._rng,
+            similarity=similarity,
+            nested=self._nested,
         )
         self._steps = dataclasses.replace(
             steps,
@@ -107,6 +114,13 @@ class ConsensusEngine:
             stop_rules=tuple(stop_rules) if stop_rules is not None else steps.stop_rules,
             before=tuple(before) if before is not None else steps.before,
             after=tuple(after) if after is not None else steps.after,
+        )
+
+    def _nested(self, config: ConsensusConfig, panel: Panel) -> ConsensusEngine:
+        """The engine of a consensus run inside this one's (a swarm's step): the same
+        breakers and randomness."""
+        return ConsensusEngine(
+            config, panel, rng=self._rng, health=self.health, similarity=self._similarity
         )
 
     async def run(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from conclave.consensus.swarm_report import SwarmReport
 from conclave.types import Frozen, Message, Usage
 
 CallRole = Literal["member", "aggregator", "reviewer", "step"]
@@ -90,7 +91,7 @@ class StepNote(Frozen):
     text: str
 
 
-StepReport = StepNote
+StepReport = Annotated[StepNote | SwarmReport, Field(discriminator="kind")]
 """What a step reports besides its calls. A step with a report of its own shape adds its
 model here as one more member of a union discriminated by `kind`, so that the report is
 typed in the transcript and read back from the store as what it was."""

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
+from conclave.consensus.strategies.swarm import first_plan
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
-from conclave.evaluation.dataset import Dataset, EvalRow
+from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
@@ -57,6 +58,10 @@ class RowResult(Frozen):
     calls: int = 0
     cached_calls: int = 0
     transcript_id: str | None = None
+    parts_correct: tuple[bool, ...] = ()
+    """For a composite row, whether each part was right (`correct`: all of them)."""
+    first_plan_valid: bool | None = None
+    """For a swarm, whether the orchestrator's first plan could be used."""
 
     @property
     def key(self) -> str:
@@ -128,6 +133,7 @@ async def answer_and_score(
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
+    plan = first_plan(transcript) if transcript is not None else None
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -145,6 +151,10 @@ async def answer_and_score(
         calls=meter.calls,
         cached_calls=meter.cached_calls,
         transcript_id=transcript.id if transcript is not None else None,
+        parts_correct=scorers.score_parts(answer, job.row)
+        if isinstance(job.row, CompositeRow)
+        else (),
+        first_plan_valid=plan.first_valid if plan is not None else None,
     )
     return result, transcript
 

@@ -167,10 +167,12 @@ def serve_mcp(
     unless `allow_unauthenticated` or CONCLAVE_ALLOW_UNAUTHENTICATED says it is meant. Raises
     ConfigError (and the other start errors of `ConsensusTools.open`) before serving."""
     settings = load_server_settings()
+    if allow_unauthenticated:  # the flag says what CONCLAVE_ALLOW_UNAUTHENTICATED=1 says
+        settings = settings.model_copy(update={"allow_unauthenticated": True})
     if http:
         refusal = unauthenticated_refusal(host, settings, allow_unauthenticated)
         if refusal is not None:
-            raise ConfigError(f"refusing to serve: {refusal}")
+            raise ConfigError(refusal)
     anyio.run(_serve, config_paths, http, host, port, settings)
 
 
@@ -206,9 +208,10 @@ async def _serve_http(
 def http_app(
     server: MCPServer, *, settings: ServerSettings, redact: Redactor, host: str = "127.0.0.1"
 ) -> ASGIApp:
-    """The streamable HTTP transport at `MCP_PATH`, with `conclave serve`'s key check in front
-    (401 without a valid bearer key when CONCLAVE_API_KEYS is set). `host` is where it will
-    listen: on loopback the SDK also refuses requests whose Host or Origin is not loopback."""
+    """The streamable HTTP transport at `MCP_PATH`, behind `conclave serve`'s access gate: 401
+    without a valid bearer key when CONCLAVE_API_KEYS is set; with no keys, callers on this
+    machine only, unless `settings.allow_unauthenticated`. `host` is where it will listen: on
+    loopback the SDK also refuses requests whose Host or Origin is not loopback."""
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     keys = KeyChecker(key.get_secret_value() for key in settings.api_keys)
     return AccessGate(

@@ -38,6 +38,7 @@ from conclave.consensus.steps import (
     IterationLimit,
     LLMAggregator,
     MemberSelector,
+    NestedRuns,
     Steps,
     StopRule,
     ThisRound,
@@ -60,6 +61,8 @@ class StrategyContext:
     """The one path of the run's model calls: every step that calls a model uses it."""
     rng: random.Random
     similarity: Similarity
+    nested: NestedRuns | None = None
+    """Runs a consensus inside this one (a swarm's steps); given by the engine."""
 
     def meter(self, members: Sequence[Member]) -> AgreementMeter:
         """An agreement meter weighing `members` by their configured weights."""
@@ -199,11 +202,13 @@ def build_steps(
     calls: ModelCalls,
     rng: random.Random,
     similarity: Similarity | None = None,
+    nested: NestedRuns | None = None,
 ) -> Steps:
-    """The steps of `config.strategy` for this panel, calling models through `calls`, with
-    its fallbacks and the steps of every extension the config turns on."""
+    """The steps of `config.strategy` for this panel, calling models through `calls` (and
+    running nested consensus through `nested`), with its fallbacks and the steps of every
+    extension the config turns on."""
     strategy = get_strategy(config.strategy)
-    context = StrategyContext(config, panel, calls, rng, similarity or default_similarity())
+    context = StrategyContext(config, panel, calls, rng, similarity or default_similarity(), nested)
     steps = strategy.steps(context)
     combiner = steps.combiner
     if strategy.falls_back:
