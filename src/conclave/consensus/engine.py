@@ -1,13 +1,19 @@
 """The consensus algorithm, and the only place that knows it.
 
+The steps before the first round may rewrite the conversation (grounding it in documents).
 Round 0 sends the conversation to the members at once; the combiner (by default an aggregator
 model) turns their answers into a consensus; each improvement round sends the conversation plus
-that consensus plus the improvement prompt; a stop rule ends the run. A failing member is
-recorded and the round goes on while the quorum holds; once the quorum has answered, a straggler
-is left behind after a grace (`consensus.stragglers`), and a member that keeps failing rests
-(`consensus.health`). A round in which no member answered, before any consensus exists, asks
-the members that failed transiently once more rather than losing the request. Everything is
-yielded as typed events.
+that consensus plus the improvement prompt; a stop rule ends the run, and the checks after the
+combiner read (and may revise) the final consensus. A round whose selector chose nobody is its
+combiner's alone. Every model call goes through `consensus.calls` (deadline, breaker, record).
+
+A failing member is recorded and the round goes on while the quorum holds; once the quorum has
+answered, a straggler is left behind after a grace (`consensus.stragglers`), and a member that
+keeps failing rests (`consensus.health`), as does an aggregator, whose fallbacks then write the
+consensus at once. A round in which no member answered, before any consensus exists, asks the
+members that failed transiently once more rather than losing the request; a round in which
+every member rests fails at once, saying that retrying now is pointless. Everything is yielded
+as typed events.
 """
 
 from __future__ import annotations
@@ -92,8 +98,15 @@ class ConsensusEngine:
         """The members' breakers, shared by every run of this engine."""
         self._grace = GracePolicy.from_config(config)
         self._calls = ModelCalls(self.health, timeout_s=config.timeout_s)
+        self._rng = rng or random.Random()
+        self._similarity = similarity
         steps = build_steps(
-            config, panel, calls=self._calls, rng=rng or random.Random(), similarity=similarity
+            config,
+            panel,
+            calls=self._calls,
+            rng=self._rng,
+            similarity=similarity,
+            nested=self._nested,
         )
         self._steps = dataclasses.replace(
             steps,
@@ -102,6 +115,13 @@ class ConsensusEngine:
             stop_rules=tuple(stop_rules) if stop_rules is not None else steps.stop_rules,
             before=tuple(before) if before is not None else steps.before,
             after=tuple(after) if after is not None else steps.after,
+        )
+
+    def _nested(self, config: ConsensusConfig, panel: Panel) -> ConsensusEngine:
+        """The engine of a consensus run inside this one's (a swarm's step): the same
+        breakers and randomness."""
+        return ConsensusEngine(
+            config, panel, rng=self._rng, health=self.health, similarity=self._similarity
         )
 
     async def run(

@@ -26,6 +26,7 @@ from conclave.consensus.transcript import (
     DecidedBy,
     RoundRecord,
     StepRecord,
+    StepReport,
     Transcript,
 )
 from conclave.types import Frozen, Message
@@ -111,6 +112,9 @@ class StepProgress(Frozen):
     status: Literal["started", "finished", "failed", "note"] = "note"
     message: str = ""
     call: CallRecord | None = None
+    report: StepReport | None = None
+    """The step's typed report as it stands (a swarm's plan once it is made), for the
+    interfaces that draw it; the final one is in the step's record."""
 
 
 class ConversationPrepared(Frozen):

@@ -24,12 +24,12 @@ The contract:
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
-from conclave.config import AggregatorSpec
+from conclave.config import AggregatorSpec, ConsensusConfig
 from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import text_similarity
 from conclave.consensus.calls import ModelCalls
@@ -39,10 +39,11 @@ from conclave.consensus.events import (
     AggregateRestarted,
     AnswerChecked,
     CombinerFellBack,
+    ConsensusEvent,
     ConversationPrepared,
     StepProgress,
 )
-from conclave.consensus.panel import Member
+from conclave.consensus.panel import Member, Panel
 from conclave.consensus.prompts import (
     aggregation_messages,
     anonymise_candidates,
@@ -138,6 +139,20 @@ class AnswerStep(Protocol):
     def check(
         self, round: RoundRecord, conversation: Sequence[Message], answer: str
     ) -> AsyncGenerator[CheckEvent, None]: ...
+
+
+class NestedConsensus(Protocol):
+    """A consensus a step runs inside the run (each step of a swarm): the engine itself, for
+    another config and panel, sharing the run's breakers and randomness."""
+
+    def run(
+        self, conversation: Sequence[Message], *, stream_aggregate: bool = True
+    ) -> AsyncGenerator[ConsensusEvent, None]: ...
+
+
+NestedRuns = Callable[[ConsensusConfig, Panel], NestedConsensus]
+"""Makes the consensus a step runs for a config and panel (the engine gives it to the steps
+it builds, so that no step needs to know the engine)."""
 
 
 @dataclass(frozen=True)

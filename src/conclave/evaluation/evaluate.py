@@ -22,10 +22,11 @@ from pathlib import Path
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
 from conclave.config import DocumentsOptions
+from conclave.consensus.strategies.swarm import first_plan
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
-from conclave.evaluation.dataset import Dataset, EvalRow
+from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
 from conclave.evaluation.grounded import (
     GroundedOutcome,
     answering_config,
@@ -64,6 +65,10 @@ class RowResult(Frozen):
     calls: int = 0
     cached_calls: int = 0
     transcript_id: str | None = None
+    parts_correct: tuple[bool, ...] = ()
+    """For a composite row, whether each part was right (`correct`: all of them)."""
+    first_plan_valid: bool | None = None
+    """For a swarm, whether the orchestrator's first plan could be used."""
     grounding: GroundedOutcome | None = None
     """For a grounded data set's answers with the documents: what it did with them."""
 
@@ -144,6 +149,7 @@ async def answer_and_score(
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
+    plan = first_plan(transcript) if transcript is not None else None
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -161,6 +167,10 @@ async def answer_and_score(
         calls=meter.calls,
         cached_calls=meter.cached_calls,
         transcript_id=transcript.id if transcript is not None else None,
+        parts_correct=scorers.score_parts(answer, job.row)
+        if isinstance(job.row, CompositeRow)
+        else (),
+        first_plan_valid=plan.first_valid if plan is not None else None,
         grounding=(
             grounded_outcome(transcript, job.row)
             if job.documents is not None and transcript is not None

@@ -5,7 +5,7 @@ per question; and each member's measured accuracy, which a config can carry as i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from conclave.evaluation.dataset import Dataset
@@ -50,6 +50,10 @@ class SetupScore(Frozen):
     model_s_per_question: float
     cached_call_share: float
     vs_best_member: Paired | None = None
+    part_accuracy: float | None = None
+    """For composite rows: the share of their parts answered right."""
+    valid_first_plans: float | None = None
+    """For a swarm: the share of runs whose first plan could be used."""
 
 
 class MemberWeight(Frozen):
@@ -156,7 +160,17 @@ def _score(
         model_s_per_question=sum(r.model_s for r in rows) / count,
         cached_call_share=sum(r.cached_calls for r in rows) / calls if calls else 0.0,
         vs_best_member=paired,
+        part_accuracy=_share(part for r in rows for part in r.parts_correct),
+        valid_first_plans=_share(
+            r.first_plan_valid for r in rows if r.first_plan_valid is not None
+        ),
     )
+
+
+def _share(values: Iterable[bool]) -> float | None:
+    """The share of true values (None when there are none)."""
+    seen = list(values)
+    return sum(seen) / len(seen) if seen else None
 
 
 def _accuracy(rows: Sequence[RowResult]) -> float:

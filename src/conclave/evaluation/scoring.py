@@ -2,7 +2,8 @@
 
 A scorer is any `function(answer: str, row: EvalRow) -> bool`. `Scorers` picks one by the row's
 `kind`; `--scorer module:function` replaces them all, `--scorer number=module:function` only the
-one for a kind.
+one for a kind. A composite row is right when each of its parts is, each part's answer (its
+"Part N:" line) scored by the scorer of the part's kind.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from conclave.consensus.answers import (
     same_text_answer,
 )
 from conclave.errors import ConfigError
-from conclave.evaluation.dataset import AnswerKind, EvalRow
+from conclave.evaluation.composite import part_answers
+from conclave.evaluation.dataset import AnswerKind, CompositeRow, EvalRow
 
 Scorer = Callable[[str, EvalRow], bool]
 
@@ -72,7 +74,17 @@ class Scorers:
     by_kind: Mapping[AnswerKind, Scorer] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
 
     def score(self, answer: str, row: EvalRow) -> bool:
+        if isinstance(row, CompositeRow):
+            return all(self.score_parts(answer, row))
         return self.by_kind[row.kind](answer, row)
+
+    def score_parts(self, answer: str, row: CompositeRow) -> tuple[bool, ...]:
+        """Whether each part of a composite row was answered right."""
+        given = part_answers(answer, len(row.parts))
+        return tuple(
+            bool(text) and self.score(text, part)
+            for text, part in zip(given, row.parts, strict=True)
+        )
 
     @classmethod
     def from_specs(cls, specs: Sequence[str]) -> Scorers:

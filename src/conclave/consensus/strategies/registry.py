@@ -17,9 +17,13 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
-from conclave.config import ConsensusConfig, StrategyOptions, declare_strategy_options
+from conclave.config import (
+    ConsensusConfig,
+    OptionsT,
+    declare_strategy_options,
+)
 from conclave.consensus.agreement import AgreementMeter, Similarity
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.embeddings import default_similarity
@@ -34,6 +38,7 @@ from conclave.consensus.steps import (
     IterationLimit,
     LLMAggregator,
     MemberSelector,
+    NestedRuns,
     Steps,
     StopRule,
     ThisRound,
@@ -42,8 +47,6 @@ from conclave.consensus.steps import (
 )
 from conclave.consensus.transcript import DecidedBy
 from conclave.errors import ConfigError
-
-OptionsT = TypeVar("OptionsT", bound=StrategyOptions)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class StrategyContext:
     """The one path of the run's model calls: every step that calls a model uses it."""
     rng: random.Random
     similarity: Similarity
+    nested: NestedRuns | None = None
+    """Runs a consensus inside this one (a swarm's steps); given by the engine."""
 
     def meter(self, members: Sequence[Member]) -> AgreementMeter:
         """An agreement meter weighing `members` by their configured weights."""
@@ -126,10 +131,7 @@ class Strategy(Generic[OptionsT]):
 
     def steps(self, context: StrategyContext) -> Steps:
         """This strategy's own steps for `context`, from the config's options block."""
-        options = context.config.options
-        if not isinstance(options, self.options_type):
-            options = self.options_type.model_validate(options.model_dump())
-        return self.build(options, context)
+        return self.build(context.config.options_as(self.options_type), context)
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,13 @@ def build_steps(
     calls: ModelCalls,
     rng: random.Random,
     similarity: Similarity | None = None,
+    nested: NestedRuns | None = None,
 ) -> Steps:
-    """The steps of `config.strategy` for this panel, calling models through `calls`, with
-    its fallbacks and the steps of every extension the config turns on."""
+    """The steps of `config.strategy` for this panel, calling models through `calls` (and
+    running nested consensus through `nested`), with its fallbacks and the steps of every
+    extension the config turns on."""
     strategy = get_strategy(config.strategy)
-    context = StrategyContext(config, panel, calls, rng, similarity or default_similarity())
+    context = StrategyContext(config, panel, calls, rng, similarity or default_similarity(), nested)
     steps = strategy.steps(context)
     combiner = steps.combiner
     if strategy.falls_back:
