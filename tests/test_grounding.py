@@ -362,3 +362,9 @@ async def test_a_sources_line_cites_for_the_sentences_before_it(collection: Sqli
 def test_a_dotted_name_in_a_short_answer_is_read_whole() -> None:
     question = Question.read("Which exception does zipfile raise?", ["zipfile.BadZipFile [1]."])
     assert question.extract("zipfile.BadZipFile [1].") == "badzipfile"  # not cut at its dot
+
+
+def test_a_number_with_its_unit_is_read_as_the_number() -> None:
+    question = Question.read("What is the density of tungsten in g/cm3?", ["19.3 g/cm3 [1]"])
+    assert question.kind == "number"
+    assert question.extract("19.3 g/cm3 [1]") == "19.3"  # not the 3 of cm3, nor the marker

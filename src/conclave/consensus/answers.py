@@ -30,7 +30,8 @@ _LETTER_LEAD = re.compile(
 )
 _LETTER_ALONE = re.compile(r"^[\s\*\(\[]*([A-J])(?:[\)\].:,\*]|\s*$|\s*\n)")
 _LETTER_PARENS = re.compile(r"\(([A-J])\)")
-_NUMBER = r"[-+]?\$?\d[\d,]*(?:\.\d+)?|[-+]?\$?\.\d+"
+_NUMBER = r"(?<![A-Za-z])(?:[-+]?\$?\d[\d,]*(?:\.\d+)?|[-+]?\$?\.\d+)"
+"""A number standing alone: not the digits of a unit or a name ("cm3", "H2O", "mp3")."""
 _NUMBER_LEAD = re.compile(rf"(?:answer\s*(?:is|:|=)|####|=)\s*[\*\$]*\s*({_NUMBER})", re.IGNORECASE)
 _ANY_NUMBER = re.compile(_NUMBER)
 _TEXT_LEAD = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
