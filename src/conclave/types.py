@@ -47,6 +47,10 @@ class SamplingOptions(Frozen):
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     """Ask for the tokens' log-probabilities (OpenAI-compatible servers that offer them)."""
+    first_token_choices: tuple[str, ...] = ()
+    """Strings (option letters, "Yes" and "No") whose probability as the answer's first token
+    the backend reports in `Completion.choice_probabilities` (the embedded models do): a
+    multiple-choice answer read from one call. Not a request parameter."""
 
     def params(self) -> SamplingParams:
         """The options that are set, as OpenAI-style request parameters (llama.cpp's
@@ -101,6 +105,9 @@ class Completion(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """For each of the options' `first_token_choices`, its probability as the answer's first
+    token (with or without a leading space), when the backend reports them."""
 
     @property
     def truncated(self) -> bool:
