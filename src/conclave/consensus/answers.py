@@ -68,19 +68,22 @@ _FORM_HINTS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         "letter",
         re.compile(
-            rf"(?i)\bletter\s+only\b|\b{_ASKING}(?:the|a|one|a\s+single)\s+"
+            rf"(?i)<letter>|\bletter\s+only\b|\b{_ASKING}(?:the|a|one|a\s+single)\s+"
             r"(?:option\s+|correct\s+)?letter\b|\bonly\s+the\s+(?:option\s+)?letter\b"
         ),
     ),
     (
         "number",
         re.compile(
-            rf"(?i)\bnumber\s+only\b|\b{_ASKING}(?:the|a|one|a\s+single)\s+(?:final\s+)?"
+            rf"(?i)<number>|\bnumber\s+only\b|\b{_ASKING}(?:the|a|one|a\s+single)\s+(?:final\s+)?"
             r"number\b|\bas\s+a\s+(?:single\s+)?number\b|\bonly\s+the\s+(?:final\s+)?number\b"
         ),
     ),
-    ("word", re.compile(r"(?i)\b(?:one|a\s+single|single)\s+word\b")),
-    ("words", re.compile(r"(?i)\b(?:a\s+few|one\s+or\s+two|two\s+or\s+three)\s+words\b")),
+    ("word", re.compile(r"(?i)<(?:one\s+)?word>|\b(?:one|a\s+single|single)\s+word\b")),
+    (
+        "words",
+        re.compile(r"(?i)\b(?:a\s+few|one\s+or\s+two|two\s+or\s+three)\s+words\b"),
+    ),
 )
 _PLACEHOLDER_FORMS: dict[str, Form] = {
     "letter": "letter",

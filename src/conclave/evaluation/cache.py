@@ -75,7 +75,7 @@ def is_deterministic(options: SamplingOptions) -> bool:
     return options.temperature == 0.0 or options.seed is not None
 
 
-OBSERVATIONS = frozenset({"logprobs", "first_token_choices"})
+OBSERVATIONS = {"logprobs", "first_token_choices"}
 """The options that only ask what the model saw, never change what it answers."""
 
 

@@ -10,8 +10,11 @@ One JSON object per line:
 
 `answers` holds every accepted answer (aliases); `kind` (letter | number | text) says how an
 answer is scored and, when left out, follows from the row: `letter` with `choices`, `number` when
-every accepted answer is a number, else `text`. A bad row is an error naming the file, the line
-and the field.
+every accepted answer is a number, else `text`. `instruction` replaces the kind's plain
+instruction (to give room to reason, say). A row of several questions in one request has
+`parts` (each a question with its own choices, answers and kind) and kind `parts`: it is asked
+as numbered questions with a reply template, and is right when every part is. A bad row is an
+error naming the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -33,27 +36,34 @@ from conclave.text_files import (
 )
 from conclave.types import Frozen
 
-AnswerKind = Literal["letter", "number", "text"]
+PartKind = Literal["letter", "number", "text"]
+AnswerKind = Literal["letter", "number", "text", "parts"]
 LETTERS = string.ascii_uppercase
 
-INSTRUCTIONS: dict[AnswerKind, str] = {
+INSTRUCTIONS: dict[PartKind, str] = {
     "letter": "Answer with the letter only.",
     "number": "Answer with the number only.",
     "text": "Answer in a few words only.",
 }
 """The one plain instruction appended to every question of a kind, the same for every set-up."""
 
+PLACEHOLDERS: dict[PartKind, str] = {
+    "letter": "<letter>",
+    "number": "<number>",
+    "text": "<a few words>",
+}
+"""How the reply template of a row of several questions names each part's form."""
 
-class EvalRow(Frozen):
-    """One question with its accepted answers."""
+PARTS_INSTRUCTION = "Reply in the form:"
 
-    id: str = Field(min_length=1)
+
+class EvalQuestion(Frozen):
+    """One question with its accepted answers: a row, or one part of a row."""
+
     question: str = Field(min_length=1)
     choices: tuple[str, ...] = ()
     answers: tuple[str, ...] = Field(min_length=1)
     kind: AnswerKind = "text"
-    source: str | None = None
-    """Where the question comes from (free text, for people)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -61,18 +71,15 @@ class EvalRow(Frozen):
         if not isinstance(data, dict) or data.get("kind") is not None:
             return data
         answers = data.get("answers")
-        if data.get("choices"):
+        if data.get("parts"):
+            kind = "parts"
+        elif data.get("choices"):
             kind = "letter"
         elif isinstance(answers, list | tuple) and answers and all(_is_number(a) for a in answers):
             kind = "number"
         else:
             kind = "text"
         return {**data, "kind": kind}
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("answers", mode="before")
     @classmethod
@@ -96,7 +103,7 @@ class EvalRow(Frozen):
         return value
 
     @model_validator(mode="after")
-    def _answers_fit_kind(self) -> EvalRow:
+    def _answers_fit_kind(self) -> EvalQuestion:
         if any(not answer.strip() for answer in self.answers):
             raise ValueError("answers: an accepted answer is empty")
         if self.kind == "letter":
@@ -119,19 +126,81 @@ class EvalRow(Frozen):
         """The letters of the choices: 'ABCD' for four."""
         return LETTERS[: len(self.choices)]
 
-    def prompt(self) -> str:
-        """The question as sent to every set-up: the question, the lettered choices, and the
-        kind's plain instruction."""
-        parts = [self.question.strip()]
+    def body(self) -> str:
+        """The question and its lettered choices."""
+        shown = [self.question.strip()]
         if self.choices:
-            parts.append(
+            shown.append(
                 "\n".join(
                     f"{letter}. {choice}"
                     for letter, choice in zip(self.letters, self.choices, strict=True)
                 )
             )
-        parts.append(INSTRUCTIONS[self.kind])
-        return "\n\n".join(parts)
+        return "\n\n".join(shown)
+
+
+class EvalPart(EvalQuestion):
+    """One question of a row that asks several."""
+
+    kind: PartKind = "text"
+
+
+class EvalRow(EvalQuestion):
+    """One question with its accepted answers (or several, as `parts`)."""
+
+    id: str = Field(min_length=1)
+    source: str | None = None
+    """Where the question comes from (free text, for people)."""
+    instruction: str | None = Field(default=None, min_length=1)
+    """Replaces the kind's plain instruction (INSTRUCTIONS)."""
+    parts: tuple[EvalPart, ...] = ()
+    """The questions of a row of kind `parts`, asked together and numbered."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _answers_of_parts(cls, data: object) -> object:
+        if not isinstance(data, dict) or not data.get("parts") or data.get("answers"):
+            return data
+        parts = data["parts"]
+        if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+            return data
+        firsts = [(p.get("answers") or ["?"])[0] for p in parts]
+        joined = "\n".join(f"{number}. {answer}" for number, answer in enumerate(firsts, 1))
+        return {**data, "answers": [joined]}
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _parts_fit_kind(self) -> EvalRow:
+        if self.kind == "parts" and len(self.parts) < 2:
+            raise ValueError("kind is parts but the row has fewer than 2 parts")
+        if self.kind != "parts" and self.parts:
+            raise ValueError(f"the row has parts but its kind is {self.kind}")
+        return self
+
+    def part_rows(self) -> tuple[EvalRow, ...]:
+        """Each part as a row of its own ("<id>.1", "<id>.2"...), to be scored alone."""
+        return tuple(
+            EvalRow(id=f"{self.id}.{number}", **part.model_dump())
+            for number, part in enumerate(self.parts, 1)
+        )
+
+    def prompt(self) -> str:
+        """The question as sent to every set-up: the question, the lettered choices, and the
+        row's instruction or its kind's plain one; for several parts, the question, then each
+        part numbered, then the reply template ("1. <letter>")."""
+        if self.kind != "parts":
+            return f"{self.body()}\n\n{self.instruction or INSTRUCTIONS[self.kind]}"
+        asked = [self.question.strip()]
+        asked += [f"{number}. {part.body()}" for number, part in enumerate(self.parts, 1)]
+        template = "\n".join(
+            f"{number}. {PLACEHOLDERS[part.kind]}" for number, part in enumerate(self.parts, 1)
+        )
+        asked.append(f"{self.instruction or PARTS_INSTRUCTION}\n{template}")
+        return "\n\n".join(asked)
 
 
 class Dataset(Frozen):
@@ -189,7 +258,10 @@ def _first_problems(exc: ValidationError) -> str:
         if error["type"] == "missing":
             message = "is required"
         elif error["type"] == "extra_forbidden":
-            message = "is not a known field (id, question, choices, answers, kind, source)"
+            message = (
+                "is not a known field "
+                "(id, question, choices, answers, kind, source, instruction, parts)"
+            )
         problems.append(f"field {field}: {message}" if field else message)
     return "; ".join(problems)
 

@@ -19,10 +19,11 @@ from conclave.consensus.answers import (
     extract_letter,
     extract_number,
     normalise_text,
+    part_answers,
     same_text_answer,
 )
 from conclave.errors import ConfigError
-from conclave.evaluation.dataset import AnswerKind, EvalRow
+from conclave.evaluation.dataset import EvalRow, PartKind
 
 Scorer = Callable[[str, EvalRow], bool]
 
@@ -58,7 +59,7 @@ def fold_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-DEFAULT_SCORERS: Mapping[AnswerKind, Scorer] = {
+DEFAULT_SCORERS: Mapping[PartKind, Scorer] = {
     "letter": score_letter,
     "number": score_number,
     "text": score_text,
@@ -69,17 +70,26 @@ DEFAULT_SCORERS: Mapping[AnswerKind, Scorer] = {
 class Scorers:
     """The scorer for each answer kind."""
 
-    by_kind: Mapping[AnswerKind, Scorer] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
+    by_kind: Mapping[PartKind, Scorer] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
 
     def score(self, answer: str, row: EvalRow) -> bool:
-        return self.by_kind[row.kind](answer, row)
+        """Whether `answer` is right for `row`; a row of several parts when every part is (each
+        read after its number, see `part_answers`)."""
+        if row.kind != "parts":
+            return self.by_kind[row.kind](answer, row)
+        parts = row.part_rows()
+        given = part_answers(answer, len(parts))
+        return all(
+            text is not None and self.score(text, part)
+            for text, part in zip(given, parts, strict=True)
+        )
 
     @classmethod
     def from_specs(cls, specs: Sequence[str]) -> Scorers:
         """Scorers from `--scorer` values: `module:function` (every kind) or
         `kind=module:function` (that kind only); later values win."""
-        by_kind: dict[AnswerKind, Scorer] = dict(DEFAULT_SCORERS)
-        kinds: tuple[AnswerKind, ...] = get_args(AnswerKind)
+        by_kind: dict[PartKind, Scorer] = dict(DEFAULT_SCORERS)
+        kinds: tuple[PartKind, ...] = get_args(PartKind)
         for spec in specs:
             kind_name, has_kind, target = spec.partition("=")
             if not has_kind:
