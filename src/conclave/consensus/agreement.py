@@ -5,16 +5,24 @@ Short answers (letters, numbers, short strings) are compared by their extracted 
 answers by a `Similarity` (sentence embeddings where installed, else word overlap), because
 cosine similarity alone does not separate contradicting short answers ("Canberra" against
 "Sydney" scores 0.88 with MiniLM). Member weights decide the vote, so a weak member cannot
-outvote a strong one; ties go to the cluster whose answers the models were surer of.
+outvote a strong one; ties go to the cluster whose answers the models were surer of. A request
+of several numbered questions is voted part by part, and the consensus joins the winning
+answer of each part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from conclave.consensus.answers import Question, final_answer, same_text_answer, text_similarity
+from conclave.consensus.answers import (
+    Question,
+    final_answer,
+    part_answers,
+    same_text_answer,
+    text_similarity,
+)
 from conclave.consensus.prompts import latest_user_query
 from conclave.consensus.transcript import Agreement, AnswerCluster, CallRecord
 from conclave.types import Message
@@ -68,10 +76,12 @@ class _Cluster:
 
 @dataclass(frozen=True)
 class VoteResult:
-    """The winning ballot of a vote, and the agreement measured around it."""
+    """The winning ballot of a vote, and the agreement measured around it; for a request of
+    several parts, `text` joins each part's winning answer ("1. B\n2. 42")."""
 
     winner: int
     agreement: Agreement
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,8 @@ class Counting:
         heaviest ballot when no answer can be read. `ballots` must not be empty."""
         if not ballots:
             raise ValueError("a vote needs at least one answer")
+        if self.question.kind == "parts":
+            return self._vote_parts(ballots)
         clusters, unparsed = self._clusters(ballots)
         if self.question.kind == "free":
             centrality = self._centrality(ballots)
@@ -101,6 +113,26 @@ class Counting:
             winner = max(range(len(ballots)), key=lambda i: _ballot_rank(ballots[i], i))
         winning_cluster = next((c for c in clusters if winner in c.ballots), None)
         return VoteResult(winner, self._agreement(ballots, clusters, unparsed, winning_cluster))
+
+    def _vote_parts(self, ballots: Sequence[Ballot]) -> VoteResult:
+        """Each part voted on its own, among the ballots that answer it; the heaviest ballot
+        that gives every winning answer stands for the vote (else the heaviest)."""
+        parts = self.question.parts
+        given = [part_answers(ballot.text, len(parts)) for ballot in ballots]
+        lines = []
+        for index, part in enumerate(parts):
+            answering = [i for i, texts in enumerate(given) if texts[index] is not None]
+            if not answering:
+                continue
+            part_ballots = [replace(ballots[i], text=given[i][index] or "") for i in answering]
+            won = Counting(part, self.similarity).vote(part_ballots).winner
+            lines.append(f"{index + 1}. {part_ballots[won].text}")
+        text = "\n".join(lines)
+        agreement = self.support_for(ballots, text)
+        backing = [i for i, b in enumerate(ballots) if b.member in agreement.supporters]
+        everyone = range(len(ballots))
+        winner = max(backing or everyone, key=lambda i: _ballot_rank(ballots[i], i))
+        return VoteResult(winner, agreement, text=text)
 
     def support_for(self, ballots: Sequence[Ballot], consensus: str) -> Agreement:
         """The agreement among `ballots`, and how far they back `consensus` (a text written by
@@ -244,30 +276,43 @@ class AgreementMeter:
         self._similarity = similarity or WordOverlap()
         self._aliases = aliases
 
-    def counting(self, conversation: Sequence[Message], texts: Sequence[str]) -> Counting:
-        question = Question.read(
-            latest_user_query(conversation) or "", texts, aliases=self._aliases
+    def question(self, conversation: Sequence[Message], texts: Sequence[str] = ()) -> Question:
+        """What the conversation's latest user message asks, with the instructions of its
+        system messages (see `Question.read`); `texts`, answers to it, help tell its kind."""
+        instructions = "\n".join(m.content for m in conversation if m.role == "system")
+        return Question.read(
+            latest_user_query(conversation) or "",
+            texts,
+            aliases=self._aliases,
+            instructions=instructions,
         )
-        return Counting(question, self._similarity)
 
-    def ballots(self, candidates: Sequence[CallRecord]) -> list[Ballot]:
-        return [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+    def counted(
+        self, conversation: Sequence[Message], candidates: Sequence[CallRecord]
+    ) -> tuple[Counting, list[Ballot]]:
+        """How the candidates' answers are read and compared, and their ballots: each the
+        answer its text concludes, or the whole text for a request of several parts."""
+        ballots = [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+        question = self.question(conversation, [b.text for b in ballots])
+        if question.kind == "parts":
+            ballots = [replace(b, text=r.text) for b, r in zip(ballots, candidates, strict=True)]
+        return Counting(question, self._similarity), ballots
 
     def vote(self, conversation: Sequence[Message], candidates: Sequence[CallRecord]) -> CallRecord:
         """The candidate that wins the weighted vote (`candidates` must not be empty), its text
-        the answer it concludes when the question wants a short answer and it reasoned first."""
-        ballots = self.ballots(candidates)
-        counting = self.counting(conversation, [b.text for b in ballots])
-        winner = counting.vote(ballots).winner
-        record = candidates[winner]
-        if counting.question.kind == "free" or ballots[winner].text == record.text:
+        the answer it concludes when the question wants a short answer and it reasoned first
+        (for several parts, each part's winning answer)."""
+        counting, ballots = self.counted(conversation, candidates)
+        result = counting.vote(ballots)
+        record = candidates[result.winner]
+        text = result.text if result.text is not None else ballots[result.winner].text
+        if counting.question.kind == "free" or text == record.text:
             return record
-        return record.model_copy(update={"text": ballots[winner].text})
+        return record.model_copy(update={"text": text})
 
     def measure(
         self, conversation: Sequence[Message], candidates: Sequence[CallRecord], consensus: str
     ) -> Agreement:
         """How far the candidates agree, and how far they back `consensus`."""
-        ballots = self.ballots(candidates)
-        counting = self.counting(conversation, [b.text for b in ballots])
+        counting, ballots = self.counted(conversation, candidates)
         return counting.support_for(ballots, consensus)

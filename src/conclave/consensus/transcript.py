@@ -101,7 +101,7 @@ class Agreement(Frozen):
     averaged with the supporters' mean token probability where the backend reports one.
     """
 
-    kind: Literal["letter", "number", "text", "free"]
+    kind: Literal["letter", "number", "text", "parts", "free"]
     score: float
     clusters: tuple[AnswerCluster, ...]
     unparsed: tuple[str, ...] = ()
