@@ -67,8 +67,8 @@ def in_asked_form(question: Question, text: str) -> str | None:
     if question.form == "letter":
         return question.extract(concluded) if question.kind == "letter" else None
     if question.form == "number":
-        number = question.extract(concluded) if question.kind == "number" else None
-        return canonical_number(number) if number is not None else None
+        value = question.extract(concluded) if question.kind == "number" else None
+        return canonical_number(value) if value is not None else None
     if question.form in ("word", "words"):
         written = question.short_answer(concluded)
         return written or None

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from conclave.consensus.answers import Question
+from conclave.consensus.forms import is_in_form
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
@@ -53,6 +55,12 @@ class RowResult(Frozen):
     """Seconds its model calls took when computed, cached or not (summed over calls)."""
     calls: int = 0
     cached_calls: int = 0
+    rounds: int = 0
+    """Rounds the run took: 1 when its first round answered."""
+    in_form: bool | None = None
+    """Whether the answer is in the form the row's instruction asks, and nothing more (the
+    letter alone, the number alone, every part on its numbered line); None when the
+    instruction asks for no form."""
     transcript_id: str | None = None
 
     @property
@@ -119,6 +127,8 @@ async def answer_and_score(
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
+    question = Question.read(job.row.prompt())
+    asks_form = question.form is not None or question.kind == "parts"
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -135,6 +145,8 @@ async def answer_and_score(
         model_s=meter.model_s,
         calls=meter.calls,
         cached_calls=meter.cached_calls,
+        rounds=len(transcript.rounds) if transcript is not None else 0,
+        in_form=is_in_form(question, answer) if asks_form else None,
         transcript_id=transcript.id if transcript is not None else None,
     )
     return result, transcript

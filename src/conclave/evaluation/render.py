@@ -18,6 +18,8 @@ _COLUMNS = (
     "cost",
     "model s/q",
     "wall s/q",
+    "at once",
+    "in form",
     "errors",
 )
 
@@ -49,6 +51,8 @@ def _cells(report: Report, score: SetupScore) -> list[str]:
         "-" if score.cost_usd is None else f"${score.cost_usd:.4f}",
         f"{score.model_s_per_question:.1f}",
         f"{score.wall_s_per_question:.1f}",
+        f"{score.first_round_share:.0%}",
+        "-" if score.in_form_share is None else f"{score.in_form_share:.0%}",
         str(score.errors),
     ]
 

@@ -48,6 +48,12 @@ class SetupScore(Frozen):
     wall_s_per_question: float
     model_s_per_question: float
     cached_call_share: float
+    first_round_share: float = 0.0
+    """Questions answered by the run's first round (one call for a member alone, or for
+    `adaptive` when its first answer is sure)."""
+    in_form_share: float | None = None
+    """Of the answers to an instruction that asks for a form (the letter only, the number
+    only, a few words, every numbered part), those in that form and nothing more."""
     vs_best_member: Paired | None = None
 
 
@@ -136,6 +142,7 @@ def _score(
     low, high = wilson_interval(correct, count)
     costs = [r.cost_usd for r in rows if r.cost_usd is not None]
     calls = sum(r.calls for r in rows)
+    formed = [r.in_form for r in rows if r.in_form is not None]
     return SetupScore(
         setup=setup.name,
         kind=setup.kind,
@@ -151,6 +158,8 @@ def _score(
         wall_s_per_question=sum(r.wall_s for r in rows) / count,
         model_s_per_question=sum(r.model_s for r in rows) / count,
         cached_call_share=sum(r.cached_calls for r in rows) / calls if calls else 0.0,
+        first_round_share=sum(r.rounds == 1 for r in rows) / count,
+        in_form_share=sum(formed) / len(formed) if formed else None,
         vs_best_member=paired,
     )
 
