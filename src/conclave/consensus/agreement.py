@@ -7,7 +7,10 @@ cosine similarity alone does not separate contradicting short answers ("Canberra
 "Sydney" scores 0.88 with MiniLM). Member weights decide the vote, so a weak member cannot
 outvote a strong one; ties go to the cluster whose answers the models were surer of. A request
 of several numbered questions is voted part by part, and the consensus joins the winning
-answer of each part.
+answer of each part. A multiple-choice answer read from the options' probabilities votes with
+all of them (each letter gets the member's weight times its share), so that draws shown the
+options in other orders average their probabilities back; votes may also be weighted by each
+answer's own confidence (its mean token probability), as CISC does.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Protocol
 from conclave.consensus.answers import (
     Question,
     final_answer,
+    letter_shares,
     part_answers,
     same_text_answer,
     text_similarity,
@@ -61,10 +65,17 @@ class Ballot:
     text: str
     weight: float = 1.0
     probability: float | None = None
+    shares: Mapping[str, float] | None = None
+    """For a multiple-choice answer read from the options' probabilities: each letter's share."""
 
     @classmethod
     def of(cls, record: CallRecord, weight: float) -> Ballot:
-        """The record's answer: what it concludes, when it reasoned first (see final_answer)."""
+        """The record's answer: what it concludes, when it reasoned first (see final_answer);
+        with the options' probabilities, the likeliest letter, as sure as its share."""
+        shares = letter_shares(record.choice_probabilities)
+        if shares:
+            letter = max(sorted(shares), key=lambda key: shares[key])
+            return cls(record.model, letter, weight, shares[letter], shares)
         return cls(record.model, final_answer(record.text), weight, record.token_probability)
 
 
@@ -72,6 +83,8 @@ class Ballot:
 class _Cluster:
     key: str
     ballots: list[int] = field(default_factory=list)
+    mass: float | None = None
+    """The letter's weighted share over every ballot, when the options' probabilities vote."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,10 @@ class Counting:
             winner = max(range(len(ballots)), key=lambda i: (centrality[i], -i))
         elif clusters:
             best = max(clusters, key=lambda c: self._rank_key(c, ballots))
+            if not best.ballots:  # a letter that wins on the draws' shares, no one's first
+                winner = max(range(len(ballots)), key=lambda i: _ballot_rank(ballots[i], i))
+                agreement = self._agreement(ballots, clusters, unparsed, best)
+                return VoteResult(winner, agreement, text=best.key)
             winner = max(
                 best.ballots, key=lambda i: (ballots[i].weight, _probability(ballots[i]), -i)
             )
@@ -155,6 +172,8 @@ class Counting:
     def _clusters(self, ballots: Sequence[Ballot]) -> tuple[list[_Cluster], list[int]]:
         if self.question.kind == "free":
             return self._free_clusters(ballots), []
+        if self.question.kind == "letter" and any(b.shares for b in ballots):
+            return self._share_clusters(ballots)
         clusters: list[_Cluster] = []
         unparsed: list[int] = []
         for index, ballot in enumerate(ballots):
@@ -169,6 +188,30 @@ class Counting:
                 cluster.ballots.append(index)
                 if len(key) < len(cluster.key):
                     cluster.key = key  # the shortest spelling names the cluster
+        return clusters, unparsed
+
+    def _share_clusters(self, ballots: Sequence[Ballot]) -> tuple[list[_Cluster], list[int]]:
+        """A cluster per letter with any share: its mass the weights times the shares (a
+        ballot with no shares puts its whole weight on the letter it names), its ballots
+        those whose likeliest letter it is."""
+        masses: dict[str, float] = {}
+        firsts: dict[str, list[int]] = {}
+        unparsed: list[int] = []
+        for index, ballot in enumerate(ballots):
+            letter = self.question.extract(ballot.text)
+            if letter is None and not ballot.shares:
+                unparsed.append(index)
+                continue
+            if letter is not None:
+                firsts.setdefault(letter, []).append(index)
+            shares = ballot.shares or ({letter: 1.0} if letter is not None else {})
+            for key, share in shares.items():
+                masses[key] = masses.get(key, 0.0) + ballot.weight * share
+        clusters = [
+            _Cluster(letter, firsts.get(letter, []), mass)
+            for letter, mass in sorted(masses.items())
+            if mass > 0 or letter in firsts
+        ]
         return clusters, unparsed
 
     def _free_clusters(self, ballots: Sequence[Ballot]) -> list[_Cluster]:
@@ -198,10 +241,11 @@ class Counting:
 
     @staticmethod
     def _rank_key(cluster: _Cluster, ballots: Sequence[Ballot]) -> tuple[float, float, float, int]:
-        weight = sum(ballots[i].weight for i in cluster.ballots)
-        surety = sum(_probability(ballots[i]) for i in cluster.ballots) / len(cluster.ballots)
-        heaviest = max(ballots[i].weight for i in cluster.ballots)
-        return round(weight, 9), surety, heaviest, -min(cluster.ballots)
+        members = cluster.ballots
+        surety = sum(_probability(ballots[i]) for i in members) / len(members) if members else 0.0
+        heaviest = max((ballots[i].weight for i in members), default=0.0)
+        first = -min(members, default=len(ballots))
+        return round(_weight(cluster, ballots), 9), surety, heaviest, first
 
     def _agreement(
         self,
@@ -218,8 +262,8 @@ class Counting:
                 AnswerCluster(
                     answer=c.key,
                     members=tuple(ballots[i].member for i in c.ballots),
-                    weight=sum(ballots[i].weight for i in c.ballots),
-                    share=sum(ballots[i].weight for i in c.ballots) / total,
+                    weight=_weight(c, ballots),
+                    share=_weight(c, ballots) / total,
                 )
                 for c in clusters
             ),
@@ -229,6 +273,8 @@ class Counting:
         if backing is None and backing_cluster is not None:
             supporting = backing_cluster.ballots
         support = sum(ballots[i].weight for i in supporting) / total
+        if backing is None and backing_cluster is not None and backing_cluster.mass is not None:
+            support = backing_cluster.mass / total
         probabilities = [p for i in supporting if (p := ballots[i].probability) is not None]
         probability = sum(probabilities) / len(probabilities) if probabilities else None
         confidence = support if probability is None else (support + probability) / 2
@@ -244,6 +290,14 @@ class Counting:
             token_probability=probability,
             confidence=confidence,
         )
+
+
+def _weight(cluster: _Cluster, ballots: Sequence[Ballot]) -> float:
+    """A cluster's weight in the vote: its mass when the options' probabilities vote, else its
+    members' weights."""
+    if cluster.mass is not None:
+        return cluster.mass
+    return sum(ballots[i].weight for i in cluster.ballots)
 
 
 def _ballot_rank(ballot: Ballot, index: int) -> tuple[float, float, int]:
@@ -271,10 +325,14 @@ class AgreementMeter:
         similarity: Similarity | None = None,
         *,
         aliases: Mapping[str, str] | None = None,
+        confidence_weighted: bool = False,
     ) -> None:
+        """`confidence_weighted`: each answer counts its member's weight times its own
+        confidence (its mean token probability, or its letter's share), where known."""
         self._weights = weights
         self._similarity = similarity or WordOverlap()
         self._aliases = aliases
+        self._confidence_weighted = confidence_weighted
 
     def question(self, conversation: Sequence[Message], texts: Sequence[str] = ()) -> Question:
         """What the conversation's latest user message asks, with the instructions of its
@@ -293,6 +351,10 @@ class AgreementMeter:
         """How the candidates' answers are read and compared, and their ballots: each the
         answer its text concludes, or the whole text for a request of several parts."""
         ballots = [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+        if self._confidence_weighted:
+            ballots = [
+                replace(b, weight=b.weight * b.probability) if b.probability else b for b in ballots
+            ]
         question = self.question(conversation, [b.text for b in ballots])
         if question.kind == "parts":
             ballots = [replace(b, text=r.text) for b, r in zip(ballots, candidates, strict=True)]

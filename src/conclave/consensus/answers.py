@@ -300,6 +300,15 @@ def final_answer(text: str) -> str:
     return found[-1].strip() if found else text
 
 
+def letter_shares(probabilities: Mapping[str, float] | None) -> dict[str, float]:
+    """Option letters' probabilities as shares of their sum, so that they add up to 1 (empty
+    when there are none or they are all zero)."""
+    total = sum((probabilities or {}).values())
+    if not probabilities or total <= 0:
+        return {}
+    return {letter: probability / total for letter, probability in probabilities.items()}
+
+
 def extract_letter(answer: str, options: Mapping[str, str]) -> str | None:
     """The option letter an answer picks: stated ("Answer: C", "(B)", "B. Paris") or, failing
     that, the one option whose text the answer contains."""

@@ -64,6 +64,9 @@ class CallRecord(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """Each option letter's probability as the answer's first token, when asked for (a
+    multiple-choice answer read from the options' probabilities)."""
 
     @property
     def ok(self) -> bool:

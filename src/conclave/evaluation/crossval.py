@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from conclave.errors import ConfigError
 from conclave.evaluation.dataset import Dataset
 from conclave.evaluation.evaluate import RowResult
-from conclave.evaluation.report import Paired
+from conclave.evaluation.report import CrossValidation, HeldOutScore, Paired
 from conclave.evaluation.setups import Setup
 from conclave.evaluation.stats import compare_paired, wilson_interval
-from conclave.types import Frozen
 
 RowKey = tuple[str, str]
 """A row: its data set and its id."""
@@ -38,43 +37,6 @@ ANY_KIND = "any"
 
 _PRICES = (0.0, *(10 ** (exponent / 8) for exponent in range(-40, 25)))
 """Prices of a model second, in right answers, tried in turn until the time cap holds."""
-
-
-class HeldOutScore(Frozen):
-    """The choice made without some rows, on those rows."""
-
-    held_out: str
-    """The data set left out, a fold ("fold 2 of 5"), or "all" for every row left out."""
-    rows: int
-    chosen: dict[str, str]
-    """The set-up chosen for each kind of question, on the other rows."""
-    accuracy: float
-    ci_low: float
-    ci_high: float
-    best_member: str
-    best_member_accuracy: float
-    vs_best_member: Paired
-    model_s_per_question: float
-    best_member_model_s_per_question: float
-    tokens_per_question: float
-    best_member_tokens_per_question: float
-    first_round_share: float
-    in_form_share: float | None = None
-
-    @property
-    def time_ratio(self) -> float:
-        """Model seconds per question against the best member's."""
-        best = self.best_member_model_s_per_question
-        return self.model_s_per_question / best if best else float("inf")
-
-
-class CrossValidation(Frozen):
-    """Every choice made without the rows it is reported on."""
-
-    scheme: str
-    time_cap: float | None
-    held_out: tuple[HeldOutScore, ...]
-    """One per part left out, then "all" pooling every row left out."""
 
 
 @dataclass(frozen=True)

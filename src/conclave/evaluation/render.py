@@ -7,7 +7,7 @@ from html import escape
 
 from rich.table import Table
 
-from conclave.evaluation.report import Report, SetupScore
+from conclave.evaluation.report import CrossValidation, HeldOutScore, Report, SetupScore
 
 _COLUMNS = (
     "set-up",
@@ -38,6 +38,53 @@ def report_table(report: Report) -> Table:
         cells = _cells(report, score)
         table.add_row(cells[0], score.dataset, *cells[1:])
     return table
+
+
+_HELD_OUT_COLUMNS = (
+    "left out",
+    "n",
+    "chosen on the rest (per kind)",
+    "accuracy [95% CI]",
+    "best member",
+    "diff (won/lost) p",
+    "model s/q (x best)",
+    "tokens/q (x best)",
+    "at once",
+    "in form",
+)
+
+
+def held_out_table(held_out: CrossValidation) -> Table:
+    """The choice judged on what it was not made on: a line per part left out, then all."""
+    cap = "" if held_out.time_cap is None else f", time within {held_out.time_cap:g}x"
+    title = f"left out of every choice ({held_out.scheme}{cap})"
+    table = Table(title=title, title_justify="left")
+    for index, column in enumerate(_HELD_OUT_COLUMNS):
+        table.add_column(column, justify="left" if index in (0, 2) else "right")
+    for score in held_out.held_out:
+        if score.held_out == "all":
+            table.add_section()
+        table.add_row(*_held_out_cells(score))
+    return table
+
+
+def _held_out_cells(score: HeldOutScore) -> list[str]:
+    paired = score.vs_best_member
+    best_tokens = score.best_member_tokens_per_question
+    tokens_ratio = score.tokens_per_question / best_tokens if best_tokens else float("inf")
+    return [
+        score.held_out,
+        str(score.rows),
+        ", ".join(f"{kind}: {setup}" for kind, setup in score.chosen.items()),
+        f"{score.accuracy:.1%} [{score.ci_low:.1%}, {score.ci_high:.1%}]",
+        f"{score.best_member_accuracy:.1%} ({score.best_member})",
+        f"{paired.difference * 100:+.1f} pts (+{paired.wins}/-{paired.losses}) "
+        f"p={paired.p_value:.3f}",
+        f"{score.model_s_per_question:.1f} ({score.time_ratio:.2f}x)",
+        f"{score.tokens_per_question:.0f} ({tokens_ratio:.1f}x)",
+        f"{score.first_round_share:.0%}",
+        "-" if score.in_form_share is None else f"{score.in_form_share:.0%}",
+    ]
 
 
 def _cells(report: Report, score: SetupScore) -> list[str]:
@@ -107,9 +154,26 @@ th:first-child, td:first-child {{ text-align: left; }}
 <p>{created}. Accuracy with its 95% Wilson interval; grey bars are members alone (outlined:
 the best), blue bars strategies. "Diff" is the paired difference against the best member on
 the same rows, with wins/losses and the exact sign-test p-value.</p>
+{_held_out_html(report.held_out) if report.held_out else ""}
 {"".join(sections)}
 </body></html>
 """
+
+
+def _held_out_html(held_out: CrossValidation) -> str:
+    header = "".join(f"<th>{escape(column)}</th>" for column in _HELD_OUT_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in _held_out_cells(score)) + "</tr>"
+        for score in held_out.held_out
+    )
+    cap = "" if held_out.time_cap is None else f" within {held_out.time_cap:g}x its time"
+    return (
+        "<section><h2>Left out of every choice</h2><p>For each part left out "
+        f"({escape(held_out.scheme)}), the strategy set-up with the most right answers{cap} was "
+        "chosen per kind of question on the other parts, and is scored here on the part it "
+        f"never saw, against the best member alone.</p><table><tr>{header}</tr>{rows}</table>"
+        "</section>"
+    )
 
 
 def _chart(report: Report, dataset: str, scores: list[SetupScore]) -> str:

@@ -71,6 +71,43 @@ class DatasetInfo(Frozen):
     rows: int
 
 
+class HeldOutScore(Frozen):
+    """The choice made without some rows, on those rows."""
+
+    held_out: str
+    """The data set left out, a fold ("fold 2 of 5"), or "all" for every row left out."""
+    rows: int
+    chosen: dict[str, str]
+    """The set-up chosen for each kind of question, on the other rows."""
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    best_member: str
+    best_member_accuracy: float
+    vs_best_member: Paired
+    model_s_per_question: float
+    best_member_model_s_per_question: float
+    tokens_per_question: float
+    best_member_tokens_per_question: float
+    first_round_share: float
+    in_form_share: float | None = None
+
+    @property
+    def time_ratio(self) -> float:
+        """Model seconds per question against the best member's."""
+        best = self.best_member_model_s_per_question
+        return self.model_s_per_question / best if best else float("inf")
+
+
+class CrossValidation(Frozen):
+    """Every choice made without the rows it is reported on."""
+
+    scheme: str
+    time_cap: float | None
+    held_out: tuple[HeldOutScore, ...]
+    """One per part left out, then "all" pooling every row left out."""
+
+
 class Report(Frozen):
     """Everything `conclave eval` found, in one JSON-serialisable value."""
 
@@ -81,6 +118,9 @@ class Report(Frozen):
     """The best member alone per data set (and for all sets)."""
     scores: tuple[SetupScore, ...]
     member_weights: tuple[MemberWeight, ...]
+    held_out: CrossValidation | None = None
+    """The choice among the strategy set-ups made without the rows it is reported on (see
+    `conclave.evaluation.crossval`), when asked for."""
 
     def score(self, setup: str, dataset: str) -> SetupScore | None:
         for score in self.scores:
