@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conclave.config import parse_config
+from conclave.consensus.strategies.adaptive import AdaptiveOptions
 from conclave.evaluation.dataset import EvalRow, load_dataset
 from conclave.evaluation.evaluate import (
     RESULTS_FILE,
@@ -106,7 +107,9 @@ def replay(out: Path, rows: dict[str, EvalRow], setup: str, best: str) -> list[R
         final, alone = results[key], results[(key[0], best)]
         consensus = first_round.aggregate.text if first_round.aggregate else ""
         probability = first.token_probability
-        ran_at = parse_config(transcript.config).sure_probability
+        options = parse_config(transcript.config).options
+        assert isinstance(options, AdaptiveOptions), "the run was not adaptive's"
+        ran_at = options.sure_probability
         sure = probability is not None and probability >= ran_at
         replays.append(
             Replay(

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
+from conclave.cli import common
 from conclave.errors import ProviderHTTPError
 from conclave.providers.local import LocalProvider, _HookedLlama, _Model
 from conclave.providers.openrouter import OpenRouterProvider
@@ -33,7 +34,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeModel | FunctionMode
     }
     provider = FakeProvider(models)
     monkeypatch.setattr(
-        cli, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
+        common, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
     )
     return models
 
@@ -188,7 +189,7 @@ def test_chat_keeps_one_registry_for_every_turn_and_closes_it_at_the_end(
         registries.append(RecordingRegistry(overrides={"local": provider}))
         return registries[-1]
 
-    monkeypatch.setattr(cli, "make_registry", make_registry)
+    monkeypatch.setattr(common, "make_registry", make_registry)
     result = runner.invoke(cli.app, ["chat", "-n", "0"], input="first\nsecond\nthird\n")
 
     assert result.exit_code == 0, result.output
@@ -225,7 +226,7 @@ def test_chat_on_the_embedded_models_loads_each_model_once_for_two_turns(
 
     monkeypatch.setattr(LocalProvider, "_load", counting_load)
     settings = Settings(home=tmp_path / "home", threads=2)
-    monkeypatch.setattr(cli, "make_registry", lambda: ProviderRegistry(settings))
+    monkeypatch.setattr(common, "make_registry", lambda: ProviderRegistry(settings))
     result = runner.invoke(
         cli.app, ["chat", "--config", str(config)], input="Hello.\nAnd again?\nexit\n"
     )
@@ -266,7 +267,7 @@ def openrouter_registry(api_key: str | None) -> ProviderRegistry:
 
 
 def test_models_lists_packs_and_openrouter_prices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "make_registry", lambda: openrouter_registry(None))
+    monkeypatch.setattr(common, "make_registry", lambda: openrouter_registry(None))
     monkeypatch.setenv("COLUMNS", "200")
     result = runner.invoke(cli.app, ["models"])
     assert result.exit_code == 0, result.output
@@ -284,7 +285,7 @@ def test_models_lists_packs_and_openrouter_prices(monkeypatch: pytest.MonkeyPatc
 
 
 def test_credits_shows_balance_and_key_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "make_registry", lambda: openrouter_registry("sk-or-test"))
+    monkeypatch.setattr(common, "make_registry", lambda: openrouter_registry("sk-or-test"))
     result = runner.invoke(cli.app, ["credits"])
     assert result.exit_code == 0, result.output
     assert "credits bought: $25.0000" in result.stdout
@@ -294,7 +295,7 @@ def test_credits_shows_balance_and_key_limits(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_credits_without_a_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "make_registry", lambda: openrouter_registry(None))
+    monkeypatch.setattr(common, "make_registry", lambda: openrouter_registry(None))
     result = runner.invoke(cli.app, ["credits"])
     assert result.exit_code == 1
     assert "OPENROUTER_API_KEY" in result.stderr

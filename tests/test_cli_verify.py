@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from conclave import cli
 from conclave.attestation import SimulatedAttester, SimulatedIssuer, issue_receipt
 from conclave.attestation.receipts import write_receipt_file
+from conclave.cli import common
 from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import build_panel
@@ -89,7 +90,7 @@ def test_ask_writes_a_receipt_that_verify_accepts(
         }
     )
     monkeypatch.setattr(
-        cli, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
+        common, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
     )
     monkeypatch.setenv("CONCLAVE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CONCLAVE_ATTESTATION", "simulated")

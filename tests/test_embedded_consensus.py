@@ -15,7 +15,7 @@ from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import MemberAnswered, MemberFailed
 from conclave.consensus.panel import build_panel
-from conclave.consensus.strategies import REASONING_PROMPT
+from conclave.consensus.strategies.adaptive import REASONING_PROMPT
 from conclave.presets import embedded_config
 from conclave.providers.local import LocalProvider
 from conclave.providers.registry import ProviderRegistry

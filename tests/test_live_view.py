@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from conclave.cli.live_view import LiveView, round_summary
 from conclave.consensus.events import RoundFinished
-from conclave.live_view import LiveView, round_summary
 from test_engine import make_engine
 from test_strategies import CHOICE, answers, weighted
 

@@ -10,12 +10,8 @@ from conclave.config import ConsensusConfig
 from conclave.consensus.agreement import Ballot, Counting
 from conclave.consensus.answers import Question
 from conclave.consensus.events import AggregateDelta, ConsensusDone
-from conclave.consensus.strategies import (
-    REASONING_MAX_TOKENS,
-    REASONING_PROMPT,
-    borda_points,
-    parse_ranking,
-)
+from conclave.consensus.strategies.adaptive import REASONING_MAX_TOKENS, REASONING_PROMPT
+from conclave.consensus.strategies.rank import borda_points, parse_ranking
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
 from conclave.providers.testing import FakeModel, FunctionModel

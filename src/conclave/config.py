@@ -6,23 +6,75 @@ OpenAI-compatible server with the name of the environment variable that holds it
 sampling options, and the run-wide `quorum`, `timeout_s`, `budget_usd`, the wait for
 stragglers (`grace_s`, `grace_factor`, `grace_floor_s`, `straggler_factor`) and the rest given
 to failing members (`breaker_failures`, `breaker_cooldown_s`).
+
+The `strategy` names one of the strategies registered in `conclave.consensus.strategies`; its
+options are one typed block (a `StrategyOptions` model of that strategy), given as
+`strategy_options` or, as earlier configs wrote them, as the flat fields `samples`,
+`agreement_threshold`, `sure_probability` and `show_answers`. The registry declares each
+strategy's options model here (`declare_strategy_options`), so that a config naming an unknown
+strategy or a wrong option fails when it is loaded, with the field and the choices named.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    JsonValue,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from conclave.errors import ConfigError
 from conclave.text_files import read_user_text
 from conclave.types import Frozen, Message, Role, SamplingOptions
 
 ProviderKind = Literal["openrouter", "openai", "local"]
-StrategyName = Literal["flare", "vote", "rank", "sample", "adaptive"]
-"""How the panel reaches its consensus (see conclave.consensus.strategies)."""
+StrategyName = str
+"""How the panel reaches its consensus: the name of a registered strategy (see
+`conclave.consensus.strategies.strategy_names()`)."""
+
+Samples = Annotated[int, Field(ge=2, le=32)]
+"""How many answers a strategy draws from its strongest member."""
+AgreementThreshold = Annotated[float, Field(gt=0.0, le=1.0)]
+"""The confidence (0..1) at which a consensus is agreed and the run stops."""
+SureProbability = Annotated[float, Field(gt=0.0, le=1.0)]
+"""The mean token probability at which a lone answer is sure enough to end the run."""
+
+
+class StrategyOptions(Frozen):
+    """Base of each strategy's typed options block. A field named like one of the flat
+    config fields (`samples`, `agreement_threshold`, `sure_probability`, `show_answers`) takes
+    that field's value when the config gives it."""
+
+
+_STRATEGY_OPTIONS: dict[str, type[StrategyOptions]] = {}
+"""The options model of every registered strategy, by name (filled by the registry)."""
+
+
+def declare_strategy_options(name: str, options_type: type[StrategyOptions]) -> None:
+    """Make `name` a strategy a config may choose, with `options_type` as its options block.
+    Called by `conclave.consensus.strategies.register_strategy`, not by users."""
+    _STRATEGY_OPTIONS[name] = options_type
+
+
+def strategy_options_type(name: str) -> type[StrategyOptions]:
+    """The options model of the strategy `name`; ValueError naming the choices if unknown."""
+    options_type = _STRATEGY_OPTIONS.get(name)
+    if options_type is None:
+        known = ", ".join(_STRATEGY_OPTIONS) or "none registered"
+        raise ValueError(f"unknown strategy {name!r}; choose one of: {known}")
+    return options_type
+
+
+FLAT_STRATEGY_OPTIONS = ("samples", "agreement_threshold", "sure_probability", "show_answers")
+"""Config fields that are strategy options written flat, as earlier configs did."""
 
 DEFAULT_IMPROVEMENT_PROMPT = (
     "Please provide an answer to the initial query based on the aggregated responses provided."
@@ -128,21 +180,24 @@ class ConsensusConfig(Frozen):
     strategy: StrategyName = "flare"
     """flare (an aggregator synthesises), vote, rank (peer review then a chairman), sample
     (several samples of the strongest member, voted), adaptive (members brought in one at a
-    time until they agree)."""
-    samples: int = Field(default=5, ge=2, le=32)
-    """How many answers `sample` draws from the strongest member."""
-    agreement_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
-    """`vote`, `sample`, `rank`, `adaptive`: stop once the consensus has this confidence (0..1);
-    `adaptive` also needs two agreeing members, or one the backend says it is sure of."""
-    sure_probability: float = Field(default=0.5, gt=0.0, le=1.0)
-    """`adaptive`: the first answer ends the run when the model's mean token probability for it
-    is at least this (embedded models report it; OpenAI-compatible servers with `logprobs`)."""
-    show_answers: bool = False
-    """Improvement rounds show members every answer of the previous round (anonymised), not
-    only the consensus: Mixture-of-Agents layers, or a debate."""
+    time until they agree), or any other registered strategy."""
+    samples: Samples | None = None
+    """Flat spelling of the option `samples` (`sample`, `adaptive`)."""
+    agreement_threshold: AgreementThreshold | None = None
+    """Flat spelling of the option `agreement_threshold` (`vote`, `sample`, `rank`,
+    `adaptive`)."""
+    sure_probability: SureProbability | None = None
+    """Flat spelling of the option `sure_probability` (`adaptive`)."""
+    show_answers: bool | None = None
+    """Flat spelling of the option `show_answers` (the strategies with improvement rounds)."""
+    strategy_options: dict[str, JsonValue] = Field(default_factory=dict)
+    """The chosen strategy's options block, checked against its options model (see
+    `options`). The flat fields above are kept for any strategy: a strategy that has no such
+    option leaves them to the next one a config switches to."""
     fallback_aggregator: ModelSpec | None = None
     """Writes the consensus when the aggregator fails; failing that, the answers are voted."""
     name: str = "default"
+    _options: StrategyOptions = PrivateAttr()
 
     @field_validator("models")
     @classmethod
@@ -158,6 +213,25 @@ class ConsensusConfig(Frozen):
             raise ValueError("exactly one aggregator entry is needed, as in Flare's input.json")
         return value
 
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_is_registered(cls, value: str) -> str:
+        strategy_options_type(value)
+        return value
+
+    @field_validator("strategy_options")
+    @classmethod
+    def _options_fit_strategy(
+        cls, value: dict[str, JsonValue], info: ValidationInfo
+    ) -> dict[str, JsonValue]:
+        strategy = info.data.get("strategy")
+        if isinstance(strategy, str):
+            try:
+                strategy_options_type(strategy).model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(_options_problems(strategy, exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _quorum_fits_panel(self) -> ConsensusConfig:
         if self.quorum > len(self.models):
@@ -167,13 +241,52 @@ class ConsensusConfig(Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _options_given_once(self) -> ConsensusConfig:
+        options_type = strategy_options_type(self.strategy)
+        for name in FLAT_STRATEGY_OPTIONS:
+            flat = getattr(self, name)
+            if name in options_type.model_fields and flat is not None:
+                block = self.strategy_options.get(name, flat)
+                if block != flat:
+                    raise ValueError(
+                        f"{name} is given twice, as {flat!r} and as strategy_options.{name} "
+                        f"{block!r}; keep one"
+                    )
+        self._options = options_type.model_validate(
+            {**self._flat_options(options_type), **self.strategy_options}
+        )
+        return self
+
+    @property
+    def options(self) -> StrategyOptions:
+        """The chosen strategy's options: its options model, from `strategy_options` and the
+        flat fields it has, its defaults for the rest."""
+        return self._options
+
     @property
     def aggregator_spec(self) -> AggregatorSpec:
         return self.aggregator[0]
 
     def with_changes(self, **changes: Any) -> ConsensusConfig:
-        """A validated copy with some top-level fields replaced."""
-        return parse_config({**self.model_dump(mode="json"), **changes}, source="overrides")
+        """A validated copy with some top-level fields replaced. A change of `strategy` keeps
+        only the `strategy_options` the new strategy also has (unless `strategy_options` is
+        changed too); the flat fields carry over whole."""
+        data = {**self.model_dump(mode="json"), **changes}
+        strategy = changes.get("strategy")
+        if isinstance(strategy, str) and "strategy_options" not in changes:
+            fields = _STRATEGY_OPTIONS.get(strategy, StrategyOptions).model_fields
+            data["strategy_options"] = {
+                name: value for name, value in self.strategy_options.items() if name in fields
+            }
+        return parse_config(data, source="overrides")
+
+    def _flat_options(self, options_type: type[StrategyOptions]) -> dict[str, object]:
+        return {
+            name: value
+            for name in FLAT_STRATEGY_OPTIONS
+            if name in options_type.model_fields and (value := getattr(self, name)) is not None
+        }
 
 
 def parse_config(data: object, *, source: str = "config") -> ConsensusConfig:
@@ -205,6 +318,15 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         found = _describe_found(error.get("input"), error["type"])
         lines.append(f"  {path}: {error['msg'].removeprefix('Value error, ')} ({found})")
     return "\n".join(lines)
+
+
+def _options_problems(strategy: str, exc: ValidationError) -> str:
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'options'}: "
+        f"{error['msg'].removeprefix('Value error, ')}"
+        for error in exc.errors(include_url=False)
+    )
+    return f"options of strategy {strategy!r}: {problems}"
 
 
 def json_path(location: tuple[int | str, ...]) -> str:

@@ -40,6 +40,6 @@ def embedded_config() -> ConsensusConfig:
         improvement_prompt=COMPACT_IMPROVEMENT_PROMPT,
         iterations=1,
         strategy="adaptive",
-        samples=3,
+        strategy_options={"samples": 3},
         timeout_s=300.0,
     )

@@ -39,10 +39,19 @@ class Consensus:
         self._engine = ConsensusEngine(self.config, self.panel, rng=rng)
 
     def events(
-        self, prompt: str | Sequence[Message], *, system: str | None = None
+        self,
+        prompt: str | Sequence[Message],
+        *,
+        system: str | None = None,
+        stream_aggregate: bool = True,
     ) -> AsyncGenerator[ConsensusEvent, None]:
-        """The run's events as they happen; the last one carries the transcript."""
-        return self._engine.run(conversation_from(prompt, system=system))
+        """The run's events as they happen; the last one carries the transcript.
+
+        Without `stream_aggregate` the aggregator's text comes whole in its finished event
+        (no AggregateDelta pieces), which costs less CPU when nobody watches it grow."""
+        return self._engine.run(
+            conversation_from(prompt, system=system), stream_aggregate=stream_aggregate
+        )
 
     async def ask(
         self, prompt: str | Sequence[Message], *, system: str | None = None

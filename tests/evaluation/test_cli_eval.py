@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
+from conclave.cli import common
 from conclave.config import ModelSpec
-from conclave.evaluation import cli as eval_cli
 from conclave.evaluation.dataset import load_dataset
 from conclave.evaluation.evaluate import RowResult, row_fingerprint
 from conclave.providers.registry import ProviderRegistry
@@ -22,7 +22,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(fake_models()))
+    monkeypatch.setattr(common, "make_registry", lambda: fake_registry(fake_models()))
     path = tmp_path / "panel.json"
     path.write_text(panel_config().model_dump_json())
     return path
@@ -78,7 +78,7 @@ def test_a_bad_data_set_names_the_line(tmp_path: Path, config_file: Path) -> Non
 def test_a_missing_model_pack_stops_the_run_with_its_install_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qwen_pack_not_installed: str
 ) -> None:
-    monkeypatch.setattr(eval_cli, "make_registry", ProviderRegistry)  # the real embedded models
+    monkeypatch.setattr(common, "make_registry", ProviderRegistry)  # the real embedded models
     config = panel_config().model_copy(
         update={"models": (ModelSpec(id="local:qwen2.5-0.5b"), *panel_config().models[1:])}
     )
@@ -113,7 +113,7 @@ def test_report_only_reports_the_kept_answers_and_runs_nothing(
     with (out_dir / "results.jsonl").open("a") as file:
         file.write(kenya_alone.model_dump_json() + "\n")  # one set-up only: left out
     models = fake_models()
-    monkeypatch.setattr(eval_cli, "make_registry", lambda: fake_registry(models))
+    monkeypatch.setattr(common, "make_registry", lambda: fake_registry(models))
     result = runner.invoke(cli.app, [*args, str(four), "--report-only"])
     assert result.exit_code == 0, result.output
     assert [len(model.history) for model in models.values()] == [0, 0, 0]

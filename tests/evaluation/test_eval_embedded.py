@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
+from conclave.cli import common
 from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
-from conclave.evaluation import cli as eval_cli
 from conclave.providers.local import LocalProvider
 from conclave.providers.registry import ProviderRegistry
 
@@ -48,7 +48,7 @@ def test_eval_on_the_embedded_models_writes_a_complete_report(
     tmp_path: Path, local_provider: LocalProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        eval_cli, "make_registry", lambda: ProviderRegistry(overrides={"local": local_provider})
+        common, "make_registry", lambda: ProviderRegistry(overrides={"local": local_provider})
     )
     data = tmp_path / "tiny.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))

@@ -13,6 +13,7 @@ yielded as typed events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 import uuid
@@ -24,8 +25,10 @@ from conclave.config import ConsensusConfig
 from conclave.consensus.agreement import Similarity
 from conclave.consensus.events import (
     AggregateFinished,
+    AnswerChecked,
     ConsensusDone,
     ConsensusEvent,
+    ConversationPrepared,
     MemberAnswered,
     MemberFailed,
     RoundFinished,
@@ -35,10 +38,22 @@ from conclave.consensus.events import (
 from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.records import ask_member, worth_asking_again
-from conclave.consensus.steps import Combiner, MemberSelector, StopRule
+from conclave.consensus.steps import (
+    AnswerStep,
+    Combiner,
+    ConversationStep,
+    MemberSelector,
+    StopRule,
+)
 from conclave.consensus.stragglers import GracePolicy, late_record, skipped_record
 from conclave.consensus.strategies import build_steps
-from conclave.consensus.transcript import CallRecord, RoundRecord, StopReason, Transcript
+from conclave.consensus.transcript import (
+    CallRecord,
+    RoundRecord,
+    StepRecord,
+    StopReason,
+    Transcript,
+)
 from conclave.errors import ConfigError, ConsensusError
 from conclave.prompt_checks import check_prompt
 from conclave.types import Message, Usage
@@ -47,8 +62,9 @@ from conclave.types import Message, Usage
 class ConsensusEngine:
     """Runs consensus for one config and panel. Reusable: each `run` is independent.
 
-    The config's `strategy` chooses the steps (see strategies.py); `selector`, `combiner` and
-    `stop_rules` replace single steps.
+    The config's `strategy` chooses the steps (see `conclave.consensus.strategies`);
+    `selector`, `combiner` and `stop_rules` replace single steps, `before` and `after` the
+    steps around the rounds.
     """
 
     def __init__(
@@ -59,6 +75,8 @@ class ConsensusEngine:
         selector: MemberSelector | None = None,
         combiner: Combiner | None = None,
         stop_rules: Sequence[StopRule] | None = None,
+        before: Sequence[ConversationStep] | None = None,
+        after: Sequence[AnswerStep] | None = None,
         rng: random.Random | None = None,
         health: MemberHealth | None = None,
         similarity: Similarity | None = None,
@@ -71,10 +89,14 @@ class ConsensusEngine:
         """The members' breakers, shared by every run of this engine."""
         self._grace = GracePolicy.from_config(config)
         steps = build_steps(config, panel, rng=rng or random.Random(), similarity=similarity)
-        self._steps = steps
-        self._selector = selector or steps.selector
-        self._combiner = combiner or steps.combiner
-        self._stop_rules = tuple(stop_rules) if stop_rules is not None else steps.stop_rules
+        self._steps = dataclasses.replace(
+            steps,
+            selector=selector or steps.selector,
+            combiner=combiner or steps.combiner,
+            stop_rules=tuple(stop_rules) if stop_rules is not None else steps.stop_rules,
+            before=tuple(before) if before is not None else steps.before,
+            after=tuple(after) if after is not None else steps.after,
+        )
 
     async def run(
         self, conversation: Sequence[Message], *, stream_aggregate: bool = True
@@ -88,18 +110,24 @@ class ConsensusEngine:
         previous round's consensus (recorded as `previous_round`) and ends the run. Raises
         ConsensusError (with the partial transcript) only when no consensus exists at all.
         """
-        conversation = self._full_conversation(conversation)
-        run = _RunState(conversation=conversation, config=self.config)
+        run = _RunState(conversation=self._full_conversation(conversation), config=self.config)
         yield RunStarted(
             run_id=run.id,
             members=tuple(m.label for m in self.panel.members),
             aggregator=self.panel.aggregator.label,
             max_rounds=self._steps.max_rounds,
         )
+        for step in self._steps.before:
+            async with aclosing(step.prepare(run.asked)) as preparing:
+                async for event in preparing:
+                    yield event
+                    if isinstance(event, ConversationPrepared):
+                        run.prepare(event)
+        conversation = run.asked
         stop_reason: StopReason | None = None
         while stop_reason is None:
             index = len(run.rounds)
-            members = self._selector.select(index, self.panel.members, run.rounds)
+            members = self._steps.selector.select(index, self.panel.members, run.rounds)
             yield RoundStarted(round=index, members=tuple(m.label for m in members))
             messages = self._steps.prompt.messages(conversation, run.rounds)
             finished: dict[str, CallRecord] = {}
@@ -120,7 +148,7 @@ class ConsensusEngine:
                     async for member_event in member_events:
                         yield member_event
                 responses = tuple(finished[m.label] for m in members)
-            quorum_error = self._quorum_error(index, responses)
+            quorum_error = self._quorum_error(index, responses) if members else None
             if quorum_error is not None:
                 record = RoundRecord(index=index, responses=responses, other_calls=earlier)
                 kept = _keep_previous(run, record)
@@ -128,39 +156,59 @@ class ConsensusEngine:
                     raise ConsensusError(
                         quorum_error, transcript=run.transcript(record, stop_reason="quorum_lost")
                     )
-                run.rounds.append(kept)
-                yield RoundFinished(round=index, record=kept, final=True)
-                stop_reason = "quorum_lost"
-                break
-
-            candidates = self._steps.pool.candidates(run.rounds, [r for r in responses if r.ok])
-            outcome: AggregateFinished | None = None
-            combining = self._combiner.combine(
-                index, conversation, candidates, stream=stream_aggregate
-            )
-            async with aclosing(combining) as steps:
-                async for step_event in steps:
-                    yield step_event
-                    if isinstance(step_event, AggregateFinished):
-                        outcome = step_event
-            record = _round_record(index, responses, outcome, earlier)
-            if record.aggregate is None or not record.aggregate.ok:
-                kept = _keep_previous(run, record)
-                if kept is None:
-                    raise ConsensusError(
-                        _aggregator_failure(record.aggregate),
-                        transcript=run.transcript(record, stop_reason="aggregator_failed"),
-                    )
-                run.rounds.append(kept)
-                yield RoundFinished(round=index, record=kept, final=True)
-                stop_reason = "aggregator_failed"
-                break
-            agreement = self._steps.meter.measure(conversation, candidates, record.aggregate.text)
-            record = record.model_copy(update={"agreement": agreement})
-            run.rounds.append(record)
-            stop_reason = self._stop_reason(run)
+                record, stop_reason = kept, "quorum_lost"
+                run.rounds.append(record)
+            else:
+                candidates = self._steps.pool.candidates(run.rounds, [r for r in responses if r.ok])
+                outcome: AggregateFinished | None = None
+                combining = self._steps.combiner.combine(
+                    index, conversation, candidates, stream=stream_aggregate
+                )
+                async with aclosing(combining) as steps:
+                    async for step_event in steps:
+                        yield step_event
+                        if isinstance(step_event, AggregateFinished):
+                            outcome = step_event
+                record = _round_record(index, responses, outcome, earlier)
+                if record.aggregate is None or not record.aggregate.ok:
+                    kept = _keep_previous(run, record)
+                    if kept is None:
+                        raise ConsensusError(
+                            _aggregator_failure(record.aggregate),
+                            transcript=run.transcript(record, stop_reason="aggregator_failed"),
+                        )
+                    record, stop_reason = kept, "aggregator_failed"
+                    run.rounds.append(record)
+                else:
+                    if candidates:  # a round that asked nobody has no agreement to measure
+                        agreement = self._steps.meter.measure(
+                            conversation, candidates, record.aggregate.text
+                        )
+                        record = record.model_copy(update={"agreement": agreement})
+                    run.rounds.append(record)
+                    stop_reason = self._stop_reason(run)
+            if stop_reason is not None:
+                async with aclosing(self._checks(record, conversation)) as checks:
+                    async for check_event in checks:
+                        yield check_event
+                        if isinstance(check_event, AnswerChecked):
+                            record = _checked(record, check_event)
+                run.rounds[-1] = record
             yield RoundFinished(round=index, record=record, final=stop_reason is not None)
         yield ConsensusDone(transcript=run.transcript(stop_reason=stop_reason))
+
+    async def _checks(
+        self, record: RoundRecord, conversation: Sequence[Message]
+    ) -> AsyncGenerator[ConsensusEvent, None]:
+        """The checks after the combiner, in order, each reading the consensus as the ones
+        before it left it."""
+        answer = record.consensus
+        for step in self._steps.after:
+            async with aclosing(step.check(record, conversation, answer)) as checking:
+                async for event in checking:
+                    yield event
+                    if isinstance(event, AnswerChecked):
+                        answer = event.answer
 
     async def run_to_end(self, conversation: Sequence[Message]) -> Transcript:
         """Run the consensus and return only its transcript."""
@@ -293,7 +341,7 @@ class ConsensusEngine:
 
     def _stop_reason(self, run: _RunState) -> StopReason | None:
         usage = run.usage
-        for rule in self._stop_rules:
+        for rule in self._steps.stop_rules:
             reason = rule.stop_reason(run.rounds, usage)
             if reason is not None:
                 return reason
@@ -308,29 +356,45 @@ class _RunState:
         self.created_at = datetime.now(UTC)
         self.started = time.perf_counter()
         self.conversation = conversation
+        self.prepared_conversation: tuple[Message, ...] | None = None
+        self.prepared: list[StepRecord] = []
         self.config = config
         self.rounds: list[RoundRecord] = []
 
     @property
+    def asked(self) -> tuple[Message, ...]:
+        """The conversation the rounds are given: as prepared, else as the caller gave it."""
+        return self.prepared_conversation or self.conversation
+
+    def prepare(self, prepared: ConversationPrepared) -> None:
+        """Keep what a step before the first round did, and the conversation it left."""
+        self.prepared.append(prepared.record)
+        if prepared.conversation != self.asked:
+            self.prepared_conversation = prepared.conversation
+
+    @property
     def usage(self) -> Usage:
-        return sum((record.usage for record in self.rounds), Usage())
+        prepared = (call.usage for step in self.prepared for call in step.calls)
+        return sum((record.usage for record in self.rounds), sum(prepared, Usage()))
 
     def transcript(
         self, unfinished: RoundRecord | None = None, *, stop_reason: StopReason | None
     ) -> Transcript:
         rounds = (*self.rounds, unfinished) if unfinished else tuple(self.rounds)
         last = self.rounds[-1] if self.rounds else None
-        last_aggregate = last.aggregate if last else None
+        prepared = (call.usage for step in self.prepared for call in step.calls)
         return Transcript(
             id=self.id,
             created_at=self.created_at,
             config=self.config.model_dump(mode="json"),
             conversation=self.conversation,
+            prepared=tuple(self.prepared),
+            prepared_conversation=self.prepared_conversation,
             rounds=rounds,
-            answer=last_aggregate.text if last_aggregate else "",
+            answer=last.consensus if last else "",
             agreement=last.agreement if last else None,
             stop_reason=stop_reason,
-            usage=sum((record.usage for record in rounds), Usage()),
+            usage=sum((record.usage for record in rounds), sum(prepared, Usage())),
             duration_s=time.perf_counter() - self.started,
         )
 
@@ -365,6 +429,15 @@ def _round_record(
         aggregate=outcome.response,
         decided_by=outcome.decided_by,
         other_calls=(*earlier, *outcome.other_calls),
+        steps=outcome.steps,
+    )
+
+
+def _checked(record: RoundRecord, checked: AnswerChecked) -> RoundRecord:
+    """`record` with what a check after the combiner did, and its answer if it revised it."""
+    revised = checked.answer if checked.revised else record.revised_answer
+    return record.model_copy(
+        update={"steps": (*record.steps, checked.record), "revised_answer": revised}
     )
 
 

@@ -1,17 +1,45 @@
-"""The pluggable steps of a consensus run: who answers a round, what they are asked, which
-answers are combined, how, and when to stop. The engine calls these; a strategy (see
-strategies.py) is a choice of steps, never a second loop."""
+"""The pluggable steps of a consensus run, and the contract between them and the engine.
+
+A run is: the steps before the first round (`ConversationStep`: grounding the conversation in
+documents), then rounds until a stop rule says why to stop; each round asks the members its
+`MemberSelector` chooses the messages its `RoundPrompt` builds, combines the answers its
+`CandidatePool` picks with its `Combiner`; after the final round's consensus the checks run
+(`AnswerStep`: a citation check that drops unsupported sentences or abstains). A strategy (see
+`conclave.consensus.strategies`) is a choice of these steps, a `Steps`; it never forks the loop.
+
+The contract:
+- A step calls models only through `conclave.consensus.calls` (deadline, retries, breaker,
+  record), and returns every call it made in its final event, so the transcript keeps it.
+- A step yields its events as async generators; the engine forwards each one unchanged, in
+  order, to every interface. Besides its final event, any step may yield `StepProgress` (a
+  typed progress line that may carry a finished call). The final event of a combiner is one
+  `AggregateFinished`; of a conversation step, one `ConversationPrepared`; of a check, one
+  `AnswerChecked`. What a step wants kept beyond its calls goes in a `StepRecord` (its typed
+  `report`), which the transcript keeps: `Transcript.prepared` for the steps before the first
+  round, `RoundRecord.steps` for a combiner's and a check's.
+- A selector may choose no members: that round asks nobody, has no quorum to meet, and its
+  combiner does all the work (a swarm: plan, steps in parallel, synthesis).
+"""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from conclave.config import AggregatorSpec
+from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import text_similarity
-from conclave.consensus.events import AggregateDelta, AggregateFinished, AggregateRestarted
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateFinished,
+    AggregateRestarted,
+    AnswerChecked,
+    ConversationPrepared,
+    StepProgress,
+)
 from conclave.consensus.panel import Member
 from conclave.consensus.prompts import (
     aggregation_messages,
@@ -20,16 +48,28 @@ from conclave.consensus.prompts import (
     peer_answers_conversation,
 )
 from conclave.consensus.records import call_record, deadline, failed_record
-from conclave.consensus.transcript import CallRecord, DecidedBy, RoundRecord, StopReason
+from conclave.consensus.transcript import (
+    CallError,
+    CallRecord,
+    DecidedBy,
+    RoundRecord,
+    StopReason,
+)
 from conclave.errors import ProviderError
 from conclave.types import Completion, Message, Role, TextDelta, Usage
 
-CombinerEvent = AggregateDelta | AggregateRestarted | AggregateFinished
+CombinerEvent = AggregateDelta | AggregateRestarted | AggregateFinished | StepProgress
 """What a combiner yields."""
+
+PrepareEvent = ConversationPrepared | StepProgress
+"""What a step before the first round yields."""
+
+CheckEvent = AnswerChecked | StepProgress
+"""What a check of the final consensus yields."""
 
 
 class MemberSelector(Protocol):
-    """Chooses which members answer a round."""
+    """Chooses which members answer a round (none: the combiner does the round's work)."""
 
     def select(
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
@@ -57,6 +97,7 @@ class Combiner(Protocol):
 
     Yields AggregateDelta pieces as the consensus is produced (only when `stream` is true), then
     exactly one AggregateFinished; an AggregateRestarted among the pieces voids those before it.
+    StepProgress may come among them (a combiner with steps of its own).
     """
 
     def combine(
@@ -73,6 +114,45 @@ class StopRule(Protocol):
     """Says why the run should stop after the rounds so far, or None to go on."""
 
     def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None: ...
+
+
+class ConversationStep(Protocol):
+    """Runs once before the first round and may rewrite the conversation the rounds are given
+    (put numbered passages from documents in). Yields StepProgress, then exactly one
+    ConversationPrepared with the conversation from now on and what the step did."""
+
+    name: str
+
+    def prepare(self, conversation: tuple[Message, ...]) -> AsyncGenerator[PrepareEvent, None]: ...
+
+
+class AnswerStep(Protocol):
+    """Reads the final consensus (`round`'s, `answer` as the checks before it left it) and may
+    revise it (drop or mark unsupported sentences, abstain). Yields StepProgress, then
+    exactly one AnswerChecked."""
+
+    name: str
+
+    def check(
+        self, round: RoundRecord, conversation: Sequence[Message], answer: str
+    ) -> AsyncGenerator[CheckEvent, None]: ...
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The engine's steps for one run: a strategy's choice (selector, prompt, pool, combiner,
+    stop rules, meter) and the steps every strategy may have around its rounds (`before`,
+    `after`), and the most rounds they can take."""
+
+    selector: MemberSelector
+    prompt: RoundPrompt
+    pool: CandidatePool
+    combiner: Combiner
+    stop_rules: tuple[StopRule, ...]
+    meter: AgreementMeter
+    max_rounds: int
+    before: tuple[ConversationStep, ...] = ()
+    after: tuple[AnswerStep, ...] = ()
 
 
 class EveryMember:
@@ -114,6 +194,18 @@ class ConsensusPrompt:
                 conversation, answers, last.aggregate.text, self._role, self._prompt
             )
         return improvement_conversation(conversation, last.aggregate.text, self._role, self._prompt)
+
+
+class FixedMembers:
+    """The same chosen members every round (the samples of `sample`)."""
+
+    def __init__(self, members: tuple[Member, ...]) -> None:
+        self._members = members
+
+    def select(
+        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+    ) -> tuple[Member, ...]:
+        return self._members
 
 
 class ThisRound:
@@ -217,7 +309,7 @@ class WithFallbacks:
                     continue
                 if isinstance(event, AggregateRestarted):
                     streamed = False
-                elif event.text:
+                elif isinstance(event, AggregateDelta) and event.text:
                     streamed = True
                 yield event
             if finished is None:  # pragma: no cover - every combiner ends with one
@@ -236,6 +328,33 @@ class WithFallbacks:
             failed.append(finished.response)
         assert finished is not None
         yield finished.model_copy(update={"other_calls": tuple(failed[:-1])})
+
+
+class VoteCombiner:
+    """The weighted plurality of the candidates' answers; the consensus is the winning member's
+    own text (no model call)."""
+
+    def __init__(self, meter: AgreementMeter) -> None:
+        self._meter = meter
+
+    async def combine(
+        self,
+        round_index: int,
+        conversation: Sequence[Message],
+        candidates: Sequence[CallRecord],
+        *,
+        stream: bool,
+    ) -> AsyncGenerator[CombinerEvent, None]:
+        if not candidates:
+            error = CallError(type="no_answers", message="no member answered, nothing to vote on")
+            record = CallRecord(model="vote", role="aggregator", error=error)
+            yield AggregateFinished(round=round_index, response=record, decided_by="vote")
+            return
+        winner = self._meter.vote(conversation, candidates)
+        if stream:
+            yield AggregateDelta(round=round_index, text=winner.text)
+        reused = winner.model_copy(update={"usage": Usage(), "latency_s": 0.0})
+        yield AggregateFinished(round=round_index, response=reused, decided_by="vote")
 
 
 class IterationLimit:

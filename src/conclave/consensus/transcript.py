@@ -14,7 +14,9 @@ from pydantic import Field
 
 from conclave.types import Frozen, Message, Usage
 
-CallRole = Literal["member", "aggregator", "reviewer"]
+CallRole = Literal["member", "aggregator", "reviewer", "step"]
+"""What a call was for: a member's answer, a consensus written, a peer review, or a call of a
+step beyond the rounds (grounding, a check, a plan)."""
 StopReason = Literal[
     "iterations",
     "converged",
@@ -84,6 +86,29 @@ class CallRecord(Frozen):
         )
 
 
+class StepNote(Frozen):
+    """A step's report in words: what it did, for people to read."""
+
+    kind: Literal["note"] = "note"
+    text: str
+
+
+StepReport = StepNote
+"""What a step reports besides its calls. A step with a report of its own shape adds its
+model here as one more member of a union discriminated by `kind`, so that the report is
+typed in the transcript and read back from the store as what it was."""
+
+
+class StepRecord(Frozen):
+    """What a step beyond the members' rounds did: the grounding of the conversation before the
+    first round, a check of the consensus after the combiner, a plan: its name, the model calls
+    it made and its report."""
+
+    step: str
+    calls: tuple[CallRecord, ...] = ()
+    report: StepReport | None = None
+
+
 class AnswerCluster(Frozen):
     """Members whose answers say the same thing."""
 
@@ -128,19 +153,32 @@ class RoundRecord(Frozen):
     other_calls: tuple[CallRecord, ...] = ()
     """Calls besides the members' and the deciding one: peer reviews, failed aggregators."""
     agreement: Agreement | None = None
+    steps: tuple[StepRecord, ...] = ()
+    """What steps beyond the members' answers did in this round: a combiner's plan, the
+    checks of the final consensus."""
+    revised_answer: str | None = None
+    """The consensus as a check after the combiner revised it; None: the aggregate's text."""
 
     @property
     def answered(self) -> tuple[CallRecord, ...]:
         return tuple(response for response in self.responses if response.ok)
 
     @property
+    def consensus(self) -> str:
+        """The round's consensus: as revised by a check, else the aggregate's text."""
+        if self.revised_answer is not None:
+            return self.revised_answer
+        return self.aggregate.text if self.aggregate is not None else ""
+
+    @property
     def calls(self) -> tuple[CallRecord, ...]:
         """Every model call this round made, each once: the members', the reviews and failed
-        attempts, and the deciding call unless it reuses an answer counted elsewhere."""
+        attempts, the deciding call unless it reuses an answer counted elsewhere, and the
+        steps' calls."""
         calls = (*self.responses, *self.other_calls)
-        if self.aggregate is None or self.decided_by in _REUSED_ANSWER:
-            return calls
-        return (*calls, self.aggregate)
+        if self.aggregate is not None and self.decided_by not in _REUSED_ANSWER:
+            calls = (*calls, self.aggregate)
+        return (*calls, *(call for step in self.steps for call in step.calls))
 
     @property
     def usage(self) -> Usage:
@@ -154,6 +192,11 @@ class Transcript(Frozen):
     created_at: datetime
     config: dict[str, object] = Field(default_factory=dict)
     conversation: tuple[Message, ...]
+    """The conversation as the caller gave it."""
+    prepared: tuple[StepRecord, ...] = ()
+    """What the steps before the first round did (grounding the conversation in documents)."""
+    prepared_conversation: tuple[Message, ...] | None = None
+    """The conversation the rounds were given, where a step before them rewrote it."""
     rounds: tuple[RoundRecord, ...] = ()
     answer: str = ""
     agreement: Agreement | None = None
@@ -162,15 +205,24 @@ class Transcript(Frozen):
     usage: Usage = Usage()
     duration_s: float = 0.0
 
+    @property
+    def asked(self) -> tuple[Message, ...]:
+        """The conversation the rounds were given: as prepared, else as the caller gave it."""
+        return self.prepared_conversation or self.conversation
+
     def calls(self) -> Iterator[tuple[int, CallRecord]]:
-        """Every call of the run with its round's index, in order."""
+        """Every call of the run with its round's index, in order; the calls of the steps
+        before the first round count as round 0's."""
+        for step in self.prepared:
+            for call in step.calls:
+                yield 0, call
         for record in self.rounds:
             for call in record.calls:
                 yield record.index, call
 
     def sent(self, call: CallRecord) -> tuple[Message, ...]:
         """Every message `call` (a record of this run) was sent."""
-        return (*self.conversation[: call.conversation_messages], *call.messages)
+        return (*self.asked[: call.conversation_messages], *call.messages)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

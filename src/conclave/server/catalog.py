@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
-from conclave.config import ConsensusConfig, StrategyName, load_config
+from conclave.config import ConsensusConfig, load_config
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import Panel, build_panel
+from conclave.consensus.strategies import strategy_names
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
@@ -23,7 +23,8 @@ from conclave.server.api_errors import unknown_model
 from conclave.settings import Settings
 
 DEFAULT_ALIAS = "default"
-STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
+STRATEGIES = strategy_names()
+"""The strategies registered when the server loads (`strategy_names()` is the live list)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ class PresetCatalog:
         if model == DEFAULT_ALIAS:
             return self.default
         base, _, strategy = model.rpartition(":")
-        if base and strategy in STRATEGIES:
+        if base and strategy in strategy_names():
             return self._variant(self.resolve(base), strategy)
-        raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(STRATEGIES)}"))
+        raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(strategy_names())}"))
 
     def _variant(self, preset: Preset, strategy: str) -> Preset:
         """`preset`'s panel run with `strategy`: built once, sharing the preset's providers."""

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from conclave.cli import common
+from conclave.cli.common import err, fail, out
 from conclave.config import ConsensusConfig, load_config
 from conclave.errors import ConclaveError
 from conclave.evaluation.dataset import Dataset, load_dataset
@@ -30,16 +31,12 @@ from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, plan_setups
 from conclave.presets import embedded_config
 from conclave.providers.readiness import check_embedded_models
-from conclave.providers.registry import ProviderRegistry
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 PIPED_TABLE_WIDTH = 220
 
 
-def make_registry() -> ProviderRegistry:
-    """The providers the evaluation uses (tests replace this)."""
-    return ProviderRegistry()
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
 
 
 def eval_command(
@@ -110,8 +107,7 @@ def eval_command(
         else:
             results = asyncio.run(_evaluate(run, datasets, setups, scorers, quiet))
     except ConclaveError as exc:
-        err.print(f"error: {escape(str(exc))}", style="red")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     except KeyboardInterrupt:
         err.print(
             f"interrupted: finished answers are kept in {out_dir / RESULTS_FILE}; "
@@ -145,7 +141,7 @@ async def _evaluate(
     scorers: Scorers,
     quiet: bool,
 ) -> list[RowResult]:
-    registry = make_registry()
+    registry = common.make_registry()
     if not registry.replaces("local"):  # a missing pack stops the run, not each of its calls
         for setup in setups:
             check_embedded_models(

@@ -1,27 +1,26 @@
-"""`conclave batch IN.jsonl --out OUT.jsonl`: the command (registered in conclave.cli)."""
+"""`conclave batch IN.jsonl --out OUT.jsonl`: one consensus per row, locally or on Ray."""
 
 from __future__ import annotations
 
 import asyncio
 from functools import partial
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from conclave.batch.consensus_batch import RayOptions, run_consensus_batch
 from conclave.batch.progress import RichProgress
 from conclave.batch.runner import NoProgress, RunSummary
-from conclave.config import ConsensusConfig, load_config
+from conclave.cli.common import ConfigOption, IterationsOption, err, fail, resolve_config
+from conclave.cli.run_store import close_cli_store, keep_run, open_cli_store
 from conclave.errors import ConclaveError
-from conclave.presets import embedded_config
-from conclave.run_log import close_cli_store, keep_run, open_cli_store
 from conclave.session import Consensus
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False, soft_wrap=True)
+
+def register(app: typer.Typer) -> None:
+    app.command()(batch)
 
 
 def batch(
@@ -43,15 +42,8 @@ def batch(
             "the same --out to resume: rows already there are skipped.",
         ),
     ],
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", "-c", help="A consensus config. Without it, the embedded local models."
-        ),
-    ] = None,
-    iterations: Annotated[
-        int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
-    ] = None,
+    config: ConfigOption = None,
+    iterations: IterationsOption = None,
     concurrency: Annotated[
         int,
         typer.Option(
@@ -83,7 +75,7 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run one consensus per row of a JSONL file, locally or on a Ray cluster (resumable)."""
-    consensus_config = _config(config, iterations)
+    consensus_config = resolve_config(config, iterations)
     ray_options = (
         None if ray is None else RayOptions(address=ray, actors=actors, actor_cpus=actor_cpus)
     )
@@ -97,14 +89,14 @@ def batch(
                 concurrency=concurrency,
                 retry_failed=retry_failed,
                 ray=ray_options,
-                progress=NoProgress() if quiet else RichProgress(_err),
+                progress=NoProgress() if quiet else RichProgress(err),
                 keep=partial(keep_run, store, config=consensus_config),
             )
         )
     except ConclaveError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
-        _err.print(f"interrupted: the rows finished are in {out_path}; run again to resume")
+        err.print(f"interrupted: the rows finished are in {out_path}; run again to resume")
         raise typer.Exit(130) from None
     finally:
         close_cli_store(store)
@@ -113,23 +105,10 @@ def batch(
         raise typer.Exit(1)
 
 
-def _config(path: Path | None, iterations: int | None) -> ConsensusConfig:
-    try:
-        config = load_config(path) if path else embedded_config()
-        return config if iterations is None else config.with_changes(iterations=iterations)
-    except ConclaveError as exc:
-        _fail(str(exc))
-
-
 def _report(summary: RunSummary, out_path: Path) -> None:
     skipped = f", {summary.skipped} already done" if summary.skipped else ""
     failed = f", [red]{summary.failed} failed[/]" if summary.failed else ""
-    _err.print(
+    err.print(
         f"{summary.finished} rows in {summary.elapsed_s:.1f} s "
         f"({summary.rows_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
     )
-
-
-def _fail(message: str) -> NoReturn:
-    _err.print(f"error: {escape(message)}", style="red")
-    raise typer.Exit(1)

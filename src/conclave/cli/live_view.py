@@ -1,10 +1,14 @@
-"""The terminal's live view of a run, drawn from the engine's events."""
+"""The terminal's view of a run on stderr, drawn from the engine's events: a live panel on a
+terminal, one line per answer and round otherwise."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel as RichPanel
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +17,7 @@ from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
     AggregateRestarted,
+    ConsensusDone,
     ConsensusEvent,
     MemberAnswered,
     MemberFailed,
@@ -20,7 +25,7 @@ from conclave.consensus.events import (
     RoundStarted,
     RunStarted,
 )
-from conclave.consensus.transcript import Agreement, CallRecord, RoundRecord
+from conclave.consensus.transcript import Agreement, CallRecord, RoundRecord, Transcript
 
 _PREVIEW_CHARS = 70
 
@@ -123,3 +128,41 @@ def agreement_line(agreement: Agreement) -> str:
         )
         line += f" · answers: {shown}"
     return line
+
+
+async def with_live_view(events: AsyncIterator[ConsensusEvent], console: Console) -> Transcript:
+    """Draw the run live on `console` (a terminal), a line per finished round; the transcript."""
+    view = LiveView()
+    with Live(view.render(), console=console, refresh_per_second=8, transient=False) as live:
+        async for event in events:
+            view.apply(event)
+            live.update(view.render())
+            if isinstance(event, RoundFinished):
+                live.console.print(round_summary(event.record), markup=False)
+            if isinstance(event, ConsensusDone):
+                return event.transcript
+    raise AssertionError("the run ended without a transcript")  # pragma: no cover
+
+
+async def with_progress_lines(
+    events: AsyncIterator[ConsensusEvent], console: Console | None
+) -> Transcript:
+    """Print a line per answer, failure and round on `console` (none: silent); the transcript."""
+    async for event in events:
+        if console is not None:
+            _progress_line(event, console)
+        if isinstance(event, ConsensusDone):
+            return event.transcript
+    raise AssertionError("the run ended without a transcript")  # pragma: no cover
+
+
+def _progress_line(event: ConsensusEvent, console: Console) -> None:
+    if isinstance(event, MemberAnswered):
+        r = event.response
+        flag = " (truncated)" if r.truncated else ""
+        console.print(f"round {event.round + 1}: {r.model} answered in {r.latency_s:.1f}s{flag}")
+    elif isinstance(event, MemberFailed) and event.response.error:
+        model, error = event.response.model, event.response.error
+        console.print(f"round {event.round + 1}: {model} failed: {escape(error.message)}")
+    elif isinstance(event, RoundFinished):
+        console.print(round_summary(event.record), markup=False)

@@ -1,0 +1,50 @@
+"""`sample`: self-consistency. Several samples of the strongest member (the first at its own
+settings, the others drawn warmer with seeds of their own) answer, and their answers are
+voted."""
+
+from __future__ import annotations
+
+from conclave.config import AgreementThreshold, Samples, StrategyOptions
+from conclave.consensus.steps import (
+    AgreementStop,
+    FixedMembers,
+    Steps,
+    ThisRound,
+    VoteCombiner,
+)
+from conclave.consensus.strategies.draws import sampled, strongest_first
+from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
+
+
+class SampleOptions(StrategyOptions):
+    samples: Samples = 5
+    """How many answers to draw from the strongest member."""
+    agreement_threshold: AgreementThreshold = 0.75
+    """Stop once the consensus has this confidence (0..1)."""
+    show_answers: bool = False
+    """Improvement rounds show the samples every answer of the previous round (anonymised)."""
+
+
+def sample_steps(options: SampleOptions, context: StrategyContext) -> Steps:
+    samples = sampled(strongest_first(context.panel.members)[0], options.samples)
+    meter = context.meter(samples)
+    return Steps(
+        selector=FixedMembers(samples),
+        prompt=context.improvement_prompt(show_answers=options.show_answers),
+        pool=ThisRound(),
+        combiner=VoteCombiner(meter),
+        stop_rules=(*context.round_limits(), AgreementStop(options.agreement_threshold)),
+        meter=meter,
+        max_rounds=context.config.iterations + 1,
+    )
+
+
+SAMPLE = register_strategy(
+    Strategy(
+        name="sample",
+        summary="several samples of the strongest member, voted (self-consistency)",
+        options_type=SampleOptions,
+        build=sample_steps,
+        falls_back=False,
+    )
+)
