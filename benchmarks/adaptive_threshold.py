@@ -27,7 +27,7 @@ from conclave.evaluation.evaluate import (
     result_key,
 )
 from conclave.evaluation.runner import ResultLog
-from conclave.evaluation.scoring import DEFAULT_SCORERS
+from conclave.evaluation.scoring import Scorers
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def replay(out: Path, rows: dict[str, EvalRow], setup: str, best: str) -> list[R
             Replay(
                 probability=probability,
                 unreadable_first=sure and len(transcript.rounds) > 1,
-                first_correct=DEFAULT_SCORERS[row.kind](consensus, row),
+                first_correct=Scorers().score(consensus, row),
                 first_tokens=first.usage.total_tokens,
                 final_correct=final.correct,
                 final_tokens=final.prompt_tokens + final.completion_tokens,

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
+from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import (
     SHORT_ANSWER_WORDS,
     Question,
@@ -21,6 +23,10 @@ from conclave.consensus.answers import (
     final_answer,
     part_answers,
 )
+from conclave.consensus.events import AnswerChecked
+from conclave.consensus.steps import CheckEvent
+from conclave.consensus.transcript import AnswerFormReport, RoundRecord, StepRecord
+from conclave.types import Message
 
 _LETTER_ONLY = re.compile(r"\(?([A-Z])\)?\.?")
 _NUMBER_ONLY = re.compile(r"[-+]?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)%?")
@@ -121,3 +127,41 @@ def is_in_form(question: Question, answer: str) -> bool:
             return False
         return True
     return True
+
+
+FORM_STEP = "form"
+
+
+class AnswerInForm:
+    """The last check of every run: the final consensus written in the form the conversation
+    asks for, the text it was read from kept in the round's steps as the reasoning (see
+    `shaped`). When the conversation asks for no form there is nothing to check, and the step
+    says nothing (no event: the run's events stay as they were); when it asks for one but none
+    can be read, the consensus stays as it is."""
+
+    name = FORM_STEP
+
+    def __init__(self, meter: AgreementMeter) -> None:
+        self._meter = meter
+
+    async def check(
+        self, round: RoundRecord, conversation: Sequence[Message], answer: str
+    ) -> AsyncGenerator[CheckEvent, None]:
+        question = self._meter.question(conversation)
+        if question.form is None and question.kind != "parts":
+            return
+        result = shaped(question, answer)
+        revised = result.answer != answer
+        form = "parts" if question.kind == "parts" else question.form
+        report = (
+            AnswerFormReport(form=form or "", reasoning=result.reasoning)
+            if revised and result.reasoning
+            else None
+        )
+        yield AnswerChecked(
+            round=round.index,
+            step=FORM_STEP,
+            answer=result.answer,
+            revised=revised,
+            record=StepRecord(step=FORM_STEP, report=report),
+        )

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from conclave.config import ConsensusConfig, StrategyOptions, declare_strategy_options
 from conclave.consensus.agreement import AgreementMeter, Similarity
 from conclave.consensus.embeddings import default_similarity
+from conclave.consensus.forms import AnswerInForm
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.steps import (
     AnswerStep,
@@ -191,7 +192,11 @@ def build_steps(
         steps,
         combiner=combiner,
         before=(*steps.before, *(step for ext in extensions for step in ext.before)),
-        after=(*steps.after, *(step for ext in extensions for step in ext.after)),
+        after=(
+            *steps.after,
+            *(step for ext in extensions for step in ext.after),
+            AnswerInForm(steps.meter),  # last: the answer in the form asked, after any check
+        ),
     )
 
 
