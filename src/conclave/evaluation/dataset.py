@@ -20,6 +20,8 @@ error naming the file, the line and the field.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -208,6 +210,45 @@ class Dataset(Frozen):
 
     name: str
     rows: tuple[EvalRow, ...]
+
+
+@dataclass(frozen=True)
+class RowLimits:
+    """How many rows of each data set to take (`--limit`): one number for every set, and
+    numbers for named sets."""
+
+    every: int | None = None
+    by_name: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, texts: Sequence[str]) -> RowLimits:
+        """`N` or `NAME=N` values; ConfigError naming one that is neither."""
+        every: int | None = None
+        by_name: dict[str, int] = {}
+        for text in texts:
+            name, equals, number = text.rpartition("=")
+            if not number.isdigit() or int(number) < 1 or (equals and not name):
+                raise ConfigError(
+                    f"--limit {text!r}: expected a number of rows (from 1), or NAME=N for the "
+                    "data set NAME (its file name without .jsonl)"
+                )
+            if equals:
+                by_name[name] = int(number)
+            else:
+                every = int(number)
+        return cls(every, by_name)
+
+    def of(self, name: str) -> int | None:
+        return self.by_name.get(name, self.every)
+
+    def check(self, names: Sequence[str]) -> None:
+        """ConfigError when a limit names no data set of the run."""
+        unknown = sorted(set(self.by_name) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"--limit names {', '.join(unknown)}, which is not a data set of this run "
+                f"({', '.join(names)})"
+            )
 
 
 def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:

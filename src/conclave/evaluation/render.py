@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from rich.markup import escape as markup_escape
 from rich.table import Table
 
 from conclave.evaluation.report import CrossValidation, HeldOutScore, Report, SetupScore
@@ -35,8 +36,8 @@ def report_table(report: Report) -> Table:
         if last_dataset is not None and score.dataset != last_dataset:
             table.add_section()
         last_dataset = score.dataset
-        cells = _cells(report, score)
-        table.add_row(cells[0], score.dataset, *cells[1:])
+        cells = [markup_escape(cell) for cell in _cells(report, score)]
+        table.add_row(cells[0], markup_escape(score.dataset), *cells[1:])
     return table
 
 
@@ -64,7 +65,7 @@ def held_out_table(held_out: CrossValidation) -> Table:
     for score in held_out.held_out:
         if score.held_out == "all":
             table.add_section()
-        table.add_row(*_held_out_cells(score))
+        table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score)))
     return table
 
 
