@@ -27,7 +27,6 @@ from conclave.consensus.answers import (
     same_text_answer,
     text_similarity,
 )
-from conclave.consensus.prompts import latest_user_query
 from conclave.consensus.transcript import Agreement, AnswerCluster, CallRecord
 from conclave.types import Message
 
@@ -337,13 +336,7 @@ class AgreementMeter:
     def question(self, conversation: Sequence[Message], texts: Sequence[str] = ()) -> Question:
         """What the conversation's latest user message asks, with the instructions of its
         system messages (see `Question.read`); `texts`, answers to it, help tell its kind."""
-        instructions = "\n".join(m.content for m in conversation if m.role == "system")
-        return Question.read(
-            latest_user_query(conversation) or "",
-            texts,
-            aliases=self._aliases,
-            instructions=instructions,
-        )
+        return Question.of(conversation, texts, aliases=self._aliases)
 
     def counted(
         self, conversation: Sequence[Message], candidates: Sequence[CallRecord]

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from conclave.types import Message
+
 AnswerKind = Literal["letter", "number", "text", "parts", "free"]
 """What a question expects: an option letter, a number, a short string, one answer for each of
 several numbered questions, or free-form text."""
@@ -141,6 +143,25 @@ class Question:
             asked = frozenset(normalise_text(text).split())
             return cls("parts", {}, normalised_aliases, asked, parts=parts)
         return _read_one(cls, text, answers, normalised_aliases, asked_form(instructions))
+
+    @classmethod
+    def of(
+        cls,
+        conversation: Sequence[Message],
+        answers: Sequence[str] = (),
+        *,
+        aliases: Mapping[str, str] | None = None,
+    ) -> Question:
+        """What a conversation asks: its latest user message, with the instructions of its
+        system messages (see `read`)."""
+        asked = next((m.content for m in reversed(conversation) if m.role == "user"), "")
+        instructions = "\n".join(m.content for m in conversation if m.role == "system")
+        return cls.read(asked, answers, aliases=aliases, instructions=instructions)
+
+    @property
+    def asks_form(self) -> bool:
+        """Whether the instruction asks for the answer in a form (or one line per part)."""
+        return self.form is not None or self.kind == "parts"
 
     def extract(self, answer: str) -> str | None:
         """The answer's comparable key ("B", "42", "canberra"; for several parts, each part's

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from conclave.consensus.answers import Question, extract_letter
 from conclave.consensus.panel import Member
-from conclave.consensus.prompts import latest_user_query
 from conclave.types import Completion, Message, StreamItem, TextDelta
 
 LETTER_TOKENS = 1
@@ -27,8 +26,7 @@ LETTER_TOKENS = 1
 def letter_question(messages: Sequence[Message]) -> Question | None:
     """The multiple-choice question of the conversation's latest user message when it asks for
     the letter only (the options' probabilities then are the answer); else None."""
-    instructions = "\n".join(m.content for m in messages if m.role == "system")
-    question = Question.read(latest_user_query(messages) or "", instructions=instructions)
+    question = Question.of(messages)
     if question.kind != "letter" or question.form != "letter" or len(question.options) < 2:
         return None
     return question

@@ -83,6 +83,11 @@ def in_asked_form(question: Question, text: str) -> str | None:
     return None
 
 
+def asks_for_a_form(conversation: Sequence[Message]) -> bool:
+    """Whether the conversation asks for its answer in a form (see `Question.asks_form`)."""
+    return Question.of(conversation).asks_form
+
+
 def first_json(text: str) -> str | None:
     """The first JSON object or array written in `text` (inside a code fence or not), as
     written."""
@@ -148,7 +153,7 @@ class AnswerInForm:
         self, round: RoundRecord, conversation: Sequence[Message], answer: str
     ) -> AsyncGenerator[CheckEvent, None]:
         question = self._meter.question(conversation)
-        if question.form is None and question.kind != "parts":
+        if not question.asks_form:
             return
         result = shaped(question, answer)
         revised = result.answer != answer

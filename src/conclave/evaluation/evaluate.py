@@ -128,7 +128,6 @@ async def answer_and_score(
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
     question = Question.read(job.row.prompt())
-    asks_form = question.form is not None or question.kind == "parts"
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -146,7 +145,7 @@ async def answer_and_score(
         calls=meter.calls,
         cached_calls=meter.cached_calls,
         rounds=len(transcript.rounds) if transcript is not None else 0,
-        in_form=is_in_form(question, answer) if asks_form else None,
+        in_form=is_in_form(question, answer) if question.asks_form else None,
         transcript_id=transcript.id if transcript is not None else None,
     )
     return result, transcript

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
+from conclave.consensus.forms import asks_for_a_form
 from conclave.consensus.transcript import Transcript
 from conclave.server.answers import chat_completion, completion_id, finish_reason
 from conclave.server.api_errors import (
@@ -75,8 +76,15 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
         run = await service.start(body.model, conversation, stream=body.stream, finish=finish)
         if body.stream:
             include_usage = body.stream_options is not None and body.stream_options.include_usage
+            asks_form = asks_for_a_form(conversation)
             return EventStreamResponse(
-                _chunks(run, service, settings.keepalive_s, include_usage=include_usage),
+                _chunks(
+                    run,
+                    service,
+                    settings.keepalive_s,
+                    include_usage=include_usage,
+                    asks_form=asks_form,
+                ),
                 on_close=run.aclose,
             )
         try:
@@ -161,16 +169,24 @@ def _conformer(answer_format: AnswerFormat) -> Callable[[Preset], Finisher]:
 
 
 async def _chunks(
-    run: ConsensusRun, service: ConsensusService, keepalive_s: float, *, include_usage: bool
+    run: ConsensusRun,
+    service: ConsensusService,
+    keepalive_s: float,
+    *,
+    include_usage: bool,
+    asks_form: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The stream of one run: role chunk, the final answer's pieces, finish, usage, [DONE].
     A failure after the stream opened is sent as an OpenAI error object, then the stream ends."""
     writer = ChunkWriter(
         completion_id(run.run_id), int(time.time()), run.preset.name, include_usage=include_usage
     )
-    answer = FinalAnswerText()
+    answer = FinalAnswerText(asks_form=asks_form)
 
     def render(event: ConsensusEvent) -> Iterator[bytes]:
+        working = answer.reasoning_of(event)
+        if working:
+            yield writer.reasoning(working)
         text = answer.text_of(event)
         if text:
             yield writer.content(text)

@@ -9,6 +9,10 @@ rule) is known to be final only at its RoundFinished; its aggregate is then sent
 Before that, the stream opens at once with the assistant role chunk, and keep-alive comments
 hold it open while the members think.
 
+When the conversation asks for the answer in a form (the letter only, a number, numbered
+parts), the final aggregate's pieces are its working: they stream as `reasoning_content`, and
+the answer written in the asked form follows as `content` once the run has ended.
+
 A client cannot take text back: when the last round's aggregator breaks off after some of its
 text was sent (AggregateRestarted), the fallback's text is not appended to it; the stream
 ends with an error instead, and the run's transcript keeps the fallback's consensus. When the
@@ -36,15 +40,30 @@ DONE = data_frame("[DONE]")
 class FinalAnswerText:
     """Picks the final answer's text out of a run's events, as early as it is certain."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, asks_form: bool = False) -> None:
+        self._asks_form = asks_form
         self._last_possible_round: int | None = None
         self._sent = False
         self.broken_off: CallRecord | None = None
         """The aggregator call whose text was partly sent before it failed: the text the
         client holds is not the answer, and the stream must end with an error."""
 
+    def reasoning_of(self, event: ConsensusEvent) -> str | None:
+        """The text this event adds to the final answer's working (when a form is asked)."""
+        if not self._asks_form:
+            return None
+        if isinstance(event, AggregateDelta) and event.round == self._last_possible_round:
+            return event.text or None
+        return None
+
     def text_of(self, event: ConsensusEvent) -> str | None:
         """The text this event adds to the final answer, or None."""
+        if self._asks_form:
+            if isinstance(event, RunStarted):
+                self._last_possible_round = event.max_rounds - 1
+            if isinstance(event, RoundFinished) and event.final:
+                return event.record.consensus  # the answer in the asked form, whole
+            return None
         if isinstance(event, RunStarted):
             self._last_possible_round = event.max_rounds - 1
         elif isinstance(event, AggregateDelta):
@@ -86,6 +105,9 @@ class ChunkWriter:
 
     def content(self, text: str) -> bytes:
         return self._choice({"content": text}, None)
+
+    def reasoning(self, text: str) -> bytes:
+        return self._choice({"reasoning_content": text}, None)
 
     def finish(self, reason: str) -> bytes:
         return self._choice({}, reason)
