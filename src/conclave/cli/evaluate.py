@@ -76,6 +76,12 @@ def eval_command(
             "field (repeat: every combination), e.g. sure_probability=0.3,0.5."
         ),
     ] = None,
+    member: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only this member alone (repeat; by model id or label). Default: every one."
+        ),
+    ] = None,
     held_out: Annotated[
         str,
         typer.Option(
@@ -127,7 +133,9 @@ def eval_command(
         limits.check([d.name for d in datasets])
         configs = _configs(config or [])
         variations = [parse_variation(text) for text in vary or []]
-        setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY], variations)
+        setups = plan_setups(
+            configs, strategy or [DEFAULT_STRATEGY], variations, members_alone=member
+        )
         scheme = None if held_out == "none" else HeldOutScheme.parse(held_out)
         scorers = Scorers.from_specs(scorer or [])
         run = EvaluationRun(

@@ -85,12 +85,16 @@ def plan_setups(
     configs: Sequence[tuple[str, ConsensusConfig]],
     strategies: Sequence[str],
     variations: Sequence[Variation] = (),
+    *,
+    members_alone: Sequence[str] | None = None,
 ) -> tuple[Setup, ...]:
     """Every distinct member alone (first), then every (config, strategy) pair, in each of the
     combinations of `variations` (a field of the strategy's options block, else of the config).
 
     `configs` are (name, config) pairs; with one config the strategies are named alone
     ("flare"), with several as "config/flare"; a variant adds its values ("flare[iterations=2]").
+    `members_alone` names the members to run alone (by id or label; default: every one), when
+    the others' accuracy alone is known or not wanted.
     """
     if not configs:
         raise ConfigError("no config to evaluate: give at least one --config")
@@ -107,7 +111,16 @@ def plan_setups(
             if identity in seen:
                 continue
             seen.add(identity)
-            members.append(_member_alone(config, spec, _member_name(spec, members)))
+            if members_alone is None or {spec.id, spec.display_name} & set(members_alone):
+                members.append(_member_alone(config, spec, _member_name(spec, members)))
+    if members_alone is not None:
+        named = {name for setup in members for name in (setup.name, _member_id(setup))}
+        missing = [name for name in members_alone if name not in named]
+        if missing:
+            raise ConfigError(
+                f"--member {', '.join(missing)}: no such model in the configs "
+                f"({', '.join(spec.id for _, config in configs for spec in config.models)})"
+            )
     strategy_setups = [
         Setup(
             name=(strategy if len(configs) == 1 else f"{name}/{strategy}") + _label(combination),
@@ -161,6 +174,10 @@ def _varied(config: ConsensusConfig, combination: Sequence[tuple[str, object]]) 
     if not combination:
         return config
     return config.with_changes(strategy_options=options, **changes)
+
+
+def _member_id(setup: Setup) -> str:
+    return setup.member.id if setup.member is not None else setup.name
 
 
 def _member_alone(config: ConsensusConfig, spec: ModelSpec, name: str) -> Setup:
