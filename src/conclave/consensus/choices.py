@@ -71,14 +71,15 @@ class ChoiceScorer(Member):
     """A member that answers a multiple-choice question asked for the letter only by its
     options' probabilities, in one call that writes at most LETTER_TOKENS (other questions go
     to it unchanged); with a `shift`, it is shown the options rotated, and its letter and
-    probabilities are mapped back to the options as first written."""
+    probabilities are mapped back to the options as first written. For members whose backend
+    reports the probabilities (the embedded models); a backend that does not leaves the letter
+    it wrote."""
 
     shift: int = 0
 
     async def complete(self, messages: Sequence[Message]) -> Completion:
         question = letter_question(messages)
-        if question is None or self.provider.name != "local":
-            # only the embedded backend reports the options' probabilities
+        if question is None:
             return await Member.complete(self, messages)
         letters = sorted(question.options)
         shown = rotation(letters, self.shift)

@@ -42,6 +42,7 @@ class FinalAnswerText:
 
     def __init__(self, *, asks_form: bool = False) -> None:
         self._asks_form = asks_form
+        self._reasoning_sent = False
         self._last_possible_round: int | None = None
         self._sent = False
         self.broken_off: CallRecord | None = None
@@ -49,11 +50,15 @@ class FinalAnswerText:
         client holds is not the answer, and the stream must end with an error."""
 
     def reasoning_of(self, event: ConsensusEvent) -> str | None:
-        """The text this event adds to the final answer's working (when a form is asked)."""
+        """The text this event adds to the final answer's working (when a form is asked): the
+        last possible round's pieces as they come, else the final round's working whole."""
         if not self._asks_form:
             return None
         if isinstance(event, AggregateDelta) and event.round == self._last_possible_round:
+            self._reasoning_sent = self._reasoning_sent or bool(event.text)
             return event.text or None
+        if isinstance(event, RoundFinished) and event.final and not self._reasoning_sent:
+            return event.record.reasoning or None
         return None
 
     def text_of(self, event: ConsensusEvent) -> str | None:
