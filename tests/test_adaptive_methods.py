@@ -204,3 +204,12 @@ async def test_several_numbered_questions_are_voted_part_by_part() -> None:
     )
     transcript = await run(cfg, fakes, question)
     assert transcript.answer == "1. 42\n2. Lima"
+
+
+async def test_a_kind_that_does_not_reason_stops_after_its_cheap_stages() -> None:
+    fakes: Fakes = {"strong": biased_reader(bias=0.0)}
+    cfg = config(sure_probability=0.9, reorderings=1, reasoning_for=["number"], check=True)
+    transcript = await run(cfg, fakes, LETTER_QUESTION)
+    assert len(fakes["strong"].history) == 2  # the letter, and one rotation: no reasoning
+    assert transcript.stop_reason == "iterations"
+    assert transcript.answer == "B"

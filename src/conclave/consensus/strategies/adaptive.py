@@ -74,6 +74,10 @@ class AdaptiveOptions(StrategyOptions):
     reorderings: int = Field(default=0, ge=0, le=9)
     """While such a letter is unsure, ask again this many times with the options rotated, and
     add the probabilities up (position bias averaged away)."""
+    reasoning_for: tuple[QuestionKind, ...] = ("letter", "number", "text", "parts")
+    """The kinds of question whose unsure answers go on to the check, reasoning and the other
+    members; the others stop after the strongest member's first answer (and its reorderings),
+    where reasoning costs more time than it gains."""
     check: bool = False
     """While unsure, ask the strongest member whether its answer is correct before it reasons
     (one token: the probabilities of Yes and No)."""
@@ -132,6 +136,7 @@ class Escalation:
     other member. It chooses each round's members and what they are sent."""
 
     def __init__(self, strongest: tuple[Member, ...], options: AdaptiveOptions) -> None:
+        self._reasoning_for: frozenset[str] = frozenset(options.reasoning_for)
         plain = strongest[0]
         if plain.provider.name == "local" and not plain.spec.logprobs:
             plain = plain.variant(plain.label, logprobs=True)
@@ -172,16 +177,20 @@ class Escalation:
 
     def plan(self, history: Sequence[RoundRecord]) -> tuple[tuple[Stage, tuple[Member, ...]], ...]:
         """The stages this question goes through: the rotations only for a letter read from
-        the options' probabilities, the check only for a short answer."""
+        the options' probabilities, the check only for a short answer, and nothing past the
+        cheap stages for a kind that does not reason (`reasoning_for`)."""
         if not history:
             return self._stages
         first = history[0]
         scored = any(r.choice_probabilities for r in first.answered)
         kind = first.agreement.kind if first.agreement is not None else "free"
+        reasons = kind == "free" or kind in self._reasoning_for
         return tuple(
             (stage, group)
             for stage, group in self._stages
-            if (stage != "reorder" or scored) and (stage != "check" or kind != "free")
+            if (stage != "reorder" or scored)
+            and (stage != "check" or kind != "free")
+            and (stage in CHEAP_STAGES or reasons)
         )
 
     def stage(self, history: Sequence[RoundRecord], index: int) -> Stage | None:
