@@ -1,7 +1,9 @@
 """An evaluation run: every set-up answers every row, each answer is scored and kept.
 
-Jobs go row by row (all set-ups of a row before the next row; the sets taken in turn), so a
-run stopped early still compares every set-up on the same rows of every set. Results go to
+Jobs go row by row (the sets taken in turn), every member alone first, then the strategies:
+so no strategy's call finds the question already read into an embedded model's context by the
+member alone (a prompt read once is not read again), and each is timed as a user would see it.
+A run stopped early is reported on the rows every set-up answered. Results go to
 `results.jsonl` as they finish and the transcripts to `transcripts.jsonl`; a rerun with the
 same output directory skips the (set-up, row) pairs already scored. Deterministic calls come
 from the call cache (`calls.sqlite`), so a member's round-0 answer is computed once for all
@@ -158,15 +160,19 @@ def pending_jobs(
     *,
     retry_failed: bool = False,
 ) -> list[Job]:
-    """The (set-up, row) pairs still to run, row by row; a kept result counts only if the row
-    and the set-up are unchanged (and, with `retry_failed`, if it did not fail)."""
+    """The (set-up, row) pairs still to run: the members alone row by row, then the strategies
+    row by row; a kept result counts only if the row and the set-up are unchanged (and, with
+    `retry_failed`, if it did not fail)."""
     jobs: list[Job] = []
-    for dataset, row in _interleaved(datasets):
-        for setup in setups:
-            kept = done.get(result_key(dataset.name, row.id, setup.name))
-            if kept is not None and _still_valid(kept, row, setup, retry_failed):
-                continue
-            jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
+    members = [setup for setup in setups if setup.kind == "member"]
+    strategies = [setup for setup in setups if setup.kind != "member"]
+    for group in (members, strategies):
+        for dataset, row in _interleaved(datasets):
+            for setup in group:
+                kept = done.get(result_key(dataset.name, row.id, setup.name))
+                if kept is not None and _still_valid(kept, row, setup, retry_failed):
+                    continue
+                jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
     return jobs
 
 
