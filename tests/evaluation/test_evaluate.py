@@ -98,16 +98,17 @@ async def test_a_killed_run_keeps_what_finished_and_a_rerun_does_only_the_rest(
     with pytest.raises(KilledError):
         await _run(out_dir, dataset, fake_registry(models), _setups())
     kept = (out_dir / "results.jsonl").read_text().splitlines()
-    assert len(kept) == 6  # Peru and Japan, three set-ups each
+    assert len(kept) == 4  # Peru and Japan, each member alone (the members run first)
     with (out_dir / "results.jsonl").open("a") as file:
         file.write('{"dataset": "capitals", "row_id": "ken')  # a line cut short by the kill
 
     fresh = fake_models()
     results, starts = await _run(out_dir, dataset, fake_registry(fresh), _setups())
-    assert starts == [(6, 6)]
+    assert starts == [(8, 4)]
     assert len(results) == 12
-    # Kenya and Chile only: alone, then round 1 (round 0 is the alone call, from the cache)
-    assert len(fresh["weak"].history) == 4
+    # alone: Kenya and Chile only; in flare every row's round 1 (round 0 is the alone call,
+    # from the cache)
+    assert len(fresh["weak"].history) == 6
     again, starts = await _run(out_dir, dataset, fake_registry(fake_models()), _setups())
     assert starts == [(0, 12)]
     assert sorted(r.key for r in again) == sorted(r.key for r in results)
