@@ -110,7 +110,13 @@ def cross_validate(
         scored.append(_held_out_score(table, label, picks, shown))
         pooled.extend(picks)
     everything = _held_out_score(table, "all", pooled, _common_choice(scored))
-    return CrossValidation(scheme=scheme.name, time_cap=time_cap, held_out=(*scored, everything))
+    best = max(members, key=lambda name: _correct(table, name, answered))
+    return CrossValidation(
+        scheme=scheme.name,
+        time_cap=time_cap,
+        held_out=(*scored, everything),
+        chosen_on_all=choose(table, candidates, best, answered, kinds, time_cap),
+    )
 
 
 def choose(

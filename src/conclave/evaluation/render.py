@@ -66,6 +66,9 @@ def held_out_table(held_out: CrossValidation) -> Table:
         if score.held_out == "all":
             table.add_section()
         table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score)))
+    chosen = ", ".join(f"{kind}: {setup}" for kind, setup in held_out.chosen_on_all.items())
+    table.caption = markup_escape(f"chosen on every row (the one to ship): {chosen}")
+    table.caption_justify = "left"
     return table
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from pydantic import Field
+
 from conclave.evaluation.dataset import Dataset
 from conclave.evaluation.evaluate import RowResult
 from conclave.evaluation.setups import Setup, SetupKind
@@ -106,6 +108,9 @@ class CrossValidation(Frozen):
     time_cap: float | None
     held_out: tuple[HeldOutScore, ...]
     """One per part left out, then "all" pooling every row left out."""
+    chosen_on_all: dict[str, str] = Field(default_factory=dict)
+    """The set-up the same choice makes on every row, per kind: the one to ship, whose
+    left-out numbers are `held_out`'s."""
 
 
 class Report(Frozen):
