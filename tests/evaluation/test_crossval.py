@@ -79,6 +79,7 @@ def test_each_set_is_judged_by_a_choice_made_on_the_others() -> None:
     # the words set is judged by what the sums chose for text: nothing was learnt on words
     assert by_set["words"].chosen == {"number": "careful", "text": "careful"}
     assert by_set["words"].accuracy == 0.3  # the only candidate chosen elsewhere fails here
+    assert report.chosen_on_all == {"number": "careful", "text": "direct"}
     everything = by_set["all"]
     assert everything.rows == 30
     assert everything.accuracy == pytest.approx((9 + 8 + 3) / 30)
