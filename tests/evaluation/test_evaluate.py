@@ -11,7 +11,7 @@ from conclave.errors import ConfigError
 from conclave.evaluation.dataset import Dataset, load_dataset
 from conclave.evaluation.evaluate import EvaluationRun, RowResult
 from conclave.evaluation.scoring import Scorers
-from conclave.evaluation.setups import Setup, plan_setups
+from conclave.evaluation.setups import Setup, parse_variation, plan_setups
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FunctionModel
 from conclave.types import Message, SamplingOptions
@@ -58,6 +58,29 @@ def test_members_alone_come_first_then_each_strategy() -> None:
     ]
     assert setups[0].config.models == (panel_config().models[0],)
     assert setups[0].config.iterations == 0
+
+
+def test_variants_are_every_combination_of_the_values_each_with_its_options() -> None:
+    config = panel_config()
+    variations = [
+        parse_variation('sure_by_kind={"letter": 0.4, "number": 0.6},{}'),
+        parse_variation("reorderings=0,2"),
+    ]
+    setups = plan_setups([(config.name, config)], ["adaptive"], variations)
+    strategies = [s for s in setups if s.kind == "strategy"]
+    assert [s.name for s in strategies] == [
+        "adaptive[sure_by_kind={letter:0.4,number:0.6},reorderings=0]",
+        "adaptive[sure_by_kind={letter:0.4,number:0.6},reorderings=2]",
+        "adaptive[sure_by_kind={},reorderings=0]",
+        "adaptive[sure_by_kind={},reorderings=2]",
+    ]
+    assert strategies[1].config.strategy_options == {
+        "sure_by_kind": {"letter": 0.4, "number": 0.6},
+        "reorderings": 2,
+    }
+    assert len({s.fingerprint for s in strategies}) == 4
+    only = plan_setups([(config.name, config)], ["vote"], members_alone=["local:weak"])
+    assert [s.name for s in only] == ["local:weak", "vote"]
 
 
 def test_a_strategy_that_does_not_exist_is_a_clear_error() -> None:
