@@ -3,12 +3,14 @@ inline SVG chart (no script, no CDN: it opens from disk with no network)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from rich.markup import escape as markup_escape
 from rich.table import Table
 
 from conclave.evaluation.report import CrossValidation, HeldOutScore, Report, SetupScore
+from conclave.evaluation.setups import split_values
 
 _COLUMNS = (
     "set-up",
@@ -56,30 +58,58 @@ _HELD_OUT_COLUMNS = (
 
 
 def held_out_table(held_out: CrossValidation) -> Table:
-    """The choice judged on what it was not made on: a line per part left out, then all."""
+    """The choice judged on what it was not made on: a line per part left out, then all. The
+    set-ups chosen are named by what varies between them (`[reorderings=2]`)."""
     cap = "" if held_out.time_cap is None else f", time within {held_out.time_cap:g}x"
     title = f"left out of every choice ({held_out.scheme}{cap})"
     table = Table(title=title, title_justify="left")
     for index, column in enumerate(_HELD_OUT_COLUMNS):
         table.add_column(column, justify="left" if index in (0, 2) else "right")
+    names = {name for s in held_out.held_out for name in s.chosen.values()}
+    short = short_names([*names, *held_out.chosen_on_all.values()])
     for score in held_out.held_out:
         if score.held_out == "all":
             table.add_section()
-        table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score)))
+        table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score, short)))
     chosen = ", ".join(f"{kind}: {setup}" for kind, setup in held_out.chosen_on_all.items())
     table.caption = markup_escape(f"chosen on every row (the one to ship): {chosen}")
     table.caption_justify = "left"
     return table
 
 
-def _held_out_cells(score: HeldOutScore) -> list[str]:
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Variant names ("adaptive[a=1,b=2]") shortened to the fields whose values differ among
+    them ("[b=2]"); other names kept."""
+    fields = {name: _variant_fields(name) for name in names}
+    varied = [parts for parts in fields.values() if parts is not None]
+    common = set.intersection(*(set(parts) for parts in varied)) if varied else set()
+    short = {}
+    for name, parts in fields.items():
+        if parts is None:
+            short[name] = name
+            continue
+        kept = [part for part in parts if part not in common]
+        short[name] = "[" + ",".join(kept) + "]" if kept else name
+    return short
+
+
+def _variant_fields(name: str) -> list[str] | None:
+    """The `field=value` parts of a variant's name, or None for a plain name."""
+    if not name.endswith("]") or "[" not in name:
+        return None
+    return split_values(name[name.index("[") + 1 : -1])
+
+
+def _held_out_cells(score: HeldOutScore, short: Mapping[str, str] | None = None) -> list[str]:
     paired = score.vs_best_member
     best_tokens = score.best_member_tokens_per_question
     tokens_ratio = score.tokens_per_question / best_tokens if best_tokens else float("inf")
     return [
         score.held_out,
         str(score.rows),
-        ", ".join(f"{kind}: {setup}" for kind, setup in score.chosen.items()),
+        ", ".join(
+            f"{kind}: {(short or {}).get(name, name)}" for kind, name in score.chosen.items()
+        ),
         f"{score.accuracy:.1%} [{score.ci_low:.1%}, {score.ci_high:.1%}]",
         f"{score.best_member_accuracy:.1%} ({score.best_member})",
         f"{paired.difference * 100:+.1f} pts (+{paired.wins}/-{paired.losses}) "

@@ -57,10 +57,10 @@ def parse_variation(text: str) -> Variation:
             f"--vary {text!r}: expected FIELD=V1,V2 (a strategy option or a config field and "
             "its values), e.g. sure_probability=0.3,0.5"
         )
-    return name.strip(), tuple(_value(value) for value in _split_values(values))
+    return name.strip(), tuple(_value(value) for value in split_values(values))
 
 
-def _split_values(text: str) -> list[str]:
+def split_values(text: str) -> list[str]:
     """Commas split values, except inside braces or brackets ({"a": 1, "b": 2})."""
     values, depth, start = [], 0, 0
     for index, char in enumerate(text):
