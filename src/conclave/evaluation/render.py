@@ -59,22 +59,32 @@ _HELD_OUT_COLUMNS = (
 
 def held_out_table(held_out: CrossValidation) -> Table:
     """The choice judged on what it was not made on: a line per part left out, then all. The
-    set-ups chosen are named by what varies between them (`[reorderings=2]`)."""
+    set-ups chosen are numbered (`letter #1`), and listed under the table by what varies
+    between them (`#1 [reorderings=2]`)."""
     cap = "" if held_out.time_cap is None else f", time within {held_out.time_cap:g}x"
     title = f"left out of every choice ({held_out.scheme}{cap})"
     table = Table(title=title, title_justify="left")
     for index, column in enumerate(_HELD_OUT_COLUMNS):
         table.add_column(column, justify="left" if index in (0, 2) else "right")
-    names = {name for s in held_out.held_out for name in s.chosen.values()}
-    short = short_names([*names, *held_out.chosen_on_all.values()])
+    numbers = _chosen_numbers(held_out)
     for score in held_out.held_out:
         if score.held_out == "all":
             table.add_section()
-        table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score, short)))
-    chosen = ", ".join(f"{kind}: {setup}" for kind, setup in held_out.chosen_on_all.items())
-    table.caption = markup_escape(f"chosen on every row (the one to ship): {chosen}")
+        table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score, numbers)))
+    short = short_names(list(numbers))
+    legend = [f"{numbers[name]} {short[name]}" for name in numbers]
+    chosen = ", ".join(f"{kind} {numbers[name]}" for kind, name in held_out.chosen_on_all.items())
+    lines = [*legend, f"chosen on every row (the one to ship): {chosen}"]
+    table.caption = markup_escape("\n".join(lines))
     table.caption_justify = "left"
     return table
+
+
+def _chosen_numbers(held_out: CrossValidation) -> dict[str, str]:
+    """Each set-up chosen anywhere, numbered "#1", "#2"... in the order first chosen."""
+    names = [n for s in held_out.held_out for n in s.chosen.values() if n != "varies"]
+    names += list(held_out.chosen_on_all.values())
+    return {name: f"#{number}" for number, name in enumerate(dict.fromkeys(names), start=1)}
 
 
 def short_names(names: Sequence[str]) -> dict[str, str]:
@@ -100,7 +110,7 @@ def _variant_fields(name: str) -> list[str] | None:
     return split_values(name[name.index("[") + 1 : -1])
 
 
-def _held_out_cells(score: HeldOutScore, short: Mapping[str, str] | None = None) -> list[str]:
+def _held_out_cells(score: HeldOutScore, numbers: Mapping[str, str] | None = None) -> list[str]:
     paired = score.vs_best_member
     best_tokens = score.best_member_tokens_per_question
     tokens_ratio = score.tokens_per_question / best_tokens if best_tokens else float("inf")
@@ -108,7 +118,7 @@ def _held_out_cells(score: HeldOutScore, short: Mapping[str, str] | None = None)
         score.held_out,
         str(score.rows),
         ", ".join(
-            f"{kind}: {(short or {}).get(name, name)}" for kind, name in score.chosen.items()
+            f"{kind} {(numbers or {}).get(name, name)}" for kind, name in score.chosen.items()
         ),
         f"{score.accuracy:.1%} [{score.ci_low:.1%}, {score.ci_high:.1%}]",
         f"{score.best_member_accuracy:.1%} ({score.best_member})",
@@ -195,9 +205,14 @@ the same rows, with wins/losses and the exact sign-test p-value.</p>
 
 
 def _held_out_html(held_out: CrossValidation) -> str:
+    numbers = _chosen_numbers(held_out)
+    short = short_names(list(numbers))
+    legend = "".join(f"<li>{escape(numbers[n])}: {escape(short[n])}</li>" for n in numbers)
     header = "".join(f"<th>{escape(column)}</th>" for column in _HELD_OUT_COLUMNS)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in _held_out_cells(score)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{escape(cell)}</td>" for cell in _held_out_cells(score, numbers))
+        + "</tr>"
         for score in held_out.held_out
     )
     cap = "" if held_out.time_cap is None else f" within {held_out.time_cap:g}x its time"
@@ -206,6 +221,7 @@ def _held_out_html(held_out: CrossValidation) -> str:
         f"({escape(held_out.scheme)}), the strategy set-up with the most right answers{cap} was "
         "chosen per kind of question on the other parts, and is scored here on the part it "
         f"never saw, against the best member alone.</p><table><tr>{header}</tr>{rows}</table>"
+        f"<ul>{legend}</ul>"
         "</section>"
     )
 
