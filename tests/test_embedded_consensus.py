@@ -88,7 +88,12 @@ async def test_flares_algorithm_carries_the_consensus_into_the_improvement_round
     assert first_consensus is not None
     sent = transcript.sent(transcript.rounds[1].responses[0])
     assert sent[-2].content == f"Consensus: {first_consensus.text}"
-    assert transcript.answer == transcript.rounds[1].aggregate.text  # type: ignore[union-attr]
+    final = transcript.rounds[1].aggregate
+    assert final is not None
+    # "Answer with the number": the answer is the number the aggregate's text gives, and that
+    # text is kept as the reasoning when it says more
+    assert transcript.answer == transcript.rounds[1].consensus
+    assert transcript.reasoning in ("", final.text)
     assert transcript.usage.completion_tokens == sum(
         c.usage.completion_tokens
         for r in transcript.rounds
