@@ -79,6 +79,12 @@ def test_variants_are_every_combination_of_the_values_each_with_its_options() ->
         "reorderings": 2,
     }
     assert len({s.fingerprint for s in strategies}) == 4
+    blocks = [parse_variation('strategy_options={"reorderings": 2},{"check": true}')]
+    union = plan_setups([(config.name, config)], ["adaptive"], blocks)
+    assert [s.config.strategy_options for s in union if s.kind == "strategy"] == [
+        {"reorderings": 2},
+        {"check": True},
+    ]
     only = plan_setups([(config.name, config)], ["vote"], members_alone=["local:weak"])
     assert [s.name for s in only] == ["local:weak", "vote"]
 

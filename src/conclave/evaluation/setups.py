@@ -50,7 +50,9 @@ Variation = tuple[str, tuple[object, ...]]
 
 def parse_variation(text: str) -> Variation:
     """`FIELD=V1,V2,...` (`--vary`): a strategy option or a config field and its values, each
-    read as JSON where it is JSON (0.5, true, {"letter": 0.4}) and as text otherwise."""
+    read as JSON where it is JSON (0.5, true, {"letter": 0.4}) and as text otherwise. FIELD
+    `strategy_options` takes whole option blocks, each a set-up of its own (a grid that is no
+    product: `strategy_options={"reorderings":2},{"check":true}`)."""
     name, equals, values = text.partition("=")
     if not equals or not name.strip() or not values.strip():
         raise ConfigError(
@@ -162,7 +164,15 @@ def _varied(config: ConsensusConfig, combination: Sequence[tuple[str, object]]) 
     options = dict(config.strategy_options)
     changes: dict[str, object] = {}
     for name, value in combination:
-        if name in options_fields:
+        if name == "strategy_options" and isinstance(value, dict):
+            unknown = sorted(set(value) - set(options_fields))
+            if unknown:
+                raise ConfigError(
+                    f"--vary strategy_options: {', '.join(unknown)} is not an option of "
+                    f"strategy {config.strategy!r} ({', '.join(options_fields)})"
+                )
+            options.update(value)
+        elif name in options_fields:
             options[name] = value  # type: ignore[assignment]
         elif name in ConsensusConfig.model_fields and name != "strategy":
             changes[name] = value
