@@ -36,7 +36,9 @@ def _closed_port() -> int:
 
 
 async def test_the_embedded_preset_reaches_a_consensus(local_provider: LocalProvider) -> None:
-    config = embedded_config().with_changes(sure_probability=1.0)  # never sure: it escalates
+    preset = embedded_config()
+    never_sure = {"sure_probability": 1.0, "sure_by_kind": {}}  # it escalates
+    config = preset.with_changes(strategy_options={**preset.strategy_options, **never_sure})
     panel = build_panel(config, ProviderRegistry(overrides={"local": local_provider}))
     transcript = await ConsensusEngine(config, panel).run_to_end(QUESTION)
 
