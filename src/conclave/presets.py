@@ -16,14 +16,14 @@ def embedded_config() -> ConsensusConfig:
     """`adaptive` over the three embedded packs, weighted by their measured accuracy.
 
     Qwen2.5-Coder-1.5B answers first. A multiple-choice question asked for the letter only is
-    answered by its options' probabilities in one call of one token. A number it is less than
-    0.7 sure of, or a short text answer less than 0.4 sure, is worked out step by step, drawn
-    again and, while the answers disagree, put to the two small models, whose weights keep them
-    from outvoting it; letters and several-part answers stop at the first call, where reasoning
-    cost more time than it gained. These choices are `conclave eval`'s, made per kind of
-    question on the development sets and judged on sets left out of them (docs/quality.md);
-    the options the grid measured and did not keep (reordered options, the cheap check,
-    confidence-weighted votes) stay off.
+    answered by its options' probabilities in one call of one token. A number or a short text
+    answer it is less than 0.4 sure of is worked out step by step, drawn again and, while the
+    answers disagree, put to the two small models, whose weights keep them from outvoting it;
+    letters and several-part answers stop at the first call, where reasoning cost more time than
+    it gained. Measured by `conclave eval` on the development sets (docs/quality.md): higher
+    thresholds gained more on arithmetic but lost on the element questions when chosen without
+    them, and the reordered options, the cheap check and confidence-weighted votes did not win
+    on sets left out of their choice, so they stay off.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,
@@ -45,7 +45,6 @@ def embedded_config() -> ConsensusConfig:
         strategy_options={
             "samples": 3,
             "sure_probability": 0.4,
-            "sure_by_kind": {"number": 0.7},
             "reasoning_for": ["number", "text"],
         },
         timeout_s=300.0,
