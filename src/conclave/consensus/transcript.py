@@ -103,6 +103,11 @@ class AnswerFormReport(Frozen):
     form: str
     reasoning: str
 
+    @property
+    def text(self) -> str:
+        """The report in a line, for people."""
+        return f"answer written as {self.form}, the working kept as reasoning"
+
 
 StepReport = Annotated[StepNote | SwarmReport | AnswerFormReport, Field(discriminator="kind")]
 """What a step reports besides its calls. A step with a report of its own shape adds its
