@@ -21,7 +21,7 @@ from pathlib import Path
 
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
-from conclave.consensus.strategies.swarm import first_plan
+from conclave.consensus.strategies.swarm import swarm_report
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
@@ -133,7 +133,7 @@ async def answer_and_score(
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
-    plan = first_plan(transcript) if transcript is not None else None
+    swarm = swarm_report(transcript) if transcript is not None else None
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -154,7 +154,7 @@ async def answer_and_score(
         parts_correct=scorers.score_parts(answer, job.row)
         if isinstance(job.row, CompositeRow)
         else (),
-        first_plan_valid=plan.first_valid if plan is not None else None,
+        first_plan_valid=swarm.plan.first_valid if swarm is not None else None,
     )
     return result, transcript
 
