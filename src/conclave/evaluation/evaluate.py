@@ -25,7 +25,7 @@ from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
 from conclave.consensus.answers import Question
 from conclave.consensus.forms import is_in_form
-from conclave.consensus.strategies.swarm import first_plan
+from conclave.consensus.strategies.swarm import swarm_report
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
@@ -143,8 +143,8 @@ async def answer_and_score(
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
-    plan = first_plan(transcript) if transcript is not None else None
     question = Question.read(job.row.prompt())
+    swarm = swarm_report(transcript) if transcript is not None else None
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -167,7 +167,7 @@ async def answer_and_score(
         parts_correct=scorers.score_parts(answer, job.row)
         if isinstance(job.row, CompositeRow)
         else (),
-        first_plan_valid=plan.first_valid if plan is not None else None,
+        first_plan_valid=swarm.plan.first_valid if swarm is not None else None,
     )
     return result, transcript
 
