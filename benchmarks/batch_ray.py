@@ -26,7 +26,7 @@ from pathlib import Path
 
 import ray
 
-from conclave.batch import RayOptions, RunSummary, run_consensus_batch
+from conclave.batch import JobRunSummary, RayOptions, run_consensus_batch
 from conclave.config import ConsensusConfig
 from conclave.presets import embedded_config
 from conclave.session import Consensus
@@ -54,11 +54,11 @@ def write_rows(path: Path, count: int) -> Path:
     return path
 
 
-def line(label: str, in_flight: int, summary: RunSummary, wall_s: float) -> None:
+def line(label: str, in_flight: int, summary: JobRunSummary, wall_s: float) -> None:
     startup = wall_s - summary.elapsed_s
     print(
         f"{label:<16} {in_flight:>9}   {summary.finished:>4} rows  {summary.failed:>3} failed  "
-        f"{summary.elapsed_s:7.2f} s  {summary.rows_per_s:8.2f} rows/s  "
+        f"{summary.elapsed_s:7.2f} s  {summary.jobs_per_s:8.2f} rows/s  "
         f"(+{startup:.1f} s start-up)",
         flush=True,
     )

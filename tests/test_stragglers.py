@@ -15,6 +15,7 @@ from conclave.consensus.panel import build_panel
 from conclave.consensus.stragglers import GracePolicy
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
+from conclave.providers.base import ProviderCapabilities
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Message
@@ -251,3 +252,77 @@ def test_one_probe_at_a_time_and_a_cancelled_probe_lets_the_next_one_through() -
     assert health.admit("m") == "skip"
     assert health.snapshot()[0].cooldown_left_s == pytest.approx(10)
     assert health.snapshot()[0].times_opened == 1
+
+
+async def test_when_every_member_rests_the_run_fails_at_once_and_says_retrying_is_pointless() -> (
+    None
+):
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": failing(),
+        "c": failing(),
+        "agg": FakeModel(default="Paris."),
+    }
+    engine = make_engine(make_config(("a", "c"), breaker_failures=1), fakes)
+    with pytest.raises(ConsensusError) as first:
+        await engine.run_to_end(QUESTION)
+    assert first.value.retryable
+    called = [len(fakes[name].history) for name in ("a", "c")]
+
+    with pytest.raises(ConsensusError) as resting:
+        await engine.run_to_end(QUESTION)
+
+    assert [len(fakes[name].history) for name in ("a", "c")] == called
+    assert not resting.value.retryable
+    assert "every member is resting" in str(resting.value)
+    transcript = resting.value.transcript
+    assert transcript is not None
+    assert error_types(transcript) == [{"a": "cooldown", "c": "cooldown"}]
+
+
+async def test_when_every_member_rests_a_probe_is_still_let_through_after_the_cooldown() -> None:
+    clock = ManualClock()
+    health = MemberHealth(failures=1, cooldown_s=30, clock=clock)
+    down = ProviderHTTPError("HTTP 400: bad", status_code=400)
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": FakeModel([down], default="Paris."),
+        "agg": FakeModel(default="Paris."),
+    }
+    engine = make_engine(make_config(("a",)), fakes, health=health)
+    for _ in range(2):
+        with pytest.raises(ConsensusError):
+            await engine.run_to_end(QUESTION)
+    clock.now += 31
+
+    transcript = await engine.run_to_end(QUESTION)
+
+    assert transcript.answer == "Paris."
+    assert len(fakes["a"].history) == 2
+
+
+class EmbeddedFakes(FakeProvider):
+    """Fakes whose provider says it runs its models in this process."""
+
+    capabilities = ProviderCapabilities(embedded=True, token_probabilities=True)
+
+
+@pytest.mark.parametrize(("embedded", "third"), [(False, "late"), (True, None)])
+async def test_an_embedded_member_is_not_left_behind_for_being_slower_than_usual(
+    embedded: bool, third: str | None
+) -> None:
+    slow = FunctionModel(lambda messages, options: "Paris, slowly.", latency_s=0.02)
+    fakes: dict[str, FakeModel | FunctionModel] = {
+        "a": answering(),
+        "c": slow,
+        "agg": FakeModel(default="Paris."),
+    }
+    provider = EmbeddedFakes(fakes) if embedded else FakeProvider(fakes)
+    config = make_config(("a", "c"), grace_factor=0, grace_floor_s=0)
+    registry = ProviderRegistry(overrides={"openrouter": provider})
+    engine = ConsensusEngine(config, build_panel(config, registry), rng=random.Random(0))
+
+    await engine.run_to_end(QUESTION)
+    await engine.run_to_end(QUESTION)
+    slow.latency_s = 0.3
+    transcript = await engine.run_to_end(QUESTION)
+
+    assert error_types(transcript)[0]["c"] == third

@@ -9,12 +9,16 @@ import pytest
 from conclave.config import ConsensusConfig
 from conclave.consensus.agreement import Ballot, Counting
 from conclave.consensus.answers import Question
+from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import AggregateDelta, ConsensusDone
+from conclave.consensus.panel import build_panel
 from conclave.consensus.strategies.adaptive import REASONING_MAX_TOKENS, REASONING_PROMPT
 from conclave.consensus.strategies.rank import borda_points, parse_ranking
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
-from conclave.providers.testing import FakeModel, FunctionModel
+from conclave.providers.base import ProviderCapabilities
+from conclave.providers.registry import ProviderRegistry
+from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Completion, Message, SamplingOptions, Usage
 from test_engine import make_config, make_engine
 
@@ -365,6 +369,22 @@ async def test_adaptive_stops_after_one_answer_the_model_is_sure_of() -> None:
     transcript = await run(weighted({"strong": 0.9, "weak": 0.3}, "adaptive"), fakes)
     assert len(transcript.rounds) == 1
     assert fakes["weak"].history == []
+
+
+class ProbabilityFakes(FakeProvider):
+    capabilities = ProviderCapabilities(token_probabilities=True)
+
+
+@pytest.mark.parametrize("reports_probabilities", [True, False])
+async def test_adaptive_asks_for_token_probabilities_where_the_provider_reports_them(
+    reports_probabilities: bool,
+) -> None:
+    fakes: Fakes = {"strong": FakeModel(default=sure("B", 0.97)), "agg": FakeModel(default="")}
+    provider = ProbabilityFakes(fakes) if reports_probabilities else FakeProvider(fakes)
+    config = weighted({"strong": 0.9}, "adaptive")
+    registry = ProviderRegistry(overrides={"openrouter": provider})
+    await ConsensusEngine(config, build_panel(config, registry)).run_to_end(CHOICE)
+    assert fakes["strong"].history[0].options.logprobs is reports_probabilities
 
 
 async def test_adaptive_costs_fewer_tokens_than_flare_when_members_agree() -> None:

@@ -54,9 +54,10 @@ def test_a_registered_strategys_options_are_checked_by_its_own_model() -> None:
 def test_the_server_offers_a_registered_strategy_as_a_preset_variant() -> None:
     config = make_config()
     catalog = build_catalog([("p", config)], fake_registry({}))
-    variant = catalog.resolve("p:toy")
+    variant, base = catalog.resolve("p:toy"), catalog.resolve("p")
     assert variant.config.strategy == "toy"
-    assert variant.engine.panel is catalog.resolve("p").engine.panel
+    assert variant.engine.panel is base.engine.panel
+    assert variant.engine.health is base.engine.health  # one upstream, one breaker
 
 
 def test_registering_another_strategy_under_a_taken_name_is_refused() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     Field,
@@ -53,6 +53,8 @@ class StrategyOptions(Frozen):
     config fields (`samples`, `agreement_threshold`, `sure_probability`, `show_answers`) takes
     that field's value when the config gives it."""
 
+
+OptionsT = TypeVar("OptionsT", bound=StrategyOptions)
 
 _STRATEGY_OPTIONS: dict[str, type[StrategyOptions]] = {}
 """The options model of every registered strategy, by name (filled by the registry)."""
@@ -253,9 +255,7 @@ class ConsensusConfig(Frozen):
                         f"{name} is given twice, as {flat!r} and as strategy_options.{name} "
                         f"{block!r}; keep one"
                     )
-        self._options = options_type.model_validate(
-            {**self._flat_options(options_type), **self.strategy_options}
-        )
+        self._options = self.options_as(options_type)
         return self
 
     @property
@@ -281,12 +281,15 @@ class ConsensusConfig(Frozen):
             }
         return parse_config(data, source="overrides")
 
-    def _flat_options(self, options_type: type[StrategyOptions]) -> dict[str, object]:
-        return {
+    def options_as(self, options_type: type[OptionsT]) -> OptionsT:
+        """The options block read as `options_type`: `strategy_options` and the flat fields
+        that model has, its defaults for the rest."""
+        flat = {
             name: value
             for name in FLAT_STRATEGY_OPTIONS
             if name in options_type.model_fields and (value := getattr(self, name)) is not None
         }
+        return options_type.model_validate({**flat, **self.strategy_options})
 
 
 def parse_config(data: object, *, source: str = "config") -> ConsensusConfig:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conclave.attestation.report import VerificationReport
+    from conclave.attestation.verification_report import VerificationReport
     from conclave.consensus.transcript import Transcript
 
 
@@ -111,11 +111,17 @@ class ProviderResponseError(ProviderError):
 
 
 class ConsensusError(ConclaveError):
-    """The consensus could not be reached; `transcript` keeps everything that did happen."""
+    """The consensus could not be reached; `transcript` keeps everything that did happen.
+    `retryable` is false when sending the same request again now would fail the same way
+    (every member is resting after repeated failures), so a server can tell its client not
+    to retry."""
 
-    def __init__(self, message: str, *, transcript: Transcript | None = None) -> None:
+    def __init__(
+        self, message: str, *, transcript: Transcript | None = None, retryable: bool = True
+    ) -> None:
         super().__init__(message)
         self.transcript = transcript
+        self.retryable = retryable
 
 
 class AttestationError(ConclaveError):

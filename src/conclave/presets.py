@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
+from collections.abc import Sequence
+from pathlib import Path
+
+from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec, load_config
 from conclave.consensus.prompts import (
     COMPACT_AGGREGATOR_CONTEXT,
     COMPACT_AGGREGATOR_PROMPT,
@@ -10,6 +13,8 @@ from conclave.consensus.prompts import (
 )
 
 EMBEDDED_PRESET = "embedded"
+UNNAMED = "default"
+"""The `name` of a config that gives none."""
 
 
 def embedded_config() -> ConsensusConfig:
@@ -49,3 +54,16 @@ def embedded_config() -> ConsensusConfig:
         },
         timeout_s=300.0,
     )
+
+
+def load_presets(paths: Sequence[Path]) -> list[tuple[str, ConsensusConfig]]:
+    """One named config per file, named by its `name` field or else by the file's stem; with
+    no file, the embedded preset. The service's presets and `conclave eval`'s set-ups."""
+    if not paths:
+        config = embedded_config()
+        return [(config.name, config)]
+    named = []
+    for path in paths:
+        config = load_config(path)
+        named.append((config.name if config.name != UNNAMED else path.stem, config))
+    return named

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     app_title: str = "conclave"
     home: Path = Field(default_factory=_default_home)
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
+    local_replicas: int = Field(default=1, ge=1, le=8)
+    """Instances of one embedded model that may answer at once (a swarm's parallel steps on
+    one model); each costs the model's size in memory."""
     max_retries: int = Field(default=2, ge=0)
     attestation: Literal["none", "simulated", "confidential-space"] = "none"
     """What vouches for receipts: nothing (the transcript hash only), a simulated TEE (a

@@ -6,9 +6,11 @@ one JSON form.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 Role = Literal["system", "user", "assistant"]
 
@@ -20,10 +22,16 @@ class Frozen(BaseModel):
 
 
 class Message(Frozen):
-    """One chat message."""
+    """One chat message. OpenAI's `developer` role (its newer name for `system`) is read as
+    `system`, wherever a message comes from: a batch row, a kept run, the HTTP API."""
 
     role: Role
     content: str
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _developer_is_system(cls, role: object) -> object:
+        return "system" if role == "developer" else role
 
 
 class SamplingParams(TypedDict, total=False):
@@ -35,6 +43,33 @@ class SamplingParams(TypedDict, total=False):
     seed: int
     stop: list[str]
     logprobs: bool
+    presence_penalty: float
+    frequency_penalty: float
+
+
+class JsonSchema(Frozen):
+    """A JSON Schema an answer must satisfy. Kept as JSON text, so that options holding it stay
+    hashable and every call sends the very same schema; its key order is kept, since grammar
+    decoding writes an object's properties in the order the schema lists them."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """What OpenAI's `response_format` calls the schema."""
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _an_object(cls, value: str) -> str:
+        if not isinstance(json.loads(value), dict):
+            raise ValueError("a JSON Schema is a JSON object")
+        return value
+
+    @classmethod
+    def of(cls, name: str, schema: Mapping[str, JsonValue]) -> JsonSchema:
+        return cls(name=name, text=json.dumps(schema, separators=(",", ":")))
+
+    def value(self) -> dict[str, JsonValue]:
+        schema: dict[str, JsonValue] = json.loads(self.text)
+        return schema
 
 
 class SamplingOptions(Frozen):
@@ -47,6 +82,12 @@ class SamplingOptions(Frozen):
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     """Ask for the tokens' log-probabilities (OpenAI-compatible servers that offer them)."""
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    json_schema: JsonSchema | None = None
+    """Constrain the answer to JSON satisfying this schema: grammar decoding on the embedded
+    models, `response_format` on OpenAI-compatible servers that accept it. Not in `params()`:
+    each provider sends it in its own form."""
     first_token_choices: tuple[str, ...] = ()
     """Strings (option letters, "Yes" and "No") whose probability as the answer's first token
     the backend reports in `Completion.choice_probabilities` (the embedded models do): a
@@ -68,6 +109,10 @@ class SamplingOptions(Frozen):
             params["stop"] = list(self.stop)
         if self.logprobs:
             params["logprobs"] = True
+        if self.presence_penalty is not None:
+            params["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty is not None:
+            params["frequency_penalty"] = self.frequency_penalty
         return params
 
 

@@ -1,4 +1,4 @@
-"""The row runner and its journal: resuming, torn lines, refusing other data, bounded
+"""The job runner and its journal: resuming, torn lines, refusing other data, bounded
 concurrency, failures as rows; on the shipped fakes."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from conclave.batch import (
     answer_row,
     read_rows,
     run_consensus_batch,
-    run_rows,
+    run_jobs,
 )
 
 
@@ -36,7 +36,7 @@ async def test_every_row_is_answered_once_with_its_fields(tmp_path: Path) -> Non
     panel = ScriptedPanel()
     out = tmp_path / "out.jsonl"
     summary = await run_consensus_batch(rows_path, out, panel.consensus, concurrency=4)
-    assert (summary.rows, summary.finished, summary.skipped, summary.failed) == (30, 30, 0, 0)
+    assert (summary.jobs, summary.finished, summary.skipped, summary.failed) == (30, 30, 0, 0)
     results = [BatchResult.model_validate_json(line) for line in out.read_text().splitlines()]
     assert sorted(result.line for result in results) == list(range(1, 31))
     for result in results:
@@ -83,7 +83,7 @@ async def test_an_unreadable_line_inside_the_output_is_refused_untouched(tmp_pat
     out = tmp_path / "out.jsonl"
     out.write_text('{"not": "a result"}\n{"line": 1}\n')
     before = out.read_bytes()
-    with pytest.raises(JournalError, match="line 1 is not a result row"):
+    with pytest.raises(JournalError, match=r"out\.jsonl line 1 is not a result"):
         await run_consensus_batch(rows_path, out, ScriptedPanel().consensus, concurrency=2)
     assert out.read_bytes() == before
 
@@ -144,7 +144,7 @@ async def test_no_more_rows_than_the_concurrency_are_in_flight(tmp_path: Path) -
         in_flight -= 1
         return BatchResult(line=row.line, input_sha256=row.input_sha256)
 
-    summary = await run_rows(
+    summary = await run_jobs(
         rows,
         work,
         journal(tmp_path / "out.jsonl"),
@@ -165,5 +165,36 @@ async def test_an_error_in_work_stops_the_run_and_keeps_the_finished_rows(tmp_pa
         return BatchResult(line=row.line, input_sha256=row.input_sha256)
 
     with pytest.raises(RuntimeError, match="cluster went away"):
-        await run_rows(rows, work, journal(out), concurrency=1, is_failure=lambda r: not r.ok)
+        await run_jobs(rows, work, journal(out), concurrency=1, is_failure=lambda r: not r.ok)
     assert output_lines(out) == [1, 2, 3]
+
+
+def test_the_journal_reads_back_what_a_killed_run_left(tmp_path: Path) -> None:
+    """Its one torn-line policy: an unfinished or unreadable last line is dropped (and cut when
+    opened for appending); a later line for a key replaces an earlier one; blank lines are
+    skipped."""
+    out = tmp_path / "out.jsonl"
+    first, second = (BatchResult(line=n, input_sha256="x") for n in (1, 2))
+    again = first.model_copy(update={"answer": "again"})
+    kept = f"{first.model_dump_json()}\n\n{second.model_dump_json()}\n{again.model_dump_json()}\n"
+    for torn in (second.model_dump_json()[:30], '{"line": 3}\n'):
+        out.write_text(kept + torn)
+        assert journal(out).read() == {"1": again, "2": second}
+        assert out.read_text() == kept + torn  # reading changes nothing
+
+        opened = journal(out)
+        assert opened.open() == {"1": again, "2": second}
+        opened.close()
+        assert opened.cut_torn_line
+        assert out.read_text() == kept
+
+
+def test_the_journal_refuses_an_unreadable_line_before_the_last(tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    good = BatchResult(line=1, input_sha256="x").model_dump_json()
+    out.write_text(f"{good}\n{{not json\n{good}\n")
+    before = out.read_bytes()
+    for reading in (journal(out).read, journal(out).open):
+        with pytest.raises(JournalError, match=r"results\.jsonl line 2 is not a result"):
+            reading()
+    assert out.read_bytes() == before

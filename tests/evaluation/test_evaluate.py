@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conclave.batch.journal import JournalError
 from conclave.errors import ConfigError
 from conclave.evaluation.dataset import Dataset, load_dataset
 from conclave.evaluation.evaluate import EvaluationRun, RowResult
@@ -141,6 +142,19 @@ async def test_a_killed_run_keeps_what_finished_and_a_rerun_does_only_the_rest(
     again, starts = await _run(out_dir, dataset, fake_registry(fake_models()), _setups())
     assert starts == [(0, 12)]
     assert sorted(r.key for r in again) == sorted(r.key for r in results)
+
+
+async def test_an_unreadable_result_before_the_last_line_stops_the_run_naming_it(
+    tmp_path: Path,
+) -> None:
+    dataset = load_dataset(write_capitals(tmp_path / "capitals.jsonl", ["Peru"]))
+    out_dir = tmp_path / "out"
+    await _run(out_dir, dataset, fake_registry(fake_models()), _setups())
+    results = out_dir / "results.jsonl"
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text("".join([lines[0], "garbage\n", *lines[1:]]))
+    with pytest.raises(JournalError, match=r"results\.jsonl line 2 is not a result"):
+        await _run(out_dir, dataset, fake_registry(fake_models()), _setups())
 
 
 async def test_a_changed_set_up_is_run_again_but_the_others_are_kept(tmp_path: Path) -> None:

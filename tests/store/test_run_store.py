@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from conclave.attestation.receipts import NoAttester, issue_receipt
 from conclave.errors import ConfigError
-from conclave.server.security import Redactor
+from conclave.redaction import Redactor
 from conclave.store import (
     RunDatabase,
     RunQuery,

@@ -6,57 +6,95 @@
   `VerificationReport` listing every check.
 - `issue_receipt` binds a transcript's canonical sha256 to a token requested with that hash as
   its nonce; `verify_receipt` / `verify_receipt_file` check such a receipt offline.
+
+Names are loaded on first use: importing one small module of the package (the store imports
+`receipt_format` for the `Receipt` model) does not load the token checks and their cryptography.
 """
 
-from conclave.attestation.canonical import (
-    CANONICAL_FORM,
-    CANONICAL_VERSION,
-    canonical_json,
-    canonical_sha256,
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from conclave.attestation.canonical import (
+        CANONICAL_FORM,
+        CANONICAL_VERSION,
+        canonical_json,
+        canonical_sha256,
+    )
+    from conclave.attestation.claims import (
+        GOOGLE_ISSUER,
+        SIMULATED_ISSUER,
+        AttestationClaims,
+        TokenType,
+    )
+    from conclave.attestation.keys import (
+        PKI_ROOT_ENDPOINT,
+        Jwks,
+        TrustAnchors,
+        afetch_jwks,
+        fetch_jwks,
+        load_jwks,
+        load_root_certificate,
+    )
+    from conclave.attestation.launcher import DEFAULT_SOCKET_PATH, LauncherClient
+    from conclave.attestation.policy import DEFAULT_AUDIENCE, AttestationPolicy
+    from conclave.attestation.receipt_format import (
+        AttestationMode,
+        Receipt,
+        ReceiptBundle,
+        bundle_receipt,
+        read_receipt_file,
+        transcript_sha256,
+        write_receipt_file,
+    )
+    from conclave.attestation.receipts import (
+        Attester,
+        ConfidentialSpaceAttester,
+        NoAttester,
+        SimulatedAttester,
+        attester_from_settings,
+        issue_receipt,
+        verify_receipt,
+        verify_receipt_file,
+    )
+    from conclave.attestation.simulated import SimulatedIssuer
+    from conclave.attestation.token import AttestationToken
+    from conclave.attestation.validator import verify_token
+    from conclave.attestation.verification_report import (
+        Check,
+        CheckStatus,
+        VerificationReport,
+        render_report,
+    )
+
+_MODULES: Final = (
+    "canonical",
+    "claims",
+    "keys",
+    "launcher",
+    "policy",
+    "receipt_format",
+    "receipts",
+    "simulated",
+    "token",
+    "validator",
+    "verification_report",
 )
-from conclave.attestation.claims import (
-    GOOGLE_ISSUER,
-    SIMULATED_ISSUER,
-    AttestationClaims,
-    TokenType,
-)
-from conclave.attestation.keys import (
-    PKI_ROOT_ENDPOINT,
-    Jwks,
-    TrustAnchors,
-    afetch_jwks,
-    fetch_jwks,
-    load_jwks,
-    load_root_certificate,
-)
-from conclave.attestation.launcher import DEFAULT_SOCKET_PATH, LauncherClient
-from conclave.attestation.policy import DEFAULT_AUDIENCE, AttestationPolicy
-from conclave.attestation.receipts import (
-    AttestationMode,
-    Attester,
-    ConfidentialSpaceAttester,
-    NoAttester,
-    Receipt,
-    ReceiptBundle,
-    SimulatedAttester,
-    attester_from_settings,
-    bundle_receipt,
-    issue_receipt,
-    read_receipt_file,
-    transcript_sha256,
-    verify_receipt,
-    verify_receipt_file,
-    write_receipt_file,
-)
-from conclave.attestation.report import (
-    Check,
-    CheckStatus,
-    VerificationReport,
-    render_report,
-)
-from conclave.attestation.simulated import SimulatedIssuer
-from conclave.attestation.token import AttestationToken
-from conclave.attestation.validator import verify_token
+"""The modules the names of `__all__` come from."""
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        for module_name in _MODULES:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            if name in vars(module):
+                value: object = vars(module)[name]
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CANONICAL_FORM",

@@ -36,13 +36,13 @@ from conclave.attestation.claims import (
 )
 from conclave.attestation.keys import TrustAnchors, certificate_fingerprint
 from conclave.attestation.policy import AttestationPolicy, normalize_digest
-from conclave.attestation.report import (
+from conclave.attestation.token import AttestationToken
+from conclave.attestation.verification_report import (
     UNPINNED_WORKLOAD,
     Check,
     CheckStatus,
     VerificationReport,
 )
-from conclave.attestation.token import AttestationToken
 
 ALGORITHM = "RS256"
 MAX_CHAIN_LENGTH = 5

@@ -9,25 +9,14 @@ summary = await run_consensus_batch(
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import JsonValue
-
+from conclave.batch.answering import ConsensusFactory, KeepTranscript, answer_row
+from conclave.batch.jobs import JobRunSummary, ProgressSink, run_jobs
 from conclave.batch.journal import JournalError, ResultJournal
-from conclave.batch.rows import BatchResult, BatchRow, RowError, read_rows
-from conclave.batch.runner import ProgressSink, RunSummary, run_rows
-from conclave.consensus.transcript import Transcript
-from conclave.errors import ConsensusError
-from conclave.session import Consensus
-from conclave.types import Usage
-
-ConsensusFactory = Callable[[], Consensus]
-"""Builds the `Consensus` a runner keeps (picklable, for Ray: it is shipped to each actor)."""
-
-KeepTranscript = Callable[[Transcript], None]
-"""Where a row's transcript goes once the row is answered (the run store, for the CLI)."""
+from conclave.batch.ray_pool import RayConsensusPool
+from conclave.batch.rows import BatchResult, BatchRow, read_rows
 
 
 @dataclass(frozen=True)
@@ -41,33 +30,6 @@ class RayOptions:
     actor_cpus: float = 1.0
 
 
-async def answer_row(
-    consensus: Consensus, row: BatchRow, keep: KeepTranscript | None = None
-) -> BatchResult:
-    """The consensus over one row, or the row's failure as a result: never raises for a
-    failed consensus or model call, so that one bad row never stops a batch. `keep` receives
-    the row's transcript, a failed run's included."""
-    try:
-        transcript = await consensus.ask(row.conversation)
-    except ConsensusError as exc:
-        if keep is not None and exc.transcript is not None:
-            keep(exc.transcript)
-        return _failed(row, exc, exc.transcript)
-    except Exception as exc:  # a batch keeps going; the row records what happened
-        return _failed(row, exc, None)
-    if keep is not None:
-        keep(transcript)
-    return BatchResult(
-        line=row.line,
-        fields=row.fields,
-        answer=transcript.answer,
-        agreement=_agreement(transcript),
-        usage=transcript.usage,
-        transcript_id=transcript.id,
-        input_sha256=row.input_sha256,
-    )
-
-
 async def run_consensus_batch(
     in_path: Path,
     out_path: Path,
@@ -78,21 +40,21 @@ async def run_consensus_batch(
     ray: RayOptions | None = None,
     progress: ProgressSink | None = None,
     keep: KeepTranscript | None = None,
-) -> RunSummary:
+) -> JobRunSummary:
     """Answer every row of `in_path` not yet in `out_path`, appending results to `out_path`.
 
     With `retry_failed`, rows whose earlier result is an error are run again. With `ray`,
     the rows run on Ray actors (`concurrency` rows at a time on each); otherwise on one
     `Consensus` here, `concurrency` rows at a time, each transcript handed to `keep` (Ray
-    actors keep none: their rows carry the transcript id only).
+    actors keep none: their rows carry the transcript id only). A JournalError, before any
+    row runs, when `out_path` holds results of other input.
     """
     rows = read_rows(in_path)
     journal = ResultJournal(out_path, BatchResult, key_of=lambda result: result.key)
+    _check_same_rows(rows, journal)
     if retry_failed:
         journal.rewrite(keep=lambda result: result.ok)
     if ray is not None:
-        from conclave.batch.ray_pool import RayConsensusPool
-
         with RayConsensusPool.start(
             make_consensus,
             address=ray.address,
@@ -100,14 +62,13 @@ async def run_consensus_batch(
             actor_cpus=ray.actor_cpus,
             rows_per_actor=concurrency,
         ) as pool:
-            return await run_rows(
+            return await run_jobs(
                 rows,
                 pool.answer,
                 journal,
                 concurrency=pool.capacity,
                 is_failure=_is_failure,
                 progress=progress,
-                check_resumed=_same_input,
             )
     consensus = make_consensus()
     try:
@@ -115,14 +76,13 @@ async def run_consensus_batch(
         async def work(row: BatchRow) -> BatchResult:
             return await answer_row(consensus, row, keep)
 
-        return await run_rows(
+        return await run_jobs(
             rows,
             work,
             journal,
             concurrency=concurrency,
             is_failure=_is_failure,
             progress=progress,
-            check_resumed=_same_input,
         )
     finally:
         await consensus.aclose()
@@ -132,25 +92,22 @@ def _is_failure(result: BatchResult) -> bool:
     return not result.ok
 
 
-def _same_input(row: BatchRow, result: BatchResult) -> None:
-    if row.input_sha256 != result.input_sha256:
+def _check_same_rows(rows: list[BatchRow], journal: ResultJournal[BatchResult]) -> None:
+    """Refuse an output written from other input: a result for a line the input lacks, or for
+    a line whose content changed since."""
+    by_key = {row.key: row for row in rows}
+    done = journal.read()
+    strangers = [key for key in done if key not in by_key]
+    if strangers:
         raise JournalError(
-            f"the output already holds a result for input line {row.line}, but from a different "
-            f"line: the input changed since that run. Give another --out, or remove the old one"
+            f"{journal.path} holds results for rows that are not in this input "
+            f"(lines {', '.join(strangers[:5])}{', ...' if len(strangers) > 5 else ''}): "
+            f"it was written from other data; give another --out"
         )
-
-
-def _failed(row: BatchRow, exc: Exception, transcript: Transcript | None) -> BatchResult:
-    return BatchResult(
-        line=row.line,
-        fields=row.fields,
-        usage=transcript.usage if transcript else Usage(),
-        transcript_id=transcript.id if transcript else None,
-        error=RowError(type=type(exc).__name__, message=str(exc)),
-        input_sha256=row.input_sha256,
-    )
-
-
-def _agreement(transcript: Transcript) -> JsonValue:
-    """The transcript's `agreement` when this version of the engine computes one."""
-    return transcript.model_dump(mode="json", include={"agreement"}).get("agreement")
+    for key, result in done.items():
+        if by_key[key].input_sha256 != result.input_sha256:
+            raise JournalError(
+                f"{journal.path} already holds a result for input line {key}, but from a "
+                f"different line: the input changed since that run. Give another --out, or "
+                f"remove the old one"
+            )

@@ -26,7 +26,7 @@ class RateColumn(ProgressColumn):
 
 
 class RichProgress:
-    """A Rich progress bar for `run_rows`: rows done (those found done included), failures,
+    """A Rich progress bar for `run_jobs`: rows done (those found done included), failures,
     rows per second and the estimated time left."""
 
     def __init__(self, console: Console, description: str = "consensus") -> None:

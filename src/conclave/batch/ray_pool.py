@@ -18,14 +18,12 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from conclave.batch.answering import ConsensusFactory, answer_row
 from conclave.batch.rows import BatchResult, BatchRow
 from conclave.errors import ConfigError
-
-if TYPE_CHECKING:
-    from conclave.batch.consensus_batch import ConsensusFactory
-    from conclave.session import Consensus
+from conclave.session import Consensus
 
 _CLOSE_TIMEOUT_S = 30.0
 RAY_INSTALL_HINT = "pip install 'conclave[ray]' (or: pip install ray==2.60.0)"
@@ -46,8 +44,6 @@ class ConsensusActor:
         return socket.gethostname()
 
     async def answer(self, row: BatchRow) -> BatchResult:
-        from conclave.batch.consensus_batch import answer_row
-
         if self._consensus is None:
             self._consensus = self._make_consensus()
         return await answer_row(self._consensus, row)

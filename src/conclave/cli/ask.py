@@ -22,8 +22,8 @@ from conclave.cli.common import (
     resolve_config,
     run,
 )
+from conclave.cli.kept_runs import close_cli_store, keep_run, last_conversation, open_cli_store
 from conclave.cli.live_view import with_live_view, with_progress_lines
-from conclave.cli.run_store import close_cli_store, keep_run, last_conversation, open_cli_store
 from conclave.config import ConsensusConfig
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConfigError, ConsensusError

@@ -20,7 +20,6 @@ from rich.progress import (
 
 from conclave.cli import common
 from conclave.cli.common import err, fail, out
-from conclave.config import ConsensusConfig, load_config
 from conclave.errors import ConclaveError
 from conclave.evaluation.crossval import HeldOutScheme, cross_validate
 from conclave.evaluation.dataset import Dataset, RowLimits, load_dataset
@@ -30,7 +29,7 @@ from conclave.evaluation.render import held_out_table, report_table
 from conclave.evaluation.report import build_report
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, parse_variation, plan_setups
-from conclave.presets import embedded_config
+from conclave.presets import load_presets
 from conclave.providers.readiness import check_embedded_models
 
 PIPED_TABLE_WIDTH = 220
@@ -120,8 +119,10 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Run every member alone and every strategy on the same questions; report accuracy
-    (95% CI), the paired difference with the best member, tokens, cost and time.
+    """Run every member alone and every strategy on the same questions, and compare them.
+
+    Reports accuracy (95% CI), the paired difference with the best member, tokens, cost and
+    time.
 
     Resumable: rerun the same command to continue; finished answers are kept in OUT/results.jsonl.
     Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json. With several data
@@ -131,7 +132,7 @@ def eval_command(
         limits = RowLimits.parse(limit or [])
         datasets = [load_dataset(path, limit=limits.of(path.stem)) for path in data]
         limits.check([d.name for d in datasets])
-        configs = _configs(config or [])
+        configs = load_presets(config or [])
         variations = [parse_variation(text) for text in vary or []]
         setups = plan_setups(
             configs, strategy or [DEFAULT_STRATEGY], variations, members_alone=member
@@ -165,17 +166,6 @@ def eval_command(
     if report.held_out is not None:
         table_out.print(held_out_table(report.held_out))
     err.print("wrote " + ", ".join(str(path) for path in written), markup=False)
-
-
-def _configs(paths: list[Path]) -> list[tuple[str, ConsensusConfig]]:
-    if not paths:
-        default = embedded_config()
-        return [(default.name, default)]
-    configs = []
-    for path in paths:
-        loaded = load_config(path)
-        configs.append((loaded.name if loaded.name != "default" else path.stem, loaded))
-    return configs
 
 
 async def _evaluate(

@@ -12,10 +12,10 @@ import typer
 from rich.markup import escape
 
 from conclave.cli.common import err, fail, out
-from conclave.cli.run_store import reading_store
+from conclave.cli.kept_runs import reading_store
 from conclave.cli.transcript_markdown import transcript_markdown
 from conclave.consensus.transcript import Transcript
-from conclave.store import RunQuery, RunStore, RunSummary
+from conclave.store import RunListing, RunQuery, RunStore
 
 log_app = typer.Typer(
     no_args_is_help=False,
@@ -159,7 +159,7 @@ def _print_runs(query: RunQuery) -> None:
         err.print(f"{page.total - len(page.runs)} older run(s) not shown (--limit)", style="dim")
 
 
-def _line(run: RunSummary) -> str:
+def _line(run: RunListing) -> str:
     """One run on one line (greppable, like `git log --oneline`)."""
     failed = f", [red]{run.failed_calls} failed[/]" if run.failed_calls else ""
     outcome = "[green]ok[/]" if run.ok else f"[red]{escape(run.stop_reason or 'failed')}[/]"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conclave.consensus.answers import Question, extract_letter
 from conclave.consensus.panel import Member
@@ -109,11 +109,11 @@ class ChoiceScorer(Member):
 
     def variant(self, label: str, **spec_changes: object) -> ChoiceScorer:
         """The same scorer, under `label`, with some settings changed."""
-        return ChoiceScorer(
-            self.spec.model_copy(update=spec_changes), self.provider, label, self.shift
-        )
+        return replace(self, spec=self.spec.model_copy(update=spec_changes), label=label)
 
 
 def choice_scorer(member: Member, *, shift: int = 0, label: str | None = None) -> ChoiceScorer:
     """`member` answering multiple choice by its options' probabilities (see ChoiceScorer)."""
-    return ChoiceScorer(member.spec, member.provider, label or member.label, shift)
+    return ChoiceScorer(
+        member.spec, member.provider, label or member.label, member.json_schema, shift=shift
+    )

@@ -1,13 +1,19 @@
 """The consensus algorithm, and the only place that knows it.
 
+The steps before the first round may rewrite the conversation (grounding it in documents).
 Round 0 sends the conversation to the members at once; the combiner (by default an aggregator
 model) turns their answers into a consensus; each improvement round sends the conversation plus
-that consensus plus the improvement prompt; a stop rule ends the run. A failing member is
-recorded and the round goes on while the quorum holds; once the quorum has answered, a straggler
-is left behind after a grace (`consensus.stragglers`), and a member that keeps failing rests
-(`consensus.health`). A round in which no member answered, before any consensus exists, asks
-the members that failed transiently once more rather than losing the request. Everything is
-yielded as typed events.
+that consensus plus the improvement prompt; a stop rule ends the run, and the checks after the
+combiner read (and may revise) the final consensus. A round whose selector chose nobody is its
+combiner's alone. Every model call goes through `consensus.calls` (deadline, breaker, record).
+
+A failing member is recorded and the round goes on while the quorum holds; once the quorum has
+answered, a straggler is left behind after a grace (`consensus.stragglers`), and a member that
+keeps failing rests (`consensus.health`), as does an aggregator, whose fallbacks then write the
+consensus at once. A round in which no member answered, before any consensus exists, asks the
+members that failed transiently once more rather than losing the request; a round in which
+every member rests fails at once, saying that retrying now is pointless. Everything is yielded
+as typed events.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from datetime import UTC, datetime
 
 from conclave.config import ConsensusConfig
 from conclave.consensus.agreement import Similarity
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.events import (
     AggregateFinished,
     AnswerChecked,
@@ -37,7 +44,7 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member, Panel
-from conclave.consensus.records import ask_member, worth_asking_again
+from conclave.consensus.records import worth_asking_again
 from conclave.consensus.steps import (
     AnswerStep,
     Combiner,
@@ -45,7 +52,7 @@ from conclave.consensus.steps import (
     MemberSelector,
     StopRule,
 )
-from conclave.consensus.stragglers import GracePolicy, late_record, skipped_record
+from conclave.consensus.stragglers import GracePolicy, late_record
 from conclave.consensus.strategies import build_steps
 from conclave.consensus.transcript import (
     CallRecord,
@@ -56,6 +63,7 @@ from conclave.consensus.transcript import (
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.prompt_checks import check_prompt
+from conclave.providers.retries import RetryWatch
 from conclave.types import Message, Usage
 
 
@@ -88,7 +96,17 @@ class ConsensusEngine:
         )
         """The members' breakers, shared by every run of this engine."""
         self._grace = GracePolicy.from_config(config)
-        steps = build_steps(config, panel, rng=rng or random.Random(), similarity=similarity)
+        self._calls = ModelCalls(self.health, timeout_s=config.timeout_s)
+        self._rng = rng or random.Random()
+        self._similarity = similarity
+        steps = build_steps(
+            config,
+            panel,
+            calls=self._calls,
+            rng=self._rng,
+            similarity=similarity,
+            nested=self._nested,
+        )
         self._steps = dataclasses.replace(
             steps,
             selector=selector or steps.selector,
@@ -96,6 +114,13 @@ class ConsensusEngine:
             stop_rules=tuple(stop_rules) if stop_rules is not None else steps.stop_rules,
             before=tuple(before) if before is not None else steps.before,
             after=tuple(after) if after is not None else steps.after,
+        )
+
+    def _nested(self, config: ConsensusConfig, panel: Panel) -> ConsensusEngine:
+        """The engine of a consensus run inside this one's (a swarm's step): the same
+        breakers and randomness."""
+        return ConsensusEngine(
+            config, panel, rng=self._rng, health=self.health, similarity=self._similarity
         )
 
     async def run(
@@ -137,12 +162,13 @@ class ConsensusEngine:
                     yield member_event
             responses = tuple(finished[m.label] for m in members)
             earlier: tuple[CallRecord, ...] = ()
+            # No member answered and there is no consensus yet to keep: the request would be
+            # lost, so the members that failed transiently get one more try (unless their
+            # breaker has just opened: they rest).
             again = _ask_again(run, responses)
-            if again:
-                # No member answered and there is no consensus yet to keep: the request
-                # would be lost, so the members that failed transiently get one more try.
-                earlier = tuple(finished[label] for label in again)
-                asked = [m for m in members if m.label in again]
+            asked = [m for m in members if m.label in again and not self._calls.resting(m)]
+            if asked:
+                earlier = tuple(finished[m.label] for m in asked)
                 asking = self._member_events(index, asked, conversation, messages, finished)
                 async with aclosing(asking) as member_events:
                     async for member_event in member_events:
@@ -153,9 +179,8 @@ class ConsensusEngine:
                 record = RoundRecord(index=index, responses=responses, other_calls=earlier)
                 kept = _keep_previous(run, record)
                 if kept is None:
-                    raise ConsensusError(
-                        quorum_error, transcript=run.transcript(record, stop_reason="quorum_lost")
-                    )
+                    quorum_error.transcript = run.transcript(record, stop_reason="quorum_lost")
+                    raise quorum_error
                 record, stop_reason = kept, "quorum_lost"
                 run.rounds.append(record)
             else:
@@ -249,20 +274,39 @@ class ConsensusEngine:
     ) -> AsyncGenerator[CallRecord, None]:
         """Ask every member at once; yield one record per member: those resting after repeated
         failures first, then the answers in the order they finish, and the stragglers the
-        round leaves behind once its quorum answered (see `consensus.stragglers`)."""
+        round leaves behind once its quorum answered (see `consensus.stragglers`).
+
+        A member's retries never hold the round beyond its grace: once the quorum answered, no
+        member may start a retry that would end after the grace, and a member retrying when
+        the grace ends is left behind. A tight deadline on first tries was the other way: it
+        would cut slow but healthy members too (a large model, an embedded one on a busy
+        CPU), where a retry is a sure sign that the member is failing now. Hedging (asking a
+        slow member twice) costs calls and does nothing for a dead upstream.
+        """
         needed = min(self.config.quorum, len(members))
-        calling, resting = self._admit(members, needed)
+        admitted, resting = self._admit(members, needed)
         for member in resting:
-            yield skipped_record(member.label, self.health.skip_reason(member_key(member.spec)))
+            yield self._calls.skipped(member, "member")
         started = time.perf_counter()
-        tasks = {asyncio.create_task(self._ask(member, messages)): member for member in calling}
+        watches = {member.label: RetryWatch() for member, _ in admitted}
+        tasks = {
+            asyncio.create_task(
+                self._calls.ask(
+                    member, "member", messages, admitted=admission, watch=watches[member.label]
+                )
+            ): member
+            for member, admission in admitted
+        }
         pending = set(tasks)
         quorum_latencies: list[float] = []
         quorum_at_s = 0.0
+        grace_ends_s: float | None = None
         left_behind_at: dict[asyncio.Task[CallRecord], float | None] = {}
         try:
             while pending:
                 cuts = [at for task in pending if (at := left_behind_at.get(task)) is not None]
+                if grace_ends_s is not None and grace_ends_s > time.perf_counter() - started:
+                    cuts.append(grace_ends_s)  # wake then to leave retrying members behind
                 wait_s = None
                 if cuts:
                     wait_s = max(0.0, min(cuts) - (time.perf_counter() - started))
@@ -271,62 +315,69 @@ class ConsensusEngine:
                 )
                 for task in (task for task in tasks if task in done):  # panel order on ties
                     record = task.result()
-                    key = member_key(tasks[task].spec)
-                    self.health.record(key, ok=record.ok, latency_s=record.latency_s)
                     if record.ok and len(quorum_latencies) < needed:
                         quorum_latencies.append(record.latency_s)
                     yield record
-                if len(quorum_latencies) >= needed and not left_behind_at:
+                if len(quorum_latencies) >= needed and grace_ends_s is None:
                     quorum_at_s = time.perf_counter() - started
+                    grace_ends_s = quorum_at_s + self._grace.grace_s(quorum_latencies)
+                    no_retry_after = time.monotonic() + (grace_ends_s - quorum_at_s)
                     for task in pending:
-                        spec = tasks[task].spec
+                        member = tasks[task]
+                        watches[member.label].no_retry_after = no_retry_after
                         left_behind_at[task] = self._grace.left_behind_at_s(
                             quorum_at_s,
                             quorum_latencies,
-                            self.health.usual_latency_s(member_key(spec)),
-                            embedded=spec.provider == "local",
+                            self.health.usual_latency_s(member_key(member.spec)),
+                            embedded=member.provider.capabilities.embedded,
                         )
                 ran_s = time.perf_counter() - started
                 late = [  # one that ended while a record was being yielded is not late
                     task
                     for task in pending
-                    if not task.done() and _due(left_behind_at.get(task), ran_s)
+                    if not task.done()
+                    and (
+                        _due(left_behind_at.get(task), ran_s)
+                        or (watches[tasks[task].label].retrying and _due(grace_ends_s, ran_s))
+                    )
                 ]
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
                 for task in late:
                     pending.discard(task)
-                    # Not a failure for the breaker: leaving it behind was the round's choice,
-                    # and under load every member runs late now and then.
-                    self.health.abandon(member_key(tasks[task].spec))
+                    # Not a failure for the breaker (the call path counts a cancelled call
+                    # neither way): leaving it behind was the round's choice, and under load
+                    # every member runs late now and then.
                     yield late_record(
                         tasks[task].label, messages, ran_s=ran_s, quorum_at_s=quorum_at_s
                     )
         finally:
-            unfinished = [task for task in tasks if not task.done()]
-            for task in unfinished:
-                task.cancel()
-                self.health.abandon(member_key(tasks[task].spec))
+            for task, member in tasks.items():
+                if not task.done():  # one cancelled before it started never gives back a probe
+                    task.cancel()
+                    self.health.abandon(member_key(member.spec))
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _admit(self, members: Sequence[Member], needed: int) -> tuple[list[Member], list[Member]]:
-        """The members to call and those to skip while their breaker is open; resting members
-        are called anyway when fewer than the quorum would be left."""
-        decisions: list[tuple[Member, Admission]] = [
-            (member, self.health.admit(member_key(member.spec))) for member in members
+    def _admit(
+        self, members: Sequence[Member], needed: int
+    ) -> tuple[list[tuple[Member, Admission]], list[Member]]:
+        """The members to call (each with its breaker's admission) and those to skip while
+        their breaker is open. Resting members are called anyway when fewer than the quorum
+        would be left, but not when every member rests: then the round fails at once (the
+        breakers let a probe through once a cooldown is over)."""
+        decisions = [(member, self._calls.admit(member)) for member in members]
+        calling: list[tuple[Member, Admission]] = [
+            (member, admission) for member, admission in decisions if admission != "skip"
         ]
-        calling = [member for member, decision in decisions if decision != "skip"]
-        resting = [member for member, decision in decisions if decision == "skip"]
-        while len(calling) < needed and resting:
-            calling.append(resting.pop(0))
+        resting = [member for member, admission in decisions if admission == "skip"]
+        while calling and len(calling) < needed and resting:
+            calling.append((resting.pop(0), "call"))
         return calling, resting
 
-    async def _ask(self, member: Member, messages: Sequence[Message]) -> CallRecord:
-        timeout_s = member.spec.timeout_s or self.config.timeout_s
-        return await ask_member(member, "member", messages, timeout_s)
-
-    def _quorum_error(self, index: int, responses: tuple[CallRecord, ...]) -> str | None:
+    def _quorum_error(self, index: int, responses: tuple[CallRecord, ...]) -> ConsensusError | None:
+        """The error of a round below its quorum (None when the quorum answered); not
+        `retryable` when every member was resting: asking again now would fail the same way."""
         needed = min(self.config.quorum, len(responses))
         answered = sum(1 for response in responses if response.ok)
         if answered >= needed and answered > 0:
@@ -334,7 +385,13 @@ class ConsensusEngine:
         failures = "\n".join(
             f"  - {r.model}: {r.error.type}: {r.error.message}" for r in responses if r.error
         )
-        return (
+        if all(response.finish_reason == "skipped" for response in responses):
+            return ConsensusError(
+                f"round {index}: every member is resting after repeated failures, so none "
+                f"was asked; asking again before a cooldown ends fails the same way:\n{failures}",
+                retryable=False,
+            )
+        return ConsensusError(
             f"round {index}: {answered} of {len(responses)} members answered, "
             f"below the quorum of {max(needed, 1)}:\n{failures}"
         )

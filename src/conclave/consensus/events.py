@@ -4,7 +4,8 @@ The stream of one run is:
 `RunStarted`; a `ConversationPrepared` per step before the first round (grounding); then per
 round `RoundStarted`, `MemberAnswered`/`MemberFailed` (in the order the members finish),
 `AggregateDelta`* (the aggregate's text as it is produced; an `AggregateRestarted` voids the
-round's text so far when its writer failed midway), `AggregateFinished`; after the final
+round's text so far when its writer failed midway; a `CombinerFellBack` says that a fallback
+writes the consensus, and why), `AggregateFinished`; after the final
 round's consensus an `AnswerChecked` per check that reads it; `RoundFinished`; finally
 `ConsensusDone` carrying the transcript.
 
@@ -25,6 +26,7 @@ from conclave.consensus.transcript import (
     DecidedBy,
     RoundRecord,
     StepRecord,
+    StepReport,
     Transcript,
 )
 from conclave.types import Frozen, Message
@@ -73,6 +75,17 @@ class AggregateRestarted(Frozen):
     failed: CallRecord
 
 
+class CombinerFellBack(Frozen):
+    """The round's combiner (or a fallback) did not write the consensus: `failed` is its call,
+    whose error says why (it failed, or was skipped while its model rests after repeated
+    failures); `fallback` writes it next."""
+
+    kind: Literal["combiner_fell_back"] = "combiner_fell_back"
+    round: int
+    failed: CallRecord
+    fallback: DecidedBy
+
+
 class AggregateFinished(Frozen):
     """The round's consensus: `response` is the call whose text it is (a vote's winning member
     answer, or the aggregator's); `other_calls` are reviews and failed attempts before it;
@@ -99,6 +112,9 @@ class StepProgress(Frozen):
     status: Literal["started", "finished", "failed", "note"] = "note"
     message: str = ""
     call: CallRecord | None = None
+    report: StepReport | None = None
+    """The step's typed report as it stands (a swarm's plan once it is made), for the
+    interfaces that draw it; the final one is in the step's record."""
 
 
 class ConversationPrepared(Frozen):
@@ -145,6 +161,7 @@ ConsensusEvent = Annotated[
     | MemberFailed
     | AggregateDelta
     | AggregateRestarted
+    | CombinerFellBack
     | AggregateFinished
     | AnswerChecked
     | RoundFinished

@@ -85,6 +85,14 @@ class MemberHealth:
         breaker.probing = True
         return "probe"
 
+    def resting(self, key: str) -> bool:
+        """Whether the member is resting: its breaker open and its cooldown not over (`admit`
+        would skip it), without claiming a probe."""
+        breaker = self._breakers.get(key)
+        if breaker is None or breaker.open_until is None:
+            return False
+        return breaker.probing or self._clock() < breaker.open_until
+
     def record(self, key: str, *, ok: bool, latency_s: float | None = None) -> None:
         """Count the outcome of a call: an answer (in `latency_s`) closes the breaker and
         updates the usual answer time, a failure counts towards opening the breaker (or, after a

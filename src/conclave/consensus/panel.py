@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conclave.config import ConsensusConfig, ModelSpec
 from conclave.providers.base import Provider
 from conclave.providers.registry import ProviderRegistry
-from conclave.types import Completion, Message, StreamItem
+from conclave.types import Completion, JsonSchema, Message, SamplingOptions, StreamItem
 
 
 @dataclass(frozen=True)
@@ -20,20 +20,31 @@ class Member:
     spec: ModelSpec
     provider: Provider
     label: str
+    json_schema: JsonSchema | None = None
+    """When set, every answer is JSON satisfying it (see SamplingOptions.json_schema)."""
+
+    @property
+    def sampling(self) -> SamplingOptions:
+        sampling = self.spec.sampling
+        if self.json_schema is None:
+            return sampling
+        return sampling.model_copy(update={"json_schema": self.json_schema})
 
     async def complete(self, messages: Sequence[Message]) -> Completion:
         started = time.perf_counter()
-        completion = await self.provider.complete(
-            self.spec.model_name, messages, self.spec.sampling
-        )
+        completion = await self.provider.complete(self.spec.model_name, messages, self.sampling)
         return completion.model_copy(update={"latency_s": time.perf_counter() - started})
 
     def stream(self, messages: Sequence[Message]) -> AsyncIterator[StreamItem]:
-        return self.provider.stream(self.spec.model_name, messages, self.spec.sampling)
+        return self.provider.stream(self.spec.model_name, messages, self.sampling)
 
     def variant(self, label: str, **spec_changes: object) -> Member:
         """The same model on the same provider, under `label`, with some settings changed."""
-        return Member(self.spec.model_copy(update=spec_changes), self.provider, label)
+        return replace(self, spec=self.spec.model_copy(update=spec_changes), label=label)
+
+    def constrained(self, schema: JsonSchema | None) -> Member:
+        """The same member, answering with JSON that satisfies `schema` (freely with None)."""
+        return replace(self, json_schema=schema)
 
 
 @dataclass(frozen=True)

@@ -1,51 +1,14 @@
-"""Turning one model call's outcome into its transcript record."""
+"""Turning one model call's outcome into its transcript record (the calls themselves are
+made by `conclave.consensus.calls`)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
-from conclave.consensus.panel import Member
 from conclave.consensus.transcript import CallError, CallRecord, CallRole
-from conclave.errors import (
-    ConclaveError,
-    ProviderError,
-    ProviderHTTPError,
-    ProviderTimeoutError,
-)
-from conclave.providers.retries import call_deadline
+from conclave.errors import ConclaveError, ProviderError, ProviderHTTPError
 from conclave.types import Completion, Message
-
-
-@asynccontextmanager
-async def deadline(timeout_s: float, label: str) -> AsyncIterator[None]:
-    """Bound a call in time, its retries included; overrunning raises ProviderTimeoutError
-    naming the model."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            with call_deadline(timeout_s):
-                yield
-    except TimeoutError:
-        raise ProviderTimeoutError(
-            f"{label}: no answer within {timeout_s:g} s", model=label
-        ) from None
-
-
-async def ask_member(
-    member: Member, role: CallRole, messages: Sequence[Message], timeout_s: float
-) -> CallRecord:
-    """One call of `member` bounded by `timeout_s`, as its record: answered, or failed with
-    whatever it raised."""
-    started = time.perf_counter()
-    try:
-        async with deadline(timeout_s, member.label):
-            completion = await member.complete(messages)
-    except Exception as exc:  # any failure of a call is that call's
-        return failed_record(member.label, role, messages, exc, started)
-    latency = time.perf_counter() - started
-    return call_record(member.label, role, messages, completion, latency)
 
 
 def call_record(

@@ -24,30 +24,32 @@ The contract:
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
-from conclave.config import AggregatorSpec
+from conclave.config import AggregatorSpec, ConsensusConfig
 from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import text_similarity
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
     AggregateRestarted,
     AnswerChecked,
+    CombinerFellBack,
+    ConsensusEvent,
     ConversationPrepared,
     StepProgress,
 )
-from conclave.consensus.panel import Member
+from conclave.consensus.panel import Member, Panel
 from conclave.consensus.prompts import (
     aggregation_messages,
     anonymise_candidates,
     improvement_conversation,
     peer_answers_conversation,
 )
-from conclave.consensus.records import call_record, deadline, failed_record
 from conclave.consensus.transcript import (
     CallError,
     CallRecord,
@@ -55,10 +57,11 @@ from conclave.consensus.transcript import (
     RoundRecord,
     StopReason,
 )
-from conclave.errors import ProviderError
-from conclave.types import Completion, Message, Role, TextDelta, Usage
+from conclave.types import Message, Role, TextDelta, Usage
 
-CombinerEvent = AggregateDelta | AggregateRestarted | AggregateFinished | StepProgress
+CombinerEvent = (
+    AggregateDelta | AggregateRestarted | AggregateFinished | CombinerFellBack | StepProgress
+)
 """What a combiner yields."""
 
 PrepareEvent = ConversationPrepared | StepProgress
@@ -136,6 +139,20 @@ class AnswerStep(Protocol):
     def check(
         self, round: RoundRecord, conversation: Sequence[Message], answer: str
     ) -> AsyncGenerator[CheckEvent, None]: ...
+
+
+class NestedConsensus(Protocol):
+    """A consensus a step runs inside the run (each step of a swarm): the engine itself, for
+    another config and panel, sharing the run's breakers and randomness."""
+
+    def run(
+        self, conversation: Sequence[Message], *, stream_aggregate: bool = True
+    ) -> AsyncGenerator[ConsensusEvent, None]: ...
+
+
+NestedRuns = Callable[[ConsensusConfig, Panel], NestedConsensus]
+"""Makes the consensus a step runs for a config and panel (the engine gives it to the steps
+it builds, so that no step needs to know the engine)."""
 
 
 @dataclass(frozen=True)
@@ -228,14 +245,15 @@ class EveryRound:
 
 class LLMAggregator:
     """Flare's centralised aggregation: one model reads the anonymised candidates and writes
-    the consensus, bounded by `timeout_s`; streamed only when someone reads the pieces."""
+    the consensus; streamed only when someone reads the pieces. Its call goes through `calls`,
+    so a resting aggregator is skipped at once (and a fallback, if any, writes instead)."""
 
     def __init__(
-        self, aggregator: Member, spec: AggregatorSpec, *, timeout_s: float, rng: random.Random
+        self, aggregator: Member, spec: AggregatorSpec, *, calls: ModelCalls, rng: random.Random
     ) -> None:
         self._aggregator = aggregator
         self._spec = spec
-        self._timeout_s = timeout_s
+        self._calls = calls
         self._rng = rng
 
     async def combine(
@@ -252,36 +270,28 @@ class LLMAggregator:
             conversation,
             anonymise_candidates([c.text for c in candidates], self._rng),
         )
-        label = self._aggregator.label
-        started = time.perf_counter()
-        completion: Completion | None = None
-        try:
-            async with deadline(self._timeout_s, label):
-                if not stream:
-                    completion = await self._aggregator.complete(messages)
-                else:
-                    async for item in self._aggregator.stream(messages):
-                        if isinstance(item, TextDelta):
-                            yield AggregateDelta(round=round_index, text=item.text)
-                        else:
-                            completion = item
-        except Exception as exc:  # any failure of a call is that call's
-            record = failed_record(label, "aggregator", messages, exc, started)
+        if not stream:
+            record = await self._calls.ask(self._aggregator, "aggregator", messages)
         else:
-            if completion is None:
-                ended = ProviderError(f"{label}: the stream ended without a final answer")
-                record = failed_record(label, "aggregator", messages, ended, started)
-            else:
-                latency = time.perf_counter() - started
-                record = call_record(label, "aggregator", messages, completion, latency)
+            record = None
+            streaming = self._calls.stream(self._aggregator, "aggregator", messages)
+            async with aclosing(streaming) as items:
+                async for item in items:
+                    if isinstance(item, TextDelta):
+                        yield AggregateDelta(round=round_index, text=item.text)
+                    else:
+                        record = item
+            assert record is not None  # a stream of calls ends with its record
         yield AggregateFinished(round=round_index, response=record)
 
 
 class WithFallbacks:
     """The combiner, and when it fails the fallbacks in order (a fallback aggregator, then a
-    vote): a failed attempt is kept in `other_calls`, and the round records who decided. An
-    attempt that fails after streaming text is followed by an AggregateRestarted, so that no
-    reader appends the next attempt's text to its broken one."""
+    vote): before each fallback a CombinerFellBack says which call did not decide and why (its
+    error: failed, or skipped while its model rests); a failed attempt is kept in
+    `other_calls`, and the round records who decided. An attempt that fails after streaming
+    text is followed by an AggregateRestarted, so that no reader appends the next attempt's
+    text to its broken one."""
 
     def __init__(self, primary: Combiner, fallbacks: Sequence[tuple[Combiner, DecidedBy]]) -> None:
         self._primary = primary
@@ -299,7 +309,12 @@ class WithFallbacks:
         attempts: list[tuple[Combiner, DecidedBy | None]] = [(self._primary, None)]
         attempts.extend(self._fallbacks)
         finished: AggregateFinished | None = None
-        for combiner, decided_by in attempts:
+        for number, (combiner, decided_by) in enumerate(attempts):
+            if finished is not None:
+                assert decided_by is not None  # every fallback names itself
+                yield CombinerFellBack(
+                    round=round_index, failed=finished.response, fallback=decided_by
+                )
             streamed = False
             async for event in combiner.combine(
                 round_index, conversation, candidates, stream=stream
@@ -312,8 +327,7 @@ class WithFallbacks:
                 elif isinstance(event, AggregateDelta) and event.text:
                     streamed = True
                 yield event
-            if finished is None:  # pragma: no cover - every combiner ends with one
-                continue
+            assert finished is not None, f"combiner {number} ended without AggregateFinished"
             if streamed and not finished.response.ok:
                 yield AggregateRestarted(round=round_index, failed=finished.response)
             failed.extend(finished.other_calls)

@@ -9,12 +9,15 @@ With `grace_s` set, that is the grace, for every member. Otherwise it is derived
 than `straggler_factor` times the member's own usual answer time. A panel mixes fast and slow
 models (a 135M and a 0.5B model on the same CPU; a small and a large hosted model), so a member
 slower than the quorum is not a straggler until it is also slower than itself; a member never
-seen answering has no usual time and is waited for up to its timeout. An embedded (`local:`)
-member is never left behind by the derived grace: its time is this machine's own compute, which
-grows with its prompt and answer (improvement rounds are longer), there is no upstream to stall,
-and the slowest local member is usually the strongest, the one the panel most needs (measured:
-the embedded preset's Qwen 0.5B was cut in round 1 after 1.2 s). A fixed `grace_s` applies to
-every member.
+seen answering has no usual time and is waited for up to its timeout. An embedded member (its
+provider's capabilities say `embedded`) is never left behind by the derived grace: its time is
+this machine's own compute, which grows with its prompt and answer (improvement rounds are
+longer), there is no upstream to stall, and the slowest local member is usually the strongest,
+the one the panel most needs (measured: the embedded preset's Qwen 0.5B was cut in round 1 after
+1.2 s). A fixed `grace_s` applies to every member.
+
+Retries are bounded apart from this: whatever the grace above, a member still retrying when
+`grace_s(...)` after the quorum has passed is left behind, and none starts a retry past it.
 """
 
 from __future__ import annotations
@@ -88,14 +91,4 @@ def late_record(
         ),
         finish_reason="late",
         latency_s=ran_s,
-    )
-
-
-def skipped_record(label: str, reason: str) -> CallRecord:
-    """The record of a member not called this round because its breaker is open."""
-    return CallRecord(
-        model=label,
-        role="member",
-        error=CallError(type="cooldown", message=f"{label}: not called: {reason}"),
-        finish_reason="skipped",
     )

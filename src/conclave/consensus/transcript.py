@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from conclave.consensus.swarm_report import SwarmReport
 from conclave.types import Frozen, Message, Usage
 
 CallRole = Literal["member", "aggregator", "reviewer", "step"]
@@ -102,8 +103,13 @@ class AnswerFormReport(Frozen):
     form: str
     reasoning: str
 
+    @property
+    def text(self) -> str:
+        """The report in a line, for people."""
+        return f"answer written as {self.form}, the working kept as reasoning"
 
-StepReport = Annotated[StepNote | AnswerFormReport, Field(discriminator="kind")]
+
+StepReport = Annotated[StepNote | SwarmReport | AnswerFormReport, Field(discriminator="kind")]
 """What a step reports besides its calls. A step with a report of its own shape adds its
 model here as one more member of a union discriminated by `kind`, so that the report is
 typed in the transcript and read back from the store as what it was."""
@@ -174,6 +180,12 @@ class RoundRecord(Frozen):
         return tuple(response for response in self.responses if response.ok)
 
     @property
+    def reuses_answer(self) -> bool:
+        """Whether the consensus is an answer already counted (a member's, an earlier round's)
+        rather than a call of its own."""
+        return self.decided_by in _REUSED_ANSWER
+
+    @property
     def consensus(self) -> str:
         """The round's consensus: as revised by a check, else the aggregate's text."""
         if self.revised_answer is not None:
@@ -192,7 +204,7 @@ class RoundRecord(Frozen):
         attempts, the deciding call unless it reuses an answer counted elsewhere, and the
         steps' calls."""
         calls = (*self.responses, *self.other_calls)
-        if self.aggregate is not None and self.decided_by not in _REUSED_ANSWER:
+        if self.aggregate is not None and not self.reuses_answer:
             calls = (*calls, self.aggregate)
         return (*calls, *(call for step in self.steps for call in step.calls))
 

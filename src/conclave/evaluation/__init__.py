@@ -11,7 +11,6 @@ from conclave.evaluation.cache import CachingRegistry, CallCache
 from conclave.evaluation.dataset import Dataset, EvalRow, load_dataset
 from conclave.evaluation.evaluate import EvaluationRun, RowResult
 from conclave.evaluation.report import Report, build_report
-from conclave.evaluation.runner import ResultLog, run_bounded
 from conclave.evaluation.scoring import Scorers, score_letter, score_number, score_text
 from conclave.evaluation.setups import Setup, plan_setups
 from conclave.evaluation.stats import compare_paired, sign_test_p, wilson_interval
@@ -23,7 +22,6 @@ __all__ = [
     "EvalRow",
     "EvaluationRun",
     "Report",
-    "ResultLog",
     "RowResult",
     "Scorers",
     "Setup",
@@ -31,7 +29,6 @@ __all__ = [
     "compare_paired",
     "load_dataset",
     "plan_setups",
-    "run_bounded",
     "score_letter",
     "score_number",
     "score_text",

@@ -11,10 +11,19 @@ One JSON object per line:
 `answers` holds every accepted answer (aliases); `kind` (letter | number | text) says how an
 answer is scored and, when left out, follows from the row: `letter` with `choices`, `number` when
 every accepted answer is a number, else `text`. `instruction` replaces the kind's plain
-instruction (to give room to reason, say). A row of several questions in one request has
-`parts` (each a question with its own choices, answers and kind) and kind `parts`: it is asked
-as numbered questions with a reply template, and is right when every part is. A bad row is an
-error naming the file, the line and the field.
+instruction (to give room to reason, say). A row of several questions in one request has a
+`question` and `parts` (each a question with its own choices, answers and kind) and kind
+`parts`: it is asked as numbered questions with a reply template, and is right when every part
+is. A row with `parts` and no `question` is a composite task (`CompositeRow`): each part a
+question of its own, a part that uses an earlier part's answer naming it in `depends_on`:
+
+```json
+{"id": "composite-7", "parts": [
+  {"question": "What is 9 - 5 + 3?", "answers": ["7"]},
+  {"question": "Multiply the answer to part 1 by 4.", "answers": ["28"], "depends_on": [1]}]}
+```
+
+A bad row is an error naming the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -147,6 +156,10 @@ class EvalPart(EvalQuestion):
     kind: PartKind = "text"
 
 
+_QUESTION_FIELDS = set(EvalQuestion.model_fields)
+"""What a part shares with a row: the question, its choices, answers and kind."""
+
+
 class EvalRow(EvalQuestion):
     """One question with its accepted answers (or several, as `parts`)."""
 
@@ -177,16 +190,21 @@ class EvalRow(EvalQuestion):
 
     @model_validator(mode="after")
     def _parts_fit_kind(self) -> EvalRow:
+        self.check_parts()
+        return self
+
+    def check_parts(self) -> None:
+        """ValueError unless the row's parts fit its kind: at least 2 for kind `parts`, none
+        for the other kinds."""
         if self.kind == "parts" and len(self.parts) < 2:
             raise ValueError("kind is parts but the row has fewer than 2 parts")
         if self.kind != "parts" and self.parts:
             raise ValueError(f"the row has parts but its kind is {self.kind}")
-        return self
 
     def part_rows(self) -> tuple[EvalRow, ...]:
         """Each part as a row of its own ("<id>.1", "<id>.2"...), to be scored alone."""
         return tuple(
-            EvalRow(id=f"{self.id}.{number}", **part.model_dump())
+            EvalRow(id=f"{self.id}.{number}", **part.model_dump(include=_QUESTION_FIELDS))
             for number, part in enumerate(self.parts, 1)
         )
 
@@ -203,6 +221,83 @@ class EvalRow(EvalQuestion):
         )
         asked.append(f"{self.instruction or PARTS_INSTRUCTION}\n{template}")
         return "\n\n".join(asked)
+
+
+COMPOSITE_INSTRUCTION = (
+    'Write one line per part, "Part N: <answer>", and nothing else: for a number, the number '
+    "only; for a multiple-choice question, the letter only; otherwise a few words."
+)
+"""The one instruction after a composite task's parts, the same for every set-up."""
+
+
+class CompositePart(EvalPart):
+    """One part: a question with its accepted answers, and the earlier parts it uses."""
+
+    source: str | None = None
+    depends_on: tuple[int, ...] = ()
+
+
+class CompositeRow(EvalRow):
+    """A task of several parts, some using an earlier part's answer (`depends_on`, 1-based).
+    `question` and `answers` are derived from the parts (a header and every part's answers),
+    so that code reading any row reads this one; each part is scored on its own (see
+    `conclave.evaluation.composite`)."""
+
+    parts: tuple[CompositePart, ...] = Field(min_length=2, max_length=8)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("parts"), list):
+            return data
+        answers: list[object] = []
+        for part in data["parts"]:
+            if isinstance(part, dict) and isinstance(part.get("answers"), list):
+                answers.extend(part["answers"])
+        return {
+            "question": "composite task",
+            "answers": answers or ["-"],
+            "kind": "text",
+            **data,
+        }
+
+    def check_parts(self) -> None:
+        """A composite task's kind is derived from its parts, not `parts`: nothing to check
+        (`_dependencies_come_first` checks the parts)."""
+
+    @field_validator("parts")
+    @classmethod
+    def _dependencies_come_first(
+        cls, parts: tuple[CompositePart, ...]
+    ) -> tuple[CompositePart, ...]:
+        for number, part in enumerate(parts, start=1):
+            for needed in part.depends_on:
+                if not 1 <= needed < number:
+                    raise ValueError(
+                        f"part {number} depends on part {needed}; a part may only use an "
+                        f"earlier part (1 to {number - 1})"
+                    )
+        return parts
+
+    @property
+    def dependent_parts(self) -> int:
+        return sum(1 for part in self.parts if part.depends_on)
+
+    def prompt(self) -> str:
+        """The task as sent to every set-up."""
+        numbered = [
+            f"Part {number}: {_part_text(part)}" for number, part in enumerate(self.parts, 1)
+        ]
+        header = f"This task has {len(self.parts)} parts. Answer every part."
+        return "\n\n".join([header, *numbered, COMPOSITE_INSTRUCTION])
+
+
+def _part_text(part: CompositePart) -> str:
+    lines = [part.question.strip()]
+    lines += [
+        f"{letter}. {choice}" for letter, choice in zip(part.letters, part.choices, strict=True)
+    ]
+    return "\n".join(lines)
 
 
 class Dataset(Frozen):
@@ -285,8 +380,9 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 
 def _parse_row(line: str) -> EvalRow:
     data = json_object_line(line, expected="a JSON object with id, question and answers")
+    shape = CompositeRow if "parts" in data and "question" not in data else EvalRow
     try:
-        return EvalRow.model_validate(data)
+        return shape.model_validate(data)
     except ValidationError as exc:
         raise ValueError(_first_problems(exc)) from None
 
@@ -301,7 +397,8 @@ def _first_problems(exc: ValidationError) -> str:
         elif error["type"] == "extra_forbidden":
             message = (
                 "is not a known field "
-                "(id, question, choices, answers, kind, source, instruction, parts)"
+                "(id, question, choices, answers, kind, source, instruction, parts; "
+                "or id, parts, source for a composite task)"
             )
         problems.append(f"field {field}: {message}" if field else message)
     return "; ".join(problems)

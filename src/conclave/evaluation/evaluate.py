@@ -3,15 +3,17 @@
 Jobs go row by row (the sets taken in turn), every member alone first, then the strategies:
 so no strategy's call finds the question already read into an embedded model's context by the
 member alone (a prompt read once is not read again), and each is timed as a user would see it.
-A run stopped early is reported on the rows every set-up answered. Results go to
-`results.jsonl` as they finish and the transcripts to `transcripts.jsonl`; a rerun with the
-same output directory skips the (set-up, row) pairs already scored. Deterministic calls come
-from the call cache (`calls.sqlite`), so a member's round-0 answer is computed once for all
-set-ups.
+A run stopped early is reported on the rows every set-up answered. They run on the batch's job
+runner (`conclave.batch.jobs`): results go to the journal `results.jsonl` as they finish, each
+after its transcript in `transcripts.jsonl`, and a rerun with the same output directory skips
+the (set-up, row) pairs already scored with the set-up and row as they are now. Deterministic
+calls come from the call cache (`calls.sqlite`), so a member's round-0 answer is computed once
+for all set-ups.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
@@ -19,13 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from conclave.batch.jobs import run_jobs
+from conclave.batch.journal import ResultJournal
 from conclave.consensus.answers import Question
 from conclave.consensus.forms import is_in_form
+from conclave.consensus.strategies.swarm import swarm_report
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
-from conclave.evaluation.dataset import Dataset, EvalRow
-from conclave.evaluation.runner import ResultLog, run_bounded
+from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
@@ -64,6 +68,10 @@ class RowResult(Frozen):
     letter alone, the number alone, every part on its numbered line); None when the
     instruction asks for no form."""
     transcript_id: str | None = None
+    parts_correct: tuple[bool, ...] = ()
+    """For a composite row, whether each part was right (`correct`: all of them)."""
+    first_plan_valid: bool | None = None
+    """For a swarm, whether the orchestrator's first plan could be used."""
 
     @property
     def key(self) -> str:
@@ -95,9 +103,15 @@ def row_fingerprint(row: EvalRow) -> str:
 
 @dataclass(frozen=True)
 class Job:
+    """One set-up to run on one row."""
+
     dataset: str
     row: EvalRow
     setup: Setup
+
+    @property
+    def key(self) -> str:
+        return result_key(self.dataset, self.row.id, self.setup.name)
 
 
 class Answerer:
@@ -130,6 +144,7 @@ async def answer_and_score(
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
     question = Question.read(job.row.prompt())
+    swarm = swarm_report(transcript) if transcript is not None else None
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -149,31 +164,25 @@ async def answer_and_score(
         rounds=len(transcript.rounds) if transcript is not None else 0,
         in_form=is_in_form(question, answer) if question.asks_form else None,
         transcript_id=transcript.id if transcript is not None else None,
+        parts_correct=scorers.score_parts(answer, job.row)
+        if isinstance(job.row, CompositeRow)
+        else (),
+        first_plan_valid=swarm.plan.first_valid if swarm is not None else None,
     )
     return result, transcript
 
 
-def pending_jobs(
-    datasets: Sequence[Dataset],
-    setups: Sequence[Setup],
-    done: dict[str, RowResult],
-    *,
-    retry_failed: bool = False,
-) -> list[Job]:
-    """The (set-up, row) pairs still to run: the members alone row by row, then the strategies
-    row by row; a kept result counts only if the row and the set-up are unchanged (and, with
-    `retry_failed`, if it did not fail)."""
-    jobs: list[Job] = []
+def all_jobs(datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[Job]:
+    """Every (set-up, row) pair: the members alone row by row, then the strategies row by
+    row."""
     members = [setup for setup in setups if setup.kind == "member"]
     strategies = [setup for setup in setups if setup.kind != "member"]
-    for group in (members, strategies):
-        for dataset, row in _interleaved(datasets):
-            for setup in group:
-                kept = done.get(result_key(dataset.name, row.id, setup.name))
-                if kept is not None and _still_valid(kept, row, setup, retry_failed):
-                    continue
-                jobs.append(Job(dataset=dataset.name, row=row, setup=setup))
-    return jobs
+    return [
+        Job(dataset=dataset.name, row=row, setup=setup)
+        for group in (members, strategies)
+        for dataset, row in _interleaved(datasets)
+        for setup in group
+    ]
 
 
 def _interleaved(datasets: Sequence[Dataset]) -> list[tuple[Dataset, EvalRow]]:
@@ -214,20 +223,20 @@ class EvaluationRun:
     cache: bool = True
     """Reuse deterministic calls, kept in `calls.sqlite` across runs."""
 
-    def results_log(self) -> ResultLog[RowResult]:
-        return ResultLog(self.out_dir / RESULTS_FILE, RowResult, key=lambda r: r.key)
+    def results_log(self) -> ResultJournal[RowResult]:
+        return ResultJournal(self.out_dir / RESULTS_FILE, RowResult, key_of=lambda r: r.key)
 
-    def transcripts_log(self) -> ResultLog[TranscriptEntry]:
-        return ResultLog(
+    def transcripts_log(self) -> ResultJournal[TranscriptEntry]:
+        return ResultJournal(
             self.out_dir / TRANSCRIPTS_FILE,
             TranscriptEntry,
-            key=lambda t: result_key(t.dataset, t.row_id, t.setup),
+            key_of=lambda t: result_key(t.dataset, t.row_id, t.setup),
         )
 
     def kept(self, datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[RowResult]:
         """The results already written, running nothing: only rows every set-up has answered,
         so that every set-up is measured on the same rows."""
-        results = current_results(datasets, setups, self.results_log().load())
+        results = current_results(datasets, setups, self.results_log().read())
         answered: dict[tuple[str, str], int] = {}
         for result in results:
             row = (result.dataset, result.row_id)
@@ -252,15 +261,12 @@ class EvaluationRun:
         """
         results = self.results_log()
         transcripts = self.transcripts_log()
-        done = results.load()
-        jobs = pending_jobs(datasets, setups, done, retry_failed=self.retry_failed)
-        on_start(len(jobs), len(current_results(datasets, setups, done)))
         call_cache = CallCache(self.out_dir / CACHE_FILE) if self.cache else None
         answerer = Answerer(CachingRegistry(call_cache, registry))
 
-        def keep(job: Job, outcome: tuple[RowResult, Transcript | None]) -> None:
-            result, transcript = outcome
-            if transcript is not None:
+        async def work(job: Job) -> RowResult:
+            result, transcript = await answer_and_score(job, answerer, scorers)
+            if transcript is not None:  # before its result: a kept result has its transcript
                 transcripts.append(
                     TranscriptEntry(
                         dataset=job.dataset,
@@ -269,18 +275,42 @@ class EvaluationRun:
                         transcript=transcript,
                     )
                 )
-            results.append(result)
-            done[result.key] = result
-            on_result(result)
+                await asyncio.to_thread(transcripts.sync)
+            return result
 
+        def still_done(job: Job, kept: RowResult) -> bool:
+            return _still_valid(kept, job.row, job.setup, self.retry_failed)
+
+        transcripts.open()
         try:
-            await run_bounded(
-                jobs,
-                lambda job: answer_and_score(job, answerer, scorers),
+            await run_jobs(
+                all_jobs(datasets, setups),
+                work,
+                results,
                 concurrency=self.concurrency,
-                on_result=keep,
+                is_failure=lambda result: result.error is not None,
+                still_done=still_done,
+                progress=_Announcer(on_start),
+                on_result=lambda job, result: on_result(result),
             )
         finally:
+            transcripts.close()
             if call_cache is not None:
                 call_cache.close()
-        return current_results(datasets, setups, done)
+        return current_results(datasets, setups, results.read())
+
+
+@dataclass(frozen=True)
+class _Announcer:
+    """Tells `on_start(todo, kept)` how many jobs a run has to do and found done."""
+
+    on_start: Callable[[int, int], None]
+
+    def start(self, total: int, already_done: int) -> None:
+        self.on_start(total - already_done, already_done)
+
+    def advance(self, *, failed: bool) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass

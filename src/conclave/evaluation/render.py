@@ -31,6 +31,11 @@ def report_table(report: Report) -> Table:
     """One line per set-up and data set, a section per data set."""
     table = Table(title="conclave eval", title_justify="left")
     columns = [_COLUMNS[0], "data set", *_COLUMNS[1:]]
+    details = any(
+        s.part_accuracy is not None or s.valid_first_plans is not None for s in report.scores
+    )
+    if details:
+        columns.append("parts right / valid 1st plans")
     for index, column in enumerate(columns):
         table.add_column(column, justify="left" if index < 2 else "right")
     last_dataset = None
@@ -39,8 +44,14 @@ def report_table(report: Report) -> Table:
             table.add_section()
         last_dataset = score.dataset
         cells = [markup_escape(cell) for cell in _cells(report, score)]
+        if details:
+            cells.append(f"{_percent(score.part_accuracy)} / {_percent(score.valid_first_plans)}")
         table.add_row(cells[0], markup_escape(score.dataset), *cells[1:])
     return table
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
 
 
 _HELD_OUT_COLUMNS = (

@@ -5,7 +5,7 @@ per question; and each member's measured accuracy, which a config can carry as i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from pydantic import Field
@@ -57,6 +57,10 @@ class SetupScore(Frozen):
     """Of the answers to an instruction that asks for a form (the letter only, the number
     only, a few words, every numbered part), those in that form and nothing more."""
     vs_best_member: Paired | None = None
+    part_accuracy: float | None = None
+    """For composite rows: the share of their parts answered right."""
+    valid_first_plans: float | None = None
+    """For a swarm: the share of runs whose first plan could be used."""
 
 
 class MemberWeight(Frozen):
@@ -206,7 +210,17 @@ def _score(
         first_round_share=sum(r.rounds == 1 for r in rows) / count,
         in_form_share=sum(formed) / len(formed) if formed else None,
         vs_best_member=paired,
+        part_accuracy=_share(part for r in rows for part in r.parts_correct),
+        valid_first_plans=_share(
+            r.first_plan_valid for r in rows if r.first_plan_valid is not None
+        ),
     )
+
+
+def _share(values: Iterable[bool]) -> float | None:
+    """The share of true values (None when there are none)."""
+    seen = list(values)
+    return sum(seen) / len(seen) if seen else None
 
 
 def _accuracy(rows: Sequence[RowResult]) -> float:

@@ -2,7 +2,9 @@
 
 A scorer is any `function(answer: str, row: EvalRow) -> bool`. `Scorers` picks one by the row's
 `kind`; `--scorer module:function` replaces them all, `--scorer number=module:function` only the
-one for a kind.
+one for a kind. A row of several numbered questions, or a composite row, is right when each of
+its parts is, each part's answer (after its number, or on its "Part N:" line) scored by the
+scorer of the part's kind.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from conclave.consensus.answers import (
     same_text_answer,
 )
 from conclave.errors import ConfigError
-from conclave.evaluation.dataset import EvalRow, PartKind
+from conclave.evaluation import composite
+from conclave.evaluation.dataset import CompositeRow, EvalRow, PartKind
 
 Scorer = Callable[[str, EvalRow], bool]
 
@@ -74,7 +77,10 @@ class Scorers:
 
     def score(self, answer: str, row: EvalRow) -> bool:
         """Whether `answer` is right for `row`; a row of several parts when every part is (each
-        read after its number, see `part_answers`)."""
+        read after its number, see `part_answers`), a composite row when every part is (each
+        read from its "Part N:" line)."""
+        if isinstance(row, CompositeRow):
+            return all(self.score_parts(answer, row))
         if row.kind != "parts":
             return self.by_kind[row.kind](answer, row)
         parts = row.part_rows()
@@ -82,6 +88,14 @@ class Scorers:
         return all(
             text is not None and self.score(text, part)
             for text, part in zip(given, parts, strict=True)
+        )
+
+    def score_parts(self, answer: str, row: CompositeRow) -> tuple[bool, ...]:
+        """Whether each part of a composite row was answered right."""
+        given = composite.part_answers(answer, len(row.parts))
+        return tuple(
+            bool(text) and self.score(text, part)
+            for text, part in zip(given, row.part_rows(), strict=True)
         )
 
     @classmethod

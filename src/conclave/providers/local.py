@@ -2,7 +2,11 @@
 
 Each model (a pack name such as `qwen2.5-0.5b`) gets one `llama_cpp.Llama`, loaded on first use,
 and one worker thread of its own. A Llama object is not thread-safe, so calls to one model run
-one at a time, in order, on that thread; different models run in parallel on theirs. The event
+one at a time, in order, on that thread; different models run in parallel on theirs. With
+`replicas` above one, a model gets up to that many instances, each with its own thread, loaded
+when calls to the model would otherwise queue: calls to one model then run side by side too (a
+swarm's parallel steps, `sample`'s draws), at the cost of the model's size in memory per
+instance. The event
 loop only awaits: loading, prompt processing and sampling all happen off the loop.
 
 Threads: `n_threads` (CONCLAVE_THREADS; the CPU count by default) is the CPU budget of the whole
@@ -11,7 +15,7 @@ provider, not of each model. Each running call gets an equal share, `n_threads /
 start and finish. So on 2 cores a lone call runs on both, and two members of a round run side by
 side on one each, the survivor taking both back when the other finishes. Why: on a quiet 2-core
 machine a lone call generated 1.4-1.5x faster on 2 threads than on llama.cpp's default of half
-the cores (issue 11), and two models on one thread each beat the same calls back to back; two
+the cores, and two models on one thread each beat the same calls back to back; two
 threads each only made them fight. llama.cpp's OpenMP workers keep libgomp's default and spin
 while they wait, which is fastest while they have the cores to themselves and collapses when
 other processes take them; so unless CONCLAVE_THREADS fixes the count, a share is lowered to
@@ -21,6 +25,10 @@ what fits beside other processes' load, measured every few tokens (`thread_polic
 Prompt state: each model keeps its latest prompt states (`prompt_states.PromptStateCache`), so an
 improvement round, or a model that alternates between member and aggregator prompts, does not
 process again a prefix it has already read.
+
+JSON answers: a call whose options carry a `json_schema` is decoded under the grammar llama.cpp
+derives from that schema, so even a small model can only write JSON that fits it (up to its token
+limit: an answer cut short is still cut short).
 
 Token probabilities: a call that asks for them (`logprobs`) gets the geometric mean of its
 sampled tokens' probabilities (`Completion.token_probability`), read from the logits llama.cpp
@@ -47,12 +55,13 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from conclave.errors import ModelPackMissingError, ProviderError
-from conclave.providers.base import Provider
+from conclave.providers.base import Provider, ProviderCapabilities
 from conclave.providers.packs import ModelPack, get_pack, pack_statuses, resolve_pack
 from conclave.providers.prompt_states import PromptStateCache, StatefulLlama, held_prefix
 from conclave.providers.thread_policy import CpuLoad, ThreadBudget
 from conclave.types import (
     Completion,
+    JsonSchema,
     Message,
     ModelInfo,
     SamplingOptions,
@@ -150,7 +159,7 @@ def _llama_class() -> Callable[..., _HookedLlama]:
     """
     # OMP_WAIT_POLICY is left as the user has it: libgomp's default (spinning) was 1.6x faster
     # than passive waiting for a lone call on free cores, and under load the thread policy
-    # avoids the spinning's collapse by dropping to one thread (README, "Embedded speed").
+    # avoids the spinning's collapse by dropping to one thread (docs/embedded.md, "Threads").
     try:
         import llama_cpp
         import numpy as np  # llama-cpp-python's own dependency
@@ -244,6 +253,8 @@ class _Model:
     lock: threading.Lock = field(default_factory=threading.Lock)
     llama: _HookedLlama | None = None
     load_s: float | None = None
+    calls: int = 0
+    """Calls given to this instance that have not ended (counted under the provider's lock)."""
 
 
 class LocalProvider(Provider):
@@ -255,6 +266,7 @@ class LocalProvider(Provider):
     """
 
     name = "local"
+    capabilities = ProviderCapabilities(token_probabilities=True, embedded=True)
 
     def __init__(
         self,
@@ -264,15 +276,21 @@ class LocalProvider(Provider):
         n_ctx: int = 4096,
         keep_prompt_states: bool = True,
         fit_to_load: bool = True,
+        replicas: int = 1,
         on_call: Callable[[LocalCallStats], None] | None = None,
     ) -> None:
         """`n_threads` is the CPU budget shared by all running calls; `fit_to_load` lowers a
         call's share while other processes use the cores (see `thread_policy`; off when the
         user fixed the count); `keep_prompt_states` lets each model keep its latest prompt
-        states (bounded: see `prompt_states`); `on_call` receives each finished call's
-        LocalCallStats, on the model's worker thread."""
+        states (bounded: see `prompt_states`); `replicas` is how many instances of one pack
+        may answer at once (each loaded when calls to the pack would otherwise queue, at the
+        pack's size in memory); `on_call` receives each finished call's LocalCallStats, on
+        the model's worker thread."""
         if n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, not {n_threads}")
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {replicas}")
+        self.replicas = replicas
         self.models_dir = models_dir
         self.n_threads = n_threads
         self.n_ctx = n_ctx
@@ -283,13 +301,13 @@ class LocalProvider(Provider):
         if load is not None:
             load.start()
         self._budget = ThreadBudget(n_threads, load)
-        self._models: dict[str, _Model] = {}
+        self._models: dict[str, list[_Model]] = {}
         self._models_lock = threading.Lock()
 
     async def complete(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> Completion:
-        slot = self._model(model)
+        slot = self._take(model)
         call = _Call(
             self._budget, want_probability=options.logprobs, choices=options.first_token_choices
         )
@@ -301,6 +319,7 @@ class LocalProvider(Provider):
             )
         finally:
             call.cancelled.set()  # a no-op once done; stops the worker if we were cancelled
+            self._give_back(slot)
         choice = response["choices"][0]
         usage = response["usage"]
         return Completion(
@@ -320,7 +339,7 @@ class LocalProvider(Provider):
     async def stream(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> AsyncIterator[StreamItem]:
-        slot = self._model(model)
+        slot = self._take(model)
         call = _Call(
             self._budget, want_probability=options.logprobs, choices=options.first_token_choices
         )
@@ -364,6 +383,7 @@ class LocalProvider(Provider):
             # Left early: a queued call never starts, a running one stops at its next token.
             call.cancelled.set()
             worker.cancel()
+            self._give_back(slot)
 
     async def list_models(self) -> list[ModelInfo]:
         statuses = await asyncio.to_thread(pack_statuses, self.models_dir)
@@ -385,7 +405,7 @@ class LocalProvider(Provider):
         """Free every loaded model once its running and queued calls are done. The provider
         stays usable: a later call loads its model again."""
         with self._models_lock:
-            models = list(self._models.values())
+            models = [slot for slots in self._models.values() for slot in slots]
             self._models.clear()
         loop = asyncio.get_running_loop()
         for slot in models:
@@ -396,19 +416,40 @@ class LocalProvider(Provider):
         """Models loaded so far, with the seconds each took to load (for diagnostics)."""
         with self._models_lock:
             return {
-                name: slot.load_s for name, slot in self._models.items() if slot.load_s is not None
+                name: slot.load_s
+                for name, slots in self._models.items()
+                for slot in slots[:1]
+                if slot.load_s is not None
             }
 
-    def _model(self, name: str) -> _Model:
+    def loaded_instances(self) -> dict[str, int]:
+        """How many instances of each model are loaded (more than one with `replicas`)."""
+        with self._models_lock:
+            return {
+                name: sum(slot.llama is not None for slot in slots)
+                for name, slots in self._models.items()
+            }
+
+    def _take(self, name: str) -> _Model:
+        """The instance of `name` to give a call: the one with the fewest calls, or a new one
+        when every instance has calls and `replicas` allows another. Each taken instance is
+        given back (`_give_back`) when its call ends."""
         pack = get_pack(name)  # ConfigError for a name that is no pack
         with self._models_lock:
-            slot = self._models.get(name)
-            if slot is None:
+            slots = self._models.setdefault(name, [])
+            slot = min(slots, key=lambda s: s.calls, default=None)
+            if slot is None or (slot.calls and len(slots) < self.replicas):
                 executor = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix=f"conclave-local-{name}"
+                    max_workers=1, thread_name_prefix=f"conclave-local-{name}-{len(slots)}"
                 )
-                slot = self._models[name] = _Model(pack=pack, executor=executor)
+                slot = _Model(pack=pack, executor=executor)
+                slots.append(slot)
+            slot.calls += 1
             return slot
+
+    def _give_back(self, slot: _Model) -> None:
+        with self._models_lock:
+            slot.calls -= 1
 
     def _generate(
         self,
@@ -431,6 +472,7 @@ class LocalProvider(Provider):
                     result = llama.create_chat_completion(
                         [message.model_dump() for message in messages],
                         stream=emit is not None,
+                        grammar=_grammar(options.json_schema, name),
                         **options.model_copy(update={"logprobs": False}).params(),
                     )
                     if emit is not None:
@@ -488,6 +530,37 @@ class LocalProvider(Provider):
             llama.conclave_states = PromptStateCache()
         slot.llama = llama
         return llama
+
+
+def _grammar(schema: JsonSchema | None, model: str) -> Any:
+    """The llama.cpp grammar that makes an answer JSON satisfying `schema` (None without one)."""
+    if schema is None:
+        return None
+    try:
+        return _grammar_for(schema.text)
+    except Exception as exc:  # llama.cpp's converter asserts on what it does not support
+        raise ProviderError(
+            f"local model {model}: the JSON schema {schema.name!r} cannot be turned into a "
+            f"grammar ({type(exc).__name__}: {exc}); use the keywords llama.cpp supports",
+            model=model,
+        ) from exc
+
+
+_LOOSE_CHAR_RULE = r'char ::= [^"\\] |'
+_STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] |'
+"""llama-cpp-python's converter lets a string hold raw control characters (a newline inside a
+string, which JSON forbids and small models write); llama.cpp's own converter excludes them,
+as the strict rule does."""
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar_for(schema_text: str) -> Any:
+    """The grammar of a schema, built once: a LlamaGrammar only holds its rules as text, so
+    one serves every call and thread."""
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    rules = json_schema_to_gbnf(schema_text).replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+    return LlamaGrammar.from_string(rules, verbose=False)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,12 @@ its caller:
   so the raw JSON is validated here, once, into small typed wire models;
 - one translation of every failure into conclave's errors (`_provider_error`), so nothing above
   the providers sees an `openai` or `httpx2` exception;
-- retries with the SDK's policy, but never past the call's deadline (`conclave.providers.retries`).
+- retries with the SDK's policy, but never past the call's deadline (`conclave.providers.retries`);
+- JSON answers for a call whose options carry a `json_schema`: sent as OpenAI's `response_format`
+  `json_schema`; a server that refuses that form (an HTTP error naming `response_format`) is
+  asked again at once in llama-cpp-python's form (`json_object` with a `schema`), then with no
+  format at all, and the provider remembers per model which form the server took. Without a
+  format the answer is checked by whoever asked for it (the swarm's planner repairs it).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import anyio
 import httpx2
 import openai
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from conclave.errors import (
     InsufficientCreditsError,
@@ -42,6 +47,7 @@ from conclave.providers.base import Provider
 from conclave.providers.retries import RetryPolicy, failed_fast
 from conclave.types import (
     Completion,
+    JsonSchema,
     Message,
     ModelInfo,
     Role,
@@ -53,6 +59,13 @@ from conclave.types import (
 )
 
 HttpTransport = Literal["aiohttp", "httpx"]
+
+SchemaForm = Literal["json_schema", "json_object_schema", "none"]
+"""How a JSON schema is sent: OpenAI's `response_format` `json_schema`; llama-cpp-python's
+`json_object` with a `schema`; or not at all (the server takes neither)."""
+
+SCHEMA_FORMS: tuple[SchemaForm, ...] = ("json_schema", "json_object_schema", "none")
+"""The forms tried in turn until a server accepts one."""
 
 _M = TypeVar("_M", bound=BaseModel)
 _T = TypeVar("_T")
@@ -116,6 +129,8 @@ class OpenAICompatibleProvider(Provider):
         self._api_key = api_key
         self._owns_http_client = http_client is None
         self._retry_policy = RetryPolicy(max_retries=max_retries)
+        self._schema_forms: dict[str, SchemaForm] = {}
+        """Per model, the schema form its server accepted (or the next one to try)."""
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or _KEYLESS_PLACEHOLDER,
@@ -132,13 +147,17 @@ class OpenAICompatibleProvider(Provider):
         self._require_key()
         started = time.perf_counter()
         with self._translated_errors(model):
-            response = await self._with_retries(
-                lambda retry: self._client.post(
-                    "/chat/completions",
-                    cast_to=httpx2.Response,
-                    body=_chat_request(model, messages, options, stream=False),
-                    options=self._chat_request_options(retry),
-                )
+            response = await self._in_a_schema_form(
+                model,
+                options,
+                lambda form: self._with_retries(
+                    lambda retry: self._client.post(
+                        "/chat/completions",
+                        cast_to=httpx2.Response,
+                        body=_chat_request(model, messages, options, stream=False, form=form),
+                        options=self._chat_request_options(retry),
+                    )
+                ),
             )
             answer = _WireCompletion.model_validate_json(response.content)
         if answer.error is not None:
@@ -172,15 +191,19 @@ class OpenAICompatibleProvider(Provider):
         finish_reason: str | None = None
         usage = Usage()
         with self._translated_errors(model):
-            chunks = await self._with_retries(
-                lambda retry: self._client.post(
-                    "/chat/completions",
-                    cast_to=object,
-                    body=_chat_request(model, messages, options, stream=True),
-                    options=self._chat_request_options(retry),
-                    stream=True,
-                    stream_cls=openai.AsyncStream[object],
-                )
+            chunks = await self._in_a_schema_form(
+                model,
+                options,
+                lambda form: self._with_retries(
+                    lambda retry: self._client.post(
+                        "/chat/completions",
+                        cast_to=object,
+                        body=_chat_request(model, messages, options, stream=True, form=form),
+                        options=self._chat_request_options(retry),
+                        stream=True,
+                        stream_cls=openai.AsyncStream[object],
+                    )
+                ),
             )
             try:
                 async for raw_chunk in chunks:
@@ -253,6 +276,27 @@ class OpenAICompatibleProvider(Provider):
                 )
             )
             return shape.model_validate_json(response.content)
+
+    async def _in_a_schema_form(
+        self, model: str, options: SamplingOptions, send: Callable[[SchemaForm], Awaitable[_T]]
+    ) -> _T:
+        """`send(form)` in the schema form this model's server takes: the one it took before,
+        else each of SCHEMA_FORMS in turn while the server refuses the form (and only the
+        form: any other failure is raised as it came)."""
+        if options.json_schema is None:
+            return await send("none")
+        form = self._schema_forms.get(model, SCHEMA_FORMS[0])
+        while True:
+            try:
+                answer = await send(form)
+            except openai.APIStatusError as exc:
+                if form == "none" or not _refuses_response_format(exc):
+                    raise
+                form = SCHEMA_FORMS[SCHEMA_FORMS.index(form) + 1]
+                self._schema_forms[model] = form
+                continue
+            self._schema_forms[model] = form
+            return answer
 
     async def _with_retries(self, send: Callable[[int], Awaitable[_T]]) -> _T:
         """`send(retry)` (0 on the first try), tried again after a retryable failure while the
@@ -348,6 +392,8 @@ def _wait_before_retry_s(
     fast (`attempt_s`, see `retries.failed_fast`) backs off one step less (at once, first)."""
     if isinstance(exc, openai.APIConnectionError):
         return policy.wait_before_retry_s(retry, None, failed_fast=failed_fast(attempt_s, None))
+    if _refuses_response_format(exc):
+        return None
     headers = exc.response.headers
     should_retry = headers.get("x-should-retry")
     status = exc.status_code
@@ -357,6 +403,16 @@ def _wait_before_retry_s(
         return None
     fast = failed_fast(attempt_s, status)
     return policy.wait_before_retry_s(retry, _retry_after_s(headers), failed_fast=fast)
+
+
+def _refuses_response_format(exc: openai.APIStatusError) -> bool:
+    """Whether a server turned a request down for its `response_format`: OpenAI says so in a
+    400, a pydantic-validated server in a 422, and llama-cpp-python's server in a 500 that
+    names the field. Asking again in the same form would be refused again."""
+    if exc.status_code not in (400, 422, 500):
+        return False
+    said = f"{exc.message} {_body_text(exc.response)} {json.dumps(exc.body, default=str)}"
+    return "response_format" in said
 
 
 def _refused_connection(exc: BaseException) -> bool:
@@ -474,7 +530,31 @@ class _StreamOptions(TypedDict):
     include_usage: bool
 
 
-class _ChatRequest(SamplingParams, total=False):
+class _JsonSchemaSpec(TypedDict):
+    name: str
+    schema: dict[str, JsonValue]
+    strict: bool
+
+
+class _JsonSchemaFormat(TypedDict):
+    """OpenAI's structured output."""
+
+    type: Literal["json_schema"]
+    json_schema: _JsonSchemaSpec
+
+
+class _JsonObjectSchemaFormat(TypedDict):
+    """llama-cpp-python's server: a JSON object under the grammar of `schema`."""
+
+    type: Literal["json_object"]
+    schema: dict[str, JsonValue]
+
+
+class _ResponseFormatField(TypedDict, total=False):
+    response_format: _JsonSchemaFormat | _JsonObjectSchemaFormat
+
+
+class _ChatRequest(SamplingParams, _ResponseFormatField, total=False):
     model: Required[str]
     messages: Required[list[_ChatMessage]]
 
@@ -485,16 +565,32 @@ class _StreamingChatRequest(_ChatRequest):
 
 
 def _chat_request(
-    model: str, messages: Sequence[Message], options: SamplingOptions, *, stream: bool
+    model: str,
+    messages: Sequence[Message],
+    options: SamplingOptions,
+    *,
+    stream: bool,
+    form: SchemaForm = "none",
 ) -> _ChatRequest | _StreamingChatRequest:
     request: _ChatRequest = {
         "model": model,
         "messages": [{"role": m.role, "content": m.content} for m in messages],
         **options.params(),
+        **_response_format(options.json_schema, form),
     }
     if not stream:
         return request
     return {**request, "stream": True, "stream_options": {"include_usage": True}}
+
+
+def _response_format(schema: JsonSchema | None, form: SchemaForm) -> _ResponseFormatField:
+    """The request's `response_format` for `schema` in `form` (none without a schema)."""
+    if schema is None or form == "none":
+        return {}
+    if form == "json_schema":
+        spec: _JsonSchemaSpec = {"name": schema.name, "schema": schema.value(), "strict": True}
+        return {"response_format": {"type": "json_schema", "json_schema": spec}}
+    return {"response_format": {"type": "json_object", "schema": schema.value()}}
 
 
 class _Wire(BaseModel):

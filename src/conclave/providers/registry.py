@@ -68,6 +68,7 @@ class ProviderRegistry:
                 models_dir=settings.models_dir,
                 n_threads=settings.threads,
                 fit_to_load="threads" not in settings.model_fields_set,  # CONCLAVE_THREADS wins
+                replicas=settings.local_replicas,
             )
         if spec.provider == "openai":
             from conclave.providers.openai_compat import OpenAICompatibleProvider

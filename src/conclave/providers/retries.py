@@ -15,6 +15,10 @@ backend, a dropped pooled connection), not a sign of load; backing off 0.5 s wou
 retried member a straggler its round leaves behind, and a retried aggregator costs every client
 of the round that half second. A slow failure backs off as the SDK does, and a `Retry-After` is
 always honoured.
+
+A caller may watch a call's retries (`watched_retries`): see whether one was made, and forbid
+any that would start after a given time. A round uses this so that a failing member's retries
+never hold it beyond its grace (see `conclave.consensus.engine`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ from dataclasses import dataclass
 
 _DEADLINE: ContextVar[float | None] = ContextVar("conclave_call_deadline", default=None)
 """`time.monotonic()` by which the model call being made must have ended."""
+
+
+@dataclass
+class RetryWatch:
+    """A caller's view of one call's retries: `retrying` once a retry was decided on; no retry
+    whose wait would end after `no_retry_after` (a `time.monotonic()`, None: any) is made."""
+
+    retrying: bool = False
+    no_retry_after: float | None = None
+
+
+_WATCH: ContextVar[RetryWatch | None] = ContextVar("conclave_retry_watch", default=None)
 
 MIN_ATTEMPT_S = 0.05
 """A retry that would have less time than this left after its wait is not started."""
@@ -51,6 +67,16 @@ def call_deadline(timeout_s: float) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+@contextmanager
+def watched_retries(watch: RetryWatch) -> Iterator[None]:
+    """Let `watch` see and bound the retries of the model calls made inside."""
+    token = _WATCH.set(watch)
+    try:
+        yield
+    finally:
+        _WATCH.reset(token)
 
 
 def time_left_s() -> float | None:
@@ -90,6 +116,11 @@ class RetryPolicy:
         left = time_left_s()
         if left is not None and wait + MIN_ATTEMPT_S > left:
             return None
+        watch = _WATCH.get()
+        if watch is not None:
+            if watch.no_retry_after is not None and time.monotonic() + wait > watch.no_retry_after:
+                return None
+            watch.retrying = True
         return wait
 
 

@@ -1,13 +1,15 @@
-"""Fakes for testing code that uses conclave, with no network and no weights.
+"""Fakes for testing code that uses conclave, with no network and no weights (users import
+them from `conclave.testing`).
 
 ```python
-provider = FakeProvider({
+registry = fake_registry({
     "a": FakeModel(["Paris"]),
     "b": FunctionModel(lambda messages, options: messages[-1].content.upper(), latency_s=0.1),
 })
 ```
-Both record every call in `history`; `FakeModel.enqueue()` adds answers (text or an exception
-to raise) that are served in order.
+Both fakes record every call in `history`; `FakeModel.enqueue()` adds answers (text or an
+exception to raise) that are served in order. `fake_registry` serves them to a `Consensus`
+(`Consensus(config, registry=registry)`) in place of every real provider.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
+from conclave.config import ProviderKind
 from conclave.errors import ProviderError, ProviderResponseError
 from conclave.providers.base import Provider
+from conclave.providers.registry import ProviderRegistry
+from conclave.settings import Settings
 from conclave.types import (
     Completion,
     Message,
@@ -153,3 +159,13 @@ def _completion(model: str, text: str, options: SamplingOptions, latency_s: floa
 def _pieces(text: str) -> list[str]:
     words = text.split(" ")
     return [word if i == 0 else " " + word for i, word in enumerate(words)]
+
+
+def fake_registry(
+    models: Mapping[str, FakeModel | FunctionModel], *, settings: Settings | None = None
+) -> ProviderRegistry:
+    """A registry in which one `FakeProvider` holding `models` serves every model a config can
+    name (OpenRouter, `local:`, any `base_url`), each looked up by its model name: the id
+    without its `openrouter:` or `local:` prefix."""
+    provider = FakeProvider(dict(models))
+    return ProviderRegistry(settings, overrides=dict.fromkeys(get_args(ProviderKind), provider))

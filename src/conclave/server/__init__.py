@@ -4,6 +4,6 @@ runs one under uvicorn."""
 
 from conclave.server.app import create_app
 from conclave.server.service_settings import ServerSettings
-from conclave.server.store import MemoryTranscriptStore, TranscriptStore
+from conclave.server.transcript_store import MemoryTranscriptStore, TranscriptStore
 
 __all__ = ["MemoryTranscriptStore", "ServerSettings", "TranscriptStore", "create_app"]

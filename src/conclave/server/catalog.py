@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from conclave.config import ConsensusConfig, load_config
+from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
-from conclave.consensus.panel import Panel, build_panel
+from conclave.consensus.panel import Panel
 from conclave.consensus.strategies import strategy_names
 from conclave.errors import ConfigError, MissingCredentialsError
-from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.api_errors import unknown_model
+from conclave.session import Consensus
 from conclave.settings import Settings
 
 DEFAULT_ALIAS = "default"
@@ -29,11 +28,18 @@ STRATEGIES = strategy_names()
 
 @dataclass(frozen=True)
 class Preset:
-    """A named consensus set-up and the engine that runs it."""
+    """A named consensus set-up, ready to run."""
 
     name: str
-    config: ConsensusConfig
-    engine: ConsensusEngine
+    consensus: Consensus
+
+    @property
+    def config(self) -> ConsensusConfig:
+        return self.consensus.config
+
+    @property
+    def engine(self) -> ConsensusEngine:
+        return self.consensus.engine
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -83,13 +89,12 @@ class PresetCatalog:
         raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(strategy_names())}"))
 
     def _variant(self, preset: Preset, strategy: str) -> Preset:
-        """`preset`'s panel run with `strategy`: built once, sharing the preset's providers."""
+        """`preset`'s panel run with `strategy`: built once, sharing the preset's providers and
+        breakers."""
         name = f"{preset.name}:{strategy}"
         variant = self._variants.get(name)
         if variant is None:
-            config = preset.config.with_changes(strategy=strategy)
-            engine = ConsensusEngine(config, preset.engine.panel)
-            variant = Preset(name=name, config=config, engine=engine)
+            variant = Preset(name=name, consensus=preset.consensus.with_strategy(strategy))
             self._variants[name] = variant
         return variant
 
@@ -101,24 +106,10 @@ def build_catalog(
     when a preset could never run (a key not set, names colliding)."""
     presets = []
     for name, config in configs:
-        panel = build_panel(config, registry)
-        check_credentials(name, panel, registry.settings)
-        engine = ConsensusEngine(config, panel)
-        presets.append(Preset(name=name, config=config, engine=engine))
+        consensus = Consensus(config, registry=registry)
+        check_credentials(name, consensus.panel, registry.settings)
+        presets.append(Preset(name=name, consensus=consensus))
     return PresetCatalog(presets)
-
-
-def load_presets(paths: Sequence[Path]) -> list[tuple[str, ConsensusConfig]]:
-    """One preset per config file, named by its `name` field or else by the file's stem;
-    with no file, the embedded preset."""
-    if not paths:
-        config = embedded_config()
-        return [(config.name, config)]
-    named = []
-    for path in paths:
-        config = load_config(path)
-        named.append((config.name if config.name != DEFAULT_ALIAS else path.stem, config))
-    return named
 
 
 def check_credentials(name: str, panel: Panel, settings: Settings) -> None:

@@ -7,7 +7,9 @@ that aggregate starts, after every earlier round (the least any correct choice a
 an earlier round's text may be replaced). A run that stops sooner (a budget or an agreement
 rule) is known to be final only at its RoundFinished; its aggregate is then sent whole.
 Before that, the stream opens at once with the assistant role chunk, and keep-alive comments
-hold it open while the members think.
+hold it open while the members think. The chunk with the finish reason carries conclave's
+account of the run in a `conclave` field, as a non-streamed completion does: who wrote the
+answer (`decided_by`), every fallback and why, each member's calls.
 
 When the conversation asks for the answer in a form (the letter only, a number, numbered
 parts), the final aggregate's pieces are its working: they stream as `reasoning_content`, and
@@ -31,6 +33,7 @@ from conclave.consensus.events import (
     RunStarted,
 )
 from conclave.consensus.transcript import CallRecord
+from conclave.server.schemas import ConsensusSummary
 from conclave.server.sse import data_frame
 from conclave.types import Usage
 
@@ -114,8 +117,12 @@ class ChunkWriter:
     def reasoning(self, text: str) -> bytes:
         return self._choice({"reasoning_content": text}, None)
 
-    def finish(self, reason: str) -> bytes:
-        return self._choice({}, reason)
+    def finish(self, reason: str, summary: ConsensusSummary) -> bytes:
+        """The last chunk of the answer: its finish reason, and conclave's account of the run
+        in a `conclave` field (as a non-streamed completion carries it)."""
+        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}
+        chunk = {**self._base, "choices": [choice], "conclave": summary.model_dump(mode="json")}
+        return data_frame(json.dumps(chunk))
 
     def usage(self, usage: Usage) -> bytes:
         totals = {

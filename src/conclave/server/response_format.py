@@ -14,8 +14,8 @@ import re
 
 import jsonschema_rs
 
+from conclave.consensus.calls import ask_member
 from conclave.consensus.panel import Member
-from conclave.consensus.records import ask_member
 from conclave.consensus.transcript import RoundRecord, Transcript
 from conclave.errors import ConsensusError
 from conclave.server.api_errors import ApiError

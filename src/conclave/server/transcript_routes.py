@@ -21,24 +21,22 @@ from starlette.responses import Response
 
 from conclave.attestation.keys import TrustAnchors
 from conclave.attestation.policy import AttestationPolicy
+from conclave.attestation.receipt_format import Receipt, ReceiptBundle, bundle_receipt
 from conclave.attestation.receipts import (
     Attester,
-    Receipt,
-    ReceiptBundle,
     SimulatedAttester,
-    bundle_receipt,
     issue_receipt,
     verify_receipt,
 )
-from conclave.attestation.report import VerificationReport
+from conclave.attestation.verification_report import VerificationReport
 from conclave.consensus.transcript import Transcript
 from conclave.errors import AttestationError
 from conclave.server.api_errors import ApiError, not_found
 from conclave.server.responses import json_response
 from conclave.server.runs import ConsensusService
 from conclave.server.schemas import ErrorBody
-from conclave.server.store import TranscriptStore
-from conclave.store.records import RunPage, RunQuery
+from conclave.server.transcript_store import TranscriptStore
+from conclave.store.history import RunPage, RunQuery
 
 
 def _not_a_number(value: object) -> object:

@@ -8,29 +8,29 @@
 """
 
 from conclave.store.database import RunDatabase, StoreError
-from conclave.store.records import (
+from conclave.store.history import (
+    RunListing,
     RunPage,
     RunQuery,
     RunSource,
-    RunSummary,
     StoredRun,
     continued_conversation,
     conversation_key,
     stored_run,
 )
-from conclave.store.runs import RunStore, open_run_store
-from conclave.store.settings import StoreSettings
+from conclave.store.run_store import RunStore, open_run_store
+from conclave.store.store_settings import StoreSettings
 from conclave.store.writer import BackgroundWriter, Retention
 
 __all__ = [
     "BackgroundWriter",
     "Retention",
     "RunDatabase",
+    "RunListing",
     "RunPage",
     "RunQuery",
     "RunSource",
     "RunStore",
-    "RunSummary",
     "StoreError",
     "StoreSettings",
     "StoredRun",

@@ -28,11 +28,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from conclave.attestation.receipts import Receipt
+from conclave.attestation.receipt_format import Receipt
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConfigError
-from conclave.store.records import RunPage, RunQuery, RunSummary, StoredRun
-from conclave.store.schema import migrate, receipts, runs
+from conclave.store.history import RunListing, RunPage, RunQuery, StoredRun
+from conclave.store.schema import MIGRATIONS, Migration, migrate, receipts, runs
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _WRITE = {"conclave_write": True}
@@ -65,18 +65,18 @@ class RunDatabase:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
-    def migrate(self) -> list[str]:
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
         """Bring the schema up to date; returns the migrations applied now."""
         try:
             with self._writing() as connection:
-                return migrate(connection)
+                return migrate(connection, migrations)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the run store at {_shown(self.url)}: {_reason(exc)}; set "
                 "CONCLAVE_STORE_URL to a database you can write, or CONCLAVE_STORE_ENABLED=false"
             ) from exc
 
-    def write(self, batch: Sequence[StoredRun]) -> list[RunSummary]:
+    def write(self, batch: Sequence[StoredRun]) -> list[RunListing]:
         """Insert runs (a run already kept is left as it is); returns their summaries with
         each run's thread resolved. One statement for the batch, plus one per run that
         continues a conversation."""
@@ -84,7 +84,7 @@ class RunDatabase:
             ids = [run.summary.id for run in batch]
             kept = set(connection.execute(select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
             fresh = [run for run in batch if run.summary.id not in kept]
-            placed: dict[str, RunSummary] = {}  # by next_key: this batch's runs, threaded
+            placed: dict[str, RunListing] = {}  # by next_key: this batch's runs, threaded
             summaries = []
             for run in fresh:
                 summary = _in_thread(connection, run, placed)
@@ -120,7 +120,7 @@ class RunDatabase:
             text = connection.execute(select(runs.c.transcript).where(runs.c.id == run_id)).scalar()
         return None if text is None else Transcript.model_validate_json(text)
 
-    def summary(self, run_id: str) -> RunSummary | None:
+    def summary(self, run_id: str) -> RunListing | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(*_SUMMARY).where(runs.c.id == run_id)).first()
         return None if row is None else _summary(row._mapping)
@@ -153,7 +153,7 @@ class RunDatabase:
             )
             return list(found.scalars())
 
-    def latest(self) -> RunSummary | None:
+    def latest(self) -> RunListing | None:
         """The most recent run of all."""
         page = self.find(RunQuery(limit=1))
         return page.runs[0] if page.runs else None
@@ -221,13 +221,13 @@ _SUMMARY = (
 )
 
 
-def _summary(row: Any) -> RunSummary:
+def _summary(row: Any) -> RunListing:
     values = dict(row)
     values["created_at"] = values["created_at"].replace(tzinfo=UTC)
-    return RunSummary.model_validate(values)
+    return RunListing.model_validate(values)
 
 
-def _row(run: StoredRun, summary: RunSummary) -> dict[str, object]:
+def _row(run: StoredRun, summary: RunListing) -> dict[str, object]:
     values = summary.model_dump()
     values["created_at"] = _naive_utc(summary.created_at)
     return {
@@ -240,7 +240,7 @@ def _row(run: StoredRun, summary: RunSummary) -> dict[str, object]:
     }
 
 
-def _in_thread(connection: Connection, run: StoredRun, placed: dict[str, RunSummary]) -> RunSummary:
+def _in_thread(connection: Connection, run: StoredRun, placed: dict[str, RunListing]) -> RunListing:
     """The run's summary placed in the thread it continues, if any (a kept run, or one
     `placed` earlier in the same batch)."""
     if run.continues_key is None:

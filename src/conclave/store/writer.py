@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from conclave.consensus.transcript import Transcript
 from conclave.store.database import RunDatabase
-from conclave.store.records import RunSummary, StoredRun
+from conclave.store.history import RunListing, StoredRun
 
 log = logging.getLogger("conclave.store")
 
@@ -114,10 +114,10 @@ class BackgroundWriter:
             for marker in markers:
                 marker.done.set()
 
-    def _write(self, batch: list[PendingRun]) -> list[RunSummary]:
+    def _write(self, batch: list[PendingRun]) -> list[RunListing]:
         if not batch:
             return []
-        written: list[RunSummary] = []
+        written: list[RunListing] = []
         try:
             written = self._database.write([self._prepare(run) for run in batch])
         except Exception:

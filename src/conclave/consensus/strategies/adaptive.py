@@ -129,16 +129,17 @@ def reasoning_room(member: Member) -> int:
 
 class Escalation:
     """`adaptive`'s stages, each asked only while the answers so far are unsure and only where
-    it fits the question: the strongest member alone (asking for token probabilities where the
-    backend is embedded, and for a multiple-choice letter its options' probabilities); the same
-    question with the options rotated (a letter read from probabilities); a check of the
-    answer; the strongest member reasoning step by step; more reasoning draws of it; every
-    other member. It chooses each round's members and what they are sent."""
+    it fits the question: the strongest member alone (asking for token probabilities where its
+    provider always reports them, and for a multiple-choice letter its options'
+    probabilities); the same question with the options rotated (a letter read from
+    probabilities); a check of the answer; the strongest member reasoning step by step; more
+    reasoning draws of it; every other member. It chooses each round's members and what they
+    are sent."""
 
     def __init__(self, strongest: tuple[Member, ...], options: AdaptiveOptions) -> None:
         self._reasoning_for: frozenset[str] = frozenset(options.reasoning_for)
         plain = strongest[0]
-        if plain.provider.name == "local" and not plain.spec.logprobs:
+        if plain.provider.capabilities.token_probabilities and not plain.spec.logprobs:
             plain = plain.variant(plain.label, logprobs=True)
         scores = options.option_probabilities and plain.spec.provider == "local"
         first: Member = choice_scorer(plain) if scores else plain

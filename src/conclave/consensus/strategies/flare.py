@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from conclave.config import StrategyOptions
-from conclave.consensus.steps import EveryMember, Steps, ThisRound
+from conclave.consensus.steps import EveryMember, Steps
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 
 
@@ -15,14 +15,11 @@ class FlareOptions(StrategyOptions):
 
 
 def flare_steps(options: FlareOptions, context: StrategyContext) -> Steps:
-    return Steps(
-        selector=EveryMember(),
-        prompt=context.improvement_prompt(show_answers=options.show_answers),
-        pool=ThisRound(),
-        combiner=context.aggregator(),
-        stop_rules=context.round_limits(),
-        meter=context.meter(context.panel.members),
-        max_rounds=context.config.iterations + 1,
+    return context.improvement_rounds(
+        EveryMember(),
+        context.aggregator(),
+        context.meter(context.panel.members),
+        show_answers=options.show_answers,
     )
 
 

@@ -7,24 +7,21 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from conclave.config import AgreementThreshold, StrategyOptions
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.events import AggregateFinished
 from conclave.consensus.panel import Member
-from conclave.consensus.records import call_record, deadline, failed_record
 from conclave.consensus.steps import (
     AgreementStop,
     CombinerEvent,
     EveryMember,
     LLMAggregator,
     Steps,
-    ThisRound,
 )
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 from conclave.consensus.transcript import CallRecord
-from conclave.errors import ProviderError
 from conclave.types import Message
 
 RANKED_FOR_CHAIRMAN = 2
@@ -50,15 +47,13 @@ def rank_steps(options: RankOptions, context: StrategyContext) -> Steps:
     weights = {member.label: member.spec.weight for member in members}
     reviewers = {member.label: member for member in members}
     chairman = context.aggregator()
-    ranking = PeerRanking(reviewers, chairman, weights, context.config.timeout_s, context.rng)
-    return Steps(
-        selector=EveryMember(),
-        prompt=context.improvement_prompt(show_answers=options.show_answers),
-        pool=ThisRound(),
-        combiner=ranking,
-        stop_rules=(*context.round_limits(), AgreementStop(options.agreement_threshold)),
-        meter=meter,
-        max_rounds=context.config.iterations + 1,
+    ranking = PeerRanking(reviewers, chairman, weights, context.calls, context.rng)
+    return context.improvement_rounds(
+        EveryMember(),
+        ranking,
+        meter,
+        show_answers=options.show_answers,
+        stop_rules=(AgreementStop(options.agreement_threshold),),
     )
 
 
@@ -72,13 +67,13 @@ class PeerRanking:
         reviewers: Mapping[str, Member],
         chairman: LLMAggregator,
         weights: Mapping[str, float],
-        timeout_s: float,
+        calls: ModelCalls,
         rng: random.Random,
     ) -> None:
         self._reviewers = reviewers
         self._chairman = chairman
         self._weights = weights
-        self._timeout_s = timeout_s
+        self._calls = calls
         self._rng = rng
 
     async def combine(
@@ -137,13 +132,7 @@ class PeerRanking:
             Message(role="user", content=f"{REVIEW_PROMPT}\n\n{answers}"),
         )
         label = f"{reviewer.label} (reviewer)"
-        started = time.perf_counter()
-        try:
-            async with deadline(reviewer.spec.timeout_s or self._timeout_s, label):
-                completion = await reviewer.complete(messages)
-        except ProviderError as exc:
-            return failed_record(label, "reviewer", messages, exc, started)
-        return call_record(label, "reviewer", messages, completion, time.perf_counter() - started)
+        return await self._calls.ask(reviewer, "reviewer", messages, label=label)
 
 
 def parse_ranking(text: str, count: int) -> list[int]:

@@ -17,10 +17,15 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
-from conclave.config import ConsensusConfig, StrategyOptions, declare_strategy_options
+from conclave.config import (
+    ConsensusConfig,
+    OptionsT,
+    declare_strategy_options,
+)
 from conclave.consensus.agreement import AgreementMeter, Similarity
+from conclave.consensus.calls import ModelCalls
 from conclave.consensus.embeddings import default_similarity
 from conclave.consensus.forms import AnswerInForm
 from conclave.consensus.panel import Member, Panel
@@ -33,15 +38,16 @@ from conclave.consensus.steps import (
     ConversationStep,
     IterationLimit,
     LLMAggregator,
+    MemberSelector,
+    NestedRuns,
     Steps,
     StopRule,
+    ThisRound,
     VoteCombiner,
     WithFallbacks,
 )
 from conclave.consensus.transcript import DecidedBy
 from conclave.errors import ConfigError
-
-OptionsT = TypeVar("OptionsT", bound=StrategyOptions)
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,12 @@ class StrategyContext:
 
     config: ConsensusConfig
     panel: Panel
+    calls: ModelCalls
+    """The one path of the run's model calls: every step that calls a model uses it."""
     rng: random.Random
     similarity: Similarity
+    nested: NestedRuns | None = None
+    """Runs a consensus inside this one (a swarm's steps); given by the engine."""
 
     def meter(self, members: Sequence[Member]) -> AgreementMeter:
         """An agreement meter weighing `members` by their configured weights."""
@@ -63,8 +73,7 @@ class StrategyContext:
     def aggregator(self) -> LLMAggregator:
         """The configured aggregator, writing from the candidates."""
         spec = self.config.aggregator_spec
-        timeout_s = spec.model.timeout_s or self.config.timeout_s
-        return LLMAggregator(self.panel.aggregator, spec, timeout_s=timeout_s, rng=self.rng)
+        return LLMAggregator(self.panel.aggregator, spec, calls=self.calls, rng=self.rng)
 
     def improvement_prompt(self, *, show_answers: bool) -> ConsensusPrompt:
         """Flare's improvement round, with every last answer shown when `show_answers`."""
@@ -80,12 +89,30 @@ class StrategyContext:
         budget_usd = self.config.budget_usd
         return (BudgetCap(budget_usd),) if budget_usd is not None else ()
 
-    def round_limits(self) -> tuple[StopRule, ...]:
-        """The run-wide stop rules of a strategy with improvement rounds: `iterations`, the
-        budget and, when set, `convergence_threshold`."""
+    def improvement_rounds(
+        self,
+        selector: MemberSelector,
+        combiner: Combiner,
+        meter: AgreementMeter,
+        *,
+        show_answers: bool,
+        stop_rules: tuple[StopRule, ...] = (),
+    ) -> Steps:
+        """The steps of a strategy with Flare's improvement rounds: each round combines its
+        own answers, and the run stops after `iterations` improvement rounds, at the budget,
+        on `convergence_threshold` when set, or on one of `stop_rules`."""
         threshold = self.config.convergence_threshold
         converged = (ConvergenceStop(threshold),) if threshold is not None else ()
-        return (IterationLimit(self.config.iterations), *self.budget(), *converged)
+        limits = (IterationLimit(self.config.iterations), *self.budget(), *converged)
+        return Steps(
+            selector=selector,
+            prompt=self.improvement_prompt(show_answers=show_answers),
+            pool=ThisRound(),
+            combiner=combiner,
+            stop_rules=(*limits, *stop_rules),
+            meter=meter,
+            max_rounds=self.config.iterations + 1,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,10 +132,7 @@ class Strategy(Generic[OptionsT]):
 
     def steps(self, context: StrategyContext) -> Steps:
         """This strategy's own steps for `context`, from the config's options block."""
-        options = context.config.options
-        if not isinstance(options, self.options_type):
-            options = self.options_type.model_validate(options.model_dump())
-        return self.build(options, context)
+        return self.build(context.config.options_as(self.options_type), context)
 
 
 @dataclass(frozen=True)
@@ -176,13 +200,16 @@ def build_steps(
     config: ConsensusConfig,
     panel: Panel,
     *,
+    calls: ModelCalls,
     rng: random.Random,
     similarity: Similarity | None = None,
+    nested: NestedRuns | None = None,
 ) -> Steps:
-    """The steps of `config.strategy` for this panel, with its fallbacks and the steps of
-    every extension the config turns on."""
+    """The steps of `config.strategy` for this panel, calling models through `calls` (and
+    running nested consensus through `nested`), with its fallbacks and the steps of every
+    extension the config turns on."""
     strategy = get_strategy(config.strategy)
-    context = StrategyContext(config, panel, rng, similarity or default_similarity())
+    context = StrategyContext(config, panel, calls, rng, similarity or default_similarity(), nested)
     steps = strategy.steps(context)
     combiner = steps.combiner
     if strategy.falls_back:
@@ -205,10 +232,8 @@ def _with_fallbacks(context: StrategyContext, combiner: Combiner, vote: VoteComb
     fallbacks: list[tuple[Combiner, DecidedBy]] = []
     fallback = context.panel.fallback
     if fallback is not None:
-        config = context.config
-        spec = config.aggregator_spec.model_copy(update={"model": fallback.spec})
-        timeout_s = fallback.spec.timeout_s or config.timeout_s
-        aggregator = LLMAggregator(fallback, spec, timeout_s=timeout_s, rng=context.rng)
+        spec = context.config.aggregator_spec.model_copy(update={"model": fallback.spec})
+        aggregator = LLMAggregator(fallback, spec, calls=context.calls, rng=context.rng)
         fallbacks.append((aggregator, "fallback_aggregator"))
     fallbacks.append((vote, "fallback_vote"))
     return WithFallbacks(combiner, fallbacks)

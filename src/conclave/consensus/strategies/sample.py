@@ -5,13 +5,7 @@ voted."""
 from __future__ import annotations
 
 from conclave.config import AgreementThreshold, Samples, StrategyOptions
-from conclave.consensus.steps import (
-    AgreementStop,
-    FixedMembers,
-    Steps,
-    ThisRound,
-    VoteCombiner,
-)
+from conclave.consensus.steps import AgreementStop, FixedMembers, Steps, VoteCombiner
 from conclave.consensus.strategies.draws import sampled, strongest_first
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 
@@ -28,14 +22,12 @@ class SampleOptions(StrategyOptions):
 def sample_steps(options: SampleOptions, context: StrategyContext) -> Steps:
     samples = sampled(strongest_first(context.panel.members)[0], options.samples)
     meter = context.meter(samples)
-    return Steps(
-        selector=FixedMembers(samples),
-        prompt=context.improvement_prompt(show_answers=options.show_answers),
-        pool=ThisRound(),
-        combiner=VoteCombiner(meter),
-        stop_rules=(*context.round_limits(), AgreementStop(options.agreement_threshold)),
-        meter=meter,
-        max_rounds=context.config.iterations + 1,
+    return context.improvement_rounds(
+        FixedMembers(samples),
+        VoteCombiner(meter),
+        meter,
+        show_answers=options.show_answers,
+        stop_rules=(AgreementStop(options.agreement_threshold),),
     )
 
 

@@ -4,7 +4,7 @@ the consensus is the winning member's own answer (no aggregator call)."""
 from __future__ import annotations
 
 from conclave.config import AgreementThreshold, StrategyOptions
-from conclave.consensus.steps import AgreementStop, EveryMember, Steps, ThisRound, VoteCombiner
+from conclave.consensus.steps import AgreementStop, EveryMember, Steps, VoteCombiner
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 
 
@@ -17,14 +17,12 @@ class VoteOptions(StrategyOptions):
 
 def vote_steps(options: VoteOptions, context: StrategyContext) -> Steps:
     meter = context.meter(context.panel.members)
-    return Steps(
-        selector=EveryMember(),
-        prompt=context.improvement_prompt(show_answers=options.show_answers),
-        pool=ThisRound(),
-        combiner=VoteCombiner(meter),
-        stop_rules=(*context.round_limits(), AgreementStop(options.agreement_threshold)),
-        meter=meter,
-        max_rounds=context.config.iterations + 1,
+    return context.improvement_rounds(
+        EveryMember(),
+        VoteCombiner(meter),
+        meter,
+        show_answers=options.show_answers,
+        stop_rules=(AgreementStop(options.agreement_threshold),),
     )
 
 

@@ -158,12 +158,14 @@ function roundView(index, members = []) {
   const list = el("div", { class: "members" });
   const aggregateText = el("p", { class: "text" });
   const aggregateStatus = el("span", { class: "badge waiting", text: "waiting" });
+  const fallbackNotes = el("ul", { class: "fallbacks" });
   const aggregate = el("div", { class: "aggregate" },
-    el("header", {}, el("strong", { text: "Aggregate " }), aggregateStatus), aggregateText);
+    el("header", {}, el("strong", { text: "Aggregate " }), aggregateStatus), fallbackNotes,
+    aggregateText);
   const section = el("section", { class: "round", "data-round": String(index + 1),
     "aria-label": `Round ${index + 1}` }, el("h3", { text: title }), list, aggregate);
   $("rounds").append(section);
-  view = { section, list, members: new Map(), aggregateText, aggregateStatus };
+  view = { section, list, members: new Map(), aggregateText, aggregateStatus, fallbackNotes };
   state.rounds.set(index, view);
   for (const name of members) memberCard(view, name);
   return view;
@@ -194,11 +196,101 @@ function showResponse(card, response) {
   card.text.textContent = failed ? `${response.error.type}: ${response.error.message}` : response.text;
 }
 
-function showAggregate(view, response) {
+// Who writes a round's consensus when its aggregator did not.
+const FALLBACK_NAMES = {
+  fallback_aggregator: "the fallback aggregator",
+  fallback_vote: "a vote of the answers",
+  previous_round: "the previous round's consensus",
+};
+
+function showAggregate(view, response, decidedBy) {
   const failed = Boolean(response.error);
-  view.aggregateStatus.className = `badge ${failed ? "failed" : "answered"}`;
-  view.aggregateStatus.textContent = failed ? "failed" : "done";
+  const fallback = FALLBACK_NAMES[decidedBy];
+  view.aggregateStatus.className = `badge ${failed ? "failed" : fallback ? "fallback" : "answered"}`;
+  view.aggregateStatus.textContent = failed ? "failed" : fallback ? `done by ${fallback}` : "done";
   view.aggregateText.textContent = failed ? `${response.error.type}: ${response.error.message}` : response.text;
+}
+
+// The aggregator (or a fallback) did not write the consensus: say which call, why, and who does.
+function showFallback(view, event) {
+  const error = event.failed.error;
+  const why = !error ? "gave no consensus"
+    : error.type === "cooldown" ? "is resting after repeated failures"
+    : `failed (${error.type}: ${error.message})`;
+  const name = FALLBACK_NAMES[event.fallback] || event.fallback;
+  view.fallbackNotes.append(el("li", { text: `${event.failed.model} ${why}; ${name} writes the consensus.` }));
+}
+
+// --- a swarm's plan: its steps, what each depends on, and how each is going ------------------
+
+const STEP_BADGES = {
+  waiting: ["waiting", "waiting"], working: ["waiting", "working"], done: ["answered", "done"],
+  failed: ["failed", "failed"], skipped: ["failed", "skipped"],
+};
+
+function planView(roundIndex) {
+  const view = roundView(roundIndex);
+  if (view.plan) return view.plan;
+  const summary = el("span", { class: "muted" });
+  const list = el("ol", { class: "plan" });
+  const node = el("section", { class: "plan-view", "aria-label": "Plan" },
+    el("header", {}, el("strong", { text: "Plan " }), summary), list);
+  view.section.insertBefore(node, view.list);
+  view.plan = { summary, list, steps: new Map() };
+  return view.plan;
+}
+
+function planStep(plan, step) {
+  let item = plan.steps.get(step.id);
+  if (item) return item;
+  const badge = el("span", { class: "badge waiting", text: "waiting" });
+  const needs = step.depends_on.length ? ` · uses step ${step.depends_on.join(", ")}` : "";
+  const meta = el("span", { class: "muted" });
+  const text = el("p", { class: "text" });
+  const node = el("li", { class: "plan-step", "data-step": String(step.id), "aria-label": `Step ${step.id}` },
+    el("header", {}, el("span", { class: "name", text: `Step ${step.id} · ${step.agent}${needs}` }), badge),
+    el("p", { class: "instruction", text: step.instruction }), meta, text);
+  plan.list.append(node);
+  item = { node, badge, meta, text, calls: 0 };
+  plan.steps.set(step.id, item);
+  return item;
+}
+
+function showStepStatus(item, status, text) {
+  const [style, label] = STEP_BADGES[status] || STEP_BADGES.waiting;
+  item.badge.className = `badge ${style}`;
+  item.badge.textContent = label;
+  item.node.classList.toggle("failed", status === "failed" || status === "skipped");
+  if (text != null) item.text.textContent = text;
+}
+
+// The plan from a swarm's report: every step, and the result of those that ended.
+function showSwarmReport(roundIndex, report) {
+  const plan = planView(roundIndex);
+  const record = report.plan;
+  const how = { first: "", repaired: ", repaired", fallback: ", the fallback: no valid plan came" };
+  const count = record.plan.steps.length;
+  plan.summary.textContent = `${count} step${count === 1 ? "" : "s"}${how[record.source] || ""}`;
+  for (const step of record.plan.steps) planStep(plan, step);
+  for (const result of report.steps) {
+    const item = planStep(plan, result.step);
+    const seconds = (result.finished_s - result.started_s).toFixed(2);
+    item.meta.textContent = `${seconds} s${result.members.length ? ` · ${result.members.join(", ")}` : ""}`;
+    showStepStatus(item, result.status, result.status === "done" ? result.output : result.error);
+  }
+}
+
+function showStepProgress(event) {
+  if (event.round == null) return;
+  if (event.report && event.report.kind === "swarm") showSwarmReport(event.round, event.report);
+  const number = /^step (\d+)$/.exec(event.name);
+  const item = number && state.rounds.get(event.round)?.plan?.steps.get(Number(number[1]));
+  if (!item) return;
+  if (event.status === "started") showStepStatus(item, "working");
+  if (event.call) {
+    item.calls += 1;
+    item.meta.textContent = `${item.calls} call${item.calls === 1 ? "" : "s"}, latest ${event.call.model}`;
+  }
 }
 
 function fact(name, value) {
@@ -218,10 +310,13 @@ function showTranscript(transcript) {
   $("final-answer").textContent = transcript.answer || "(no answer)";
   $("run-facts").replaceChildren();
   const usage = transcript.usage || {};
-  const calls = transcript.rounds.flatMap((round) => [...round.responses, ...(round.aggregate ? [round.aggregate] : [])]);
+  const calls = transcript.rounds.flatMap((round) => [...round.responses,
+    ...(round.aggregate ? [round.aggregate] : []), ...(round.steps || []).flatMap((step) => step.calls)]);
   const failed = calls.filter((call) => call.error).length;
   fact("strategy", (transcript.config && transcript.config.strategy) || "flare");
   fact("stopped", transcript.stop_reason || "?");
+  const last = transcript.rounds[transcript.rounds.length - 1];
+  if (last) fact("decided by", (FALLBACK_NAMES[last.decided_by] || last.decided_by).replace(/^the /, ""));
   fact("rounds", String(transcript.rounds.length));
   fact("calls", `${calls.length} (${failed} failed)`);
   fact("tokens", String((usage.prompt_tokens || 0) + (usage.completion_tokens || 0)));
@@ -245,7 +340,12 @@ const handlers = {
     view.aggregateText.textContent += event.text;
   },
   aggregate_restarted(event) { roundView(event.round).aggregateText.textContent = ""; },
-  aggregate_finished(event) { showAggregate(roundView(event.round), event.response); },
+  combiner_fell_back(event) { showFallback(roundView(event.round), event); },
+  aggregate_finished(event) { showAggregate(roundView(event.round), event.response, event.decided_by); },
+  step_progress(event) {
+    showStepProgress(event);
+    if (event.status !== "note" && event.message) setStatus(`${event.step} ${event.name}: ${event.message}`);
+  },
   round_finished(event) {
     if (event.record.aggregate) $("final-answer").textContent = event.record.aggregate.text;
   },
@@ -402,6 +502,9 @@ async function openRun(runId) {
       const view = roundView(round.index, round.responses.map((response) => response.model));
       for (const response of round.responses) showResponse(memberCard(view, response.model), response);
       if (round.aggregate) showAggregate(view, round.aggregate);
+      for (const step of round.steps || []) {
+        if (step.report && step.report.kind === "swarm") showSwarmReport(round.index, step.report);
+      }
     }
     showTranscript(transcript);
     state.messages = [...transcript.conversation, { role: "assistant", content: transcript.answer }];

@@ -13,17 +13,15 @@ from conclave.cli.common import err, fail
 from conclave.config import ConsensusConfig
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConclaveError
+from conclave.redaction import Redactor, known_secrets
 from conclave.settings import Settings
 from conclave.store import RunStore, StoreSettings, continued_conversation, open_run_store
-from conclave.store.redaction import known_secrets
 from conclave.types import Message
 
 
 def open_cli_store(config: ConsensusConfig) -> RunStore | None:
     """The store to keep runs in; None (with a warning) when it cannot be opened or is
     disabled: a store problem never costs the user the answer."""
-    from conclave.server.security import Redactor
-
     settings = StoreSettings()
     if not settings.enabled:
         return None

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Protocol
 
-from conclave.attestation.receipts import Receipt
+from conclave.attestation.receipt_format import Receipt
 from conclave.consensus.transcript import Transcript
-from conclave.store.records import RunPage, RunQuery, StoredRun, stored_run
+from conclave.store.history import RunPage, RunQuery, StoredRun, stored_run
 
 
 class TranscriptStore(Protocol):

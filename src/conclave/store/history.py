@@ -20,12 +20,12 @@ from pydantic import Field
 from conclave.consensus.transcript import Transcript
 from conclave.types import Frozen, Message
 
-RunSource = Literal["http", "cli"]
+RunSource = Literal["http", "cli", "mcp"]
 PROMPT_CHARS = 500
 """How much of the last user message a summary keeps (the transcript keeps it all)."""
 
 
-class RunSummary(Frozen):
+class RunListing(Frozen):
     """One run as the history lists it."""
 
     id: str
@@ -67,7 +67,7 @@ class RunQuery(Frozen):
 class RunPage(Frozen):
     """A page of the history: `total` runs match, these are `offset`.. of them."""
 
-    runs: tuple[RunSummary, ...]
+    runs: tuple[RunListing, ...]
     total: int
     limit: int
     offset: int
@@ -81,7 +81,7 @@ class RunPage(Frozen):
 class StoredRun:
     """A run as written: its summary, its transcript JSON, its search text and thread keys."""
 
-    summary: RunSummary
+    summary: RunListing
     transcript_json: str
     search_text: str
     continues_key: str | None
@@ -105,7 +105,7 @@ def stored_run(
     calls = [call for _, call in transcript.calls()]
     strategy = transcript.config.get("strategy")
     conversation = transcript.conversation
-    summary = RunSummary(
+    summary = RunListing(
         id=transcript.id,
         created_at=transcript.created_at.astimezone(UTC),
         source=source,

@@ -13,18 +13,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from conclave.attestation.receipts import Receipt
+from conclave.attestation.receipt_format import Receipt
 from conclave.consensus.transcript import Transcript
 from conclave.store.database import RunDatabase
-from conclave.store.records import (
+from conclave.store.history import (
+    RunListing,
     RunPage,
     RunQuery,
     RunSource,
-    RunSummary,
     StoredRun,
     stored_run,
 )
-from conclave.store.settings import StoreSettings
+from conclave.store.store_settings import StoreSettings
 from conclave.store.writer import LINGER_S, BackgroundWriter, PendingRun, Retention
 
 
@@ -94,7 +94,7 @@ class RunStore:
             await asyncio.to_thread(self._writer.flush, 5.0)
         return await asyncio.to_thread(self.database.find, query)
 
-    def latest(self) -> RunSummary | None:
+    def latest(self) -> RunListing | None:
         return self.database.latest()
 
     async def receipt(self, run_id: str) -> Receipt | None:
