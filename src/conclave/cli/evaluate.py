@@ -23,6 +23,8 @@ from conclave.cli.common import err, fail, out
 from conclave.errors import ConclaveError
 from conclave.evaluation.dataset import Dataset, load_dataset
 from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
+from conclave.evaluation.grounded import grounded_datasets
+from conclave.evaluation.grounded_report import grounded_table
 from conclave.evaluation.outputs import write_outputs
 from conclave.evaluation.render import report_table
 from conclave.evaluation.report import build_report
@@ -42,7 +44,9 @@ def eval_command(
     data: Annotated[
         list[Path],
         typer.Argument(
-            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line."
+            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line; with "
+            "corpus (a folder of documents), a grounded data set, answered with and without "
+            "its documents."
         ),
     ],
     config: Annotated[
@@ -79,6 +83,13 @@ def eval_command(
         typer.Option(help="Reuse deterministic calls (temperature 0 or a fixed seed)."),
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    members: Annotated[
+        bool,
+        typer.Option(
+            help="Also run every member alone (--no-members: the strategies only, e.g. when "
+            "the members' long grounded prompts would cost too much)."
+        ),
+    ] = True,
     report_only: Annotated[
         bool,
         typer.Option(
@@ -96,9 +107,12 @@ def eval_command(
     Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json.
     """
     try:
-        datasets = [load_dataset(path, limit=limit) for path in data]
+        loaded = [(load_dataset(path, limit=limit), path) for path in data]
+        datasets = grounded_datasets(loaded, out_dir)
         configs = load_presets(config or [])
         setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY])
+        if not members:
+            setups = tuple(setup for setup in setups if setup.kind != "member")
         scorers = Scorers.from_specs(scorer or [])
         run = EvaluationRun(
             out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
@@ -121,6 +135,8 @@ def eval_command(
     # Piped or redirected output has no width to fit: keep each line of the table whole.
     table_out = out if out.is_terminal else Console(highlight=False, width=PIPED_TABLE_WIDTH)
     table_out.print(report_table(report))
+    if report.grounded:
+        table_out.print(grounded_table(report.grounded))
     err.print("wrote " + ", ".join(str(path) for path in written), markup=False)
 
 

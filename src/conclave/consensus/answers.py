@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from conclave.consensus.citations import without_markers
+
 AnswerKind = Literal["letter", "number", "text", "free"]
 """What a question expects: an option letter, a number, a short string, or free-form text."""
 
@@ -64,6 +66,7 @@ class Question:
         """The kind of answer `text` asks for: from its options, or an instruction such as
         "answer with the number only", or else from `answers`: numbers when most answers state
         one, short strings when most are short, else free-form."""
+        answers = [without_markers(answer) for answer in answers]  # "[1]" is no number
         options = {letter: option.strip() for letter, option in _OPTION_LINE.findall(text)}
         asked = frozenset(normalise_text(text).split())
         normalised_aliases = {
@@ -93,7 +96,8 @@ class Question:
 
     def extract(self, answer: str) -> str | None:
         """The answer's comparable key ("B", "42", "canberra"), or None when it cannot be read
-        (and always None for free-form questions)."""
+        (and always None for free-form questions). Citation markers ("[1]") are not read."""
+        answer = without_markers(answer)
         if self.kind == "letter":
             return extract_letter(answer, self.options)
         if self.kind == "number":

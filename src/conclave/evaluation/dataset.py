@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from conclave.config import json_path
+from conclave.config import DocumentsOptions, json_path
 from conclave.consensus.answers import canonical_number
 from conclave.errors import ConfigError
 from conclave.text_files import (
@@ -216,11 +216,34 @@ def _part_text(part: CompositePart) -> str:
     return "\n".join(lines)
 
 
+class GroundedRow(EvalRow):
+    """A question about a corpus of documents (see `conclave.evaluation.grounded`): `corpus` is
+    the folder of documents (relative to the data set's file); `answerable: false` marks a
+    question the documents do not answer (no `answers`: the right answer is to abstain);
+    `source_file` and `source_quote` say where the answer is, where known."""
+
+    answers: tuple[str, ...] = ()
+    corpus: str = Field(min_length=1)
+    answerable: bool = True
+    source_file: str | None = None
+    source_quote: str | None = None
+
+    @model_validator(mode="after")
+    def _answers_fit_answerable(self) -> GroundedRow:
+        if self.answerable and not self.answers:
+            raise ValueError("answers: an answerable question needs its accepted answers")
+        if not self.answerable and self.answers:
+            raise ValueError("answers: a question marked answerable: false takes no answers")
+        return self
+
+
 class Dataset(Frozen):
     """A named list of rows; the name is the file's stem."""
 
     name: str
     rows: tuple[EvalRow, ...]
+    documents: DocumentsOptions | None = None
+    """The collection every answer is grounded in (a grounded data set's "+docs" halves)."""
 
 
 def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
@@ -257,9 +280,14 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 
 def _parse_row(line: str) -> EvalRow:
     data = json_object_line(line, expected="a JSON object with id, question and answers")
-    shape = CompositeRow if "parts" in data else EvalRow
+    if "parts" in data:
+        row_type: type[EvalRow] = CompositeRow
+    elif "corpus" in data:
+        row_type = GroundedRow
+    else:
+        row_type = EvalRow
     try:
-        return shape.model_validate(data)
+        return row_type.model_validate(data)
     except ValidationError as exc:
         raise ValueError(_first_problems(exc)) from None
 
@@ -273,8 +301,9 @@ def _first_problems(exc: ValidationError) -> str:
             message = "is required"
         elif error["type"] == "extra_forbidden":
             message = (
-                "is not a known field (id, question, choices, answers, kind, source; "
-                "or id, parts, source for a composite task)"
+                "is not a known field (id, question, choices, answers, kind, source; with "
+                "corpus: answerable, source_file, source_quote; or id, parts, source for a "
+                "composite task)"
             )
         problems.append(f"field {field}: {message}" if field else message)
     return "; ".join(problems)

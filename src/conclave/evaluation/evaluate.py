@@ -21,11 +21,13 @@ from pathlib import Path
 
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
+from conclave.config import DocumentsOptions
 from conclave.consensus.strategies.swarm import first_plan
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
 from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
+from conclave.evaluation.grounded import GroundedOutcome, grounded_correct, grounded_outcome
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
@@ -62,6 +64,8 @@ class RowResult(Frozen):
     """For a composite row, whether each part was right (`correct`: all of them)."""
     first_plan_valid: bool | None = None
     """For a swarm, whether the orchestrator's first plan could be used."""
+    grounding: GroundedOutcome | None = None
+    """For a grounded data set's answers with the documents: what it did with them."""
 
     @property
     def key(self) -> str:
@@ -98,6 +102,8 @@ class Job:
     dataset: str
     row: EvalRow
     setup: Setup
+    documents: DocumentsOptions | None = None
+    """The collection the answer is grounded in (a grounded data set's "+docs" parts)."""
 
     @property
     def key(self) -> str:
@@ -114,9 +120,14 @@ class Answerer:
     def __init__(self, registry: ProviderRegistry) -> None:
         self._registry = registry
 
-    async def transcript(self, setup: Setup, row: EvalRow) -> Transcript:
+    async def transcript(
+        self, setup: Setup, row: EvalRow, documents: DocumentsOptions | None = None
+    ) -> Transcript:
         rng = random.Random(f"{setup.fingerprint}\x1f{row.id}")
-        consensus = Consensus(setup.config, registry=self._registry, rng=rng)
+        config = setup.config
+        if documents is not None:
+            config = config.with_changes(documents=documents.model_dump(mode="json"))
+        consensus = Consensus(config, registry=self._registry, rng=rng)
         return await consensus.ask(row.prompt())  # not closed: the providers are shared
 
 
@@ -128,7 +139,9 @@ async def answer_and_score(
     error: str | None = None
     with metered() as meter:
         try:
-            transcript: Transcript | None = await answerer.transcript(job.setup, job.row)
+            transcript: Transcript | None = await answerer.transcript(
+                job.setup, job.row, job.documents
+            )
         except ConsensusError as exc:
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
@@ -141,7 +154,7 @@ async def answer_and_score(
         setup_fingerprint=job.setup.fingerprint,
         row_fingerprint=row_fingerprint(job.row),
         answer=answer,
-        correct=error is None and scorers.score(answer, job.row),
+        correct=error is None and grounded_correct(answer, job.row, scorers, transcript),
         error=error,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
@@ -155,6 +168,11 @@ async def answer_and_score(
         if isinstance(job.row, CompositeRow)
         else (),
         first_plan_valid=plan.first_valid if plan is not None else None,
+        grounding=(
+            grounded_outcome(transcript, job.row)
+            if job.documents is not None and transcript is not None
+            else None
+        ),
     )
     return result, transcript
 
@@ -162,7 +180,7 @@ async def answer_and_score(
 def all_jobs(datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[Job]:
     """Every (set-up, row) pair, row by row."""
     return [
-        Job(dataset=dataset.name, row=row, setup=setup)
+        Job(dataset=dataset.name, row=row, setup=setup, documents=dataset.documents)
         for dataset, row in _interleaved(datasets)
         for setup in setups
     ]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from conclave.evaluation.dataset import Dataset
 from conclave.evaluation.evaluate import RowResult
+from conclave.evaluation.grounded_report import GroundedScore, grounded_scores
 from conclave.evaluation.setups import Setup, SetupKind
 from conclave.evaluation.stats import compare_paired, wilson_interval
 from conclave.types import Frozen
@@ -79,6 +80,8 @@ class Report(Frozen):
     """The best member alone per data set (and for all sets)."""
     scores: tuple[SetupScore, ...]
     member_weights: tuple[MemberWeight, ...]
+    grounded: tuple[GroundedScore, ...] = ()
+    """For grounded data sets: abstention, citation recall and precision, per set-up."""
 
     def score(self, setup: str, dataset: str) -> SetupScore | None:
         for score in self.scores:
@@ -129,6 +132,7 @@ def build_report(
         best_member=best_member,
         scores=tuple(scores),
         member_weights=_member_weights(setups, results),
+        grounded=grounded_scores(results),
     )
 
 
