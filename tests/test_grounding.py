@@ -22,6 +22,7 @@ from conclave.consensus.grounding import (
 )
 from conclave.consensus.health import MemberHealth
 from conclave.consensus.panel import Member
+from conclave.consensus.support import missing_exact_term
 from conclave.consensus.transcript import CallRecord
 from conclave.documents import add_documents
 from conclave.documents.extension import CollectionFinder
@@ -38,9 +39,10 @@ FACTS = {
 
 def source_and_claim(asked: str) -> tuple[str, str]:
     """The source and the claim of a support judge's question."""
-    found = re.match(r"Source:\n(.*?)\n\n(?:Question: .*?\n)?Claim: (.*?)\n\n", asked, re.DOTALL)
+    found = re.match(r"Source:\n(.*?)\n\nClaim: (.*?)\n\n", asked, re.DOTALL)
     assert found is not None, asked
-    return found.group(1), found.group(2)
+    claim = re.sub(r'^The answer to the question ".*?" is: ', "", found.group(2))
+    return found.group(1), claim
 
 
 def judge_by_words(messages: Sequence[Message], options: SamplingOptions) -> str:
@@ -227,6 +229,14 @@ async def test_the_judges_token_probability_decides(collection: SqliteLibrary) -
     verdict = checked.report.statements[0].verdict
     assert verdict is not None
     assert verdict.probability == pytest.approx(0.1)
+    # a "no" is never support, however unsure: its most likely token was no
+    unsure_no = Completion(model="judge", text="no", token_probability=0.4)
+    grounding = grounding_with(collection, FakeModel(default=unsure_no))
+    checked = await grounding.check(retrieval, "Sourdough rises over twelve hours [1].")
+    verdict = checked.report.statements[0].verdict
+    assert verdict is not None
+    assert not verdict.supported
+    assert verdict.probability == pytest.approx(0.4)
 
 
 async def test_the_lexical_check_stands_in_for_a_judge_that_cannot_say(
@@ -257,7 +267,7 @@ def test_alce_precision_counts_only_needed_citations() -> None:
     assert scores.precision == pytest.approx(1 / 3)
 
 
-async def test_the_judge_is_asked_about_the_claim_as_an_answer_to_the_question(
+async def test_a_short_claim_is_judged_as_the_answer_to_the_question(
     collection: SqliteLibrary,
 ) -> None:
     judge = FunctionModel(judge_by_words)
@@ -265,8 +275,14 @@ async def test_the_judge_is_asked_about_the_claim_as_an_answer_to_the_question(
     retrieval = await retrieval_for(grounding, "How long does sourdough take to rise?")
     await grounding.check(retrieval, "Twelve hours [1].")
     asked = judge.history[0].messages[-1].content
-    assert "Question: How long does sourdough take to rise?\nClaim: Twelve hours." in asked
-    assert "as an answer to the question" in asked
+    assert (
+        'Claim: The answer to the question "How long does sourdough take to rise?" is: Twelve '
+        "hours." in asked
+    )
+    await grounding.check(retrieval, "Sourdough rises with wild yeast over twelve hours [1].")
+    assert "Claim: Sourdough rises with wild yeast over twelve hours.\n" in (
+        judge.history[-1].messages[-1].content
+    )
 
 
 def test_citation_markers_are_not_read_as_the_answer() -> None:
@@ -303,6 +319,23 @@ async def test_a_number_no_passage_states_is_unsupported_without_asking_the_judg
     assert checked.report.abstained
     verdict = checked.report.statements[0].verdict
     assert verdict is not None
-    assert verdict.method == "numbers"
-    assert "support:numbers" in checked.report.checks
+    assert verdict.method == "exact_terms"
+    assert "support:exact-terms" in checked.report.checks
     assert judge.history == []  # no judge could make a passage state a number it does not
+
+
+def test_a_code_name_no_passage_states_cannot_be_supported() -> None:
+    passage = Passage(
+        id="z",
+        path="/zipfile.html",
+        start=0,
+        end=60,
+        title="zipfile",
+        text="exception zipfile.BadZipFile. The default is ZIP_STORED, 1,030,700 bytes.",
+    )
+    assert missing_exact_term([passage], "It raises zipfile.BadZipFile.") is None
+    assert missing_exact_term([passage], "The default is zipfile.ZIP_STORED.") is None
+    assert missing_exact_term([passage], "The limit is 1030700 bytes.") is None
+    assert missing_exact_term([passage], "Use heapq.heappushpop().") == "heapq.heappushpop()"
+    assert missing_exact_term([passage], "The default is ZIP_DEFLATED.") == "ZIP_DEFLATED"
+    assert missing_exact_term([passage], "It holds 4 GiB.") == "4"

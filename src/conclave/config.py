@@ -181,8 +181,10 @@ class DocumentsOptions(Frozen):
     """judge: the strongest member says whether each cited passage supports its sentence (a
     yes/no reply, with its token probability where the backend gives one), the lexical check
     standing in when it cannot answer; lexical: word overlap only, no model call."""
-    support_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
-    """The judge's least probability of "yes" for a sentence to count as supported."""
+    support_threshold: float = Field(default=0.45, gt=0.0, lt=1.0)
+    """The judge's least probability of "yes" for a sentence to count as supported. 0.45:
+    on claims of the grounded development set (right answers, and other questions' answers),
+    the embedded 1.5B judge said yes to 92% of the right ones and 4% of the wrong ones."""
     unsupported: Literal["drop", "mark"] = "drop"
     """What happens to a sentence no passage supports: dropped, or kept and marked."""
     general_knowledge: bool = False

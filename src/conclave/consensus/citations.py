@@ -94,7 +94,7 @@ class Passage(Frozen):
         return shown + (" ..." if len(found) > words else "")
 
 
-SupportMethod = Literal["judge", "lexical", "numbers"]
+SupportMethod = Literal["judge", "lexical", "exact_terms"]
 StatementStatus = Literal["supported", "recited", "unsupported", "abstention", "not_a_claim"]
 """supported: its own citations support it; recited: a passage it did not cite supports it
 and is cited instead; unsupported: nothing given supports it (dropped or marked); abstention: it
@@ -248,7 +248,7 @@ class CitationReport(Frozen):
     """The answer is (partly) from the models' general knowledge, marked as such."""
     checks: tuple[str, ...] = Field(default_factory=tuple)
     """The checks that ran: `markers`, `support:judge:<model>`, `support:lexical`,
-    `support:numbers`."""
+    `support:exact-terms`."""
 
 
 def alce_scores(

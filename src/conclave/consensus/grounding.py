@@ -61,7 +61,7 @@ from conclave.consensus.support import (
     judge_member,
     judge_support,
     lexical_support,
-    missing_number,
+    missing_exact_term,
 )
 from conclave.consensus.transcript import CallRecord, RoundRecord, StepRecord
 from conclave.types import Message
@@ -222,8 +222,8 @@ class Grounding:
     ) -> SupportVerdict:
         """Whether `passages` together support `claim` (answering `question`); a judge call
         made is added to `calls`."""
-        if missing_number(passages, claim) is not None:
-            return SupportVerdict(supported=False, probability=0.0, method="numbers")
+        if missing_exact_term(passages, claim) is not None:
+            return SupportVerdict(supported=False, probability=0.0, method="exact_terms")
         if self._judge is not None:
             verdict, record = await judge_support(
                 self._calls,
@@ -451,8 +451,8 @@ class _Checker:
             checks.append(f"support:judge:{self.grounding.judge_label}")
         if "lexical" in self.methods:
             checks.append("support:lexical")
-        if "numbers" in self.methods:
-            checks.append("support:numbers")
+        if "exact_terms" in self.methods:
+            checks.append("support:exact-terms")
         return tuple(checks)
 
 
