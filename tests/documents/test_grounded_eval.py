@@ -122,3 +122,25 @@ def test_a_bad_grounded_row_is_named_by_line(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(ConfigError, match=r"line 1: .*takes no answers"):
         load_dataset(data)
+
+
+def test_the_configs_own_documents_settings_are_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = {name: FunctionModel(knows_only_the_documents) for name in ("a", "b", "agg")}
+    registry = ProviderRegistry(overrides={"openrouter": FakeProvider(dict(models))})
+    monkeypatch.setattr(common, "make_registry", lambda: registry)
+    config = tmp_path / "panel.json"
+    grounded = make_config(["a", "b"], iterations=0, documents={"collection": "x", "passages": 1})
+    config.write_text(grounded.model_dump_json())
+    data = write_grounded_set(tmp_path / "set")
+    out_dir = tmp_path / "out"
+    args = ["eval", str(data), "-c", str(config), "-s", "vote", "-o", str(out_dir), "-q"]
+    assert runner.invoke(cli.app, [*args, "--no-members"]).exit_code == 0
+    lines = (out_dir / "transcripts.jsonl").read_text().splitlines()
+    transcripts = [json.loads(line) for line in lines]
+    by_set = {entry["dataset"]: entry["transcript"] for entry in transcripts}
+    assert by_set["trains"]["prepared"] == []  # without the documents: no retrieval at all
+    retrieval = by_set["trains+docs"]["prepared"][0]["report"]
+    assert retrieval["collection"] == "trains"
+    assert len(retrieval["passages"]) == 1  # the config's own `passages`

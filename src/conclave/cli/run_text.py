@@ -4,7 +4,7 @@ the agreement and confidence, who decided a round, what a step did, a text cut t
 from __future__ import annotations
 
 from conclave.consensus.events import AnswerChecked, ConversationPrepared, StepProgress
-from conclave.consensus.transcript import Agreement, DecidedBy, StepNote, StepRecord
+from conclave.consensus.transcript import Agreement, DecidedBy, StepRecord
 
 PREVIEW_CHARS = 70
 
@@ -59,9 +59,8 @@ def step_line(event: StepProgress | ConversationPrepared | AnswerChecked) -> str
 
 
 def step_summary(record: StepRecord) -> str:
-    """What a step did: its name, its report when it is in words (a typed report, such as a
-    swarm's plan or a citation check, is not text), its calls and how many failed."""
+    """What a step did: its name, its report, its calls and how many failed."""
     failed = sum(not call.ok for call in record.calls)
     calls = f"{len(record.calls)} call(s)" + (f", {failed} failed" if failed else "")
-    report = f": {record.report.text}" if isinstance(record.report, StepNote) else ""
+    report = f": {record.report.text}" if record.report is not None else ""
     return f"{record.step} ({calls}){report}"

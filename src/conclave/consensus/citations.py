@@ -229,6 +229,11 @@ class RetrievalReport(Frozen):
     """bm25 or hybrid."""
     passages: tuple[RetrievedPassage, ...] = ()
 
+    @property
+    def text(self) -> str:
+        """The report in a line, for people."""
+        return f"{len(self.passages)} passage(s) from {self.collection!r} ({self.retrieval})"
+
 
 class CitationReport(Frozen):
     """What the citation check found and did: the statements checked, the citations of the
@@ -249,6 +254,18 @@ class CitationReport(Frozen):
     checks: tuple[str, ...] = Field(default_factory=tuple)
     """The checks that ran: `markers`, `support:judge:<model>`, `support:lexical`,
     `support:exact-terms`."""
+
+    @property
+    def text(self) -> str:
+        """The report in a line, for people."""
+        if self.abstained:
+            return "abstained: the documents do not hold the answer"
+        actions = [statement.action for statement in self.statements]
+        return (
+            f"{len(self.citations)} citation(s) kept; {actions.count('dropped')} statement(s) "
+            f"dropped, {actions.count('recited')} re-cited, {actions.count('marked')} marked, "
+            f"{len(self.removed_markers)} marker(s) naming no passage removed"
+        )
 
 
 def alce_scores(

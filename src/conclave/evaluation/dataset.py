@@ -143,6 +143,27 @@ class EvalRow(Frozen):
         return "\n\n".join(parts)
 
 
+class GroundedRow(EvalRow):
+    """A question about a corpus of documents (see `conclave.evaluation.grounded`): `corpus` is
+    the folder of documents (relative to the data set's file); `answerable: false` marks a
+    question the documents do not answer (no `answers`: the right answer is to abstain);
+    `source_file` and `source_quote` say where the answer is, where known."""
+
+    answers: tuple[str, ...] = ()
+    corpus: str = Field(min_length=1)
+    answerable: bool = True
+    source_file: str | None = None
+    source_quote: str | None = None
+
+    @model_validator(mode="after")
+    def _answers_fit_answerable(self) -> GroundedRow:
+        if self.answerable and not self.answers:
+            raise ValueError("answers: an answerable question needs its accepted answers")
+        if not self.answerable and self.answers:
+            raise ValueError("answers: a question marked answerable: false takes no answers")
+        return self
+
+
 COMPOSITE_INSTRUCTION = (
     'Write one line per part, "Part N: <answer>", and nothing else: for a number, the number '
     "only; for a multiple-choice question, the letter only; otherwise a few words."
@@ -216,27 +237,6 @@ def _part_text(part: CompositePart) -> str:
     return "\n".join(lines)
 
 
-class GroundedRow(EvalRow):
-    """A question about a corpus of documents (see `conclave.evaluation.grounded`): `corpus` is
-    the folder of documents (relative to the data set's file); `answerable: false` marks a
-    question the documents do not answer (no `answers`: the right answer is to abstain);
-    `source_file` and `source_quote` say where the answer is, where known."""
-
-    answers: tuple[str, ...] = ()
-    corpus: str = Field(min_length=1)
-    answerable: bool = True
-    source_file: str | None = None
-    source_quote: str | None = None
-
-    @model_validator(mode="after")
-    def _answers_fit_answerable(self) -> GroundedRow:
-        if self.answerable and not self.answers:
-            raise ValueError("answers: an answerable question needs its accepted answers")
-        if not self.answerable and self.answers:
-            raise ValueError("answers: a question marked answerable: false takes no answers")
-        return self
-
-
 class Dataset(Frozen):
     """A named list of rows; the name is the file's stem."""
 
@@ -280,14 +280,13 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 
 def _parse_row(line: str) -> EvalRow:
     data = json_object_line(line, expected="a JSON object with id, question and answers")
+    shape: type[EvalRow] = EvalRow
     if "parts" in data:
-        row_type: type[EvalRow] = CompositeRow
+        shape = CompositeRow
     elif "corpus" in data:
-        row_type = GroundedRow
-    else:
-        row_type = EvalRow
+        shape = GroundedRow
     try:
-        return row_type.model_validate(data)
+        return shape.model_validate(data)
     except ValidationError as exc:
         raise ValueError(_first_problems(exc)) from None
 

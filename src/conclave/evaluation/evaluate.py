@@ -27,7 +27,12 @@ from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
 from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
-from conclave.evaluation.grounded import GroundedOutcome, grounded_correct, grounded_outcome
+from conclave.evaluation.grounded import (
+    GroundedOutcome,
+    answering_config,
+    grounded_correct,
+    grounded_outcome,
+)
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
@@ -124,9 +129,7 @@ class Answerer:
         self, setup: Setup, row: EvalRow, documents: DocumentsOptions | None = None
     ) -> Transcript:
         rng = random.Random(f"{setup.fingerprint}\x1f{row.id}")
-        config = setup.config
-        if documents is not None:
-            config = config.with_changes(documents=documents.model_dump(mode="json"))
+        config = answering_config(setup.config, row, documents)
         consensus = Consensus(config, registry=self._registry, rng=rng)
         return await consensus.ask(row.prompt())  # not closed: the providers are shared
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from conclave.config import DocumentsOptions
+from conclave.config import ConsensusConfig, DocumentsOptions
 from conclave.consensus.citations import Passage, without_markers
 from conclave.consensus.transcript import Transcript
 from conclave.documents.indexing import add_documents
@@ -108,6 +108,22 @@ def index_corpus(dataset: Dataset, path: Path, folder: Path) -> DocumentsOptions
     library = SqliteLibrary(folder)
     add_documents(library, dataset.name, [corpus])
     return DocumentsOptions(collection=dataset.name, library=str(folder))
+
+
+def answering_config(
+    config: ConsensusConfig, row: EvalRow, documents: DocumentsOptions | None
+) -> ConsensusConfig:
+    """The config a row is answered with: grounded in `documents` when given (the config's own
+    `documents` settings, passages, retrieval, support check..., kept: they count in the
+    set-up's fingerprint and are what is measured); a grounded data set's question asked
+    without them has no `documents` block at all; any other row, the config as it is."""
+    if documents is not None:
+        own = config.documents.model_dump(mode="json") if config.documents is not None else {}
+        where = documents.model_dump(mode="json", include={"collection", "library"})
+        return config.with_changes(documents={**own, **where})
+    if isinstance(row, GroundedRow) and config.documents is not None:
+        return config.with_changes(documents=None)
+    return config
 
 
 def grounded_correct(

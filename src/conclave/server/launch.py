@@ -58,6 +58,10 @@ def serve(
     prometheus_client's multiprocess mode) and runs are kept in the one store they share,
     while the cap on concurrent runs is per process."""
     settings = load_server_settings()
+    if allow_unauthenticated:
+        # The flag opens the gate as the variable does, here and in every worker process.
+        os.environ["CONCLAVE_ALLOW_UNAUTHENTICATED"] = "1"
+        settings = settings.model_copy(update={"allow_unauthenticated": True})
     configs = load_presets(config_paths)
     models_dir = Settings().models_dir
     for name, preset_config in configs:

@@ -240,6 +240,12 @@ class ChatCompletionRequest(_Request):
     function_call: object = Field(
         default=None, description="Only `none` (or leaving it out) is accepted."
     )
+    documents: str | None = Field(
+        default=None,
+        min_length=1,
+        description=DOCUMENTS_DESCRIPTION,
+        examples=["manual"],
+    )
     modalities: list[str] | None = Field(default=None, description='Only `["text"]`.')
     audio: object = Field(default=None, description="Not supported.")
     prediction: object = Field(default=None, description="Not supported.")
@@ -249,12 +255,6 @@ class ChatCompletionRequest(_Request):
     web_search_options: object = Field(default=None, description="Not supported.")
     prompt_cache_key: object = Field(default=None, description="Not supported.")
     safety_identifier: object = Field(default=None, description="Not supported.")
-    documents: str | None = Field(
-        default=None,
-        min_length=1,
-        description=DOCUMENTS_DESCRIPTION,
-        examples=["manual"],
-    )
 
 
 class ConsensusStreamRequest(_Request):

@@ -28,9 +28,6 @@ from conclave.consensus.strategies.registry import (
     strategy_names,
 )
 
-# Extensions any strategy may turn on by config register themselves on import too.
-from conclave.consensus import grounding  # noqa: F401  (the `documents` block)
-
 BUILT_IN = (
     flare.FLARE,
     vote.VOTE,
