@@ -339,3 +339,21 @@ def test_a_code_name_no_passage_states_cannot_be_supported() -> None:
     assert missing_exact_term([passage], "Use heapq.heappushpop().") == "heapq.heappushpop()"
     assert missing_exact_term([passage], "The default is ZIP_DEFLATED.") == "ZIP_DEFLATED"
     assert missing_exact_term([passage], "It holds 4 GiB.") == "4"
+
+
+async def test_a_sources_line_cites_for_the_sentences_before_it(collection: SqliteLibrary) -> None:
+    grounding = grounding_with(collection, FunctionModel(judge_by_words))
+    retrieval = await retrieval_for(grounding, "How many eggs does a queen bee lay?")
+    n = number_of(retrieval, "bees.txt")
+    checked = await grounding.check(
+        retrieval,
+        f"A queen lays up to two thousand eggs. A honey bee queen lays eggs daily.\nSources: [{n}]",
+    )
+    assert (
+        checked.answer
+        == f"A queen lays up to two thousand eggs [{n}]. A honey bee queen lays eggs daily [{n}]."
+    )
+    written = [statement.markers for statement in checked.report.statements]
+    assert written == [(n,), (n,), (n,)]
+    assert checked.report.statements[-1].action == "dropped"
+    assert read_statements("Lima [1]. References: [2]")[1].source_list

@@ -139,3 +139,24 @@ def test_collections_live_in_the_stores_postgresql_when_it_is_one(
     assert hits[0].passage.path.endswith("bees.md")
     assert not (tmp_path / "home" / "collections").exists()  # nothing on disk
     library.dispose()
+
+
+def test_an_unreadable_file_is_named_and_nothing_is_kept(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = write_corpus(tmp_path / "corpus")
+    locked = corpus / "tides.txt"
+    real_read = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path == locked:  # as a file without read permission does (root may read anything)
+            raise PermissionError(13, "Permission denied")
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(ConfigError) as caught:
+        add_documents(library, "home", [corpus])
+    message = str(caught.value)
+    assert f"{locked}: cannot be read (Permission denied); check its permissions" in message
+    assert "nothing was added" in message
+    assert "home" not in library.names()

@@ -57,6 +57,9 @@ def without_markers(text: str) -> str:
     return " ".join(MARKER.sub(" ", text).split())
 
 
+_SOURCE_LIST = re.compile(
+    r"\W*(?:sources?|references?|citations?|cited)(?: used)?\W*", re.IGNORECASE
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 _STATEMENT_END = re.compile(
@@ -109,6 +112,9 @@ class Statement(Frozen):
     text: str
     markers: tuple[int, ...]
     """Every number it cites, in order, each once (valid or not)."""
+    source_list: bool = False
+    """A line that only lists sources ("Sources: [1][2]"): its markers are given to the
+    statements before it that cite nothing, and it is no claim itself."""
 
     @property
     def claim(self) -> str:
@@ -117,13 +123,26 @@ class Statement(Frozen):
 
 
 def read_statements(answer: str) -> list[Statement]:
-    """The answer's statements in order (empty pieces left out)."""
+    """The answer's statements in order (empty pieces left out). A line that only lists
+    sources ("Sources: [1]", "References: [2][3]") gives its markers to the statements before
+    it that cite nothing."""
     statements: list[Statement] = []
     cut = 0
     for match in _STATEMENT_END.finditer(answer):
         statements.extend(_statement(answer, cut, match.end()))
         cut = match.end()
     statements.extend(_statement(answer, cut, len(answer)))
+    uncited: list[int] = []
+    for index, statement in enumerate(statements):
+        if statement.markers and _SOURCE_LIST.fullmatch(statement.claim):
+            statements[index] = statement.model_copy(update={"source_list": True})
+            for earlier in uncited:
+                statements[earlier] = statements[earlier].model_copy(
+                    update={"markers": statement.markers}
+                )
+            uncited = []
+        elif not statement.markers:
+            uncited.append(index)
     return statements
 
 

@@ -318,6 +318,8 @@ class _Checker:
             status="not_a_claim",
             action="kept",
         )
+        if statement.source_list:  # its markers went to the statements before it
+            return base.model_copy(update={"action": "dropped", "cited": ()})
         if says_not_in_documents(claim):
             return base.model_copy(update={"status": "abstention", "cited": ()})
         if not content_words(claim):
