@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("config", ("config", "prompt_checks", "redaction")),
     ("providers", ("providers",)),
     ("consensus", ("consensus", "presets", "session")),
-    ("store and attestation", ("store", "attestation")),
+    ("store and attestation", ("store", "attestation", "documents")),
 )
 """Each layer's top-level modules and packages, lowest first. A module imports only from its own
 layer or a lower one. Everything not named here is an interface (the CLI, the server, batch,

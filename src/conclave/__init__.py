@@ -16,9 +16,11 @@ serve models from elsewhere). The fakes to test code that uses conclave are in
 `conclave.testing`. The engine's own parts (`conclave.consensus.*`) are internal.
 """
 
+import conclave.documents  # noqa: F401  (registers the grounding steps of a `documents` block)
 from conclave.config import (
     AggregatorSpec,
     ConsensusConfig,
+    DocumentsOptions,
     ModelSpec,
     ProviderKind,
     load_config,
@@ -96,6 +98,7 @@ __all__ = [
     "ConsensusError",
     "ConsensusEvent",
     "ConversationPrepared",
+    "DocumentsOptions",
     "InsufficientCreditsError",
     "LauncherError",
     "MemberAnswered",

@@ -62,8 +62,14 @@ class Consensus:
     def with_strategy(self, strategy: str) -> Consensus:
         """This set-up run with another registered `strategy`: the same models, providers and
         breakers (closing either closes the providers of both)."""
+        return self.with_changes(strategy=strategy)
+
+    def with_changes(self, **changes: object) -> Consensus:
+        """This set-up with some config fields changed (`documents="manual"` grounds it in a
+        collection): the same models, providers and breakers (closing either closes the
+        providers of both)."""
         return Consensus(
-            self.config.with_changes(strategy=strategy),
+            self.config.with_changes(**changes),
             registry=self._registry,
             rng=self._rng,
             panel=self.panel,

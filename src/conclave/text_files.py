@@ -39,6 +39,12 @@ def read_user_text(
         raise error(f"{path}: is a directory; give the path of {expected}") from None
     except OSError as exc:
         raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return decode_user_text(path, raw, error, expected=expected)
+
+
+def decode_user_text(path: Path, raw: bytes, error: type[Exception], *, expected: str) -> str:
+    """Bytes already read from `path` as UTF-8 text, with the same checks and messages as
+    `read_user_text`."""
     return _decode(path, raw, error, expected)
 
 

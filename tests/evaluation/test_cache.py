@@ -10,6 +10,7 @@ from conclave.evaluation.dataset import load_dataset
 from conclave.evaluation.evaluate import EvaluationRun
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import plan_setups
+from conclave.providers.base import ProviderCapabilities
 from conclave.providers.testing import FakeProvider, FunctionModel
 from conclave.types import Message, SamplingOptions
 
@@ -64,3 +65,14 @@ async def test_identical_calls_running_at_once_are_computed_once() -> None:
     assert len(model.history) == 1
     assert (meter.calls, meter.cached_calls) == (3, 2)
     assert meter.model_s >= 3 * 0.05  # cached answers count the time they took once
+
+
+def test_the_cache_keeps_what_the_backend_can_report() -> None:
+    """adaptive asks for token probabilities only from a backend that reports them; behind the
+    cache, the embedded models still say they do."""
+
+    class Reporting(FakeProvider):
+        capabilities = ProviderCapabilities(token_probabilities=True, embedded=True)
+
+    wrapped = CachingProvider(Reporting({}), CallCache(), where="local:")
+    assert wrapped.capabilities.token_probabilities

@@ -13,6 +13,7 @@ from conclave.cli import (
     batch,
     complete,
     config_cmds,
+    docs,
     evaluate,
     log,
     mcp,
@@ -29,7 +30,20 @@ app = typer.Typer(
     help="Consensus Learning over LLMs: a panel answers, an aggregator synthesises, rounds refine.",
 )
 
-_GROUPS = (ask, complete, models, strategies, config_cmds, log, batch, evaluate, verify, serve, mcp)
+_GROUPS = (
+    ask,
+    complete,
+    models,
+    strategies,
+    config_cmds,
+    docs,
+    log,
+    batch,
+    evaluate,
+    verify,
+    serve,
+    mcp,
+)
 for _group in _GROUPS:
     _group.register(app)
 

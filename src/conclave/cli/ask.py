@@ -22,6 +22,7 @@ from conclave.cli.common import (
     resolve_config,
     run,
 )
+from conclave.cli.docs import DocsOption, print_footnotes, with_documents
 from conclave.cli.kept_runs import close_cli_store, keep_run, last_conversation, open_cli_store
 from conclave.cli.live_view import with_live_view, with_progress_lines
 from conclave.config import ConsensusConfig
@@ -43,6 +44,7 @@ def ask(
     iterations: IterationsOption = None,
     system: SystemOption = None,
     strategy: StrategyOption = None,
+    docs: DocsOption = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the whole transcript as JSON.")
     ] = False,
@@ -56,7 +58,7 @@ def ask(
     ] = None,
 ) -> None:
     """Run a consensus and print its answer (the live view goes to stderr)."""
-    consensus_config = resolve_config(config, iterations, strategy)
+    consensus_config = with_documents(resolve_config(config, iterations, strategy), docs)
     messages = conversation(prompt, system)
     transcript = run(
         _consensus(consensus_config, messages, show=not quiet, keep_partial=json_output)
@@ -64,6 +66,8 @@ def ask(
     if receipt is not None:
         run(_write_receipt(transcript, receipt))
     out.print(transcript.to_json() if json_output else transcript.answer, markup=False)
+    if not json_output:
+        print_footnotes(transcript)
     store = open_cli_store(consensus_config)  # after the answer: keeping it never delays it
     keep_run(store, transcript, consensus_config)
     close_cli_store(store)

@@ -24,6 +24,8 @@ from conclave.errors import ConclaveError
 from conclave.evaluation.crossval import HeldOutScheme, cross_validate
 from conclave.evaluation.dataset import Dataset, RowLimits, load_dataset
 from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
+from conclave.evaluation.grounded import grounded_datasets
+from conclave.evaluation.grounded_report import grounded_table
 from conclave.evaluation.outputs import write_outputs
 from conclave.evaluation.render import held_out_table, report_table
 from conclave.evaluation.report import build_report
@@ -43,7 +45,9 @@ def eval_command(
     data: Annotated[
         list[Path],
         typer.Argument(
-            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line."
+            help="JSONL data sets: one {id, question, answers, choices?, kind?} per line; with "
+            "corpus (a folder of documents), a grounded data set, answered with and without "
+            "its documents."
         ),
     ],
     config: Annotated[
@@ -111,6 +115,13 @@ def eval_command(
         typer.Option(help="Reuse deterministic calls (temperature 0 or a fixed seed)."),
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    members: Annotated[
+        bool,
+        typer.Option(
+            help="Also run every member alone (--no-members: the strategies only, e.g. when "
+            "the members' long grounded prompts would cost too much)."
+        ),
+    ] = True,
     report_only: Annotated[
         bool,
         typer.Option(
@@ -130,13 +141,16 @@ def eval_command(
     """
     try:
         limits = RowLimits.parse(limit or [])
-        datasets = [load_dataset(path, limit=limits.of(path.stem)) for path in data]
+        loaded = [(load_dataset(path, limit=limits.of(path.stem)), path) for path in data]
+        datasets = grounded_datasets(loaded, out_dir)
         limits.check([d.name for d in datasets])
         configs = load_presets(config or [])
         variations = [parse_variation(text) for text in vary or []]
         setups = plan_setups(
             configs, strategy or [DEFAULT_STRATEGY], variations, members_alone=member
         )
+        if not members:
+            setups = tuple(setup for setup in setups if setup.kind != "member")
         scheme = None if held_out == "none" else HeldOutScheme.parse(held_out)
         scorers = Scorers.from_specs(scorer or [])
         run = EvaluationRun(
@@ -165,6 +179,8 @@ def eval_command(
     table_out.print(report_table(report))
     if report.held_out is not None:
         table_out.print(held_out_table(report.held_out))
+    if report.grounded:
+        table_out.print(grounded_table(report.grounded))
     err.print("wrote " + ", ".join(str(path) for path in written), markup=False)
 
 

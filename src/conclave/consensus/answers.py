@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from conclave.consensus.citations import without_markers
 from conclave.types import Message
 
 AnswerKind = Literal["letter", "number", "text", "parts", "free"]
@@ -134,6 +135,7 @@ class Question:
         or in `instructions`, the conversation's system messages), or else from `answers`:
         numbers when most answers state one, short strings when most are short, else
         free-form."""
+        answers = [without_markers(answer) for answer in answers]  # "[1]" is no number
         normalised_aliases = {
             normalise_text(alias): normalise_text(canonical)
             for alias, canonical in (aliases or {}).items()
@@ -166,7 +168,8 @@ class Question:
     def extract(self, answer: str) -> str | None:
         """The answer's comparable key ("B", "42", "canberra"; for several parts, each part's
         key after its number), or None when it cannot be read (and always None for free-form
-        questions)."""
+        questions). Citation markers ("[1]") are not read."""
+        answer = without_markers(answer)
         if self.kind == "letter":
             return extract_letter(answer, self.options)
         if self.kind == "number":

@@ -60,6 +60,7 @@ from conclave.consensus.transcript import (
     StepRecord,
     StopReason,
     Transcript,
+    citation_report,
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.prompt_checks import check_prompt
@@ -440,6 +441,7 @@ class _RunState:
         rounds = (*self.rounds, unfinished) if unfinished else tuple(self.rounds)
         last = self.rounds[-1] if self.rounds else None
         prepared = (call.usage for step in self.prepared for call in step.calls)
+        checked = citation_report(last) if last else None
         return Transcript(
             id=self.id,
             created_at=self.created_at,
@@ -454,6 +456,8 @@ class _RunState:
             stop_reason=stop_reason,
             usage=sum((record.usage for record in rounds), sum(prepared, Usage())),
             duration_s=time.perf_counter() - self.started,
+            citations=checked.citations if checked else (),
+            abstained=checked.abstained if checked else False,
         )
 
 

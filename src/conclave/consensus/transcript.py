@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from conclave.consensus.citations import Citation, CitationReport, RetrievalReport
 from conclave.consensus.swarm_report import SwarmReport
 from conclave.types import Frozen, Message, Usage
 
@@ -109,7 +110,10 @@ class AnswerFormReport(Frozen):
         return f"answer written as {self.form}, the working kept as reasoning"
 
 
-StepReport = Annotated[StepNote | SwarmReport | AnswerFormReport, Field(discriminator="kind")]
+StepReport = Annotated[
+    StepNote | SwarmReport | AnswerFormReport | RetrievalReport | CitationReport,
+    Field(discriminator="kind"),
+]
 """What a step reports besides its calls. A step with a report of its own shape adds its
 model here as one more member of a union discriminated by `kind`, so that the report is
 typed in the transcript and read back from the store as what it was."""
@@ -213,6 +217,14 @@ class RoundRecord(Frozen):
         return sum((call.usage for call in self.calls), Usage())
 
 
+def citation_report(record: RoundRecord) -> CitationReport | None:
+    """The citation check's report among a round's steps, if one ran."""
+    for step in reversed(record.steps):
+        if isinstance(step.report, CitationReport):
+            return step.report
+    return None
+
+
 class Transcript(Frozen):
     """A whole run: its set-up, the conversation, every round, the answer and the totals."""
 
@@ -237,6 +249,24 @@ class Transcript(Frozen):
     stop_reason: StopReason | None = None
     usage: Usage = Usage()
     duration_s: float = 0.0
+    citations: tuple[Citation, ...] = ()
+    """In a grounded run, the citations of `answer`: each marker with its passage (id, file,
+    span, snippet), as the citation check left them."""
+    abstained: bool = False
+    """A grounded run found the answer not in the documents, and said so."""
+
+    @property
+    def retrieval(self) -> RetrievalReport | None:
+        """The passages a grounded run gave the members."""
+        for step in self.prepared:
+            if isinstance(step.report, RetrievalReport):
+                return step.report
+        return None
+
+    @property
+    def citation_report(self) -> CitationReport | None:
+        """What the citation check of a grounded run found and did."""
+        return citation_report(self.rounds[-1]) if self.rounds else None
 
     @property
     def asked(self) -> tuple[Message, ...]:

@@ -166,6 +166,7 @@ class CachingProvider(Provider):
     def __init__(self, inner: Provider, cache: CallCache | None, *, where: str) -> None:
         self.inner = inner
         self.name = inner.name
+        self.capabilities = inner.capabilities  # what the wrapped backend can report
         self._cache = cache
         self._where = where
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from conclave.config import json_path
+from conclave.config import DocumentsOptions, json_path
 from conclave.consensus.answers import canonical_number
 from conclave.errors import ConfigError
 from conclave.text_files import (
@@ -223,6 +223,27 @@ class EvalRow(EvalQuestion):
         return "\n\n".join(asked)
 
 
+class GroundedRow(EvalRow):
+    """A question about a corpus of documents (see `conclave.evaluation.grounded`): `corpus` is
+    the folder of documents (relative to the data set's file); `answerable: false` marks a
+    question the documents do not answer (no `answers`: the right answer is to abstain);
+    `source_file` and `source_quote` say where the answer is, where known."""
+
+    answers: tuple[str, ...] = ()
+    corpus: str = Field(min_length=1)
+    answerable: bool = True
+    source_file: str | None = None
+    source_quote: str | None = None
+
+    @model_validator(mode="after")
+    def _answers_fit_answerable(self) -> GroundedRow:
+        if self.answerable and not self.answers:
+            raise ValueError("answers: an answerable question needs its accepted answers")
+        if not self.answerable and self.answers:
+            raise ValueError("answers: a question marked answerable: false takes no answers")
+        return self
+
+
 COMPOSITE_INSTRUCTION = (
     'Write one line per part, "Part N: <answer>", and nothing else: for a number, the number '
     "only; for a multiple-choice question, the letter only; otherwise a few words."
@@ -305,6 +326,8 @@ class Dataset(Frozen):
 
     name: str
     rows: tuple[EvalRow, ...]
+    documents: DocumentsOptions | None = None
+    """The collection every answer is grounded in (a grounded data set's "+docs" halves)."""
 
 
 @dataclass(frozen=True)
@@ -380,7 +403,11 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 
 def _parse_row(line: str) -> EvalRow:
     data = json_object_line(line, expected="a JSON object with id, question and answers")
-    shape = CompositeRow if "parts" in data and "question" not in data else EvalRow
+    shape: type[EvalRow] = EvalRow
+    if "parts" in data and "question" not in data:
+        shape = CompositeRow
+    elif "corpus" in data:
+        shape = GroundedRow
     try:
         return shape.model_validate(data)
     except ValidationError as exc:
@@ -396,9 +423,9 @@ def _first_problems(exc: ValidationError) -> str:
             message = "is required"
         elif error["type"] == "extra_forbidden":
             message = (
-                "is not a known field "
-                "(id, question, choices, answers, kind, source, instruction, parts; "
-                "or id, parts, source for a composite task)"
+                "is not a known field (id, question, choices, answers, kind, source, "
+                "instruction, parts; with corpus: answerable, source_file, source_quote; or id, "
+                "parts, source for a composite task)"
             )
         problems.append(f"field {field}: {message}" if field else message)
     return "; ".join(problems)

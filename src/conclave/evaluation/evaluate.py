@@ -23,6 +23,7 @@ from pathlib import Path
 
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
+from conclave.config import DocumentsOptions
 from conclave.consensus.answers import Question
 from conclave.consensus.forms import is_in_form
 from conclave.consensus.strategies.swarm import swarm_report
@@ -30,6 +31,12 @@ from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
 from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
+from conclave.evaluation.grounded import (
+    GroundedOutcome,
+    answering_config,
+    grounded_correct,
+    grounded_outcome,
+)
 from conclave.evaluation.scoring import Scorers
 from conclave.evaluation.setups import Setup
 from conclave.providers.registry import ProviderRegistry
@@ -72,6 +79,8 @@ class RowResult(Frozen):
     """For a composite row, whether each part was right (`correct`: all of them)."""
     first_plan_valid: bool | None = None
     """For a swarm, whether the orchestrator's first plan could be used."""
+    grounding: GroundedOutcome | None = None
+    """For a grounded data set's answers with the documents: what it did with them."""
 
     @property
     def key(self) -> str:
@@ -108,6 +117,8 @@ class Job:
     dataset: str
     row: EvalRow
     setup: Setup
+    documents: DocumentsOptions | None = None
+    """The collection the answer is grounded in (a grounded data set's "+docs" parts)."""
 
     @property
     def key(self) -> str:
@@ -124,9 +135,12 @@ class Answerer:
     def __init__(self, registry: ProviderRegistry) -> None:
         self._registry = registry
 
-    async def transcript(self, setup: Setup, row: EvalRow) -> Transcript:
+    async def transcript(
+        self, setup: Setup, row: EvalRow, documents: DocumentsOptions | None = None
+    ) -> Transcript:
         rng = random.Random(f"{setup.fingerprint}\x1f{row.id}")
-        consensus = Consensus(setup.config, registry=self._registry, rng=rng)
+        config = answering_config(setup.config, row, documents)
+        consensus = Consensus(config, registry=self._registry, rng=rng)
         return await consensus.ask(row.prompt())  # not closed: the providers are shared
 
 
@@ -138,7 +152,9 @@ async def answer_and_score(
     error: str | None = None
     with metered() as meter:
         try:
-            transcript: Transcript | None = await answerer.transcript(job.setup, job.row)
+            transcript: Transcript | None = await answerer.transcript(
+                job.setup, job.row, job.documents
+            )
         except ConsensusError as exc:
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
@@ -152,7 +168,7 @@ async def answer_and_score(
         setup_fingerprint=job.setup.fingerprint,
         row_fingerprint=row_fingerprint(job.row),
         answer=answer,
-        correct=error is None and scorers.score(answer, job.row),
+        correct=error is None and grounded_correct(answer, job.row, scorers, transcript),
         error=error,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
@@ -168,6 +184,11 @@ async def answer_and_score(
         if isinstance(job.row, CompositeRow)
         else (),
         first_plan_valid=swarm.plan.first_valid if swarm is not None else None,
+        grounding=(
+            grounded_outcome(transcript, job.row)
+            if job.documents is not None and transcript is not None
+            else None
+        ),
     )
     return result, transcript
 
@@ -178,7 +199,7 @@ def all_jobs(datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[Job]:
     members = [setup for setup in setups if setup.kind == "member"]
     strategies = [setup for setup in setups if setup.kind != "member"]
     return [
-        Job(dataset=dataset.name, row=row, setup=setup)
+        Job(dataset=dataset.name, row=row, setup=setup, documents=dataset.documents)
         for group in (members, strategies)
         for dataset, row in _interleaved(datasets)
         for setup in group

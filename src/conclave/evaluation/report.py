@@ -12,6 +12,7 @@ from pydantic import Field
 
 from conclave.evaluation.dataset import Dataset
 from conclave.evaluation.evaluate import RowResult
+from conclave.evaluation.grounded_report import GroundedScore, grounded_scores
 from conclave.evaluation.setups import Setup, SetupKind
 from conclave.evaluation.stats import compare_paired, wilson_interval
 from conclave.types import Frozen
@@ -130,6 +131,8 @@ class Report(Frozen):
     held_out: CrossValidation | None = None
     """The choice among the strategy set-ups made without the rows it is reported on (see
     `conclave.evaluation.crossval`), when asked for."""
+    grounded: tuple[GroundedScore, ...] = ()
+    """For grounded data sets: abstention, citation recall and precision, per set-up."""
 
     def score(self, setup: str, dataset: str) -> SetupScore | None:
         for score in self.scores:
@@ -180,6 +183,7 @@ def build_report(
         best_member=best_member,
         scores=tuple(scores),
         member_weights=_member_weights(setups, results),
+        grounded=grounded_scores(results),
     )
 
 

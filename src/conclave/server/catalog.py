@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from conclave.config import ConsensusConfig
+from conclave.config import ConsensusConfig, DocumentsOptions
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import Panel
 from conclave.consensus.strategies import strategy_names
+from conclave.documents.index import checked_name
+from conclave.documents.library import open_collection
 from conclave.errors import ConfigError, MissingCredentialsError
 from conclave.providers.registry import ProviderRegistry
-from conclave.server.api_errors import unknown_model
+from conclave.server.api_errors import ApiError, unknown_model
 from conclave.session import Consensus
 from conclave.settings import Settings
 
@@ -88,6 +90,30 @@ class PresetCatalog:
             return self._variant(self.resolve(base), strategy)
         raise unknown_model(model, (*self.names, f"<preset>:{'|'.join(strategy_names())}"))
 
+    def grounded(self, preset: Preset, collection: str) -> Preset:
+        """`preset` grounded in the server's document collection `collection` (the preset's
+        other `documents` settings kept): built once, sharing the preset's providers.
+        ApiError 400 for a name that cannot be a collection's, 404 for one that does not
+        exist."""
+        name = grounded_name(preset.name, collection)
+        variant = self._variants.get(name)
+        if variant is not None:
+            return variant
+        try:
+            checked_name(collection)
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), param="documents", code="invalid_value") from None
+        kept = preset.config.documents
+        options = DocumentsOptions(collection=collection, **_kept_options(kept))
+        try:
+            open_collection(options)
+        except ConfigError as exc:
+            raise ApiError(404, str(exc), param="documents", code="collection_not_found") from None
+        consensus = preset.consensus.with_changes(documents=options.model_dump(mode="json"))
+        variant = Preset(name=preset.name, consensus=consensus)
+        self._variants[name] = variant
+        return variant
+
     def _variant(self, preset: Preset, strategy: str) -> Preset:
         """`preset`'s panel run with `strategy`: built once, sharing the preset's providers and
         breakers."""
@@ -97,6 +123,19 @@ class PresetCatalog:
             variant = Preset(name=name, consensus=preset.consensus.with_strategy(strategy))
             self._variants[name] = variant
         return variant
+
+
+def grounded_name(preset_name: str, collection: str) -> str:
+    """What tells a preset grounded in `collection` apart from the preset itself (its
+    `Preset.name` stays the preset's, as clients named it)."""
+    return f"{preset_name}+docs:{collection}"
+
+
+def _kept_options(options: DocumentsOptions | None) -> dict[str, object]:
+    """A preset's own `documents` settings but its collection (a request names that)."""
+    if options is None:
+        return {}
+    return options.model_dump(exclude={"collection"})
 
 
 def build_catalog(

@@ -47,7 +47,7 @@ def events_router(service: ConsensusService, settings: ServerSettings) -> APIRou
         check_conversation(
             conversation, max_chars=settings.max_prompt_chars, max_messages=settings.max_messages
         )
-        run = await service.start(body.model, conversation, stream=True)
+        run = await service.start(body.model, conversation, stream=True, documents=body.documents)
         return EventStreamResponse(_frames(run, service, settings.keepalive_s), on_close=run.aclose)
 
     return router

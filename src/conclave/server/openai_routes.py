@@ -25,6 +25,7 @@ from conclave.server.json_body import body_openapi, json_body
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
 from conclave.server.response_bodies import (
     chat_completion,
+    citation_annotations,
     completion_id,
     consensus_summary,
     finish_reason,
@@ -76,6 +77,8 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             conversation, max_chars=settings.max_prompt_chars, max_messages=settings.max_messages
         )
         finish = _conformer(options.answer_format) if options.answer_format is not None else None
+        # A grounded answer may be revised by its citation check after the aggregator wrote
+        # it: it is streamed whole once checked, not piece by piece.
         run = await service.start(
             body.model,
             conversation,
@@ -83,6 +86,8 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             finish=finish,
             sampling=options.sampling,
             keep=options.keep,
+            documents=body.documents,
+            aggregate_pieces=body.documents is None,
         )
         if options.stream:
             return EventStreamResponse(
@@ -173,6 +178,8 @@ async def _chunks(
         if isinstance(event, ConsensusDone):
             if answer.broken_off is not None:
                 raise aggregate_broken_off(answer.broken_off, event.transcript)
+            if event.transcript.citations:
+                yield writer.annotations(citation_annotations(event.transcript))
             summary = consensus_summary(event.transcript, run.preset)
             yield writer.finish(finish_reason(event.transcript), summary)
             if include_usage:

@@ -24,6 +24,9 @@ aggregator failed before sending anything, the fallback's text streams as usual.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+
+from pydantic import BaseModel
 
 from conclave.consensus.events import (
     AggregateDelta,
@@ -88,8 +91,9 @@ class FinalAnswerText:
             and event.record.aggregate is not None
         ):
             # An earlier round ended the run, or the last kept the previous round's consensus
-            # after its aggregator failed before writing anything: the answer is sent whole.
-            return event.record.aggregate.text
+            # after its aggregator failed before writing anything, or the aggregate was not
+            # streamed: the answer is sent whole, as the checks after the combiner left it.
+            return event.record.consensus
         return None
 
 
@@ -117,6 +121,11 @@ class ChunkWriter:
     def reasoning(self, text: str) -> bytes:
         return self._choice({"reasoning_content": text}, None)
 
+    def annotations(self, annotations: Sequence[BaseModel]) -> bytes:
+        """A chunk carrying the answer's citations (`delta.annotations`), before the finish."""
+        shown = [annotation.model_dump(mode="json") for annotation in annotations]
+        return self._choice({"annotations": shown}, None)
+
     def finish(self, reason: str, summary: ConsensusSummary) -> bytes:
         """The last chunk of the answer: its finish reason, and conclave's account of the run
         in a `conclave` field (as a non-streamed completion carries it)."""
@@ -132,6 +141,6 @@ class ChunkWriter:
         }
         return data_frame(json.dumps({**self._base, "choices": [], "usage": totals}))
 
-    def _choice(self, delta: dict[str, str], finish_reason: str | None) -> bytes:
+    def _choice(self, delta: dict[str, object], finish_reason: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return data_frame(json.dumps({**self._base, "choices": [choice]}))

@@ -15,8 +15,11 @@ from conclave.server.schemas import (
     ConsensusSummary,
     FallbackSummary,
     FlareChatResponse,
+    GroundingSummary,
     MemberFailure,
     MemberSummary,
+    UrlCitation,
+    UrlCitationAnnotation,
     UsageBody,
 )
 from conclave.types import Usage
@@ -59,6 +62,40 @@ def consensus_summary(transcript: Transcript, preset: Preset) -> ConsensusSummar
         aggregator=preset.aggregator,
         cost_usd=transcript.usage.cost_usd,
         duration_s=round(transcript.duration_s, 4),
+        grounding=grounding_summary(transcript),
+    )
+
+
+def grounding_summary(transcript: Transcript) -> GroundingSummary | None:
+    """A grounded run's passages, citations and scores; None for a run without documents."""
+    retrieval = transcript.retrieval
+    if retrieval is None:
+        return None
+    report = transcript.citation_report
+    scores = report.returned if report is not None else None
+    return GroundingSummary(
+        collection=retrieval.collection,
+        abstained=transcript.abstained,
+        citations=transcript.citations,
+        passages=retrieval.passages,
+        citation_recall=scores.recall if scores is not None else None,
+        citation_precision=scores.precision if scores is not None else None,
+        checks=report.checks if report is not None else (),
+    )
+
+
+def citation_annotations(transcript: Transcript) -> tuple[UrlCitationAnnotation, ...]:
+    """One url_citation per citation marker of the answer."""
+    return tuple(
+        UrlCitationAnnotation(
+            url_citation=UrlCitation(
+                start_index=citation.answer_start,
+                end_index=citation.answer_end,
+                title=citation.title,
+                url=citation.uri,
+            )
+        )
+        for citation in transcript.citations
     )
 
 
@@ -104,7 +141,9 @@ def chat_completion(transcript: Transcript, preset: Preset) -> ChatCompletion:
         choices=(
             Choice(
                 message=AssistantMessage(
-                    content=transcript.answer, reasoning_content=transcript.reasoning or None
+                    content=transcript.answer,
+                    reasoning_content=transcript.reasoning or None,
+                    annotations=citation_annotations(transcript),
                 ),
                 finish_reason=finish_reason(transcript),
             ),

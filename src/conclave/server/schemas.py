@@ -19,11 +19,20 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from conclave.config import StrategyName
+from conclave.consensus.citations import Citation, RetrievedPassage
 from conclave.consensus.health import MemberHealthStatus
 from conclave.consensus.transcript import Agreement, DecidedBy
 from conclave.types import Message, Role
 
 # --- requests ---------------------------------------------------------------------------------
+
+DOCUMENTS_DESCRIPTION = (
+    "conclave's own: ground the answer in this document collection of the server (see "
+    "`conclave docs`): the members are given its passages, numbered, and cite them; the "
+    "citations are checked, and the answer says so when the documents do not hold it. The "
+    "answer's citations come back as `message.annotations` (url_citation) and in "
+    "`conclave.grounding`."
+)
 
 
 class _Request(BaseModel):
@@ -231,6 +240,12 @@ class ChatCompletionRequest(_Request):
     function_call: object = Field(
         default=None, description="Only `none` (or leaving it out) is accepted."
     )
+    documents: str | None = Field(
+        default=None,
+        min_length=1,
+        description=DOCUMENTS_DESCRIPTION,
+        examples=["manual"],
+    )
     modalities: list[str] | None = Field(default=None, description='Only `["text"]`.')
     audio: object = Field(default=None, description="Not supported.")
     prediction: object = Field(default=None, description="Not supported.")
@@ -247,6 +262,7 @@ class ConsensusStreamRequest(_Request):
 
     model: str = Field(default="default", min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
+    documents: str | None = Field(default=None, min_length=1, description=DOCUMENTS_DESCRIPTION)
 
 
 class FlareChatRequest(_Request):
@@ -343,6 +359,9 @@ class ConsensusSummary(_Response):
     aggregator: str
     cost_usd: float | None = None
     duration_s: float
+    grounding: GroundingSummary | None = Field(
+        default=None, description="For a request with `documents`: its sources and citations."
+    )
 
 
 class FlareChatResponse(_Response):
@@ -360,6 +379,21 @@ class UsageBody(_Response):
     total_tokens: int
 
 
+class UrlCitation(_Response):
+    """OpenAI's citation of a source: where the marker is in the content, and the source."""
+
+    start_index: int
+    end_index: int
+    title: str
+    url: str
+    """The document as a file URI with the passage's span (`file:///...#char=start,end`)."""
+
+
+class UrlCitationAnnotation(_Response):
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitation
+
+
 class AssistantMessage(_Response):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -367,6 +401,24 @@ class AssistantMessage(_Response):
     """The working the answer was read from, where the conversation asked for a form (the
     letter only, a number...) and the consensus wrote more: beside `content`, as
     OpenAI-compatible reasoning servers return it."""
+    annotations: tuple[UrlCitationAnnotation, ...] = ()
+    """A grounded answer's citations, one per marker, as OpenAI's clients read them."""
+
+
+class GroundingSummary(_Response):
+    """A grounded answer's sources: the passages given, the citations checked, the scores."""
+
+    collection: str
+    abstained: bool = Field(
+        description="The documents do not hold the answer, and the answer says so."
+    )
+    citations: tuple[Citation, ...]
+    passages: tuple[RetrievedPassage, ...] = Field(
+        description="The passages the members were given, numbered as they cite them."
+    )
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    checks: tuple[str, ...] = ()
 
 
 class Choice(_Response):

@@ -1,7 +1,8 @@
 // conclave's page. Plain JavaScript, no build step, no third-party code.
 // It uses the public API with the key typed into the page (sessionStorage, Bearer header):
 // GET /v1/models, POST /v1/consensus/stream (read with fetch, not EventSource, so that the
-// key travels in a header, never in a URL), GET /v1/transcripts[/{id}[/receipt|/verification]].
+// key travels in a header, never in a URL; with `documents` when a collection is typed),
+// GET /v1/transcripts[/{id}[/receipt|/verification]].
 "use strict";
 
 const KEY_STORAGE = "conclave.apiKey";
@@ -115,6 +116,12 @@ function chosenModel() {
   return strategy ? `${preset}:${strategy}` : preset;
 }
 
+// The document collection to ground the answer in, when one is typed.
+function chosenDocuments() {
+  const collection = $("documents").value.trim();
+  return collection ? { documents: collection } : {};
+}
+
 // --- the conversation -----------------------------------------------------------------------
 
 function renderConversation() {
@@ -144,6 +151,8 @@ function resetRun() {
   state.runId = null;
   $("rounds").replaceChildren();
   $("final-answer").textContent = "";
+  $("sources").hidden = true;
+  $("sources-list").replaceChildren();
   $("run-facts").replaceChildren();
   $("receipt-download").disabled = true;
   $("receipt-status").textContent = "";
@@ -306,8 +315,44 @@ function showAgreement(agreement) {
   if (agreement.confidence != null) fact("confidence", agreement.confidence.toFixed(2));
 }
 
+// A grounded answer: each citation marker links to its passage's text, listed under the answer.
+function showCitations(transcript) {
+  const answer = transcript.answer || "";
+  const citations = transcript.citations || [];
+  const retrieval = (transcript.prepared || []).map((step) => step.report)
+    .find((report) => report && report.kind === "retrieval");
+  $("sources-list").replaceChildren();
+  $("sources").hidden = !retrieval;
+  if (!retrieval) return;
+  const box = $("final-answer");
+  box.replaceChildren();
+  let at = 0;
+  for (const citation of [...citations].sort((a, b) => a.answer_start - b.answer_start)) {
+    box.append(answer.slice(at, citation.answer_start));
+    box.append(el("a", { class: "cite", href: `#source-${citation.marker}`,
+      title: citation.title, text: answer.slice(citation.answer_start, citation.answer_end) }));
+    at = citation.answer_end;
+  }
+  box.append(answer.slice(at));
+  const cited = new Map(citations.map((citation) => [citation.marker, citation]));
+  for (const given of retrieval.passages) {
+    const citation = cited.get(given.number);
+    if (!citation) continue;
+    const passage = given.passage;
+    $("sources-list").append(el("li", { id: `source-${given.number}`, value: String(given.number) },
+      el("strong", { text: passage.title }),
+      el("span", { class: "muted", text: ` ${passage.path}, characters ${passage.start}-${passage.end}` }),
+      el("blockquote", { class: "passage", text: passage.text })));
+  }
+  if (transcript.abstained) {
+    $("sources-list").append(el("li", { class: "muted",
+      text: `No passage of ${retrieval.collection} holds the answer.` }));
+  }
+}
+
 function showTranscript(transcript) {
   $("final-answer").textContent = transcript.answer || "(no answer)";
+  showCitations(transcript);
   $("run-facts").replaceChildren();
   const usage = transcript.usage || {};
   const calls = transcript.rounds.flatMap((round) => [...round.responses,
@@ -347,7 +392,9 @@ const handlers = {
     if (event.status !== "note" && event.message) setStatus(`${event.step} ${event.name}: ${event.message}`);
   },
   round_finished(event) {
-    if (event.record.aggregate) $("final-answer").textContent = event.record.aggregate.text;
+    const record = event.record;
+    const text = record.revised_answer ?? (record.aggregate && record.aggregate.text);
+    if (text != null) $("final-answer").textContent = text;
   },
   done(event) {
     const transcript = event.transcript;
@@ -392,7 +439,7 @@ async function ask(event) {
     const response = await fetch("/v1/consensus/stream", {
       method: "POST",
       headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-      body: JSON.stringify({ model: chosenModel(), messages }),
+      body: JSON.stringify({ model: chosenModel(), messages, ...chosenDocuments() }),
       signal: controller.signal,
     });
     if (!response.ok) throw new Error(await errorMessage(response));
