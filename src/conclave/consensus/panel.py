@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from conclave.config import ConsensusConfig, ModelSpec
 from conclave.providers.base import Provider
@@ -23,8 +24,10 @@ class Member:
     json_schema: JsonSchema | None = None
     """When set, every answer is JSON satisfying it (see SamplingOptions.json_schema)."""
 
-    @property
+    @cached_property
     def sampling(self) -> SamplingOptions:
+        """The options every call of this member is made with (built once: the spec and the
+        schema are frozen)."""
         sampling = self.spec.sampling
         if self.json_schema is None:
             return sampling
