@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -52,6 +52,11 @@ class Question:
     asked_words: frozenset[str] = frozenset()
     """The question's own words, left out of short text answers ("The capital of Cuba is
     Havana" to "havana" for "What is the capital of Cuba?")."""
+    _key_words_of: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Each answer's key words once read: a round reads every answer to choose the kind, then
+    again to group the answers."""
 
     @classmethod
     def read(
@@ -71,8 +76,12 @@ class Question:
             for alias, canonical in (aliases or {}).items()
         }
 
+        key_words_of: dict[str, list[str]] = {}
+
         def question(kind: AnswerKind) -> Question:
-            return cls(kind, options, normalised_aliases, asked)
+            read = cls(kind, options, normalised_aliases, asked)
+            read._key_words_of.update(key_words_of)
+            return read
 
         found = _KIND_HINT.search(text)
         hint = (found.group(1) or "words").lower() if found else None
@@ -83,7 +92,11 @@ class Question:
         if answers and _most(answers, lambda a: _explicit_number(a) is not None):
             return question("number")
         short = hint is not None or (
-            answers and _most(answers, lambda a: len(_key_words(a, asked)) <= SHORT_ANSWER_WORDS)
+            answers
+            and _most(
+                answers,
+                lambda a: len(_kept_key_words(key_words_of, a, asked)) <= SHORT_ANSWER_WORDS,
+            )
         )
         if short:
             if answers and _most(answers, lambda a: extract_number(a) is not None):
@@ -99,7 +112,7 @@ class Question:
         if self.kind == "number":
             return extract_number(answer)
         if self.kind == "text":
-            key = " ".join(_key_words(answer, self.asked_words))
+            key = " ".join(_kept_key_words(self._key_words_of, answer, self.asked_words))
             if not key:
                 return None
             return self.aliases.get(key, key)
@@ -195,6 +208,14 @@ def _key_words(answer: str, asked: frozenset[str]) -> list[str]:
     words = normalise_text(clause).split()
     new = [word for word in words if word not in asked]
     return new or words
+
+
+def _kept_key_words(kept: dict[str, list[str]], answer: str, asked: frozenset[str]) -> list[str]:
+    """`_key_words` of `answer`, read once and kept in `kept`."""
+    words = kept.get(answer)
+    if words is None:
+        words = kept[answer] = _key_words(answer, asked)
+    return words
 
 
 def _most(answers: Sequence[str], test: Callable[[str], bool]) -> bool:
