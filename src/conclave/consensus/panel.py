@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -34,9 +33,9 @@ class Member:
         return sampling.model_copy(update={"json_schema": self.json_schema})
 
     async def complete(self, messages: Sequence[Message]) -> Completion:
-        started = time.perf_counter()
-        completion = await self.provider.complete(self.spec.model_name, messages, self.sampling)
-        return completion.model_copy(update={"latency_s": time.perf_counter() - started})
+        """The provider's answer as it gave it (the providers time their own calls; a call's
+        record times the whole call, retries included)."""
+        return await self.provider.complete(self.spec.model_name, messages, self.sampling)
 
     def stream(self, messages: Sequence[Message]) -> AsyncIterator[StreamItem]:
         return self.provider.stream(self.spec.model_name, messages, self.sampling)
