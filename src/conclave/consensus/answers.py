@@ -219,7 +219,20 @@ def _kept_key_words(kept: dict[str, list[str]], answer: str, asked: frozenset[st
 
 
 def _most(answers: Sequence[str], test: Callable[[str], bool]) -> bool:
-    return sum(1 for answer in answers if test(answer)) * 2 > len(answers)
+    """Whether more than half of `answers` pass `test`; stops reading once that is decided."""
+    needed = len(answers) // 2 + 1
+    allowed_failures = len(answers) - needed
+    passed = failed = 0
+    for answer in answers:
+        if test(answer):
+            passed += 1
+            if passed >= needed:
+                return True
+        else:
+            failed += 1
+            if failed > allowed_failures:
+                return False
+    return False
 
 
 def text_similarity(first: str, second: str) -> float:
