@@ -20,13 +20,15 @@ UNNAMED = "default"
 def embedded_config() -> ConsensusConfig:
     """`adaptive` over the three embedded packs, weighted by their measured accuracy.
 
-    Qwen2.5-Coder-1.5B answers first; a short answer it is sure of (by its token
-    probabilities) is the consensus at the cost of one call; a number, or an answer it is
-    unsure of, is worked out step by step, drawn again and, while the answers disagree, put
-    to the two small models, whose weights (their accuracy on 300 development questions, see
-    docs/strategies.md) keep them from outvoting it. This default was chosen by
-    `conclave eval`: it scores about 40 points above the two small models with Flare's
-    aggregation, and as well as or better than the 1.5B alone.
+    Qwen2.5-Coder-1.5B answers first. A multiple-choice question asked for the letter only is
+    answered by its options' probabilities in one call of one token. A number it is less than
+    0.7 sure of, or a short text answer less than 0.4 sure, is worked out step by step, drawn
+    again and, while the answers disagree, put to the two small models, whose weights keep them
+    from outvoting it; letters and several-part answers stop at the first call, where reasoning
+    cost more time than it gained. These choices are `conclave eval`'s, made per kind of
+    question on the development sets and judged on sets left out of them (docs/quality.md);
+    the options the grid measured and did not keep (reordered options, the cheap check,
+    confidence-weighted votes) stay off.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,
@@ -45,7 +47,12 @@ def embedded_config() -> ConsensusConfig:
         improvement_prompt=COMPACT_IMPROVEMENT_PROMPT,
         iterations=1,
         strategy="adaptive",
-        strategy_options={"samples": 3},
+        strategy_options={
+            "samples": 3,
+            "sure_probability": 0.4,
+            "sure_by_kind": {"number": 0.7},
+            "reasoning_for": ["number", "text"],
+        },
         timeout_s=300.0,
     )
 

@@ -88,6 +88,10 @@ class SamplingOptions(Frozen):
     """Constrain the answer to JSON satisfying this schema: grammar decoding on the embedded
     models, `response_format` on OpenAI-compatible servers that accept it. Not in `params()`:
     each provider sends it in its own form."""
+    first_token_choices: tuple[str, ...] = ()
+    """Strings (option letters, "Yes" and "No") whose probability as the answer's first token
+    the backend reports in `Completion.choice_probabilities` (the embedded models do): a
+    multiple-choice answer read from one call. Not a request parameter."""
 
     def params(self) -> SamplingParams:
         """The options that are set, as OpenAI-style request parameters (llama.cpp's
@@ -159,6 +163,9 @@ class Completion(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """For each of the options' `first_token_choices`, its probability as the answer's first
+    token (with or without a leading space), when the backend reports them."""
 
     @property
     def truncated(self) -> bool:

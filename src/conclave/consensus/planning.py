@@ -164,6 +164,29 @@ def plan_problems(plan: Plan, agents: Sequence[str], limits: PlanLimits) -> tupl
     return ()
 
 
+def with_named_dependencies(plan: Plan) -> tuple[Plan, tuple[str, ...]]:
+    """The plan with each step also depending on the earlier steps its instruction names by
+    number ("the result of step 1", or "the answer to part 1" for a task of numbered parts,
+    whose parts the planner is shown turning into steps in order), and a note per dependency
+    added: small planners copy such an instruction and leave its depends_on empty, and the
+    step's agent then has nothing to use."""
+    steps: list[PlanStep] = []
+    notes: list[str] = []
+    for step in plan.steps:
+        named = [int(n) for n in _NAMED_STEP.findall(step.instruction)]
+        missing = [n for n in dict.fromkeys(named) if n < step.id and n not in step.depends_on]
+        missing = [n for n in missing if any(s.id == n for s in plan.steps)]
+        if missing:
+            step = step.model_copy(update={"depends_on": (*step.depends_on, *missing)})
+            shown = ", ".join(map(str, missing))
+            notes.append(f"step {step.id} names step {shown} without depending on it: added")
+        steps.append(step)
+    return Plan(steps=tuple(steps)), tuple(notes)
+
+
+_NAMED_STEP = re.compile(r"\b(?:step|part)\s+(\d+)\b", re.IGNORECASE)
+
+
 def plan_depth(steps: Sequence[PlanStep]) -> int:
     """The longest chain of dependent steps (1 for steps that all run at once); the steps must
     form no cycle."""

@@ -25,6 +25,7 @@ agent, `assistant`, answered by all its models with `flare`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
@@ -132,14 +133,20 @@ class SwarmOptions(StrategyOptions):
 
 
 EMBEDDED_SWARM_MODEL = "local:qwen2.5-1.5b"
-"""The embedded pack every embedded agent and the orchestrator run on: the strongest, and the
-only one that plans and reasons reliably (the 0.5B and 135M do not)."""
+"""The embedded pack that orchestrates and answers first in every agent: the strongest, and
+the only one that plans and reasons reliably (the 0.5B and 135M do not)."""
+
+EMBEDDED_STEP_STRATEGY = "adaptive"
+"""How each embedded agent reaches its step's answer: the embedded preset's own strategy. A
+plan turns a composite task into short questions, where its sure answers, reasoning draws and
+weighted votes work; on the whole task, a free-form answer, they cannot."""
 
 
-def embedded_agents() -> tuple[AgentSpec, ...]:
-    """The agents of the embedded swarm: `math` reasons step by step before its number;
-    `knowledge` answers facts and multiple-choice questions directly, which the measured
-    defaults found better than reasoning for those (README, "Evaluation")."""
+def embedded_agents(packs: Sequence[str]) -> tuple[AgentSpec, ...]:
+    """The agents of the embedded swarm, answering with `packs` (the config's models, the
+    1.5B first): `math` works numbers out step by step, on the 1.5B alone (the small models
+    cannot); `knowledge` answers facts and multiple-choice questions with every pack."""
+    options: dict[str, JsonValue] = {"samples": 3}
     return (
         AgentSpec(
             name="math",
@@ -149,6 +156,8 @@ def embedded_agents() -> tuple[AgentSpec, ...]:
                 'few short lines, then write the result on the last line as "Answer: <number>".'
             ),
             models=(EMBEDDED_SWARM_MODEL,),
+            strategy=EMBEDDED_STEP_STRATEGY,
+            strategy_options=options,
             max_tokens=400,
         ),
         AgentSpec(
@@ -158,10 +167,12 @@ def embedded_agents() -> tuple[AgentSpec, ...]:
                 "questions on any subject."
             ),
             role=(
-                "You answer questions of knowledge briefly: the fact itself in a few words, or "
-                "for a multiple-choice question the letter of the best option."
+                "Answer with the answer only: the fact in a few words, or the letter of the "
+                "best option."
             ),
-            models=(EMBEDDED_SWARM_MODEL,),
+            models=tuple(packs),
+            strategy=EMBEDDED_STEP_STRATEGY,
+            strategy_options=options,
             max_tokens=64,
         ),
     )
@@ -217,10 +228,11 @@ def embedded_examples() -> tuple[PlanExample, ...]:
     )
 
 
-def embedded_swarm_options(options: SwarmOptions) -> SwarmOptions:
-    """`options` with the embedded agents and examples where it names none."""
+def embedded_swarm_options(options: SwarmOptions, packs: Sequence[str]) -> SwarmOptions:
+    """`options` with the embedded agents (answering with `packs`) and examples where it
+    names none."""
     examples = options.examples or embedded_examples()
-    return options.with_agents(embedded_agents(), examples=[e.model_dump() for e in examples])
+    return options.with_agents(embedded_agents(packs), examples=[e.model_dump() for e in examples])
 
 
 def _parts(*questions: str) -> str:

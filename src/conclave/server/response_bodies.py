@@ -103,7 +103,9 @@ def chat_completion(transcript: Transcript, preset: Preset) -> ChatCompletion:
         model=preset.name,
         choices=(
             Choice(
-                message=AssistantMessage(content=transcript.answer),
+                message=AssistantMessage(
+                    content=transcript.answer, reasoning_content=transcript.reasoning or None
+                ),
                 finish_reason=finish_reason(transcript),
             ),
         ),

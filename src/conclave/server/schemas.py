@@ -363,6 +363,10 @@ class UsageBody(_Response):
 class AssistantMessage(_Response):
     role: Literal["assistant"] = "assistant"
     content: str
+    reasoning_content: str | None = None
+    """The working the answer was read from, where the conversation asked for a form (the
+    letter only, a number...) and the consensus wrote more: beside `content`, as
+    OpenAI-compatible reasoning servers return it."""
 
 
 class Choice(_Response):

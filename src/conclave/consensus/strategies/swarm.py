@@ -43,7 +43,15 @@ from conclave.consensus.events import (
     StepProgress,
 )
 from conclave.consensus.panel import Member, Panel
-from conclave.consensus.planning import Plan, PlanStep, fallback_plan, plan_schema, read_plan
+from conclave.consensus.planning import (
+    Plan,
+    PlanStep,
+    fallback_plan,
+    plan_problems,
+    plan_schema,
+    read_plan,
+    with_named_dependencies,
+)
 from conclave.consensus.scheduling import StepEvent, StepFinished, StepLimits, run_steps
 from conclave.consensus.steps import (
     Combiner,
@@ -126,7 +134,7 @@ def swarm_options_for(options: SwarmOptions, config: ConsensusConfig) -> SwarmOp
     if options.agents:
         return options
     if config.name == EMBEDDED_PRESET:
-        return embedded_swarm_options(options)
+        return embedded_swarm_options(options, [spec.id for spec in config.models])
     return options.with_agents((GENERIC_AGENT,))
 
 
@@ -242,33 +250,31 @@ class SwarmCombiner:
         examples = self._options.examples
         asked = planning_messages(self._briefs, conversation, self._limits, examples)
         problems: list[tuple[str, ...]] = []
-        plan: Plan | None = None
+        reading = _Reading()
         for attempt in range(self._options.repair_attempts + 1):
             call = await self._calls.ask(planner, "step", asked)
             run.calls.append(call)
-            found = read_plan(call.text, list(self._agents), self._limits) if call.ok else None
-            if isinstance(found, Plan):
-                plan = found
+            reading = self._read(call)
+            if reading.plan is not None:
                 break
-            trouble = found or (f"the call failed: {call.error.message}" if call.error else "",)
-            problems.append(trouble)
-            yield run.progress(
-                "plan",
-                "failed",
-                f"plan {attempt + 1} cannot be used: {'; '.join(trouble)}",
-                call=call,
-            )
+            problems.append(reading.problems)
+            shown = "; ".join(reading.problems)
+            message = f"plan {attempt + 1} cannot be used: {shown}"
+            yield run.progress("plan", "failed", message, call=call)
             if not call.ok:
                 break  # the orchestrator failed: a repair request would fail the same way
-            asked = repair_messages(asked, call.text, trouble)
-        if plan is None:
+            asked = repair_messages(asked, call.text, reading.problems)
+        if reading.plan is None:
             fallback = self._options.fallback_agent or next(iter(self._agents))
-            plan = fallback_plan(task_text(conversation), fallback)
-            source = "fallback"
+            plan, source = fallback_plan(task_text(conversation), fallback), "fallback"
         else:
-            source = "first" if not problems else "repaired"
+            plan, source = reading.plan, "first" if not problems else "repaired"
         run.plan = PlanRecord(
-            plan=plan, source=source, problems=tuple(problems), limits=self._limits
+            plan=plan,
+            source=source,
+            problems=tuple(problems),
+            notes=reading.notes if reading.plan is not None else (),
+            limits=self._limits,
         )
         yield run.progress(
             "plan",
@@ -277,6 +283,20 @@ class SwarmCombiner:
             call=run.calls[-1] if source != "fallback" else None,
             report=run.report(),
         )
+
+    def _read(self, call: CallRecord) -> _Reading:
+        """The plan a planning call wrote, with the dependencies its instructions name, or
+        why it cannot be used."""
+        if not call.ok:
+            why = call.error.message if call.error else "no answer"
+            return _Reading(problems=(f"the call failed: {why}",))
+        agents = list(self._agents)
+        found = read_plan(call.text, agents, self._limits)
+        if not isinstance(found, Plan):
+            return _Reading(problems=found)
+        plan, notes = with_named_dependencies(found)
+        problems = plan_problems(plan, agents, self._limits)
+        return _Reading(plan=None if problems else plan, problems=problems, notes=notes)
 
     async def _steps(
         self, run: _SwarmRun, conversation: Sequence[Message]
@@ -349,6 +369,15 @@ class SwarmCombiner:
             writer = Synthesis(self._fallback, results, self._calls)
             fallbacks.append((writer, "fallback_aggregator"))
         return WithFallbacks(primary, fallbacks)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What a planning call gave: a plan to use, or the problems that make it unusable."""
+
+    plan: Plan | None = None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 class Synthesis:
@@ -476,12 +505,12 @@ def _step_calls(transcript: Transcript | None, step: PlanStep) -> tuple[CallReco
     return tuple(_as_step_call(call, transcript.asked, step) for _, call in transcript.calls())
 
 
-def first_plan(transcript: Transcript) -> PlanRecord | None:
-    """The plan of a run's first swarm step (None for a run with no swarm)."""
+def swarm_report(transcript: Transcript) -> SwarmReport | None:
+    """The report of a run's swarm step (None for a run with no swarm)."""
     for record in transcript.rounds:
         for step in record.steps:
             if isinstance(step.report, SwarmReport):
-                return step.report.plan
+                return step.report
     return None
 
 
