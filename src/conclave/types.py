@@ -7,7 +7,7 @@ one JSON form.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -126,6 +126,19 @@ class Usage(Frozen):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage], start: Usage | None = None) -> Usage:
+        """The sum of `usages` (and `start`), built once: `sum()` would build a Usage per
+        addition, and a run sums its calls' usage every round."""
+        prompt_tokens = completion_tokens = 0
+        cost: float | None = None
+        for usage in usages if start is None else (start, *usages):
+            prompt_tokens += usage.prompt_tokens
+            completion_tokens += usage.completion_tokens
+            if usage.cost_usd is not None:
+                cost = (cost or 0.0) + usage.cost_usd
+        return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost)
 
     def __add__(self, other: Usage) -> Usage:
         if self.cost_usd is None and other.cost_usd is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -120,6 +120,11 @@ class Question:
     """The form the instruction asks the answer in; None when it asks for none."""
     parts: tuple[Question, ...] = ()
     """For a request of several numbered questions: each one, in order."""
+    _key_words_of: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Each answer's key words once read: a round reads every answer to choose the kind, then
+    again to group the answers."""
 
     @classmethod
     def read(
@@ -175,7 +180,7 @@ class Question:
         if self.kind == "number":
             return extract_number(answer)
         if self.kind == "text":
-            key = " ".join(_key_words(answer, self.asked_words))
+            key = " ".join(_kept_key_words(self._key_words_of, answer, self.asked_words))
             if not key:
                 return None
             return self.aliases.get(key, key)
@@ -219,8 +224,12 @@ def _read_one(
     asked = frozenset(normalise_text(text).split())
     form = asked_form(text) or instructed
 
+    key_words_of: dict[str, list[str]] = {}
+
     def question(kind: AnswerKind) -> Question:
-        return cls(kind, options, aliases, asked, form=form)
+        read = cls(kind, options, aliases, asked, form=form)
+        read._key_words_of.update(key_words_of)
+        return read
 
     hinted = _FORM_OF_KIND[form] if form is not None else None
     if len(options) >= 2 or hinted == "letter":
@@ -230,7 +239,10 @@ def _read_one(
     if answers and _most(answers, lambda a: _explicit_number(a) is not None):
         return question("number")
     short = hinted == "text" or (
-        answers and _most(answers, lambda a: len(_key_words(a, asked)) <= SHORT_ANSWER_WORDS)
+        answers
+        and _most(
+            answers, lambda a: len(_kept_key_words(key_words_of, a, asked)) <= SHORT_ANSWER_WORDS
+        )
     )
     if short:
         if answers and _most(answers, lambda a: extract_number(a) is not None):
@@ -430,8 +442,29 @@ def _short_clause(answer: str, asked: frozenset[str]) -> list[tuple[str, int, in
     return [word for word in words if word[0] not in asked] or words
 
 
+def _kept_key_words(kept: dict[str, list[str]], answer: str, asked: frozenset[str]) -> list[str]:
+    """`_key_words` of `answer`, read once and kept in `kept`."""
+    words = kept.get(answer)
+    if words is None:
+        words = kept[answer] = _key_words(answer, asked)
+    return words
+
+
 def _most(answers: Sequence[str], test: Callable[[str], bool]) -> bool:
-    return sum(1 for answer in answers if test(answer)) * 2 > len(answers)
+    """Whether more than half of `answers` pass `test`; stops reading once that is decided."""
+    needed = len(answers) // 2 + 1
+    allowed_failures = len(answers) - needed
+    passed = failed = 0
+    for answer in answers:
+        if test(answer):
+            passed += 1
+            if passed >= needed:
+                return True
+        else:
+            failed += 1
+            if failed > allowed_failures:
+                return False
+    return False
 
 
 def text_similarity(first: str, second: str) -> float:

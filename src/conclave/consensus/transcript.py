@@ -214,7 +214,7 @@ class RoundRecord(Frozen):
 
     @property
     def usage(self) -> Usage:
-        return sum((call.usage for call in self.calls), Usage())
+        return Usage.total(call.usage for call in self.calls)
 
 
 def citation_report(record: RoundRecord) -> CitationReport | None:
