@@ -51,6 +51,7 @@ from conclave.consensus.planning import (
     plan_schema,
     read_plan,
     with_named_dependencies,
+    with_task_text,
 )
 from conclave.consensus.scheduling import StepEvent, StepFinished, StepLimits, run_steps
 from conclave.consensus.steps import (
@@ -254,7 +255,7 @@ class SwarmCombiner:
         for attempt in range(self._options.repair_attempts + 1):
             call = await self._calls.ask(planner, "step", asked)
             run.calls.append(call)
-            reading = self._read(call)
+            reading = self._read(call, task_text(conversation))
             if reading.plan is not None:
                 break
             problems.append(reading.problems)
@@ -284,9 +285,9 @@ class SwarmCombiner:
             report=run.report(),
         )
 
-    def _read(self, call: CallRecord) -> _Reading:
-        """The plan a planning call wrote, with the dependencies its instructions name, or
-        why it cannot be used."""
+    def _read(self, call: CallRecord, task: str) -> _Reading:
+        """The plan a planning call wrote, its instructions restored from the task's own text
+        where they copy it and with the dependencies they name; or why it cannot be used."""
         if not call.ok:
             why = call.error.message if call.error else "no answer"
             return _Reading(problems=(f"the call failed: {why}",))
@@ -294,8 +295,10 @@ class SwarmCombiner:
         found = read_plan(call.text, agents, self._limits)
         if not isinstance(found, Plan):
             return _Reading(problems=found)
-        plan, notes = with_named_dependencies(found)
+        copied, restored = with_task_text(found, task)
+        plan, named = with_named_dependencies(copied)
         problems = plan_problems(plan, agents, self._limits)
+        notes = (*restored, *named)
         return _Reading(plan=None if problems else plan, problems=problems, notes=notes)
 
     async def _steps(
