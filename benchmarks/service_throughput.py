@@ -15,9 +15,19 @@ milliseconds of the conclave server (all its processes) per upstream call, its C
 one core), and the CPU that other processes of the machine took meanwhile ("others", of one
 core): on a shared 2-core machine that last column says how far to trust the others.
 
+Every request carries an API key (the server requires it) and sampling options
+(`temperature`, `max_tokens`), so that the service does all it does for a real client;
+`--no-api-key` and `--no-request-options` leave them out.
+
+`--compare DIR` measures another checkout of conclave (e.g. an older commit in a
+`git worktree`) in the same invocation, its server run from `DIR/src`: each pass measures
+both, in alternating order, under the same conditions, and the end prints the ratio per pass.
+
     .venv/bin/python benchmarks/service_throughput.py
     .venv/bin/python benchmarks/service_throughput.py --levels 200 --http-client httpx
     .venv/bin/python benchmarks/service_throughput.py --workers 2
+    .venv/bin/python benchmarks/service_throughput.py --levels 200 --store on --passes 3 \
+        --compare /tmp/old
 
 The last line of each level is what to compare: at 200 clients the physical limit is
 200 / 3 s = 66.7 requests/s.
@@ -244,15 +254,31 @@ def _error_code(body: bytes) -> str:
     return "" if at < 0 else body[at + 8 : body.find(b'"', at + 8)].decode()
 
 
+API_KEY = "ck-benchmark-0123456789"
+REQUEST_OPTIONS = {"temperature": 0.5, "max_tokens": 48}
+
+
 async def run_load(
-    port: int, clients: int, warmup_s: float, measure_s: float, spread_s: float
+    port: int,
+    clients: int,
+    warmup_s: float,
+    measure_s: float,
+    spread_s: float,
+    api_key: str = "",
+    options: bool = False,
 ) -> dict[str, object]:
-    payload = json.dumps(
-        {"model": "default", "messages": [{"role": "user", "content": "Capital of France?"}]}
-    ).encode()
+    body: dict[str, object] = {
+        "model": "default",
+        "messages": [{"role": "user", "content": "Capital of France?"}],
+    }
+    if options:
+        body.update(REQUEST_OPTIONS)
+    payload = json.dumps(body).encode()
+    authorization = b"Authorization: Bearer %s\r\n" % api_key.encode() if api_key else b""
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (HOST.encode(), port, len(payload), payload)
+        b"%sContent-Length: %d\r\n\r\n%s"
+        % (HOST.encode(), port, authorization, len(payload), payload)
     )
     samples: list[Sample] = []
     errors: list[str] = []
@@ -378,6 +404,24 @@ def main() -> None:
         help="passes with the run store off (memory) and on (SQLite), in this order "
         "(e.g. off,on,off,on); their requests/s are compared at the end",
     )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout of conclave to measure in the same run (its server from DIR/src)",
+    )
+    parser.add_argument("--passes", type=int, default=1, help="measurements of each source")
+    parser.add_argument(
+        "--api-key",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the server requires an API key and every request sends it",
+    )
+    parser.add_argument(
+        "--request-options",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every request carries sampling options (temperature, max_tokens)",
+    )
     args = parser.parse_args()
     critical_path = 2 * args.delay * (IMPROVEMENT_ROUNDS + 1)
     levels = [int(level) for level in args.levels.split(",")]
@@ -388,23 +432,49 @@ def main() -> None:
         f"request; HTTP client: {args.http_client}; {args.workers} server process(es)"
         + ("; asyncio loop and h11" if args.pure_python else "")
     )
-    rates: dict[str, list[dict[int, float]]] = {}
-    for store in args.store.split(","):
-        rates.setdefault(store, []).append(_measure(args, store == "on", levels, critical_path))
-    if "on" in rates and "off" in rates:
+    sources: list[tuple[str, Path | None]] = [("this", None)]
+    if args.compare is not None:
+        sources.append((f"compare ({args.compare})", args.compare))
+    rates: dict[tuple[str, str], list[dict[int, float]]] = {}
+    for number in range(args.passes):
+        for store in args.store.split(","):
+            # Alternate which source goes first, so that neither always meets the same load.
+            for label, source in sources if number % 2 == 0 else sources[::-1]:
+                print(f"pass {number + 1}, {label}:")
+                measured = _measure(args, store == "on", levels, critical_path, source)
+                rates.setdefault((label, store), []).append(measured)
+    stores = list(dict.fromkeys(args.store.split(",")))
+    if "on" in stores and "off" in stores:
         print("run store on / off, requests/s (mean of the passes):")
         for clients in levels:
-            on = statistics.mean(rate[clients] for rate in rates["on"])
-            off = statistics.mean(rate[clients] for rate in rates["off"])
+            on = statistics.mean(rate[clients] for rate in rates[("this", "on")])
+            off = statistics.mean(rate[clients] for rate in rates[("this", "off")])
             print(f"{clients:>7} clients: {on:.1f} / {off:.1f} = {on / off:.3f}")
+    if args.compare is not None:
+        compared = sources[1][0]
+        print(f"this / {compared}, requests/s per pass (and the ratio):")
+        for store in stores:
+            for clients in levels:
+                pairs = zip(rates[("this", store)], rates[(compared, store)], strict=True)
+                cells = [
+                    f"{a[clients]:.1f}/{b[clients]:.1f}={a[clients] / b[clients]:.3f}"
+                    for a, b in pairs
+                ]
+                print(f"  store {store:>3}, {clients:>4} clients: " + "  ".join(cells))
 
 
 def _measure(
-    args: argparse.Namespace, store: bool, levels: list[int], critical_path: float
+    args: argparse.Namespace,
+    store: bool,
+    levels: list[int],
+    critical_path: float,
+    source: Path | None = None,
 ) -> dict[int, float]:
-    """One pass: the service with the run store on (SQLite, a fresh file) or off (memory),
-    loaded at each level; returns requests/s per level."""
+    """One pass: the service (of this checkout, or of `source`) with the run store on
+    (SQLite, a fresh file) or off (memory), loaded at each level; returns requests/s per
+    level."""
     rates: dict[int, float] = {}
+    api_key = API_KEY if args.api_key else ""
     with running_service(
         delay_s=args.delay,
         http_client=args.http_client,
@@ -412,6 +482,8 @@ def _measure(
         workers=args.workers,
         max_concurrent_runs=10000,
         store=store,
+        source=source,
+        api_key=api_key,
     ) as service:
         print(f"run store {'on' if store else 'off'}:")
         print(
@@ -425,7 +497,13 @@ def _measure(
             machine_before = _machine_busy_s()
             began = time.perf_counter()
             result = measure_load(
-                service.server_port, clients, args.warmup, args.measure, critical_path
+                service.server_port,
+                clients,
+                args.warmup,
+                args.measure,
+                critical_path,
+                api_key=api_key,
+                options=args.request_options,
             )
             elapsed = time.perf_counter() - began
             calls = _upstream_calls(service.upstream_port) - calls_before
@@ -446,8 +524,8 @@ def _measure(
             )
             for error in result.errors:
                 print(f"        error: {error}")
-        if store:
-            kept = json.loads(_server_text(service.server_port, "/v1/transcripts?limit=1"))
+        if store and source is None:
+            kept = json.loads(_server_text(service.server_port, "/v1/transcripts?limit=1", api_key))
             print(f"        runs kept: {kept['total']}")
     return rates
 
@@ -473,11 +551,14 @@ def running_service(
     config_changes: Mapping[str, object] | None = None,
     max_concurrent_runs: int | None = None,
     store: bool = False,
+    source: Path | None = None,
+    api_key: str = "",
 ) -> Iterator[RunningService]:
     """Start the upstream (with `faults`) and `conclave serve` on the benchmark's panel (with
     `config_changes`); both are stopped on the way out. `max_concurrent_runs`: the server's
     cap on runs (its own default when None); `store`: keep runs in a fresh SQLite file (else
-    in memory only)."""
+    in memory only); `source`: run the server of another checkout (its `src`); `api_key`:
+    the one key the server accepts (none: no keys)."""
     python = sys.executable
     me = str(Path(__file__).resolve())
     upstream_port, server_port = _free_port(), _free_port()
@@ -498,6 +579,10 @@ def running_service(
             }
             if max_concurrent_runs is not None:
                 env["CONCLAVE_MAX_CONCURRENT_RUNS"] = str(max_concurrent_runs)
+            if source is not None:
+                env["PYTHONPATH"] = str(source.resolve() / "src")
+            if api_key:
+                env["CONCLAVE_API_KEYS"] = api_key
             server_log = (Path(tmp) / "server.log").open("wb")
             server = subprocess.Popen(
                 [python, me, "_server", http_client, str(pure_python), "--host", HOST,
@@ -533,21 +618,31 @@ class LoadResult:
 
 
 def measure_load(
-    server_port: int, clients: int, warmup_s: float, measure_s: float, spread_s: float
+    server_port: int,
+    clients: int,
+    warmup_s: float,
+    measure_s: float,
+    spread_s: float,
+    *,
+    api_key: str = "",
+    options: bool = False,
 ) -> LoadResult:
     """Run the load generator (its own process) against the server and return what it saw."""
     load = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "_load", str(server_port), str(clients),
-         str(warmup_s), str(measure_s), str(spread_s)],
+         str(warmup_s), str(measure_s), str(spread_s), api_key, str(options)],
         check=True, capture_output=True,
     )  # fmt: skip
     return LoadResult(**json.loads(load.stdout))
 
 
-def _server_text(port: int, path: str) -> str:
+def _server_text(port: int, path: str, api_key: str = "") -> str:
     """GET a path of the conclave server; its body as text."""
+    authorization = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
     with socket.create_connection((HOST, port), timeout=10) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\n{authorization}Connection: close\r\n\r\n".encode()
+        )
         received = b""
         while chunk := sock.recv(65536):
             received += chunk
@@ -589,9 +684,17 @@ if __name__ == "__main__":
     elif role == "_server":
         _serve(sys.argv[2], sys.argv[3] == "True", sys.argv[4:])
     elif role == "_load":
-        port, clients, warmup, measure, spread = sys.argv[2:7]
+        port, clients, warmup, measure, spread, key, options = sys.argv[2:9]
         outcome = asyncio.run(
-            run_load(int(port), int(clients), float(warmup), float(measure), float(spread))
+            run_load(
+                int(port),
+                int(clients),
+                float(warmup),
+                float(measure),
+                float(spread),
+                api_key=key,
+                options=options == "True",
+            )
         )
         print(json.dumps(outcome))
     else:

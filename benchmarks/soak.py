@@ -303,10 +303,11 @@ def report_server(metrics: str, health: dict[str, object]) -> None:
             key = f"{fields['model'].strip(chr(34))} {fields['type'].strip(chr(34))}"
             failures[key] = failures.get(key, 0) + float(value)
     print("failed calls (server):", ", ".join(f"{k}: {v:.0f}" for k, v in sorted(failures.items())))
-    members = health.get("members")
-    if isinstance(members, dict):
-        for preset, statuses in members.items():
-            if isinstance(statuses, list):
+    breakers = health.get("breakers")
+    if isinstance(breakers, dict):
+        for preset, by_role in breakers.items():
+            if isinstance(by_role, dict):
+                statuses = [*by_role.get("members", ()), by_role.get("aggregator")]
                 shown = [
                     f"{s['member'].split(' at ')[0]} {s['state']} (opened {s['times_opened']}x)"
                     for s in statuses

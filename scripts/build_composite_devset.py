@@ -97,7 +97,8 @@ def question_pools(used: set[str]) -> dict[str, list[Part]]:
             choices=_texts(row["choices"]),
             source=str(row["source"]),
         )
-        for row in build_devsets.mmlu_questions()
+        for rows in build_devsets.mmlu_questions().values()
+        for row in rows
         if str(row["question"]) not in used and len(_texts(row["choices"])) == 4
     ]
     for name, rows in (

@@ -108,3 +108,36 @@ def test_ask_writes_a_receipt_that_verify_accepts(
     )
     assert verified.exit_code == 0, verified.output
     assert "VERIFIED" in verified.stdout
+
+
+def test_verify_of_an_unattested_receipt_names_the_option_that_accepts_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    provider = FakeProvider(
+        {name: FakeModel(default="4") for name in ("smollm2-135m", "qwen2.5-1.5b")}
+    )
+    monkeypatch.setattr(
+        common, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})
+    )
+    monkeypatch.delenv("CONCLAVE_ATTESTATION", raising=False)
+    receipt = tmp_path / "run.receipt.json"
+    asked = runner.invoke(cli.app, ["ask", "2 + 2?", "-n", "0", "--receipt", str(receipt)])
+    assert asked.exit_code == 0, asked.output
+
+    refused = runner.invoke(cli.app, ["verify", str(receipt)])
+    assert refused.exit_code == 1
+    assert "--allow-unattested" in refused.stdout
+    accepted = runner.invoke(cli.app, ["verify", str(receipt), "--allow-unattested"])
+    assert accepted.exit_code == 0, accepted.output
+
+
+@pytest.mark.parametrize("content", [b"garbage{", b"\x00\x01\xff", b"[1, 2]"])
+def test_verify_of_a_file_that_is_not_a_receipt_names_the_file(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "mystery.json"
+    path.write_bytes(content)
+    result = runner.invoke(cli.app, ["verify", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {path}: ")
+    assert "Traceback" not in result.output

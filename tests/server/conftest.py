@@ -3,6 +3,7 @@ are the shipped fakes; tests talk to it with real clients."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -21,6 +22,9 @@ from conclave.config import ConsensusConfig
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.server import ServerSettings, create_app
+from conclave.server.connections import DeadlineH11Protocol
+from conclave.settings import Settings
+from provider_http import Reply, ScriptedServer
 
 Fakes = dict[str, FakeModel | FunctionModel]
 
@@ -89,7 +93,13 @@ def run_server(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        http=DeadlineH11Protocol,  # as `conclave serve` runs
+    )
     server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -138,6 +148,54 @@ def serve() -> Iterator[ServeFactory]:
     for server, thread in running:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+UPSTREAM_PRESET = "faulty"
+"""The preset `serve_upstream` serves: members a, b, c and aggregator agg at the upstream."""
+
+ServeUpstream = Callable[..., str]
+
+
+@pytest.fixture
+def serve_upstream() -> Iterator[ServeUpstream]:
+    """`serve_upstream(reply, settings=None, **config changes)` starts a scripted
+    OpenAI-compatible upstream on 127.0.0.1 answering every call with `reply(request)`, and
+    conclave in front of it (the real OpenAI-compatible provider, no retries); returns
+    conclave's base URL. Everything stops after the test."""
+    with contextlib.ExitStack() as stack:
+        started: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+        def start(
+            reply: Callable[[httpx2.Request], Reply],
+            settings: ServerSettings | None = None,
+            **changes: object,
+        ) -> str:
+            upstream_url = stack.enter_context(ScriptedServer(then=reply).listening())
+            data: dict[str, object] = {
+                "name": UPSTREAM_PRESET,
+                "models": [{"id": m, "base_url": upstream_url} for m in ("a", "b", "c")],
+                "aggregator": [{"model": {"id": "agg", "base_url": upstream_url}}],
+                "iterations": 0,
+                "timeout_s": 5,
+                "grace_s": 30,
+            }
+            data.update(changes)
+            config = ConsensusConfig.model_validate(data)
+            app = create_app(
+                [(config.name, config)],
+                settings=settings or ServerSettings(_env_file=None),
+                registry=ProviderRegistry(Settings(_env_file=None, max_retries=0)),
+            )
+            server, thread, url = run_server(app)
+            started.append((server, thread))
+            return url
+
+        try:
+            yield start
+        finally:
+            for server, thread in started:
+                server.should_exit = True
+                thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from conclave.consensus.engine import ConsensusEngine
 from conclave.providers.testing import FakeModel, FunctionModel
 from conclave.server import ServerSettings
-from conclave.server.launch import open_access_warning
 from conclave.types import Message, SamplingOptions
 
 from .conftest import Served, ServeFactory, default_fakes
@@ -256,14 +255,6 @@ def test_a_key_in_a_providers_answer_is_redacted_everywhere(serve: ServeFactory)
         assert KEY not in response.text
         assert "[redacted]" in response.text
     assert answer.json()["choices"][0]["message"]["content"] == "The key is [redacted], enjoy."
-
-
-def test_serving_beyond_loopback_without_keys_is_warned_about() -> None:
-    assert open_access_warning("0.0.0.0", settings()) is not None
-    assert open_access_warning("127.0.0.1", settings()) is None
-    assert open_access_warning("::1", settings()) is None
-    assert open_access_warning("0.0.0.0", settings(api_keys=KEY)) is None
-    assert open_access_warning("0.0.0.0", settings(allow_open_access=True)) is None
 
 
 # --- a bug below the service ---------------------------------------------------------------------

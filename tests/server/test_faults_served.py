@@ -5,23 +5,18 @@ a stream cut off without an error."""
 
 from __future__ import annotations
 
+import functools
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import openai
 import pytest
-import uvicorn
 
-from conclave.config import ConsensusConfig
-from conclave.providers.registry import ProviderRegistry
-from conclave.server import ServerSettings, create_app
-from conclave.settings import Settings
-from provider_http import ModelUpstream, ScriptedServer, Streamed, answer_chunks, sse_events
+from provider_http import ModelUpstream, Streamed, answer_chunks, sse_events
 
-from .conftest import read_events, run_server
+from .conftest import ServeUpstream, read_events
 
 CHAT = {"model": "faulty", "messages": [{"role": "user", "content": "Capital of France?"}]}
 
@@ -34,37 +29,10 @@ def upstream() -> ModelUpstream:
 
 
 @pytest.fixture
-def serve(upstream: ModelUpstream) -> Iterator[Serve]:
+def serve(serve_upstream: ServeUpstream, upstream: ModelUpstream) -> Serve:
     """`serve(**config changes)` starts conclave (members a, b, c, aggregator agg, all at the
     scripted upstream) and returns its base URL; everything stops after the test."""
-    scripted = ScriptedServer(then=upstream)
-    with scripted.listening() as upstream_url:
-        started: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-        def start(**changes: object) -> str:
-            data: dict[str, object] = {
-                "name": "faulty",
-                "models": [{"id": m, "base_url": upstream_url} for m in ("a", "b", "c")],
-                "aggregator": [{"model": {"id": "agg", "base_url": upstream_url}}],
-                "iterations": 0,
-                "timeout_s": 5,
-                "grace_s": 30,
-            }
-            data.update(changes)
-            config = ConsensusConfig.model_validate(data)
-            app = create_app(
-                [(config.name, config)],
-                settings=ServerSettings(_env_file=None),
-                registry=ProviderRegistry(Settings(_env_file=None, max_retries=0)),
-            )
-            server, thread, url = run_server(app)
-            started.append((server, thread))
-            return url
-
-        yield start
-        for server, thread in started:
-            server.should_exit = True
-            thread.join(timeout=10)
+    return functools.partial(serve_upstream, upstream)
 
 
 def test_a_dead_member_is_reported_in_the_answer_then_rests_visibly(
@@ -86,8 +54,10 @@ def test_a_dead_member_is_reported_in_the_answer_then_rests_visibly(
     transcript = httpx2.get(f"{url}/v1/transcripts/{bodies[2]['conclave']['transcript_id']}").json()
     assert [r["model"] for r in transcript["rounds"][0]["responses"]] == ["a", "b", "c"]
     health = httpx2.get(url + "/health").json()
-    resting = {s["member"].split(" at ")[0]: s["state"] for s in health["members"]["faulty"]}
-    assert resting == {"a": "closed", "agg": "closed", "b": "closed", "c": "open"}
+    breakers = health["breakers"]["faulty"]
+    resting = {s["member"].split(" at ")[0]: s["state"] for s in breakers["members"]}
+    assert resting == {"a": "closed", "b": "closed", "c": "open"}
+    assert breakers["aggregator"]["state"] == "closed"
     assert 'conclave_member_resting{member="c at ' in httpx2.get(url + "/metrics").text
     client.close()
 

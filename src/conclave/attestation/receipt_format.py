@@ -49,6 +49,7 @@ from conclave.attestation.canonical import CANONICAL_FORM, CANONICAL_VERSION, ca
 from conclave.attestation.claims import TokenType
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ReceiptFormatError
+from conclave.text_files import read_user_text
 
 AttestationMode = Literal["none", "simulated", "confidential-space"]
 """Where a run says it happened: unattested, simulated TEE, or Confidential Space."""
@@ -146,11 +147,16 @@ def write_receipt_file(path: Path | str, receipt: Receipt, transcript: Transcrip
 
 def read_receipt_file(path: Path | str) -> ReceiptBundle:
     """Read a receipt bundle; ReceiptFormatError if it cannot be read as one."""
+    text = read_user_text(
+        Path(path),
+        ReceiptFormatError,
+        expected="a receipt file (JSON)",
+        missing="cannot read it: no such file",
+    )
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ReceiptFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return ReceiptBundle.from_json(data)
+        return ReceiptBundle.from_json(text)
+    except ReceiptFormatError as exc:
+        raise ReceiptFormatError(f"{path}: {exc}") from exc
 
 
 def _refuse_constant(name: str) -> float:

@@ -299,7 +299,11 @@ def _attestation_absent(receipt: Receipt, required: bool) -> Check:
         "nothing vouches for where it ran"
     )
     if required:
-        return _failed("attestation", detail)
+        return _failed(
+            "attestation",
+            f"{detail}; accepted only where unattested receipts are allowed "
+            "(`conclave verify --allow-unattested`, `require_attestation=False`)",
+        )
     return Check(name="attestation", status=CheckStatus.NOT_APPLICABLE, detail=detail)
 
 

@@ -63,13 +63,15 @@ class NoProgress:
 
 @dataclass(frozen=True)
 class JobRunSummary:
-    """What a run did: jobs given, found already done, finished now, failed now."""
+    """What a run did: jobs given, found already done, finished now, failed now, and how many
+    of the jobs found done hold a failure (still failed in the journal)."""
 
     jobs: int
     skipped: int
     finished: int
     failed: int
     elapsed_s: float
+    failed_earlier: int = 0
 
     @property
     def jobs_per_s(self) -> float:
@@ -109,7 +111,12 @@ async def run_jobs(
     sink = progress or NoProgress()
     done = journal.open()
     try:
-        todo = [job for job in jobs if not (job.key in done and still_done(job, done[job.key]))]
+        kept = {
+            job.key: done[job.key]
+            for job in jobs
+            if job.key in done and still_done(job, done[job.key])
+        }
+        todo = [job for job in jobs if job.key not in kept]
         pending = iter(todo)
         failed = 0
         started = time.perf_counter()
@@ -142,6 +149,7 @@ async def run_jobs(
             finished=len(todo),
             failed=failed,
             elapsed_s=time.perf_counter() - started,
+            failed_earlier=sum(is_failure(result) for result in kept.values()),
         )
     finally:
         journal.close()

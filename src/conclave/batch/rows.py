@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from conclave.config import format_validation_error
 from conclave.errors import ConfigError
+from conclave.prompt_checks import check_prompt, unicode_problem
 from conclave.session import conversation_from
 from conclave.text_files import (
     bad_lines_message,
@@ -131,10 +133,38 @@ def parse_row(line: str, number: int) -> BatchRow:
         raise ValueError('"messages" is empty: give at least one message')
     asked = parsed.prompt if parsed.prompt is not None else parsed.messages or []
     conversation = conversation_from(asked, system=parsed.system)
+    try:
+        check_prompt(conversation)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    fields = {name: value for name, value in data.items() if name not in _RESERVED}
+    _check_unicode(fields)
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return BatchRow(
         line=number,
         conversation=conversation,
-        fields={name: value for name, value in data.items() if name not in _RESERVED},
+        fields=fields,
         input_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
     )
+
+
+def _check_unicode(fields: dict[str, JsonValue]) -> None:
+    """ValueError naming the carried field that holds text with no UTF-8 form (a lone
+    surrogate from a JSON escape): the output row could not be written."""
+    for name, value in fields.items():
+        for text in (name, *_texts(value)):
+            problem = unicode_problem(text)
+            if problem is not None:
+                raise ValueError(f"field {name!r}: {problem}")
+
+
+def _texts(value: JsonValue) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _texts(item)

@@ -15,8 +15,10 @@ from conclave.cli import (
     config_cmds,
     evaluate,
     log,
+    mcp,
     models,
     serve,
+    strategies,
     verify,
 )
 
@@ -27,7 +29,7 @@ app = typer.Typer(
     help="Consensus Learning over LLMs: a panel answers, an aggregator synthesises, rounds refine.",
 )
 
-_GROUPS = (ask, complete, models, config_cmds, log, batch, evaluate, verify, serve)
+_GROUPS = (ask, complete, models, strategies, config_cmds, log, batch, evaluate, verify, serve, mcp)
 for _group in _GROUPS:
     _group.register(app)
 

@@ -101,14 +101,23 @@ def batch(
     finally:
         close_cli_store(store)
     _report(summary, out_path)
-    if summary.failed:
+    if summary.failed or summary.failed_earlier:
         raise typer.Exit(1)
 
 
 def _report(summary: JobRunSummary, out_path: Path) -> None:
+    """One line for the run; a failed row, from this run or kept from an earlier one, is
+    counted and points to `--retry-failed`."""
     skipped = f", {summary.skipped} already done" if summary.skipped else ""
+    if summary.failed_earlier:
+        skipped += f" ([red]{summary.failed_earlier} failed[/] earlier)"
     failed = f", [red]{summary.failed} failed[/]" if summary.failed else ""
     err.print(
         f"{summary.finished} rows in {summary.elapsed_s:.1f} s "
         f"({summary.jobs_per_s:.2f} rows/s){skipped}{failed} -> {escape(str(out_path))}"
     )
+    if summary.failed or summary.failed_earlier:
+        err.print(
+            f"{summary.failed + summary.failed_earlier} row(s) in {escape(str(out_path))} hold "
+            "an error instead of an answer: run again with --retry-failed to answer them"
+        )

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from conclave.config import ConsensusConfig, StrategyName, format_validation_error, load_config
+from conclave.consensus.strategies import strategy_names
 from conclave.errors import ConclaveError, ConfigError
 from conclave.presets import embedded_config
 from conclave.prompt_checks import check_prompt
@@ -35,6 +36,15 @@ ConfigOption = Annotated[
         "Without it, the embedded local models are used.",
     ),
 ]
+PresetConfigsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="A consensus config; repeat for more presets (one per file, the first is "
+        "`default`). Without it, the embedded local models.",
+    ),
+]
 IterationsOption = Annotated[
     int | None, typer.Option("--iterations", "-n", min=0, help="Improvement rounds.")
 ]
@@ -43,8 +53,8 @@ StrategyOption = Annotated[
     StrategyName | None,
     typer.Option(
         "--strategy",
-        help="How the panel agrees: flare (an aggregator synthesises), vote, rank, sample, "
-        "adaptive, swarm (an orchestrator plans steps for agents). Default: the config's.",
+        help=f"How the panel agrees: {', '.join(strategy_names())} (`conclave strategies` "
+        "says what each does). Default: the config's.",
     ),
 ]
 

@@ -13,12 +13,15 @@ from rich.panel import Panel as RichPanel
 from rich.table import Table
 from rich.text import Text
 
+from conclave.cli.run_text import agreement_line, decided_by_text, one_line, step_line
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
     AggregateRestarted,
+    AnswerChecked,
     ConsensusDone,
     ConsensusEvent,
+    ConversationPrepared,
     MemberAnswered,
     MemberFailed,
     RoundFinished,
@@ -28,12 +31,11 @@ from conclave.consensus.events import (
 )
 from conclave.consensus.transcript import Agreement, CallRecord, RoundRecord, Transcript
 
-_PREVIEW_CHARS = 70
-
 
 @dataclass
 class LiveView:
-    """Folds events into what the terminal shows: one row per member, the aggregate so far."""
+    """Folds events into what the terminal shows: one row per member, the calls besides them
+    (reviews, a failed aggregator), the consensus so far (as a check revised it)."""
 
     members: tuple[str, ...] = ()
     aggregator: str = ""
@@ -42,6 +44,8 @@ class LiveView:
     results: dict[str, CallRecord] = field(default_factory=dict)
     aggregate_text: str = ""
     aggregate: CallRecord | None = None
+    other_calls: tuple[CallRecord, ...] = ()
+    revised_answer: str | None = None
     agreement: Agreement | None = None
     decided_by: str = ""
     steps: dict[str, StepProgress] = field(default_factory=dict)
@@ -56,6 +60,7 @@ class LiveView:
             self.members = event.members
             self.results.clear()
             self.aggregate_text, self.aggregate = "", None
+            self.other_calls, self.revised_answer = (), None
             self.agreement, self.decided_by = None, ""
         elif isinstance(event, MemberAnswered | MemberFailed):
             self.results[event.response.model] = event.response
@@ -68,6 +73,9 @@ class LiveView:
         elif isinstance(event, AggregateFinished):
             self.aggregate = event.response
             self.decided_by = event.decided_by
+            self.other_calls = event.other_calls
+        elif isinstance(event, AnswerChecked) and event.revised:
+            self.revised_answer = event.answer
         elif isinstance(event, RoundFinished):
             self.agreement = event.record.agreement
 
@@ -80,12 +88,15 @@ class LiveView:
         table.add_column("answer", overflow="ellipsis", no_wrap=True, ratio=1)
         for name in self.members:
             table.add_row(name, *_row(self.results.get(name)))
+        for call in self.other_calls:
+            table.add_row(call.model, *_row(call))
         for name, progress in self.steps.items():
             table.add_row(name, *_step_row(progress))
         steps_done = bool(self.steps) and all(p.status != "started" for p in self.steps.values())
         if len(self.results) == len(self.members) and (self.results or steps_done):
             name = self.aggregator if self.decided_by in ("", "aggregator") else self.decided_by
-            table.add_row(name, *_row(self.aggregate, preview=self.aggregate_text))
+            row = _row(self.aggregate, preview=self.aggregate_text, text=self.revised_answer)
+            table.add_row(name, *row)
         title = f"round {self.round + 1} of at most {self.max_rounds}"
         parts: list[RenderableType] = [table]
         if self.agreement is not None:
@@ -93,14 +104,18 @@ class LiveView:
         return RichPanel(Group(*parts), title=title, title_align="left")
 
 
-def _row(record: CallRecord | None, preview: str = "") -> tuple[Text, str, str, str]:
+def _row(
+    record: CallRecord | None, preview: str = "", text: str | None = None
+) -> tuple[Text, str, str, str]:
+    """A call's status, tokens, time and answer (`text` in place of its own when given)."""
     if record is None:
-        return Text("working…", style="yellow"), "", "", _one_line(preview)
+        return Text("working…", style="yellow"), "", "", one_line(preview)
     seconds = f"{record.latency_s:.1f}s"
     if record.error is not None:
         return Text(f"failed: {record.error.type}", style="red"), "", seconds, record.error.message
     status = Text("truncated", style="yellow") if record.truncated else Text("done", style="green")
-    return status, str(record.usage.completion_tokens), seconds, _one_line(record.text)
+    shown = record.text if text is None else text
+    return status, str(record.usage.completion_tokens), seconds, one_line(shown)
 
 
 _STEP_STATUS = {
@@ -112,7 +127,7 @@ _STEP_STATUS = {
 
 def _step_row(progress: StepProgress) -> tuple[Text, str, str, str]:
     status = _STEP_STATUS.get(progress.status, Text(progress.status))
-    return status, "", "", _one_line(progress.message)
+    return status, "", "", one_line(progress.message)
 
 
 def step_name(event: StepProgress) -> str:
@@ -120,38 +135,16 @@ def step_name(event: StepProgress) -> str:
     return f"{event.step} {event.name}".strip()
 
 
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
-
-
 def round_summary(record: RoundRecord) -> str:
     """One line for a finished round: who answered, how long the consensus took, its start."""
     answered = len(record.answered)
     line = f"round {record.index + 1}: {answered}/{len(record.responses)} members answered"
     if record.aggregate is not None:
-        line += (
-            f"; consensus in {record.aggregate.latency_s:.1f}s: {_one_line(record.aggregate.text)}"
-        )
+        line += f"; consensus in {record.aggregate.latency_s:.1f}s: {one_line(record.consensus)}"
     if record.decided_by != "aggregator":
-        line += f" (decided by {record.decided_by.replace('_', ' ')})"
+        line += f" (decided by {decided_by_text(record.decided_by)})"
     if record.agreement is not None:
         line += f"; {agreement_line(record.agreement)}"
-    return line
-
-
-def agreement_line(agreement: Agreement) -> str:
-    """Agreement, who backs the answer, and the confidence, in one line."""
-    backers = ", ".join(agreement.supporters) or "no member"
-    line = (
-        f"agreement {agreement.score:.0%} · backed by {backers} · "
-        f"confidence {agreement.confidence:.0%}"
-    )
-    if len(agreement.clusters) > 1:
-        shown = " / ".join(
-            f"{_one_line(c.answer)[:24]} x{len(c.members)}" for c in agreement.clusters[:4]
-        )
-        line += f" · answers: {shown}"
     return line
 
 
@@ -162,6 +155,8 @@ async def with_live_view(events: AsyncIterator[ConsensusEvent], console: Console
         async for event in events:
             view.apply(event)
             live.update(view.render())
+            if isinstance(event, StepProgress | ConversationPrepared | AnswerChecked):
+                live.console.print(step_line(event), markup=False)
             if isinstance(event, RoundFinished):
                 live.console.print(round_summary(event.record), markup=False)
             if isinstance(event, ConsensusDone):
@@ -189,22 +184,7 @@ def _progress_line(event: ConsensusEvent, console: Console) -> None:
     elif isinstance(event, MemberFailed) and event.response.error:
         model, error = event.response.model, event.response.error
         console.print(f"round {event.round + 1}: {model} failed: {escape(error.message)}")
-    elif isinstance(event, StepProgress):
-        line = _step_line(event)
-        if line:
-            console.print(line, markup=False)
+    elif isinstance(event, StepProgress | ConversationPrepared | AnswerChecked):
+        console.print(step_line(event), markup=False)
     elif isinstance(event, RoundFinished):
         console.print(round_summary(event.record), markup=False)
-
-
-def _step_line(event: StepProgress) -> str:
-    """A step's progress in a line: its start and end with their message, each call it made."""
-    name = step_name(event)
-    call = event.call
-    if event.status == "note" and call is not None:
-        if call.error is not None:
-            return f"{name}: {call.model} failed: {call.error.message}"
-        return f"{name}: {call.model} answered in {call.latency_s:.1f}s"
-    if event.status == "note":
-        return f"{name}: {event.message}" if event.message else ""
-    return f"{name} {event.status}: {_one_line(event.message)}"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from conclave.cli.common import fail
+from conclave.cli.common import PresetConfigsOption, fail
 from conclave.errors import ConclaveError
 
 
@@ -23,15 +22,7 @@ def serve(
         int,
         typer.Option(envvar="CONCLAVE_PORT", min=1, max=65535, help="The port to listen on."),
     ] = 8080,
-    config: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--config",
-            "-c",
-            help="A consensus config; repeat for more presets (one per file, the first is "
-            "`default`). Without it, the embedded local models.",
-        ),
-    ] = None,
+    config: PresetConfigsOption = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -39,18 +30,20 @@ def serve(
         ),
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
-    allow_open_access: Annotated[
+    allow_unauthenticated: Annotated[
         bool,
         typer.Option(
-            envvar="CONCLAVE_ALLOW_OPEN_ACCESS",
-            help="Serve beyond loopback with no CONCLAVE_API_KEYS without the warning "
-            "(anyone who reaches the port can spend your models' time and keys).",
+            envvar="CONCLAVE_ALLOW_UNAUTHENTICATED",
+            help="Serve anyone who reaches the port with no CONCLAVE_API_KEYS: they can spend "
+            "your models' time and keys and read every kept run.",
         ),
     ] = False,
 ) -> None:
     """Serve the consensus over HTTP: Flare's route, an OpenAI-compatible /v1, /metrics.
 
-    Without CONCLAVE_API_KEYS on an address beyond loopback, a warning is printed at start."""
+    Closed by default: give clients keys with CONCLAVE_API_KEYS (comma-separated; they send
+    `Authorization: Bearer <key>`). Without keys the service refuses to listen beyond loopback
+    (and answers only callers on this machine) unless --allow-unauthenticated is given."""
     from conclave.server.launch import serve as serve_http
 
     try:
@@ -60,7 +53,7 @@ def serve(
             config_paths=config or [],
             workers=workers,
             access_log=access_log,
-            allow_open_access=allow_open_access,
+            allow_unauthenticated=allow_unauthenticated,
         )
     except ConclaveError as exc:
         fail(str(exc))

@@ -449,6 +449,7 @@ class _RunState:
             prepared_conversation=self.prepared_conversation,
             rounds=rounds,
             answer=last.consensus if last else "",
+            reasoning=last.reasoning if last else "",
             agreement=last.agreement if last else None,
             stop_reason=stop_reason,
             usage=sum((record.usage for record in rounds), sum(prepared, Usage())),

@@ -41,7 +41,7 @@ FLARE_AGGREGATOR_PROMPT = (
 
 
 # Short, direct prompts for small models (the embedded preset). Flare's long aggregator prompt
-# made Qwen2.5-0.5B repeat its input back; these gave direct answers (see the README).
+# made Qwen2.5-0.5B repeat its input back; these get direct answers.
 COMPACT_AGGREGATOR_CONTEXT = (
     Message(
         role="system",

@@ -70,3 +70,14 @@ class SwarmReport(Frozen):
         if not self.steps:
             return 0.0
         return max(s.finished_s for s in self.steps) - min(s.started_s for s in self.steps)
+
+    @property
+    def text(self) -> str:
+        """The report in a line, for people: the plan's size and source, how its steps went."""
+        done = sum(step.ok for step in self.steps)
+        source = {"first": "", "repaired": ", repaired", "fallback": ", the one-step fallback"}
+        count = len(self.plan.plan.steps)
+        return (
+            f"plan of {count} step{'s' if count != 1 else ''}{source[self.plan.source]}: "
+            f"{done} of {len(self.steps)} done"
+        )

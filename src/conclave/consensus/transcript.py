@@ -67,6 +67,9 @@ class CallRecord(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """Each option letter's probability as the answer's first token, when asked for (a
+    multiple-choice answer read from the options' probabilities)."""
 
     @property
     def ok(self) -> bool:
@@ -91,7 +94,22 @@ class StepNote(Frozen):
     text: str
 
 
-StepReport = Annotated[StepNote | SwarmReport, Field(discriminator="kind")]
+class AnswerFormReport(Frozen):
+    """What writing the answer in the asked form did: the form the conversation asked for
+    (letter, number, word, words, json, parts) and the text the answer was read from, kept as
+    the run's reasoning."""
+
+    kind: Literal["answer_form"] = "answer_form"
+    form: str
+    reasoning: str
+
+    @property
+    def text(self) -> str:
+        """The report in a line, for people."""
+        return f"answer written as {self.form}, the working kept as reasoning"
+
+
+StepReport = Annotated[StepNote | SwarmReport | AnswerFormReport, Field(discriminator="kind")]
 """What a step reports besides its calls. A step with a report of its own shape adds its
 model here as one more member of a union discriminated by `kind`, so that the report is
 typed in the transcript and read back from the store as what it was."""
@@ -127,7 +145,7 @@ class Agreement(Frozen):
     averaged with the supporters' mean token probability where the backend reports one.
     """
 
-    kind: Literal["letter", "number", "text", "free"]
+    kind: Literal["letter", "number", "text", "parts", "free"]
     score: float
     clusters: tuple[AnswerCluster, ...]
     unparsed: tuple[str, ...] = ()
@@ -162,6 +180,12 @@ class RoundRecord(Frozen):
         return tuple(response for response in self.responses if response.ok)
 
     @property
+    def reuses_answer(self) -> bool:
+        """Whether the consensus is an answer already counted (a member's, an earlier round's)
+        rather than a call of its own."""
+        return self.decided_by in _REUSED_ANSWER
+
+    @property
     def consensus(self) -> str:
         """The round's consensus: as revised by a check, else the aggregate's text."""
         if self.revised_answer is not None:
@@ -169,12 +193,18 @@ class RoundRecord(Frozen):
         return self.aggregate.text if self.aggregate is not None else ""
 
     @property
+    def reasoning(self) -> str:
+        """The working the consensus was read from, where it was written in an asked form."""
+        reports = [step.report for step in self.steps if step.report is not None]
+        return next((r.reasoning for r in reports if isinstance(r, AnswerFormReport)), "")
+
+    @property
     def calls(self) -> tuple[CallRecord, ...]:
         """Every model call this round made, each once: the members', the reviews and failed
         attempts, the deciding call unless it reuses an answer counted elsewhere, and the
         steps' calls."""
         calls = (*self.responses, *self.other_calls)
-        if self.aggregate is not None and self.decided_by not in _REUSED_ANSWER:
+        if self.aggregate is not None and not self.reuses_answer:
             calls = (*calls, self.aggregate)
         return (*calls, *(call for step in self.steps for call in step.calls))
 
@@ -197,6 +227,11 @@ class Transcript(Frozen):
     """The conversation the rounds were given, where a step before them rewrote it."""
     rounds: tuple[RoundRecord, ...] = ()
     answer: str = ""
+    """The consensus answer; in the form the conversation asked for (the letter only, the
+    number only, each numbered part...), when it asked for one."""
+    reasoning: str = ""
+    """The working the answer was read from, when the answer was written in an asked form out
+    of a longer text ("" when the consensus text was the answer as it stands)."""
     agreement: Agreement | None = None
     """The last round's agreement: how far the members back `answer`."""
     stop_reason: StopReason | None = None

@@ -115,7 +115,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
             raise MissingCredentialsError(MISSING_KEY_MESSAGE)
 
     def _chat_extra_body(self) -> Mapping[str, object]:
-        # OpenRouter now reports usage and cost on every answer and ignores this switch; it is
+        # OpenRouter reports usage and cost on every answer and ignores this switch; it is
         # kept so that older deployments and OpenRouter-compatible gateways still send the cost.
         return {"usage": {"include": True}}
 

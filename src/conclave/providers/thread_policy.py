@@ -4,7 +4,7 @@ llama.cpp's OpenMP workers spin while they wait at a barrier (libgomp's default,
 keeps: waiting passively made a lone call on a quiet 2-core machine 1.6x slower). Spinning is
 only safe while each worker has a core of its own. When another process takes one of the cores,
 a descheduled worker leaves its partner spinning at every barrier, and 2 threads ran 8x slower
-than 1 (README, "Embedded speed"). A call on one thread has no barriers and nothing to spin on.
+than 1 (docs/embedded.md, "Threads"). A call on one thread has no barriers and nothing to spin on.
 
 So a call gets its equal share of the budget (`ThreadBudget`: two calls at once, one thread
 each) only while the cores it would use are otherwise free, and falls back to as many threads as

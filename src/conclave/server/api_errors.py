@@ -6,8 +6,10 @@ those into these.)
 ApiError                  status, type, code, param; raised by routes and middleware
 ├── 400 invalid_json, invalid_value, prompt_too_long, too_many_messages, unsupported_parameter
 ├── 401 invalid_api_key
+├── 403 unauthenticated_access_refused (no keys configured, a caller beyond this machine)
 ├── 404 model_not_found, not_found
 ├── 405 method_not_allowed (with Allow)
+├── 408 request_timeout (the body did not arrive in time; the connection is closed)
 ├── 413 request_too_large
 ├── 429 too_many_concurrent_runs, rate_limit_exceeded (with Retry-After)
 ├── 502 quorum_not_reached, aggregator_failed (with the members' failures)
@@ -23,13 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from conclave.config import json_path
 from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.errors import ConsensusError
 from conclave.server.schemas import ErrorBody, ErrorDetail, MemberFailure
+from conclave.server.validation_messages import describe_problems
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": description}
@@ -37,6 +38,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         400: "The body is not JSON, a field is invalid or over a limit (`param` names it), "
         "or the conversation has no usable prompt",
         401: "A missing or wrong API key",
+        403: "The server has no API keys and the caller is not on its machine",
         404: "No preset of that name",
         413: "The body is larger than the limit",
         429: "The cap on concurrent runs, or the key's rate limit, is reached; see Retry-After",
@@ -92,6 +94,18 @@ def unauthorized() -> ApiError:
     )
 
 
+def local_callers_only() -> ApiError:
+    """403 for a caller beyond this machine when the server has no API keys."""
+    return ApiError(
+        403,
+        "this server has no API keys, so it answers only callers on its own machine; its "
+        "operator can set CONCLAVE_API_KEYS and give you one (sent as `Authorization: Bearer "
+        "<key>`), or start it with --allow-unauthenticated to serve anyone who reaches it",
+        type="permission_error",
+        code="unauthenticated_access_refused",
+    )
+
+
 def unknown_model(model: str, known: Sequence[str]) -> ApiError:
     return ApiError(
         404,
@@ -111,7 +125,29 @@ def not_found(what: str) -> ApiError:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+    return ApiError(
+        413,
+        f"the request body is larger than {limit} bytes",
+        code="request_too_large",
+        headers=_CLOSE,
+    )
+
+
+def body_timed_out(timeout_s: float, received: int, declared: str | None) -> ApiError:
+    """408 for a body that did not arrive whole in time (the connection is closed)."""
+    expected = f" of the {declared} its Content-Length declares" if declared else ""
+    return ApiError(
+        408,
+        f"the request body did not arrive within {timeout_s:g} s: {received} bytes came"
+        f"{expected}; send the whole body at once",
+        code="request_timeout",
+        headers=_CLOSE,
+    )
+
+
+_CLOSE = {"Connection": "close"}
+"""After an answer sent before the body was read to its end, the connection cannot carry
+another request."""
 
 
 def prompt_too_long(param: str, chars: int, limit: int) -> ApiError:
@@ -188,7 +224,9 @@ def provider_not_ready(message: str) -> ApiError:
 
 
 def consensus_failed(exc: ConsensusError) -> ApiError:
-    """502: the upstream models failed; the body names every failure of the run."""
+    """502: the upstream models failed; the body names every failure of the run. When asking
+    again now would fail the same way (every member resting), `x-should-retry: false` tells
+    OpenAI's clients not to retry (they otherwise retry a 502 by themselves)."""
     transcript = exc.transcript
     quorum = transcript is not None and transcript.stop_reason == "quorum_lost"
     return ApiError(
@@ -196,6 +234,7 @@ def consensus_failed(exc: ConsensusError) -> ApiError:
         str(exc),
         type="server_error",
         code="quorum_not_reached" if quorum else "aggregator_failed",
+        headers=None if exc.retryable else {"x-should-retry": "false"},
         transcript_id=transcript.id if transcript else None,
         failures=failures_of(transcript) if transcript else (),
     )
@@ -221,30 +260,28 @@ def aggregate_broken_off(failed: CallRecord, transcript: Transcript) -> ApiError
 def failures_of(transcript: Transcript) -> tuple[MemberFailure, ...]:
     """Every failed call of a run (members and aggregator), in order."""
     return tuple(
-        MemberFailure(
-            model=call.model, round=index, type=call.error.type, message=call.error.message
-        )
-        for index, call in transcript.calls()
-        if call.error is not None
+        failure_of(index, call) for index, call in transcript.calls() if call.error is not None
     )
 
 
-def invalid_body(exc: RequestValidationError | ValidationError) -> ApiError:
-    """400 naming the first bad field (every problem is listed in the message), or saying
-    that the body is not JSON at all."""
-    errors = exc.errors()
-    if any(error["type"] == "json_invalid" for error in errors):
-        return ApiError(400, "the request body is not valid JSON", code="invalid_json")
-    problems = []
-    first_param: str | None = None
-    for error in errors:
-        location = tuple(part for part in error["loc"] if part != "body")
-        param = json_path(location).removeprefix("$").removeprefix(".") or "body"
-        first_param = first_param or param
-        problems.append(f"{param}: {error['msg']}")
+def failure_of(round_index: int, call: CallRecord) -> MemberFailure:
+    """A failed call, as error bodies and summaries list it."""
+    assert call.error is not None
+    return MemberFailure(
+        model=call.model, round=round_index, type=call.error.type, message=call.error.message
+    )
+
+
+def invalid_request(errors: Sequence[ErrorDetails]) -> ApiError:
+    """400 for a request that is JSON (or a query) but not a valid one: every problem in the
+    caller's words, the first one's param and code."""
+    problems = describe_problems(errors)
+    if not problems:
+        return ApiError(400, "the request is not valid", code="invalid_value")
+    first = problems[0]
     return ApiError(
         400,
-        "; ".join(problems) or "the request body is not valid",
-        code="invalid_value",
-        param=first_param,
+        " ".join(problem.message for problem in problems),
+        code=first.code,
+        param=first.param,
     )

@@ -3,35 +3,40 @@ providers, limits, metrics registry and transcript store); nothing is shared bet
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from conclave.attestation.receipts import Attester, attester_from_settings
 from conclave.config import ConsensusConfig
+from conclave.presets import load_presets
 from conclave.providers.registry import ProviderRegistry
 from conclave.redaction import known_secrets
 from conclave.server.api_errors import (
     ApiError,
-    invalid_body,
+    invalid_request,
     method_not_allowed,
     not_found,
     too_large,
 )
-from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.catalog import build_catalog
+from conclave.server.connections import DEADLINES_STATE, ConnectionDeadlines
+from conclave.server.docs_routes import DOCS_PATHS, OPENAPI_PATH, docs_router
 from conclave.server.events_route import events_router
 from conclave.server.flare_routes import FLARE_PREFIX, flare_router
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.middleware import (
-    ApiKeyGate,
-    BodyLimit,
+    AccessGate,
+    BodyIntake,
     ErrorGuard,
     KeyRateLimit,
     RateLimits,
@@ -41,6 +46,7 @@ from conclave.server.openai_routes import openai_router
 from conclave.server.ops_routes import HEALTH_PATH, ops_router
 from conclave.server.responses import TRANSCRIPT_HEADER, error_response
 from conclave.server.runs import ConsensusService, RunSlots
+from conclave.server.schemas import ChatCompletionRequest, ConsensusStreamRequest, FlareChatRequest
 from conclave.server.security import KeyChecker, Redactor
 from conclave.server.service_settings import ServerSettings
 from conclave.server.transcript_routes import ReceiptDesk, transcript_router
@@ -48,6 +54,12 @@ from conclave.server.transcript_store import MemoryTranscriptStore, TranscriptSt
 from conclave.server.web import WEB_PATHS, web_router
 from conclave.settings import Settings
 from conclave.store import StoreSettings, open_run_store
+
+OPEN_PATHS = (HEALTH_PATH, *WEB_PATHS, *DOCS_PATHS)
+"""Served without an API key: liveness, the page's files and the API docs (no data in any)."""
+
+REQUEST_BODIES = (ChatCompletionRequest, ConsensusStreamRequest, FlareChatRequest)
+"""The bodies the routes read themselves, documented in the OpenAPI schema's components."""
 
 API_DESCRIPTION = """\
 Consensus Learning over LLMs: a panel of models answers in parallel, an aggregator synthesises
@@ -57,7 +69,9 @@ one answer, improvement rounds refine it.
 * `POST /api/routes/chat/`: Flare AI Consensus's route, unchanged for its clients.
 * `POST /v1/consensus/stream`: every member's answer and every round as server-sent events.
 
-With `CONCLAVE_API_KEYS` set, every route but `/health` needs `Authorization: Bearer <key>`.
+With `CONCLAVE_API_KEYS` set, every route but `/health`, the page and these docs needs
+`Authorization: Bearer <key>` ("Authorize" above takes it). Without keys the service answers
+only callers on its own machine, unless it was started with `--allow-unauthenticated`.
 """
 
 
@@ -83,7 +97,7 @@ def create_app(
     metrics = ServiceMetrics()
     redact = Redactor(_secrets(settings, providers, [config for _, config in named_configs]))
     owns_store = store is None
-    runs_kept = store or _default_store(settings, providers.settings, redact)
+    runs_kept = store or _default_store(settings, providers.settings)
     service = ConsensusService(
         catalog=catalog,
         slots=RunSlots(settings.max_concurrent_runs, settings.retry_after_s, metrics),
@@ -92,10 +106,16 @@ def create_app(
         redact=redact,
     )
 
+    deadlines = ConnectionDeadlines(
+        request_head_timeout_s=settings.request_head_timeout_s,
+        response_write_timeout_s=settings.response_write_timeout_s,
+        metrics=metrics,
+    )
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, ConnectionDeadlines]]:
         try:
-            yield
+            yield {DEADLINES_STATE: deadlines}  # for DeadlineH11Protocol
         finally:
             if owns_registry:
                 await providers.aclose()
@@ -107,8 +127,9 @@ def create_app(
         version=_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
+        openapi_url=OPENAPI_PATH,
     )
     app.include_router(openai_router(service, settings))
     app.include_router(flare_router(service, settings))
@@ -117,10 +138,17 @@ def create_app(
     desk = ReceiptDesk(attester or attester_from_settings(providers.settings), runs_kept)
     app.include_router(transcript_router(service, desk))
     app.include_router(web_router())
+    app.include_router(docs_router(app.title))
     _install_error_handlers(app, redact, settings.max_body_bytes)
 
     # add_middleware puts each one outside the ones before it: this is innermost first.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, redact=redact)
+    app.add_middleware(
+        BodyIntake,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.request_body_timeout_s,
+        redact=redact,
+        metrics=metrics,
+    )
     if settings.rate_limit_per_minute:
         app.add_middleware(
             KeyRateLimit,
@@ -129,10 +157,11 @@ def create_app(
             open_paths=(HEALTH_PATH,),
         )
     app.add_middleware(
-        ApiKeyGate,
+        AccessGate,
         keys=KeyChecker(key.get_secret_value() for key in settings.api_keys),
         redact=redact,
-        open_paths=(HEALTH_PATH, *WEB_PATHS),
+        open_paths=OPEN_PATHS,
+        allow_unauthenticated=settings.allow_unauthenticated,
     )
     if settings.cors_origins:
         any_origin = "*" in settings.cors_origins
@@ -149,13 +178,16 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(ErrorGuard, redact=redact)
     app.state.service = service
-    app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
+    keyed_paths = OPEN_PATHS if settings.api_keys else None
+    app.openapi = lambda: _openapi_without_422(app, keyed_paths)  # type: ignore[method-assign]
     return app
 
 
-def _openapi_without_422(app: FastAPI) -> dict[str, object]:
-    """FastAPI's schema, less the 422 it documents on every route: invalid bodies are 400s
-    here, as OpenAI answers them (ERROR_RESPONSES documents those)."""
+def _openapi_without_422(app: FastAPI, open_paths: Collection[str] | None) -> dict[str, object]:
+    """FastAPI's schema, less the 422 it documents on every route (invalid bodies are 400s
+    here, as OpenAI answers them; ERROR_RESPONSES documents those), with the request bodies
+    the routes read themselves (see `json_body`) and, when the service has API keys, the
+    bearer scheme every route but `open_paths` needs."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -167,11 +199,31 @@ def _openapi_without_422(app: FastAPI) -> dict[str, object]:
         for operations in paths.values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)
-        schemas = schema.get("components", {}).get("schemas", {})
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        _, bodies = models_json_schema(
+            [(model, "validation") for model in REQUEST_BODIES],
+            ref_template="#/components/schemas/{model}",
+        )
+        schemas.update(bodies.get("$defs", {}))
+        if open_paths is not None:
+            _declare_bearer_keys(schema, open_paths)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _declare_bearer_keys(schema: dict[str, Any], open_paths: Collection[str]) -> None:
+    """Every operation needs a bearer key but those of `open_paths` (Swagger UI's "Authorize"
+    then sends it)."""
+    schema["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "A CONCLAVE_API_KEYS key"}
+    }
+    schema["security"] = [{"bearer": []}]
+    for path, operations in schema.get("paths", {}).items():
+        if path in open_paths:
+            for operation in operations.values():
+                operation["security"] = []
 
 
 def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int) -> None:
@@ -184,7 +236,7 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
 
     async def on_invalid_body(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return respond(request, invalid_body(exc))
+        return respond(request, invalid_request(exc.errors()))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -193,8 +245,6 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
         elif exc.status_code == 405:
             allow = (exc.headers or {}).get("Allow", "")
             error = method_not_allowed(request.method, request.url.path, allow)
-        elif exc.status_code == 400:  # a body Starlette could not read as JSON at all
-            error = ApiError(400, "the request body is not valid JSON", code="invalid_json")
         elif exc.status_code == 413:
             error = too_large(max_body_bytes)
         else:
@@ -206,14 +256,17 @@ def _install_error_handlers(app: FastAPI, redact: Redactor, max_body_bytes: int)
     app.add_exception_handler(HTTPException, on_http_error)
 
 
-def _default_store(settings: ServerSettings, core: Settings, redact: Redactor) -> TranscriptStore:
-    """The run store the environment names (`CONCLAVE_STORE_*`), or memory when disabled."""
+def _default_store(settings: ServerSettings, core: Settings) -> TranscriptStore:
+    """The run store the environment names (`CONCLAVE_STORE_*`), or memory when disabled.
+
+    The service hands it only transcripts it has redacted already (see `runs.ConsensusRun`),
+    so the store does not scan them for secrets a second time."""
     store_settings = StoreSettings()
     if not store_settings.enabled:
         return MemoryTranscriptStore(
             settings.transcripts_kept, max_bytes=settings.transcripts_max_bytes
         )
-    return open_run_store(home=core.home, settings=store_settings, redact=redact)
+    return open_run_store(home=core.home, settings=store_settings)
 
 
 def prepare_store() -> None:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from conclave.config import ConsensusConfig, load_config
+from conclave.config import ConsensusConfig
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.panel import Panel
 from conclave.consensus.strategies import strategy_names
 from conclave.errors import ConfigError, MissingCredentialsError
-from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.api_errors import unknown_model
 from conclave.session import Consensus
@@ -112,19 +110,6 @@ def build_catalog(
         check_credentials(name, consensus.panel, registry.settings)
         presets.append(Preset(name=name, consensus=consensus))
     return PresetCatalog(presets)
-
-
-def load_presets(paths: Sequence[Path]) -> list[tuple[str, ConsensusConfig]]:
-    """One preset per config file, named by its `name` field or else by the file's stem;
-    with no file, the embedded preset."""
-    if not paths:
-        config = embedded_config()
-        return [(config.name, config)]
-    named = []
-    for path in paths:
-        config = load_config(path)
-        named.append((config.name if config.name != DEFAULT_ALIAS else path.stem, config))
-    return named
 
 
 def check_credentials(name: str, panel: Panel, settings: Settings) -> None:

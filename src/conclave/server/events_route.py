@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from conclave.consensus.events import ConsensusEvent
 from conclave.server.api_errors import ERROR_RESPONSES, ApiError
+from conclave.server.json_body import body_openapi, json_body
 from conclave.server.responses import error_json
 from conclave.server.runs import ConsensusRun, ConsensusService
 from conclave.server.schemas import ConsensusStreamRequest
@@ -35,8 +37,11 @@ def events_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             **ERROR_RESPONSES,
         },
         summary="Every event of a consensus run",
+        openapi_extra=body_openapi(ConsensusStreamRequest),
     )
-    async def consensus_stream(body: ConsensusStreamRequest) -> Response:
+    async def consensus_stream(
+        body: Annotated[ConsensusStreamRequest, Depends(json_body(ConsensusStreamRequest))],
+    ) -> Response:
         """Members' answers, failures, aggregate tokens and rounds, as they happen."""
         conversation = [message.to_message() for message in body.messages]
         check_conversation(

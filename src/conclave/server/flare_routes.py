@@ -5,11 +5,14 @@ Errors carry Flare's `detail` beside OpenAI's `error` object."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from conclave.server.api_errors import ERROR_RESPONSES
 from conclave.server.catalog import DEFAULT_ALIAS
+from conclave.server.json_body import body_openapi, json_body
 from conclave.server.response_bodies import flare_response
 from conclave.server.responses import TRANSCRIPT_HEADER, json_response
 from conclave.server.runs import ClientGoneError, ConsensusService, unless_disconnected
@@ -31,9 +34,13 @@ def flare_router(service: ConsensusService, settings: ServerSettings) -> APIRout
         response_model=FlareChatResponse,
         responses=ERROR_RESPONSES,
         summary="Flare AI Consensus chat",
+        openapi_extra=body_openapi(FlareChatRequest),
     )
     @router.post("/api/routes/chat", include_in_schema=False)
-    async def flare_chat(body: FlareChatRequest, request: Request) -> Response:
+    async def flare_chat(
+        request: Request,
+        body: Annotated[FlareChatRequest, Depends(json_body(FlareChatRequest))],
+    ) -> Response:
         """Run the default preset on Flare's system and user messages."""
         conversation = conversation_from(body.user_message, system=body.system_message or None)
         check_conversation(

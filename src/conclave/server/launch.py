@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,12 +22,14 @@ from uvicorn.supervisors import Multiprocess
 
 from conclave.config import ConsensusConfig, format_validation_error
 from conclave.errors import ConfigError
+from conclave.presets import load_presets
 from conclave.providers.readiness import check_embedded_models
 from conclave.providers.registry import ProviderRegistry
 from conclave.server.app import create_app, prepare_store
-from conclave.server.catalog import build_catalog, load_presets
+from conclave.server.catalog import build_catalog
+from conclave.server.connections import DeadlineH11Protocol
 from conclave.server.metrics import MULTIPROCESS_VARIABLE
-from conclave.server.security import Redactor
+from conclave.server.security import Redactor, is_loopback
 from conclave.server.service_settings import ServerSettings
 from conclave.settings import Settings
 
@@ -47,25 +47,30 @@ def serve(
     workers: int = 1,
     access_log: bool = True,
     log_level: str = "info",
-    allow_open_access: bool = False,
+    allow_unauthenticated: bool = False,
 ) -> None:
-    """Build the app (failing fast on any configuration problem) and serve it until stopped;
-    warn at start when anyone who reaches `host` could use it (see `open_access_warning`).
+    """Build the app (failing fast on any configuration problem) and serve it until stopped.
+    Refuses (ConfigError) to serve beyond loopback with no API keys unless
+    `allow_unauthenticated` (see `unauthenticated_refusal`).
 
     With `workers > 1`, uvicorn runs that many processes on one socket, each with its own app
     built from the same files; Prometheus metrics are then summed across them (through
     prometheus_client's multiprocess mode) and runs are kept in the one store they share,
     while the cap on concurrent runs is per process."""
     settings = load_server_settings()
+    if allow_unauthenticated:
+        # The flag opens the gate as the variable does, here and in every worker process.
+        os.environ["CONCLAVE_ALLOW_UNAUTHENTICATED"] = "1"
+        settings = settings.model_copy(update={"allow_unauthenticated": True})
     configs = load_presets(config_paths)
     models_dir = Settings().models_dir
     for name, preset_config in configs:
         check_embedded_models(preset_config, models_dir, source=f"preset {name!r}")
-    warning = open_access_warning(host, settings)
-    if warning is not None and not allow_open_access:
-        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+    refusal = unauthenticated_refusal(host, settings, allow_unauthenticated)
     if workers == 1:
         app = create_app(configs, settings=settings)
+        if refusal is not None:
+            raise ConfigError(refusal)
         config = _uvicorn_config(app, host, port, 1, access_log, log_level)
         # uvicorn.Config has set up uvicorn's loggers; the filter goes on their handlers.
         install_redaction(app.state.service.redact)
@@ -74,6 +79,8 @@ def serve(
         return
     _check_presets(configs)
     prepare_store()
+    if refusal is not None:
+        raise ConfigError(refusal)
     metrics_dir = tempfile.mkdtemp(prefix="conclave-metrics-")
     os.environ[CONFIGS_VARIABLE] = json.dumps([str(path.resolve()) for path in config_paths])
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
@@ -87,27 +94,20 @@ def serve(
 WORKER_APP = "conclave.server.launch:worker_app"
 
 
-def open_access_warning(host: str, settings: ServerSettings) -> str | None:
-    """What to warn about when anyone who can reach `host` may spend the models' time and
-    keys: no API keys, and an address beyond loopback. None when that is not the case, or
-    when `CONCLAVE_ALLOW_OPEN_ACCESS` says it is meant."""
-    if settings.api_keys or settings.allow_open_access or _is_loopback(host):
+def unauthenticated_refusal(host: str, settings: ServerSettings, allowed: bool) -> str | None:
+    """Why the service must not start on `host`: anyone who reaches it could spend the models'
+    time and keys and read every kept run, with no API key. None when keys are set, the
+    address is loopback, or the operator allowed unauthenticated access (`allowed`, or
+    `CONCLAVE_ALLOW_UNAUTHENTICATED`)."""
+    if settings.api_keys or allowed or settings.allow_unauthenticated or is_loopback(host):
         return None
     return (
-        f"serving on {host} with no API keys: anyone who can reach this address can run "
-        "consensus on your models and keys. Set CONCLAVE_API_KEYS (and "
-        "CONCLAVE_RATE_LIMIT_PER_MINUTE), serve on 127.0.0.1, or set "
-        "CONCLAVE_ALLOW_OPEN_ACCESS=1 if this is meant."
+        f"refusing to serve on {host} with no API keys: anyone who can reach this address "
+        "could run consensus on your models and keys and read every kept run. Set "
+        "CONCLAVE_API_KEYS (comma-separated keys of at least 8 characters; clients send one "
+        "as `Authorization: Bearer <key>`), serve on 127.0.0.1, or pass "
+        "--allow-unauthenticated (CONCLAVE_ALLOW_UNAUTHENTICATED=1) if that is meant."
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def _uvicorn_config(
@@ -125,6 +125,7 @@ def _uvicorn_config(
         proxy_headers=True,
         backlog=4096,
         timeout_graceful_shutdown=30,
+        http=DeadlineH11Protocol,
     )
 
 

@@ -3,16 +3,19 @@
 - `ErrorGuard`: an exception that escapes a route becomes a 500 with an error id; the log gets
   one line (type and redacted message), never a traceback, never a key;
 - `RequestMetrics`: counts requests and their latency by route template;
-- `ApiKeyGate`: 401 without a valid bearer key (when keys are configured), except `/health`
-  and CORS preflights;
+- `AccessGate`: 401 without a valid bearer key when keys are configured; with none, 403 for
+  callers beyond this machine unless unauthenticated access is allowed (`/health`, the page,
+  the API docs and CORS preflights stay open); marks each request trusted or not;
 - `KeyRateLimit`: 429 with Retry-After for a key (or client address) over its request rate;
-- `BodyLimit`: 413 for a body over the limit, by Content-Length or as it streams in.
+- `BodyIntake`: reads the whole body before the app: 413 over the size limit (by
+  Content-Length, or as it streams in), 408 when it has not all arrived in time.
 
 All are plain ASGI (no BaseHTTPMiddleware), so a streamed response passes through untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -21,13 +24,19 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conclave.server.api_errors import internal_error, rate_limited, too_large, unauthorized
+from conclave.server.api_errors import (
+    body_timed_out,
+    internal_error,
+    local_callers_only,
+    rate_limited,
+    too_large,
+    unauthorized,
+)
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.responses import error_response
-from conclave.server.security import KeyChecker, bearer_token
+from conclave.server.security import KeyChecker, bearer_token, is_loopback
 
 log = logging.getLogger("conclave.server")
 
@@ -91,29 +100,57 @@ class RequestMetrics:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.request_seconds.labels(method, template).observe(
-                time.perf_counter() - started
-            )
+            metrics = self.metrics
+            metrics.labelled(metrics.requests, method, template, str(status)).inc()
+            elapsed = time.perf_counter() - started
+            metrics.labelled(metrics.request_seconds, method, template).observe(elapsed)
 
 
-class ApiKeyGate:
+TRUSTED = "conclave_trusted"
+"""Set in each request's state by AccessGate: whether the caller may see more than what the
+open routes show anyone (`/health`'s details)."""
+
+
+def caller_trusted(scope: Scope) -> bool:
+    """Whether AccessGate found this request's caller trusted (a valid key, or no keys needed)."""
+    return bool(scope.get("state", {}).get(TRUSTED, False))
+
+
+class AccessGate:
     def __init__(
-        self, app: ASGIApp, keys: KeyChecker, redact: Redact, open_paths: Collection[str]
+        self,
+        app: ASGIApp,
+        keys: KeyChecker,
+        redact: Redact,
+        open_paths: Collection[str],
+        *,
+        allow_unauthenticated: bool,
     ) -> None:
         self.app = app
         self.keys = keys
         self.redact = redact
         self.open_paths = frozenset(open_paths)
+        self.allow_unauthenticated = allow_unauthenticated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys.enabled or self._is_open(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self.keys.accepts(bearer_token(_header(scope, b"authorization"))):
-            await error_response(unauthorized(), self.redact)(scope, receive, send)
+        trusted = self._trusted(scope)
+        scope.setdefault("state", {})[TRUSTED] = trusted
+        if trusted or self._is_open(scope):
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        error = unauthorized() if self.keys.enabled else local_callers_only()
+        await error_response(error, self.redact)(scope, receive, send)
+
+    def _trusted(self, scope: Scope) -> bool:
+        if self.keys.enabled:
+            return self.keys.accepts(bearer_token(_header(scope, b"authorization")))
+        if self.allow_unauthenticated:
+            return True
+        client = scope.get("client")
+        return client is not None and is_loopback(client[0])
 
     def _is_open(self, scope: Scope) -> bool:
         if scope["path"] in self.open_paths:
@@ -191,11 +228,20 @@ def _caller(scope: Scope) -> str:
     return "address:" + (client[0] if client else "unknown")
 
 
-class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, redact: Redact) -> None:
+class BodyIntake:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float,
+        redact: Redact,
+        metrics: ServiceMetrics,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
         self.redact = redact
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -205,19 +251,39 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await error_response(too_large(self.max_bytes), self.redact)(scope, receive, send)
             return
+        chunks: list[bytes] = []
         received = 0
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client hung up before its body was whole
+                    chunk = message.get("body", b"")
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        error = too_large(self.max_bytes)
+                        await error_response(error, self.redact)(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            self.metrics.timeouts.labels("request_body").inc()
+            error = body_timed_out(self.timeout_s, received, declared)
+            await error_response(error, self.redact)(scope, receive, send)
+            return
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        handed = False
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # FastAPI re-raises HTTPException from body reading; the app maps it.
-                    raise HTTPException(413)
-            return message
+        async def replay() -> Message:
+            nonlocal handed
+            if handed:
+                return await receive()  # only the disconnect is left to come
+            handed = True
+            return whole
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, replay, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

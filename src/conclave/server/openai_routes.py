@@ -9,21 +9,26 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
+from conclave.consensus.forms import asks_for_a_form
 from conclave.consensus.transcript import Transcript
-from conclave.server.api_errors import (
-    ERROR_RESPONSES,
-    ApiError,
-    aggregate_broken_off,
-    unsupported_parameter,
-)
-from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES, Preset
+from conclave.server.api_errors import ERROR_RESPONSES, ApiError, aggregate_broken_off
+from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES
+from conclave.server.chat_options import chat_options
+from conclave.server.json_body import body_openapi, json_body
 from conclave.server.openai_stream import DONE, ChunkWriter, FinalAnswerText
-from conclave.server.response_bodies import chat_completion, completion_id, finish_reason
+from conclave.server.response_bodies import (
+    chat_completion,
+    completion_id,
+    consensus_summary,
+    finish_reason,
+)
 from conclave.server.response_format import AnswerFormat, conform
 from conclave.server.responses import TRANSCRIPT_HEADER, error_json, json_response
 from conclave.server.runs import (
@@ -33,13 +38,7 @@ from conclave.server.runs import (
     Finisher,
     unless_disconnected,
 )
-from conclave.server.schemas import (
-    ChatCompletion,
-    ChatCompletionRequest,
-    ModelCard,
-    ModelList,
-    TextFormat,
-)
+from conclave.server.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 from conclave.server.security import check_conversation
 from conclave.server.service_settings import ServerSettings
 from conclave.server.sse import EventStreamResponse, data_frame, frames_with_keepalives
@@ -57,26 +56,43 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
             **ERROR_RESPONSES,
         },
         summary="Chat completion by consensus",
+        openapi_extra=body_openapi(ChatCompletionRequest),
     )
-    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    async def chat_completions(
+        request: Request,
+        body: Annotated[ChatCompletionRequest, Depends(json_body(ChatCompletionRequest))],
+    ) -> Response:
         """The consensus of the preset named by `model`, as one chat completion.
 
         With `stream: true` the final round's aggregate is streamed as `chat.completion.chunk`
         events ending in `data: [DONE]`; `stream_options.include_usage` adds the run's token
-        totals in a last chunk. Sampling options in the body are ignored: the preset sets them.
+        totals in a last chunk. The sampling options (`max_tokens`, `temperature`, `top_p`,
+        `seed`, `stop`, the penalties) apply to every model call of the run; an option a
+        consensus cannot honour is refused with a 400.
         """
-        refuse_tools(body)
-        answer_format = requested_format(body)
+        options = chat_options(body)
         conversation = [message.to_message() for message in body.messages]
         check_conversation(
             conversation, max_chars=settings.max_prompt_chars, max_messages=settings.max_messages
         )
-        finish = _conformer(answer_format) if answer_format is not None else None
-        run = await service.start(body.model, conversation, stream=body.stream, finish=finish)
-        if body.stream:
-            include_usage = body.stream_options is not None and body.stream_options.include_usage
+        finish = _conformer(options.answer_format) if options.answer_format is not None else None
+        run = await service.start(
+            body.model,
+            conversation,
+            stream=options.stream,
+            finish=finish,
+            sampling=options.sampling,
+            keep=options.keep,
+        )
+        if options.stream:
             return EventStreamResponse(
-                _chunks(run, service, settings.keepalive_s, include_usage=include_usage),
+                _chunks(
+                    run,
+                    service,
+                    settings.keepalive_s,
+                    include_usage=options.include_usage,
+                    asks_form=asks_for_a_form(conversation),
+                ),
                 on_close=run.aclose,
             )
         try:
@@ -118,66 +134,47 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
     return router
 
 
-def refuse_tools(body: ChatCompletionRequest) -> None:
-    """A consensus answers in text: asking for tool calls is refused, never silently ignored."""
-    if body.tools or body.functions:
-        param = "tools" if body.tools else "functions"
-        raise unsupported_parameter(
-            param, "tool calling is not supported by a consensus; send the request without it"
-        )
-    for param, choice in (("tool_choice", body.tool_choice), ("function_call", body.function_call)):
-        if choice is not None and choice != "none":
-            raise unsupported_parameter(
-                param, "tool calling is not supported by a consensus; leave it out or send `none`"
-            )
-
-
-def requested_format(body: ChatCompletionRequest) -> AnswerFormat | None:
-    """The JSON format the answer must have, or None for text; 400 when it cannot be given."""
-    requested = body.response_format
-    if requested is None or isinstance(requested, TextFormat):
-        return None
-    if body.stream:
-        raise unsupported_parameter(
-            "response_format",
-            f"{requested.type} cannot be streamed (the answer is checked, and may be rewritten, "
-            "once the consensus is complete): send `stream: false`",
-        )
-    return AnswerFormat(requested)
-
-
-def _conformer(answer_format: AnswerFormat) -> Callable[[Preset], Finisher]:
-    def for_preset(preset: Preset) -> Finisher:
-        aggregator = preset.engine.panel.aggregator
-        spec = preset.config
-        timeout_s = spec.aggregator_spec.model.timeout_s or spec.timeout_s
+def _conformer(answer_format: AnswerFormat) -> Callable[[ConsensusEngine], Finisher]:
+    def for_engine(engine: ConsensusEngine) -> Finisher:
+        aggregator = engine.panel.aggregator
+        config = engine.config
+        timeout_s = config.aggregator_spec.model.timeout_s or config.timeout_s
 
         async def finish(transcript: Transcript) -> Transcript:
             return await conform(transcript, answer_format, aggregator, timeout_s)
 
         return finish
 
-    return for_preset
+    return for_engine
 
 
 async def _chunks(
-    run: ConsensusRun, service: ConsensusService, keepalive_s: float, *, include_usage: bool
+    run: ConsensusRun,
+    service: ConsensusService,
+    keepalive_s: float,
+    *,
+    include_usage: bool,
+    asks_form: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The stream of one run: role chunk, the final answer's pieces, finish, usage, [DONE].
     A failure after the stream opened is sent as an OpenAI error object, then the stream ends."""
     writer = ChunkWriter(
         completion_id(run.run_id), int(time.time()), run.preset.name, include_usage=include_usage
     )
-    answer = FinalAnswerText()
+    answer = FinalAnswerText(asks_form=asks_form)
 
     def render(event: ConsensusEvent) -> Iterator[bytes]:
+        working = answer.reasoning_of(event)
+        if working:
+            yield writer.reasoning(working)
         text = answer.text_of(event)
         if text:
             yield writer.content(text)
         if isinstance(event, ConsensusDone):
             if answer.broken_off is not None:
                 raise aggregate_broken_off(answer.broken_off, event.transcript)
-            yield writer.finish(finish_reason(event.transcript))
+            summary = consensus_summary(event.transcript, run.preset)
+            yield writer.finish(finish_reason(event.transcript), summary)
             if include_usage:
                 yield writer.usage(event.transcript.usage)
 

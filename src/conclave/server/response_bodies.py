@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 from conclave.consensus.panel import panel_member_of
-from conclave.consensus.transcript import Transcript
-from conclave.server.api_errors import failures_of
+from conclave.consensus.transcript import CallRecord, Transcript
+from conclave.server.api_errors import failure_of
 from conclave.server.catalog import Preset
 from conclave.server.schemas import (
+    FALLBACKS,
     AssistantMessage,
     ChatCompletion,
     Choice,
     ConsensusSummary,
+    FallbackSummary,
     FlareChatResponse,
+    MemberFailure,
     MemberSummary,
     UsageBody,
 )
@@ -21,29 +24,28 @@ from conclave.types import Usage
 
 def consensus_summary(transcript: Transcript, preset: Preset) -> ConsensusSummary:
     """Per member: answers, failures and tokens over every round; and the run's totals."""
-    failures = failures_of(transcript)
-    members = []
     labels = set(preset.members)
-    for label in preset.members:
-        calls = [
-            call
-            for _, call in transcript.calls()
-            if call.role == "member" and panel_member_of(call.model, labels) == label
-        ]
-        members.append(
-            MemberSummary(
-                model=label,
-                answered=sum(1 for call in calls if call.ok),
-                failed=sum(1 for call in calls if not call.ok),
-                failures=tuple(
-                    failure
-                    for failure in failures
-                    if panel_member_of(failure.model, labels) == label
-                ),
-                prompt_tokens=sum(call.usage.prompt_tokens for call in calls),
-                completion_tokens=sum(call.usage.completion_tokens for call in calls),
-            )
+    calls: dict[str, list[CallRecord]] = {label: [] for label in preset.members}
+    failures: dict[str, list[MemberFailure]] = {label: [] for label in preset.members}
+    for index, call in transcript.calls():
+        member = panel_member_of(call.model, labels)
+        if member is None:
+            continue
+        if call.role == "member":
+            calls[member].append(call)
+        if call.error is not None:
+            failures[member].append(failure_of(index, call))
+    members = tuple(
+        MemberSummary(
+            model=label,
+            answered=sum(1 for call in calls[label] if call.ok),
+            failed=sum(1 for call in calls[label] if not call.ok),
+            failures=tuple(failures[label]),
+            prompt_tokens=sum(call.usage.prompt_tokens for call in calls[label]),
+            completion_tokens=sum(call.usage.completion_tokens for call in calls[label]),
         )
+        for label in preset.members
+    )
     return ConsensusSummary(
         transcript_id=transcript.id,
         preset=preset.name,
@@ -52,10 +54,28 @@ def consensus_summary(transcript: Transcript, preset: Preset) -> ConsensusSummar
         stop_reason=transcript.stop_reason,
         decided_by=transcript.rounds[-1].decided_by if transcript.rounds else None,
         agreement=transcript.agreement,
-        members=tuple(members),
+        fallbacks=fallbacks_of(transcript),
+        members=members,
         aggregator=preset.aggregator,
         cost_usd=transcript.usage.cost_usd,
         duration_s=round(transcript.duration_s, 4),
+    )
+
+
+def fallbacks_of(transcript: Transcript) -> tuple[FallbackSummary, ...]:
+    """Every round a fallback decided, with the combiner calls that did not."""
+    return tuple(
+        FallbackSummary(
+            round=record.index,
+            decided_by=record.decided_by,
+            failed=tuple(
+                failure_of(record.index, call)
+                for call in record.other_calls
+                if call.role == "aggregator" and call.error is not None
+            ),
+        )
+        for record in transcript.rounds
+        if record.decided_by in FALLBACKS
     )
 
 
@@ -83,7 +103,9 @@ def chat_completion(transcript: Transcript, preset: Preset) -> ChatCompletion:
         model=preset.name,
         choices=(
             Choice(
-                message=AssistantMessage(content=transcript.answer),
+                message=AssistantMessage(
+                    content=transcript.answer, reasoning_content=transcript.reasoning or None
+                ),
                 finish_reason=finish_reason(transcript),
             ),
         ),

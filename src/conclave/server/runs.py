@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
+from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
@@ -21,6 +22,7 @@ from conclave.consensus.events import (
     ConsensusEvent,
     RunStarted,
 )
+from conclave.consensus.health import member_key
 from conclave.consensus.transcript import Transcript
 from conclave.errors import (
     ConclaveError,
@@ -38,6 +40,7 @@ from conclave.server.api_errors import (
 )
 from conclave.server.catalog import Preset, PresetCatalog
 from conclave.server.metrics import ServiceMetrics
+from conclave.server.request_sampling import RequestSampling, SampledEngines
 from conclave.server.security import Redactor
 from conclave.server.transcript_store import TranscriptStore
 from conclave.types import Message
@@ -105,6 +108,7 @@ class ConsensusService:
         self.store = store
         self.metrics = metrics
         self.redact = redact
+        self.sampled = SampledEngines()
 
     async def start(
         self,
@@ -112,19 +116,24 @@ class ConsensusService:
         conversation: Sequence[Message],
         *,
         stream: bool,
-        finish: Callable[[Preset], Finisher] | None = None,
+        finish: Callable[[ConsensusEngine], Finisher] | None = None,
+        sampling: RequestSampling | None = None,
+        keep: bool = True,
     ) -> ConsensusRun:
         """Resolve the preset, take a slot and start the run up to its first event, so that
         a request the engine refuses fails with a status, before any response is sent.
         `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
-        `finish`: given the preset, a last step applied to the transcript before it is stored.
+        `finish`: given the run's engine, a last step applied to the transcript before it is
+        stored. `sampling`: the request's options for every model call. `keep`: whether the
+        run goes to the run store.
 
         Raises ApiError: 404 unknown model, 429 server full, 400 no user message."""
         preset = self.catalog.resolve(model)
+        engine = self.sampled.engine(preset.name, preset.engine, sampling or RequestSampling())
         slot = self.slots.take()
-        events = preset.engine.run(conversation, stream_aggregate=stream)
-        finisher = finish(preset) if finish is not None else None
-        run = ConsensusRun(self, preset, events, slot, finisher)
+        events = engine.run(conversation, stream_aggregate=stream)
+        finisher = finish(engine) if finish is not None else None
+        run = ConsensusRun(self, preset, engine, events, slot, finisher, keep=keep, watched=stream)
         try:
             await run.prime()
         except BaseException:
@@ -141,36 +150,72 @@ class ConsensusRun:
         self,
         service: ConsensusService,
         preset: Preset,
+        engine: ConsensusEngine,
         events: AsyncGenerator[ConsensusEvent, None],
         slot: RunSlot,
         finisher: Finisher | None = None,
+        *,
+        keep: bool = True,
+        watched: bool = True,
     ) -> None:
+        """`watched`: whether anyone reads the events as they come (a stream); else only the
+        transcript at the end is read, and only it is redacted."""
         self.preset = preset
+        self._engine = engine
+        self._watched = watched
         self._finisher = finisher
+        self._keep = keep
         self._service = service
-        self._events = events
+        self._engine_events = events
+        self._stream = self._served(events)
+        self._primed: list[ConsensusEvent] = []
         self._slot = slot
-        self._first: ConsensusEvent | None = None
         self._finished = False
 
     @property
     def run_id(self) -> str:
         """The engine's id of this run (also its transcript's id)."""
-        return self._first.run_id if isinstance(self._first, RunStarted) else ""
+        first = self._primed[0] if self._primed else None
+        return first.run_id if isinstance(first, RunStarted) else ""
 
     async def prime(self) -> None:
-        try:
-            self._first = await anext(self._events)
-        except ConfigError as exc:
-            raise ApiError(400, str(exc), param="messages", code="invalid_value") from None
+        """Start the run up to its first event. A run that fails before any model is called
+        raises its ApiError here, before a response is sent: a conversation the engine
+        refuses (400), or every member resting after repeated failures (502, and not worth
+        retrying now: see `consensus_failed`)."""
+        self._primed.append(await anext(self._stream))
+        if self._every_member_resting():
+            async for event in self._stream:  # no model will be called: this ends at once
+                self._primed.append(event)
+
+    def _every_member_resting(self) -> bool:
+        health = self._engine.health
+        return all(health.resting(member_key(m.spec)) for m in self._engine.panel.members)
 
     async def events(self) -> AsyncGenerator[ConsensusEvent, None]:
         """The run's events (the first included); raises ApiError 502 when it fails."""
         try:
-            if self._first is not None:
-                yield self._first
+            primed, self._primed = self._primed, []
+            for event in primed:
+                yield event
+            async for event in self._stream:
+                yield event
+        finally:  # also when the consumer stops early or the request is cancelled
+            await self.aclose()
+
+    async def _served(
+        self, events: AsyncGenerator[ConsensusEvent, None]
+    ) -> AsyncGenerator[ConsensusEvent, None]:
+        """The engine's events as the service sends them: secrets redacted (a streamed
+        aggregate's too; when nobody watches the events, only the transcript at the end), the
+        finisher applied, the run counted and stored at its end, and a failure as the ApiError
+        to answer."""
+        try:
             pieces = self._service.redact.pieces()
-            async for event in self._events:
+            async for event in events:
+                if not self._watched and not isinstance(event, ConsensusDone):
+                    yield event  # read by no one (see `transcript`): not worth redacting
+                    continue
                 if isinstance(event, AggregateDelta):
                     safe = pieces.feed(event.text)
                     if safe:
@@ -186,6 +231,9 @@ class ConsensusRun:
                     yield done
                 else:
                     yield self._service.redact.model(event)
+        except ConfigError as exc:  # the engine refused the conversation: not a run
+            self._finished = True
+            raise ApiError(400, str(exc), param="messages", code="invalid_value") from None
         except ConsensusError as exc:
             transcript = exc.transcript and self._service.redact.model(exc.transcript)
             outcome = (transcript.stop_reason if transcript else None) or "error"
@@ -210,11 +258,10 @@ class ConsensusRun:
                 self._service.redact(str(exc)),
             )
             raise internal_error(error_id) from None
-        finally:  # also when the consumer stops early or the request is cancelled
+        finally:
             if not self._finished:
                 self._finished = True
                 self._service.metrics.observe_run(self.preset.name, "cancelled", None)
-            await self.aclose()
 
     async def _finished_run(self, done: ConsensusDone) -> ConsensusDone:
         """The run's end, with its transcript's secrets redacted and the finisher applied."""
@@ -225,7 +272,7 @@ class ConsensusRun:
         return ConsensusDone(transcript=transcript)
 
     async def transcript(self) -> Transcript:
-        """Run to the end and return the transcript."""
+        """Run to the end and return the transcript (redacted, the finisher applied)."""
         async with aclosing(self.events()) as events:
             async for event in events:
                 if isinstance(event, ConsensusDone):
@@ -235,14 +282,15 @@ class ConsensusRun:
     async def aclose(self) -> None:
         """Stop the engine (cancelling calls in flight) and give the slot back."""
         try:
-            await self._events.aclose()
+            await self._stream.aclose()
+            await self._engine_events.aclose()
         finally:
             self._slot.release()
 
     async def _finish(self, outcome: str, transcript: Transcript | None) -> None:
         self._finished = True
         self._service.metrics.observe_run(self.preset.name, outcome, transcript)
-        if transcript is not None:
+        if transcript is not None and self._keep:
             await self._service.store.put(transcript, preset=self.preset.name)
 
 

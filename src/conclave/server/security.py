@@ -4,8 +4,10 @@ check (constant time), the prompt limits, and the redaction of secrets from text
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Iterable, Sequence
 
 from conclave.redaction import PieceRedactor as PieceRedactor
@@ -47,6 +49,18 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+@functools.lru_cache(maxsize=1024)
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address, or `localhost`) is this machine's loopback. A host name
+    other than `localhost` may resolve to anything: it is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _digest(key: str) -> bytes:

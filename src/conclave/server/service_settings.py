@@ -26,7 +26,8 @@ class ServerSettings(BaseSettings):
     )
 
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
-    """Bearer keys accepted on every route but `/health`; empty means no authentication."""
+    """Bearer keys accepted on every route but `/health`, the page and the API docs. Without
+    any, only callers on this machine are served (unless `allow_unauthenticated`)."""
 
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     """Browser origins allowed to call the service; `*` allows any (without credentials)."""
@@ -47,8 +48,9 @@ class ServerSettings(BaseSettings):
     """Requests one API key (or, without keys, one client address) may send per minute, in
     bursts of at most as many; beyond it a 429 with Retry-After. 0: no per-key limit."""
 
-    allow_open_access: bool = False
-    """Acknowledge serving beyond loopback with no API keys (silences the start warning)."""
+    allow_unauthenticated: bool = False
+    """Serve anyone who reaches the port with no API keys: without it, a server with no keys
+    refuses to listen beyond loopback, and answers only callers on this machine."""
 
     retry_after_s: int = Field(default=1, ge=0)
     """What the Retry-After header of a 429 says."""
@@ -59,6 +61,18 @@ class ServerSettings(BaseSettings):
 
     transcripts_max_bytes: int = Field(default=200_000_000, gt=0)
     """At most this much text of recent transcripts is kept in memory (the oldest go first)."""
+
+    request_head_timeout_s: float = Field(default=10.0, gt=0)
+    """A request's headers must arrive whole within this many seconds of the connection
+    opening (or of the previous response), else the connection is closed."""
+
+    request_body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request's body must arrive whole within this many seconds of its headers, else the
+    answer is a 408 and the connection is closed."""
+
+    response_write_timeout_s: float = Field(default=30.0, gt=0)
+    """A client that lets a response back up (it reads too slowly) must catch up within this
+    many seconds, else its connection is dropped."""
 
     keepalive_s: float = Field(default=15.0, gt=0)
     """Seconds between SSE keep-alive comments while a stream waits for the models."""

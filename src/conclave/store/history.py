@@ -20,7 +20,7 @@ from pydantic import Field
 from conclave.consensus.transcript import Transcript
 from conclave.types import Frozen, Message
 
-RunSource = Literal["http", "cli"]
+RunSource = Literal["http", "cli", "mcp"]
 PROMPT_CHARS = 500
 """How much of the last user message a summary keeps (the transcript keeps it all)."""
 

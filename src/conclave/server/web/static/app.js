@@ -158,12 +158,14 @@ function roundView(index, members = []) {
   const list = el("div", { class: "members" });
   const aggregateText = el("p", { class: "text" });
   const aggregateStatus = el("span", { class: "badge waiting", text: "waiting" });
+  const fallbackNotes = el("ul", { class: "fallbacks" });
   const aggregate = el("div", { class: "aggregate" },
-    el("header", {}, el("strong", { text: "Aggregate " }), aggregateStatus), aggregateText);
+    el("header", {}, el("strong", { text: "Aggregate " }), aggregateStatus), fallbackNotes,
+    aggregateText);
   const section = el("section", { class: "round", "data-round": String(index + 1),
     "aria-label": `Round ${index + 1}` }, el("h3", { text: title }), list, aggregate);
   $("rounds").append(section);
-  view = { section, list, members: new Map(), aggregateText, aggregateStatus };
+  view = { section, list, members: new Map(), aggregateText, aggregateStatus, fallbackNotes };
   state.rounds.set(index, view);
   for (const name of members) memberCard(view, name);
   return view;
@@ -194,11 +196,29 @@ function showResponse(card, response) {
   card.text.textContent = failed ? `${response.error.type}: ${response.error.message}` : response.text;
 }
 
-function showAggregate(view, response) {
+// Who writes a round's consensus when its aggregator did not.
+const FALLBACK_NAMES = {
+  fallback_aggregator: "the fallback aggregator",
+  fallback_vote: "a vote of the answers",
+  previous_round: "the previous round's consensus",
+};
+
+function showAggregate(view, response, decidedBy) {
   const failed = Boolean(response.error);
-  view.aggregateStatus.className = `badge ${failed ? "failed" : "answered"}`;
-  view.aggregateStatus.textContent = failed ? "failed" : "done";
+  const fallback = FALLBACK_NAMES[decidedBy];
+  view.aggregateStatus.className = `badge ${failed ? "failed" : fallback ? "fallback" : "answered"}`;
+  view.aggregateStatus.textContent = failed ? "failed" : fallback ? `done by ${fallback}` : "done";
   view.aggregateText.textContent = failed ? `${response.error.type}: ${response.error.message}` : response.text;
+}
+
+// The aggregator (or a fallback) did not write the consensus: say which call, why, and who does.
+function showFallback(view, event) {
+  const error = event.failed.error;
+  const why = !error ? "gave no consensus"
+    : error.type === "cooldown" ? "is resting after repeated failures"
+    : `failed (${error.type}: ${error.message})`;
+  const name = FALLBACK_NAMES[event.fallback] || event.fallback;
+  view.fallbackNotes.append(el("li", { text: `${event.failed.model} ${why}; ${name} writes the consensus.` }));
 }
 
 // --- a swarm's plan: its steps, what each depends on, and how each is going ------------------
@@ -295,6 +315,8 @@ function showTranscript(transcript) {
   const failed = calls.filter((call) => call.error).length;
   fact("strategy", (transcript.config && transcript.config.strategy) || "flare");
   fact("stopped", transcript.stop_reason || "?");
+  const last = transcript.rounds[transcript.rounds.length - 1];
+  if (last) fact("decided by", (FALLBACK_NAMES[last.decided_by] || last.decided_by).replace(/^the /, ""));
   fact("rounds", String(transcript.rounds.length));
   fact("calls", `${calls.length} (${failed} failed)`);
   fact("tokens", String((usage.prompt_tokens || 0) + (usage.completion_tokens || 0)));
@@ -318,7 +340,8 @@ const handlers = {
     view.aggregateText.textContent += event.text;
   },
   aggregate_restarted(event) { roundView(event.round).aggregateText.textContent = ""; },
-  aggregate_finished(event) { showAggregate(roundView(event.round), event.response); },
+  combiner_fell_back(event) { showFallback(roundView(event.round), event); },
+  aggregate_finished(event) { showAggregate(roundView(event.round), event.response, event.decided_by); },
   step_progress(event) {
     showStepProgress(event);
     if (event.status !== "note" && event.message) setStatus(`${event.step} ${event.name}: ${event.message}`);
