@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from conclave.config import ConsensusConfig
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.events import (
-    AggregateDelta,
     AggregateFinished,
     ConsensusDone,
     MemberAnswered,
@@ -62,6 +61,7 @@ from conclave.consensus.steps import (
     Steps,
     ThisRound,
     WithFallbacks,
+    written_consensus,
 )
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 from conclave.consensus.swarm_config import SWARM, AgentSpec, SwarmOptions, embedded_swarm_options
@@ -84,7 +84,7 @@ from conclave.consensus.transcript import (
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.presets import EMBEDDED_PRESET
-from conclave.types import Message, TextDelta, Usage
+from conclave.types import Message, Usage
 
 STEP = "swarm"
 """The name of the swarm's step in events and transcripts."""
@@ -400,19 +400,10 @@ class Synthesis:
         stream: bool,
     ) -> AsyncGenerator[CombinerEvent, None]:
         messages = synthesis_messages(conversation, self._results)
-        if not stream:
-            record = await self._calls.ask(self._writer, "aggregator", messages)
-        else:
-            record = None
-            streaming = self._calls.stream(self._writer, "aggregator", messages)
-            async with aclosing(streaming) as items:
-                async for item in items:
-                    if isinstance(item, TextDelta):
-                        yield AggregateDelta(round=round_index, text=item.text)
-                    else:
-                        record = item
-            assert record is not None  # a stream of calls ends with its record
-        yield AggregateFinished(round=round_index, response=record)
+        writing = written_consensus(self._calls, self._writer, messages, round_index, stream)
+        async with aclosing(writing) as events:
+            async for event in events:
+                yield event
 
 
 class _SwarmRun:
