@@ -17,6 +17,7 @@ from conclave.consensus.planning import (
     plan_schema,
     read_plan,
     with_named_dependencies,
+    with_task_text,
 )
 
 AGENTS = ("math", "facts")
@@ -137,3 +138,29 @@ def test_an_instruction_naming_an_earlier_step_or_part_depends_on_it() -> None:
 
     assert [s.depends_on for s in named.steps] == [(), (1,), (2,), ()]
     assert notes == ("step 2 names step 1 without depending on it: added",)
+
+
+def test_an_instruction_copying_a_paragraph_of_the_task_gets_the_whole_paragraph() -> None:
+    task = (
+        "This task has 3 parts.\n\nPart 1: What will prices do?\nA. Rise\nB. Fall\n\n"
+        "Part 2: Which element has the symbol Fe?\n\nPart 3: Add 2 to the answer to part 1."
+    )
+    plan = Plan(
+        steps=(
+            PlanStep(id=1, agent="facts", instruction="What will prices do?"),  # options lost
+            PlanStep(id=2, agent="facts", instruction="Which element has the symbol Fe?\nA. Iron"),
+            PlanStep(id=3, agent="math", instruction="Add 2 to the result of step 1."),
+        )
+    )
+
+    copied, notes = with_task_text(plan, task)
+
+    assert [s.instruction for s in copied.steps] == [
+        "What will prices do?\nA. Rise\nB. Fall",
+        "Which element has the symbol Fe?",
+        "Add 2 to the result of step 1.",  # written anew: left as it is
+    ]
+    assert notes == (
+        "step 1's instruction is the task's own text",
+        "step 2's instruction is the task's own text",
+    )

@@ -164,6 +164,36 @@ def plan_problems(plan: Plan, agents: Sequence[str], limits: PlanLimits) -> tupl
     return ()
 
 
+def with_task_text(plan: Plan, task: str) -> tuple[Plan, tuple[str, ...]]:
+    """The plan with each instruction that copies a paragraph of the task (its first line the
+    same, once a "Part 2:" or "2." label is set aside) replaced by that paragraph as the task
+    writes it, and a note per instruction restored: small planners cut a copy short (leaving
+    out a question's options) or run on (adding options it does not have)."""
+    paragraphs = {_first_line_key(p): p for p in (_unlabelled(p) for p in _PARAGRAPHS.split(task))}
+    steps: list[PlanStep] = []
+    notes: list[str] = []
+    for step in plan.steps:
+        source = paragraphs.get(_first_line_key(_unlabelled(step.instruction)))
+        if source and source != step.instruction.strip():
+            step = step.model_copy(update={"instruction": source})
+            notes.append(f"step {step.id}'s instruction is the task's own text")
+        steps.append(step)
+    return Plan(steps=tuple(steps)), tuple(notes)
+
+
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+_LABEL = re.compile(r"^\s*(?:(?:part|question|task|step)\s*\d+|\d+)\s*[:.)]\s*", re.IGNORECASE)
+
+
+def _unlabelled(text: str) -> str:
+    return _LABEL.sub("", text.strip(), count=1).strip()
+
+
+def _first_line_key(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return " ".join(first.lower().split())
+
+
 def with_named_dependencies(plan: Plan) -> tuple[Plan, tuple[str, ...]]:
     """The plan with each step also depending on the earlier steps its instruction names by
     number ("the result of step 1", or "the answer to part 1" for a task of numbered parts,

@@ -33,6 +33,7 @@ from pydantic import Field, JsonValue, ValidationError, field_validator, model_v
 from conclave.config import StrategyOptions, strategy_options_type
 from conclave.consensus.planning import Plan, PlanLimits, PlanStep
 from conclave.consensus.swarm_prompts import PlanExample
+from conclave.presets import embedded_config
 from conclave.types import Frozen
 
 SWARM = "swarm"
@@ -137,16 +138,17 @@ EMBEDDED_SWARM_MODEL = "local:qwen2.5-1.5b"
 the only one that plans and reasons reliably (the 0.5B and 135M do not)."""
 
 EMBEDDED_STEP_STRATEGY = "adaptive"
-"""How each embedded agent reaches its step's answer: the embedded preset's own strategy. A
-plan turns a composite task into short questions, where its sure answers, reasoning draws and
-weighted votes work; on the whole task, a free-form answer, they cannot."""
+"""How each embedded agent reaches its step's answer: the embedded preset's own strategy, with
+its options. A plan turns a composite task into short questions, where its sure answers,
+reasoning draws and weighted votes work; on the whole task they do not (a several-part answer
+stops at the first call)."""
 
 
 def embedded_agents(packs: Sequence[str]) -> tuple[AgentSpec, ...]:
     """The agents of the embedded swarm, answering with `packs` (the config's models, the
     1.5B first): `math` works numbers out step by step, on the 1.5B alone (the small models
     cannot); `knowledge` answers facts and multiple-choice questions with every pack."""
-    options: dict[str, JsonValue] = {"samples": 3}
+    options = embedded_config().strategy_options
     return (
         AgentSpec(
             name="math",

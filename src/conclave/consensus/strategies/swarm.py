@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from conclave.config import ConsensusConfig
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.events import (
-    AggregateDelta,
     AggregateFinished,
     ConsensusDone,
     MemberAnswered,
@@ -51,6 +50,7 @@ from conclave.consensus.planning import (
     plan_schema,
     read_plan,
     with_named_dependencies,
+    with_task_text,
 )
 from conclave.consensus.scheduling import StepEvent, StepFinished, StepLimits, run_steps
 from conclave.consensus.steps import (
@@ -61,6 +61,7 @@ from conclave.consensus.steps import (
     Steps,
     ThisRound,
     WithFallbacks,
+    written_consensus,
 )
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 from conclave.consensus.swarm_config import SWARM, AgentSpec, SwarmOptions, embedded_swarm_options
@@ -83,7 +84,7 @@ from conclave.consensus.transcript import (
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.presets import EMBEDDED_PRESET
-from conclave.types import Message, TextDelta, Usage
+from conclave.types import Message, Usage
 
 STEP = "swarm"
 """The name of the swarm's step in events and transcripts."""
@@ -254,7 +255,7 @@ class SwarmCombiner:
         for attempt in range(self._options.repair_attempts + 1):
             call = await self._calls.ask(planner, "step", asked)
             run.calls.append(call)
-            reading = self._read(call)
+            reading = self._read(call, task_text(conversation))
             if reading.plan is not None:
                 break
             problems.append(reading.problems)
@@ -284,9 +285,9 @@ class SwarmCombiner:
             report=run.report(),
         )
 
-    def _read(self, call: CallRecord) -> _Reading:
-        """The plan a planning call wrote, with the dependencies its instructions name, or
-        why it cannot be used."""
+    def _read(self, call: CallRecord, task: str) -> _Reading:
+        """The plan a planning call wrote, its instructions restored from the task's own text
+        where they copy it and with the dependencies they name; or why it cannot be used."""
         if not call.ok:
             why = call.error.message if call.error else "no answer"
             return _Reading(problems=(f"the call failed: {why}",))
@@ -294,8 +295,10 @@ class SwarmCombiner:
         found = read_plan(call.text, agents, self._limits)
         if not isinstance(found, Plan):
             return _Reading(problems=found)
-        plan, notes = with_named_dependencies(found)
+        copied, restored = with_task_text(found, task)
+        plan, named = with_named_dependencies(copied)
         problems = plan_problems(plan, agents, self._limits)
+        notes = (*restored, *named)
         return _Reading(plan=None if problems else plan, problems=problems, notes=notes)
 
     async def _steps(
@@ -397,19 +400,10 @@ class Synthesis:
         stream: bool,
     ) -> AsyncGenerator[CombinerEvent, None]:
         messages = synthesis_messages(conversation, self._results)
-        if not stream:
-            record = await self._calls.ask(self._writer, "aggregator", messages)
-        else:
-            record = None
-            streaming = self._calls.stream(self._writer, "aggregator", messages)
-            async with aclosing(streaming) as items:
-                async for item in items:
-                    if isinstance(item, TextDelta):
-                        yield AggregateDelta(round=round_index, text=item.text)
-                    else:
-                        record = item
-            assert record is not None  # a stream of calls ends with its record
-        yield AggregateFinished(round=round_index, response=record)
+        writing = written_consensus(self._calls, self._writer, messages, round_index, stream)
+        async with aclosing(writing) as events:
+            async for event in events:
+                yield event
 
 
 class _SwarmRun:
