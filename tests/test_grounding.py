@@ -357,3 +357,8 @@ async def test_a_sources_line_cites_for_the_sentences_before_it(collection: Sqli
     assert written == [(n,), (n,), (n,)]
     assert checked.report.statements[-1].action == "dropped"
     assert read_statements("Lima [1]. References: [2]")[1].source_list
+
+
+def test_a_dotted_name_in_a_short_answer_is_read_whole() -> None:
+    question = Question.read("Which exception does zipfile raise?", ["zipfile.BadZipFile [1]."])
+    assert question.extract("zipfile.BadZipFile [1].") == "badzipfile"  # not cut at its dot

@@ -55,7 +55,9 @@ _ANY_NUMBER = re.compile(_NUMBER)
 _TEXT_LEAD = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
 _PRONOUN_LEAD = re.compile(r"\s*(?:it|that|this)(?:\s+(?:is|was)|'s)\s+", re.IGNORECASE)
 _ARTICLES = frozenset({"a", "an", "the"})
-_CLAUSE_END = re.compile(r"[\n.;,:!?()]|\s[-\u2013]\s")
+_CLAUSE_END = re.compile(r"[\n;,:!?()]|\.(?=\s|$)|\s[-\u2013]\s")
+"""Where a short answer's first clause ends; a dot only before a space or the end, so that a
+dotted name ("zipfile.BadZipFile") or a decimal stays whole."""
 _FINAL_ANSWER = re.compile(
     r"(?:^|(?<=[.!?:;]\s))[\s*#>_]*(?:final\s+)?answer[\s*_]*[:\uff1a][\s*_]*([^\s*_].*?)[\s*_]*$",
     re.IGNORECASE | re.MULTILINE,

@@ -54,7 +54,7 @@ def content_words(text: str) -> list[str]:
 def without_markers(text: str) -> str:
     """The text with its citation markers left out, as an answer is read ("[1]" says
     nothing of what the answer is)."""
-    return " ".join(MARKER.sub(" ", text).split())
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(MARKER.sub(" ", text).split()))
 
 
 _SOURCE_LIST = re.compile(
