@@ -142,8 +142,9 @@ def test_an_instruction_naming_an_earlier_step_or_part_depends_on_it() -> None:
 
 def test_an_instruction_copying_a_paragraph_of_the_task_gets_the_whole_paragraph() -> None:
     task = (
-        "This task has 3 parts.\n\nPart 1: What will prices do?\nA. Rise\nB. Fall\n\n"
-        "Part 2: Which element has the symbol Fe?\n\nPart 3: Add 2 to the answer to part 1."
+        "This task has 3 parts.\n\n1. What will prices do?\n\nA. Rise\nB. Fall\n\n"
+        "2. Which element has the symbol Fe?\n\n3. Add 2 to the answer to part 1.\n\n"
+        "Reply in the form:\n1. <letter>\n2. <a few words>\n3. <number>"
     )
     plan = Plan(
         steps=(
@@ -156,7 +157,7 @@ def test_an_instruction_copying_a_paragraph_of_the_task_gets_the_whole_paragraph
     copied, notes = with_task_text(plan, task)
 
     assert [s.instruction for s in copied.steps] == [
-        "What will prices do?\nA. Rise\nB. Fall",
+        "What will prices do?\n\nA. Rise\nB. Fall",
         "Which element has the symbol Fe?",
         "Add 2 to the result of step 1.",  # written anew: left as it is
     ]

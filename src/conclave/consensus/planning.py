@@ -169,7 +169,7 @@ def with_task_text(plan: Plan, task: str) -> tuple[Plan, tuple[str, ...]]:
     same, once a "Part 2:" or "2." label is set aside) replaced by that paragraph as the task
     writes it, and a note per instruction restored: small planners cut a copy short (leaving
     out a question's options) or run on (adding options it does not have)."""
-    paragraphs = {_first_line_key(p): p for p in (_unlabelled(p) for p in _PARAGRAPHS.split(task))}
+    paragraphs = {_first_line_key(p): p for p in (_unlabelled(p) for p in _paragraphs(task))}
     steps: list[PlanStep] = []
     notes: list[str] = []
     for step in plan.steps:
@@ -182,6 +182,22 @@ def with_task_text(plan: Plan, task: str) -> tuple[Plan, tuple[str, ...]]:
 
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
+_OPTION = re.compile(r"^\s*[A-Z][.)]\s")
+
+
+def _paragraphs(task: str) -> list[str]:
+    """The task's paragraphs, a block of lettered options ("A. ...") kept with the question
+    before it."""
+    found: list[str] = []
+    for paragraph in _PARAGRAPHS.split(task.strip()):
+        lines = paragraph.strip().splitlines()
+        if found and lines and all(_OPTION.match(line) for line in lines):
+            found[-1] = f"{found[-1]}\n\n{paragraph.strip()}"
+        else:
+            found.append(paragraph.strip())
+    return found
+
+
 _LABEL = re.compile(r"^\s*(?:(?:part|question|task|step)\s*\d+|\d+)\s*[:.)]\s*", re.IGNORECASE)
 
 

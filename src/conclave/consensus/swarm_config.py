@@ -187,9 +187,9 @@ def embedded_examples() -> tuple[PlanExample, ...]:
     return (
         PlanExample(
             task=_parts(
-                "Which gas do plants take in from the air to make their food?\nA. Oxygen\n"
-                "B. Carbon dioxide\nC. Nitrogen\nD. Helium",
-                "Who painted the Mona Lisa?",
+                ("Which gas do plants take in from the air to make their food?", "letter"),
+                ("Who painted the Mona Lisa?", "text"),
+                options="A. Oxygen\nB. Carbon dioxide\nC. Nitrogen\nD. Helium",
             ),
             plan=_plan(
                 (
@@ -203,9 +203,9 @@ def embedded_examples() -> tuple[PlanExample, ...]:
         ),
         PlanExample(
             task=_parts(
-                "A spider has 8 legs. How many legs do 3 spiders have?",
-                "In which country is the city of Kyoto?",
-                "Add 10 to the answer to part 1.",
+                ("A spider has 8 legs. How many legs do 3 spiders have?", "number"),
+                ("In which country is the city of Kyoto?", "text"),
+                ("Add 10 to the answer to part 1.", "number"),
             ),
             plan=_plan(
                 ("math", "A spider has 8 legs. How many legs do 3 spiders have?", ()),
@@ -215,10 +215,10 @@ def embedded_examples() -> tuple[PlanExample, ...]:
         ),
         PlanExample(
             task=_parts(
-                "What is 12 + 30?",
-                "Who wrote the play Romeo and Juliet?",
-                "How many years are there in 3 decades?",
-                "Which country was the author in the answer to part 2 from?",
+                ("What is 12 + 30?", "number"),
+                ("Who wrote the play Romeo and Juliet?", "text"),
+                ("How many years are there in 3 decades?", "number"),
+                ("Which country was the author in the answer to part 2 from?", "text"),
             ),
             plan=_plan(
                 ("math", "What is 12 + 30?", ()),
@@ -237,9 +237,20 @@ def embedded_swarm_options(options: SwarmOptions, packs: Sequence[str]) -> Swarm
     return options.with_agents(embedded_agents(packs), examples=[e.model_dump() for e in examples])
 
 
-def _parts(*questions: str) -> str:
-    listed = "\n\n".join(f"Part {n}: {q}" for n, q in enumerate(questions, start=1))
-    return f"This task has {len(questions)} parts. Answer every part.\n\n{listed}"
+_FORMS = {"letter": "<letter>", "number": "<number>", "text": "<a few words>"}
+
+
+def _parts(*questions: tuple[str, str], options: str = "") -> str:
+    """A task of numbered questions as `conclave eval` asks one (the first question's
+    `options`, if any, under it), each `(question, form)`."""
+    listed = []
+    for number, (question, _) in enumerate(questions, start=1):
+        listed.append(
+            f"{number}. {question}" + (f"\n\n{options}" if number == 1 and options else "")
+        )
+    forms = "\n".join(f"{n}. {_FORMS[form]}" for n, (_, form) in enumerate(questions, start=1))
+    header = f"This task has {len(questions)} parts. Answer every part."
+    return "\n\n".join([header, *listed, f"Reply in the form:\n{forms}"])
 
 
 def _plan(*steps: tuple[str, str, tuple[int, ...]]) -> Plan:

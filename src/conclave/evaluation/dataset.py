@@ -244,11 +244,8 @@ class GroundedRow(EvalRow):
         return self
 
 
-COMPOSITE_INSTRUCTION = (
-    'Write one line per part, "Part N: <answer>", and nothing else: for a number, the number '
-    "only; for a multiple-choice question, the letter only; otherwise a few words."
-)
-"""The one instruction after a composite task's parts, the same for every set-up."""
+COMPOSITE_QUESTION = "This task has {count} parts. Answer every part."
+"""What a composite task asks before its numbered parts."""
 
 
 class CompositePart(EvalPart):
@@ -259,32 +256,19 @@ class CompositePart(EvalPart):
 
 
 class CompositeRow(EvalRow):
-    """A task of several parts, some using an earlier part's answer (`depends_on`, 1-based).
-    `question` and `answers` are derived from the parts (a header and every part's answers),
-    so that code reading any row reads this one; each part is scored on its own (see
-    `conclave.evaluation.composite`)."""
+    """A task of several parts (kind `parts`), some using an earlier part's answer
+    (`depends_on`, 1-based): asked and scored as any row of parts, each part on its own too.
+    The question before the parts is COMPOSITE_QUESTION when the row gives none."""
 
     parts: tuple[CompositePart, ...] = Field(min_length=2, max_length=8)
 
     @model_validator(mode="before")
     @classmethod
-    def _derived_fields(cls, data: Any) -> Any:
+    def _composite_question(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("parts"), list):
             return data
-        answers: list[object] = []
-        for part in data["parts"]:
-            if isinstance(part, dict) and isinstance(part.get("answers"), list):
-                answers.extend(part["answers"])
-        return {
-            "question": "composite task",
-            "answers": answers or ["-"],
-            "kind": "text",
-            **data,
-        }
-
-    def check_parts(self) -> None:
-        """A composite task's kind is derived from its parts, not `parts`: nothing to check
-        (`_dependencies_come_first` checks the parts)."""
+        question = COMPOSITE_QUESTION.format(count=len(data["parts"]))
+        return {"question": question, "kind": "parts", **data}
 
     @field_validator("parts")
     @classmethod
@@ -303,22 +287,6 @@ class CompositeRow(EvalRow):
     @property
     def dependent_parts(self) -> int:
         return sum(1 for part in self.parts if part.depends_on)
-
-    def prompt(self) -> str:
-        """The task as sent to every set-up."""
-        numbered = [
-            f"Part {number}: {_part_text(part)}" for number, part in enumerate(self.parts, 1)
-        ]
-        header = f"This task has {len(self.parts)} parts. Answer every part."
-        return "\n\n".join([header, *numbered, COMPOSITE_INSTRUCTION])
-
-
-def _part_text(part: CompositePart) -> str:
-    lines = [part.question.strip()]
-    lines += [
-        f"{letter}. {choice}" for letter, choice in zip(part.letters, part.choices, strict=True)
-    ]
-    return "\n".join(lines)
 
 
 class Dataset(Frozen):
@@ -404,7 +372,7 @@ def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
 def _parse_row(line: str) -> EvalRow:
     data = json_object_line(line, expected="a JSON object with id, question and answers")
     shape: type[EvalRow] = EvalRow
-    if "parts" in data and "question" not in data:
+    if "parts" in data:
         shape = CompositeRow
     elif "corpus" in data:
         shape = GroundedRow

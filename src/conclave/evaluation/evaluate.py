@@ -30,7 +30,7 @@ from conclave.consensus.strategies.swarm import swarm_report
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
-from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
+from conclave.evaluation.dataset import Dataset, EvalRow
 from conclave.evaluation.grounded import (
     GroundedOutcome,
     answering_config,
@@ -76,7 +76,7 @@ class RowResult(Frozen):
     instruction asks for no form."""
     transcript_id: str | None = None
     parts_correct: tuple[bool, ...] = ()
-    """For a composite row, whether each part was right (`correct`: all of them)."""
+    """For a row of several parts, whether each part was right (`correct`: all of them)."""
     first_plan_valid: bool | None = None
     """For a swarm, whether the orchestrator's first plan could be used."""
     grounding: GroundedOutcome | None = None
@@ -180,9 +180,7 @@ async def answer_and_score(
         rounds=len(transcript.rounds) if transcript is not None else 0,
         in_form=is_in_form(question, answer) if question.asks_form else None,
         transcript_id=transcript.id if transcript is not None else None,
-        parts_correct=scorers.score_parts(answer, job.row)
-        if isinstance(job.row, CompositeRow)
-        else (),
+        parts_correct=scorers.score_parts(answer, job.row) if job.row.kind == "parts" else (),
         first_plan_valid=swarm.plan.first_valid if swarm is not None else None,
         grounding=(
             grounded_outcome(transcript, job.row)

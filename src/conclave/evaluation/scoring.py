@@ -2,9 +2,9 @@
 
 A scorer is any `function(answer: str, row: EvalRow) -> bool`. `Scorers` picks one by the row's
 `kind`; `--scorer module:function` replaces them all, `--scorer number=module:function` only the
-one for a kind. A row of several numbered questions, or a composite row, is right when each of
-its parts is, each part's answer (after its number, or on its "Part N:" line) scored by the
-scorer of the part's kind.
+one for a kind. A row of several numbered questions (a composite task among them) is right
+when each of its parts is, each part's answer (after its number) scored by the scorer of the
+part's kind.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from conclave.consensus.answers import (
     same_text_answer,
 )
 from conclave.errors import ConfigError
-from conclave.evaluation import composite
-from conclave.evaluation.dataset import CompositeRow, EvalRow, PartKind
+from conclave.evaluation.dataset import EvalRow, PartKind
 
 Scorer = Callable[[str, EvalRow], bool]
 
@@ -77,25 +76,18 @@ class Scorers:
 
     def score(self, answer: str, row: EvalRow) -> bool:
         """Whether `answer` is right for `row`; a row of several parts when every part is (each
-        read after its number, see `part_answers`), a composite row when every part is (each
-        read from its "Part N:" line)."""
-        if isinstance(row, CompositeRow):
-            return all(self.score_parts(answer, row))
+        read after its number, see `part_answers`)."""
         if row.kind != "parts":
             return self.by_kind[row.kind](answer, row)
+        return all(self.score_parts(answer, row))
+
+    def score_parts(self, answer: str, row: EvalRow) -> tuple[bool, ...]:
+        """Whether each part of a row of several parts was answered right."""
         parts = row.part_rows()
         given = part_answers(answer, len(parts))
-        return all(
+        return tuple(
             text is not None and self.score(text, part)
             for text, part in zip(given, parts, strict=True)
-        )
-
-    def score_parts(self, answer: str, row: CompositeRow) -> tuple[bool, ...]:
-        """Whether each part of a composite row was answered right."""
-        given = composite.part_answers(answer, len(row.parts))
-        return tuple(
-            bool(text) and self.score(text, part)
-            for text, part in zip(given, row.part_rows(), strict=True)
         )
 
     @classmethod
