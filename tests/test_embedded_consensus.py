@@ -36,7 +36,9 @@ def _closed_port() -> int:
 
 
 async def test_the_embedded_preset_reaches_a_consensus(local_provider: LocalProvider) -> None:
-    config = embedded_config().with_changes(sure_probability=1.0)  # never sure: it escalates
+    preset = embedded_config()
+    never_sure = {"sure_probability": 1.0, "sure_by_kind": {}}  # it escalates
+    config = preset.with_changes(strategy_options={**preset.strategy_options, **never_sure})
     panel = build_panel(config, ProviderRegistry(overrides={"local": local_provider}))
     transcript = await ConsensusEngine(config, panel).run_to_end(QUESTION)
 
@@ -88,7 +90,12 @@ async def test_flares_algorithm_carries_the_consensus_into_the_improvement_round
     assert first_consensus is not None
     sent = transcript.sent(transcript.rounds[1].responses[0])
     assert sent[-2].content == f"Consensus: {first_consensus.text}"
-    assert transcript.answer == transcript.rounds[1].aggregate.text  # type: ignore[union-attr]
+    final = transcript.rounds[1].aggregate
+    assert final is not None
+    # "Answer with the number": the answer is the number the aggregate's text gives, and that
+    # text is kept as the reasoning when it says more
+    assert transcript.answer == transcript.rounds[1].consensus
+    assert transcript.reasoning in ("", final.text)
     assert transcript.usage.completion_tokens == sum(
         c.usage.completion_tokens
         for r in transcript.rounds

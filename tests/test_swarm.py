@@ -70,8 +70,8 @@ def last_user(messages: Sequence[Message]) -> str:
 
 
 def instruction_of(messages: Sequence[Message]) -> str:
-    """The step's instruction in a step's request: before the role, after any results."""
-    return last_user(messages).split("\n\n")[-2]
+    """The step's instruction in a step's request: after the results it uses, if any."""
+    return last_user(messages).split("\n\n")[-1]
 
 
 def orchestrator(*plans: str | BaseException, answer: str = "FINAL ANSWER") -> FunctionModel:

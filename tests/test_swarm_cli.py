@@ -34,13 +34,17 @@ def qwen(monkeypatch: pytest.MonkeyPatch) -> FunctionModel:
             return json.dumps(PLAN)
         if messages[0].content.startswith("You solve arithmetic"):
             return "6 * 7 = 42\nAnswer: 42"
-        if messages[0].content.startswith("You answer questions of knowledge"):
+        if messages[0].content.startswith("Answer with the answer only"):
             return "Lima"
         return "Part 1: 42\nPart 2: Lima"
 
     model = FunctionModel(respond)
     provider = FakeProvider(
-        {"qwen2.5-1.5b": model, "qwen2.5-0.5b": FakeModel(), "smollm2-135m": FakeModel()}
+        {
+            "qwen2.5-1.5b": model,
+            "qwen2.5-0.5b": FakeModel(default="Lima"),
+            "smollm2-135m": FakeModel(default="Lima"),
+        }
     )
     monkeypatch.setattr(
         common, "make_registry", lambda: ProviderRegistry(overrides={"local": provider})

@@ -16,6 +16,8 @@ from conclave.consensus.planning import (
     plan_depth,
     plan_schema,
     read_plan,
+    with_named_dependencies,
+    with_task_text,
 )
 
 AGENTS = ("math", "facts")
@@ -120,3 +122,46 @@ def test_the_fallback_gives_the_whole_task_to_one_agent() -> None:
 def test_a_schema_needs_agents() -> None:
     with pytest.raises(ValueError, match="at least one agent"):
         plan_schema((), LIMITS)
+
+
+def test_an_instruction_naming_an_earlier_step_or_part_depends_on_it() -> None:
+    plan = Plan(
+        steps=(
+            PlanStep(id=1, agent="facts", instruction="What is the symbol of iron?"),
+            PlanStep(id=2, agent="math", instruction="Add 2 to the answer to part 1."),
+            PlanStep(id=3, agent="math", instruction="Use the result of step 2.", depends_on=(2,)),
+            PlanStep(id=4, agent="math", instruction="Unlike step 7 or part 4, this stands."),
+        )
+    )
+
+    named, notes = with_named_dependencies(plan)
+
+    assert [s.depends_on for s in named.steps] == [(), (1,), (2,), ()]
+    assert notes == ("step 2 names step 1 without depending on it: added",)
+
+
+def test_an_instruction_copying_a_paragraph_of_the_task_gets_the_whole_paragraph() -> None:
+    task = (
+        "This task has 3 parts.\n\n1. What will prices do?\n\nA. Rise\nB. Fall\n\n"
+        "2. Which element has the symbol Fe?\n\n3. Add 2 to the answer to part 1.\n\n"
+        "Reply in the form:\n1. <letter>\n2. <a few words>\n3. <number>"
+    )
+    plan = Plan(
+        steps=(
+            PlanStep(id=1, agent="facts", instruction="What will prices do?"),  # options lost
+            PlanStep(id=2, agent="facts", instruction="Which element has the symbol Fe?\nA. Iron"),
+            PlanStep(id=3, agent="math", instruction="Add 2 to the result of step 1."),
+        )
+    )
+
+    copied, notes = with_task_text(plan, task)
+
+    assert [s.instruction for s in copied.steps] == [
+        "What will prices do?\n\nA. Rise\nB. Fall",
+        "Which element has the symbol Fe?",
+        "Add 2 to the result of step 1.",  # written anew: left as it is
+    ]
+    assert notes == (
+        "step 1's instruction is the task's own text",
+        "step 2's instruction is the task's own text",
+    )

@@ -20,13 +20,15 @@ UNNAMED = "default"
 def embedded_config() -> ConsensusConfig:
     """`adaptive` over the three embedded packs, weighted by their measured accuracy.
 
-    Qwen2.5-Coder-1.5B answers first; a short answer it is sure of (by its token
-    probabilities) is the consensus at the cost of one call; a number, or an answer it is
-    unsure of, is worked out step by step, drawn again and, while the answers disagree, put
-    to the two small models, whose weights (their accuracy on 300 development questions, see
-    docs/strategies.md) keep them from outvoting it. This default was chosen by
-    `conclave eval`: it scores about 40 points above the two small models with Flare's
-    aggregation, and as well as or better than the 1.5B alone.
+    Qwen2.5-Coder-1.5B answers first. A multiple-choice question asked for the letter only is
+    answered by its options' probabilities in one call of one token. A number or a short text
+    answer it is less than 0.4 sure of is worked out step by step, drawn again and, while the
+    answers disagree, put to the two small models, whose weights keep them from outvoting it;
+    letters and several-part answers stop at the first call, where reasoning cost more time than
+    it gained. Measured by `conclave eval` on the development sets (docs/quality.md): higher
+    thresholds gained more on arithmetic but lost on the element questions when chosen without
+    them, and the reordered options, the cheap check and confidence-weighted votes did not win
+    on sets left out of their choice, so they stay off.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,
@@ -45,7 +47,11 @@ def embedded_config() -> ConsensusConfig:
         improvement_prompt=COMPACT_IMPROVEMENT_PROMPT,
         iterations=1,
         strategy="adaptive",
-        strategy_options={"samples": 3},
+        strategy_options={
+            "samples": 3,
+            "sure_probability": 0.4,
+            "reasoning_for": ["number", "text"],
+        },
         timeout_s=300.0,
     )
 

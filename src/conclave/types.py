@@ -7,7 +7,7 @@ one JSON form.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -88,6 +88,10 @@ class SamplingOptions(Frozen):
     """Constrain the answer to JSON satisfying this schema: grammar decoding on the embedded
     models, `response_format` on OpenAI-compatible servers that accept it. Not in `params()`:
     each provider sends it in its own form."""
+    first_token_choices: tuple[str, ...] = ()
+    """Strings (option letters, "Yes" and "No") whose probability as the answer's first token
+    the backend reports in `Completion.choice_probabilities` (the embedded models do): a
+    multiple-choice answer read from one call. Not a request parameter."""
 
     def params(self) -> SamplingParams:
         """The options that are set, as OpenAI-style request parameters (llama.cpp's
@@ -123,6 +127,19 @@ class Usage(Frozen):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @classmethod
+    def total(cls, usages: Iterable[Usage], start: Usage | None = None) -> Usage:
+        """The sum of `usages` (and `start`), built once: `sum()` would build a Usage per
+        addition, and a run sums its calls' usage every round."""
+        prompt_tokens = completion_tokens = 0
+        cost: float | None = None
+        for usage in usages if start is None else (start, *usages):
+            prompt_tokens += usage.prompt_tokens
+            completion_tokens += usage.completion_tokens
+            if usage.cost_usd is not None:
+                cost = (cost or 0.0) + usage.cost_usd
+        return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost)
+
     def __add__(self, other: Usage) -> Usage:
         if self.cost_usd is None and other.cost_usd is None:
             cost = None
@@ -146,6 +163,9 @@ class Completion(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """For each of the options' `first_token_choices`, its probability as the answer's first
+    token (with or without a leading space), when the backend reports them."""
 
     @property
     def truncated(self) -> bool:

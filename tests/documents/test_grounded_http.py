@@ -77,13 +77,18 @@ def test_a_grounded_stream_sends_the_checked_answer_and_its_annotations(
     )
     text = ""
     annotations: list[object] = []
+    summaries: list[dict[str, object]] = []
     for chunk in stream:
         delta = chunk.choices[0].delta if chunk.choices else None
         if delta is not None:
             text += delta.content or ""
             annotations += (delta.model_extra or {}).get("annotations") or []
+        if chunk.choices and chunk.choices[0].finish_reason is not None:
+            summaries.append((chunk.model_extra or {})["conclave"])
     assert text == "The night train leaves London Euston at nine in the evening [1]."
     assert len(annotations) == 1
+    [summary] = summaries
+    assert summary["decided_by"] == "aggregator"
 
 
 def test_a_collection_that_cannot_be_used_is_refused(grounded_server: Served) -> None:
@@ -117,3 +122,17 @@ def test_the_event_stream_takes_documents_too(grounded_server: Served) -> None:
     done = json.loads(lines[-1].removeprefix("data: "))
     assert done["transcript"]["citations"][0]["marker"] == 1
     assert done["transcript"]["prepared"][0]["report"]["collection"] == "facts"
+
+
+def test_sampling_options_keep_a_grounded_answer_grounded(grounded_server: Served) -> None:
+    client = grounded_server.openai()
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": TRAIN_QUESTION}]
+    plain = client.chat.completions.create(model="panel", messages=messages, temperature=0.5)
+    grounded = client.chat.completions.create(
+        model="panel", messages=messages, temperature=0.5, extra_body={"documents": "facts"}
+    )
+    assert not plain.choices[0].message.annotations
+    assert (plain.model_extra or {})["conclave"]["grounding"] is None
+    [annotation] = grounded.choices[0].message.annotations or []
+    assert annotation.url_citation.title == "trains"
+    assert (grounded.model_extra or {})["conclave"]["grounding"]["collection"] == "facts"

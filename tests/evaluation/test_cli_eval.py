@@ -50,7 +50,11 @@ def test_eval_prints_the_table_and_writes_the_reports(tmp_path: Path, config_fil
     [
         (["--strategy", "no-such-strategy"], "no-such-strategy"),
         (["--scorer", "nowhere"], "expected module:function"),
-        (["--limit", "0"], "greater than or equal to 1"),
+        (["--limit", "0"], "expected a number of rows (from 1)"),
+        (["--limit", "atlantis=3"], "atlantis, which is not a data set of this run"),
+        (["--vary", "sure_probability"], "expected FIELD=V1,V2"),
+        (["--vary", "no_such_field=1,2"], "no_such_field: not an option of strategy"),
+        (["--held-out", "folds:1"], "folds:K"),
     ],
 )
 def test_bad_options_are_clear_errors(
@@ -119,3 +123,23 @@ def test_report_only_reports_the_kept_answers_and_runs_nothing(
     assert [len(model.history) for model in models.values()] == [0, 0, 0]
     report = json.loads((out_dir / "report.json").read_text())
     assert {score["rows"] for score in report["scores"]} == {2}
+
+
+def test_variants_are_chosen_on_the_other_sets_and_reported_on_the_set_left_out(
+    tmp_path: Path, config_file: Path
+) -> None:
+    south = write_capitals(tmp_path / "south.jsonl", ["Peru", "Chile", "Kenya"])
+    north = write_capitals(tmp_path / "north.jsonl", ["Japan"])
+    args = ["eval", str(south), str(north), "--config", str(config_file), "-q"]
+    args += ["--out", str(tmp_path / "out"), "--strategy", "vote", "--vary", "iterations=0,1"]
+    args += ["--limit", "south=2"]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "vote[iterations=0]" in result.stdout
+    assert "left out of every choice (sets)" in result.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    held_out = report["held_out"]["held_out"]
+    assert [part["held_out"] for part in held_out] == ["south", "north", "all"]
+    assert [part["rows"] for part in held_out] == [2, 1, 3]
+    # both variants answer alike; the first of equals, the faster, is chosen
+    assert held_out[0]["chosen"] == {"text": "vote[iterations=0]"}

@@ -13,7 +13,6 @@ import pytest
 
 from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
 from conclave.errors import ConfigError
-from conclave.evaluation.composite import part_answers
 from conclave.evaluation.dataset import CompositeRow, load_dataset
 from conclave.evaluation.evaluate import EvaluationRun
 from conclave.evaluation.report import build_report
@@ -48,24 +47,19 @@ def test_a_composite_row_is_asked_part_by_part_and_each_part_is_scored(tmp_path:
     [row] = load_dataset(write(tmp_path / "c.jsonl", ROW)).rows
 
     assert isinstance(row, CompositeRow)
+    assert row.kind == "parts"
     prompt = row.prompt()
-    assert prompt.startswith("This task has 4 parts. Answer every part.")
-    assert "Part 3: Which gas do plants take in?\nA. Oxygen\nB. Carbon dioxide" in prompt
+    assert prompt.startswith("This task has 4 parts. Answer every part.\n\n1. What is 9 - 5 + 3?")
+    assert "3. Which gas do plants take in?\n\nA. Oxygen\nB. Carbon dioxide" in prompt
     assert prompt.endswith(
-        'one line per part, "Part N: <answer>", and nothing else: for a '
-        "number, the number only; for a multiple-choice question, the letter "
-        "only; otherwise a few words."
+        "Reply in the form:\n1. <number>\n2. <a few words>\n3. <letter>\n4. <number>"
     )
     scorers = Scorers()
-    answer = "**Part 1:** 7\nPart 2: The capital is Lima.\nPart 3: (B)\nPart 4: 27"
+    answer = "1. 7\n2. The capital is Lima.\n3. (B)\n4. 27"
     assert scorers.score_parts(answer, row) == (True, True, True, False)
     assert not scorers.score(answer, row)
     assert scorers.score(answer.replace("27", "28"), row)
-
-
-def test_a_missing_part_line_is_that_part_wrong() -> None:
-    assert part_answers("Part 1: 7\nPart 3: B", 3) == ("7", "", "B")
-    assert part_answers("Part 2: first try\n...\nPart 2: 12", 2) == ("", "12")
+    assert scorers.score_parts("1. 7\n3. B", row) == (True, False, True, False)  # one missing
 
 
 @pytest.mark.parametrize(
@@ -126,8 +120,8 @@ def solver(messages: Sequence[Message], options: SamplingOptions) -> str:
     if text.startswith("Answer part 2."):
         return "Lima"
     if "Results of the steps:" in text:
-        return "Part 1: 7\nPart 2: Lima"
-    return "Part 1: 7\nPart 2: Cusco"
+        return "1. 7\n2. Lima"
+    return "1. 7\n2. Cusco"
 
 
 async def test_a_swarm_is_evaluated_on_composite_rows_part_by_part(tmp_path: Path) -> None:

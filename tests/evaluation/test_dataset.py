@@ -82,4 +82,8 @@ def test_the_shipped_development_sets_are_valid_and_mixed() -> None:
     datasets = [load_dataset(path) for path in sorted(devsets.glob("*.jsonl"))]
     kinds = {row.kind for dataset in datasets for row in dataset.rows}
     assert sum(len(dataset.rows) for dataset in datasets) >= 300
-    assert kinds == {"letter", "number", "text"}
+    assert kinds == {"letter", "number", "text", "parts"}
+    names = {dataset.name for dataset in datasets}
+    assert {"mmlu_stem", "mmlu_humanities", "mmlu_social_sciences", "mmlu_other"} <= names
+    ids = [row.id for dataset in datasets for row in dataset.rows]
+    assert len(ids) == len(set(ids))  # no question in two sets: each can be left out alone

@@ -12,7 +12,7 @@ from conclave.errors import ConfigError
 from conclave.evaluation.dataset import Dataset, load_dataset
 from conclave.evaluation.evaluate import EvaluationRun, RowResult
 from conclave.evaluation.scoring import Scorers
-from conclave.evaluation.setups import Setup, plan_setups
+from conclave.evaluation.setups import Setup, parse_variation, plan_setups
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FunctionModel
 from conclave.types import Message, SamplingOptions
@@ -61,6 +61,35 @@ def test_members_alone_come_first_then_each_strategy() -> None:
     assert setups[0].config.iterations == 0
 
 
+def test_variants_are_every_combination_of_the_values_each_with_its_options() -> None:
+    config = panel_config()
+    variations = [
+        parse_variation('sure_by_kind={"letter": 0.4, "number": 0.6},{}'),
+        parse_variation("reorderings=0,2"),
+    ]
+    setups = plan_setups([(config.name, config)], ["adaptive"], variations)
+    strategies = [s for s in setups if s.kind == "strategy"]
+    assert [s.name for s in strategies] == [
+        "adaptive[sure_by_kind={letter:0.4,number:0.6},reorderings=0]",
+        "adaptive[sure_by_kind={letter:0.4,number:0.6},reorderings=2]",
+        "adaptive[sure_by_kind={},reorderings=0]",
+        "adaptive[sure_by_kind={},reorderings=2]",
+    ]
+    assert strategies[1].config.strategy_options == {
+        "sure_by_kind": {"letter": 0.4, "number": 0.6},
+        "reorderings": 2,
+    }
+    assert len({s.fingerprint for s in strategies}) == 4
+    blocks = [parse_variation('strategy_options={"reorderings": 2},{"check": true}')]
+    union = plan_setups([(config.name, config)], ["adaptive"], blocks)
+    assert [s.config.strategy_options for s in union if s.kind == "strategy"] == [
+        {"reorderings": 2},
+        {"check": True},
+    ]
+    only = plan_setups([(config.name, config)], ["vote"], members_alone=["local:weak"])
+    assert [s.name for s in only] == ["local:weak", "vote"]
+
+
 def test_a_strategy_that_does_not_exist_is_a_clear_error() -> None:
     config = panel_config()
     with pytest.raises(ConfigError, match="no-such-strategy"):
@@ -99,16 +128,17 @@ async def test_a_killed_run_keeps_what_finished_and_a_rerun_does_only_the_rest(
     with pytest.raises(KilledError):
         await _run(out_dir, dataset, fake_registry(models), _setups())
     kept = (out_dir / "results.jsonl").read_text().splitlines()
-    assert len(kept) == 6  # Peru and Japan, three set-ups each
+    assert len(kept) == 4  # Peru and Japan, each member alone (the members run first)
     with (out_dir / "results.jsonl").open("a") as file:
         file.write('{"dataset": "capitals", "row_id": "ken')  # a line cut short by the kill
 
     fresh = fake_models()
     results, starts = await _run(out_dir, dataset, fake_registry(fresh), _setups())
-    assert starts == [(6, 6)]
+    assert starts == [(8, 4)]
     assert len(results) == 12
-    # Kenya and Chile only: alone, then round 1 (round 0 is the alone call, from the cache)
-    assert len(fresh["weak"].history) == 4
+    # alone: Kenya and Chile only; in flare every row's round 1 (round 0 is the alone call,
+    # from the cache)
+    assert len(fresh["weak"].history) == 6
     again, starts = await _run(out_dir, dataset, fake_registry(fake_models()), _setups())
     assert starts == [(0, 12)]
     assert sorted(r.key for r in again) == sorted(r.key for r in results)

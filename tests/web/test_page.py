@@ -160,7 +160,7 @@ def test_the_page_shows_the_agreement_and_runs_the_chosen_strategy(
 
     strategy = page.get_by_label("Strategy")
     expect(strategy.locator("option")).to_have_text(
-        ["flare (the preset's)", "vote", "rank", "sample", "adaptive"]
+        ["flare (the preset's)", "vote", "rank", "sample", "adaptive", "swarm"]
     )
     strategy.select_option("vote")
     with page.expect_request("**/v1/consensus/stream") as sent:

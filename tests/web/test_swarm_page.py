@@ -4,7 +4,9 @@ marked so), the final answer; and the same plan when the run is opened from the 
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -37,6 +39,9 @@ def test_a_swarm_run_shows_its_plan_and_every_steps_status(serve: ServeFactory, 
     expect(third.locator(".instruction")).to_have_text("Add 1 to step 1.")
     expect(third.locator(".badge")).to_have_text("done")
     expect(page.locator("#final-answer")).to_have_text(FINAL)
+    folder = os.environ.get("CONCLAVE_SCREENSHOTS")
+    if folder:  # docs/swarm.md's picture
+        page.locator("#run").screenshot(path=str(Path(folder) / "swarm-page.png"))
 
     # the same run from the history, after a reload
     page.reload()

@@ -21,15 +21,16 @@ from rich.progress import (
 from conclave.cli import common
 from conclave.cli.common import err, fail, out
 from conclave.errors import ConclaveError
-from conclave.evaluation.dataset import Dataset, load_dataset
+from conclave.evaluation.crossval import HeldOutScheme, cross_validate
+from conclave.evaluation.dataset import Dataset, RowLimits, load_dataset
 from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
 from conclave.evaluation.grounded import grounded_datasets
 from conclave.evaluation.grounded_report import grounded_table
 from conclave.evaluation.outputs import write_outputs
-from conclave.evaluation.render import report_table
+from conclave.evaluation.render import held_out_table, report_table
 from conclave.evaluation.report import build_report
 from conclave.evaluation.scoring import Scorers
-from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, plan_setups
+from conclave.evaluation.setups import DEFAULT_STRATEGY, Setup, parse_variation, plan_setups
 from conclave.presets import load_presets
 from conclave.providers.readiness import check_embedded_models
 
@@ -66,7 +67,38 @@ def eval_command(
         int, typer.Option("--concurrency", "-j", min=1, help="Questions answered at once.")
     ] = 2,
     limit: Annotated[
-        int | None, typer.Option(min=1, help="Only the first N rows of each data set.")
+        list[str] | None,
+        typer.Option(
+            help="Only the first N rows of each data set, or NAME=N for the set NAME (repeat)."
+        ),
+    ] = None,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="FIELD=V1,V2: one strategy set-up per value of a strategy option or config "
+            "field (repeat: every combination), e.g. sure_probability=0.3,0.5."
+        ),
+    ] = None,
+    member: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only this member alone (repeat; by model id or label). Default: every one."
+        ),
+    ] = None,
+    held_out: Annotated[
+        str,
+        typer.Option(
+            help="Choose among the strategy set-ups per kind of question without the rows "
+            "they are reported on: sets (each data set left out in turn), folds:K, or none."
+        ),
+    ] = "sets",
+    time_cap: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="With --held-out: choose only set-ups within this many times the best "
+            "member's model seconds per question.",
+        ),
     ] = None,
     scorer: Annotated[
         list[str] | None,
@@ -104,15 +136,22 @@ def eval_command(
     time.
 
     Resumable: rerun the same command to continue; finished answers are kept in OUT/results.jsonl.
-    Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json.
+    Writes OUT/report.json, OUT/report.html (a chart) and OUT/weights.json. With several data
+    sets and strategy set-ups, the choice among them is also reported on rows left out of it.
     """
     try:
-        loaded = [(load_dataset(path, limit=limit), path) for path in data]
+        limits = RowLimits.parse(limit or [])
+        loaded = [(load_dataset(path, limit=limits.of(path.stem)), path) for path in data]
         datasets = grounded_datasets(loaded, out_dir)
+        limits.check([d.name for d in datasets])
         configs = load_presets(config or [])
-        setups = plan_setups(configs, strategy or [DEFAULT_STRATEGY])
+        variations = [parse_variation(text) for text in vary or []]
+        setups = plan_setups(
+            configs, strategy or [DEFAULT_STRATEGY], variations, members_alone=member
+        )
         if not members:
             setups = tuple(setup for setup in setups if setup.kind != "member")
+        scheme = None if held_out == "none" else HeldOutScheme.parse(held_out)
         scorers = Scorers.from_specs(scorer or [])
         run = EvaluationRun(
             out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
@@ -131,10 +170,15 @@ def eval_command(
         )
         raise typer.Exit(130) from None
     report = build_report(datasets, setups, results)
+    if scheme is not None:
+        chosen = cross_validate(datasets, setups, results, scheme, time_cap=time_cap)
+        report = report.model_copy(update={"held_out": chosen})
     written = write_outputs(report, out_dir, setups, configs)
     # Piped or redirected output has no width to fit: keep each line of the table whole.
     table_out = out if out.is_terminal else Console(highlight=False, width=PIPED_TABLE_WIDTH)
     table_out.print(report_table(report))
+    if report.held_out is not None:
+        table_out.print(held_out_table(report.held_out))
     if report.grounded:
         table_out.print(grounded_table(report.grounded))
     err.print("wrote " + ", ".join(str(path) for path in written), markup=False)

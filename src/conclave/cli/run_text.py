@@ -59,7 +59,8 @@ def step_line(event: StepProgress | ConversationPrepared | AnswerChecked) -> str
 
 
 def step_summary(record: StepRecord) -> str:
-    """What a step did: its name, its report, its calls and how many failed."""
+    """What a step did: its name, its report in words (every report has `text`), its calls and
+    how many failed."""
     failed = sum(not call.ok for call in record.calls)
     calls = f"{len(record.calls)} call(s)" + (f", {failed} failed" if failed else "")
     report = f": {record.report.text}" if record.report is not None else ""

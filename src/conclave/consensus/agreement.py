@@ -5,17 +5,28 @@ Short answers (letters, numbers, short strings) are compared by their extracted 
 answers by a `Similarity` (sentence embeddings where installed, else word overlap), because
 cosine similarity alone does not separate contradicting short answers ("Canberra" against
 "Sydney" scores 0.88 with MiniLM). Member weights decide the vote, so a weak member cannot
-outvote a strong one; ties go to the cluster whose answers the models were surer of.
+outvote a strong one; ties go to the cluster whose answers the models were surer of. A request
+of several numbered questions is voted part by part, and the consensus joins the winning
+answer of each part. A multiple-choice answer read from the options' probabilities votes with
+all of them (each letter gets the member's weight times its share), so that draws shown the
+options in other orders average their probabilities back; votes may also be weighted by each
+answer's own confidence (its mean token probability), as CISC does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from conclave.consensus.answers import Question, final_answer, same_text_answer, text_similarity
-from conclave.consensus.prompts import latest_user_query
+from conclave.consensus.answers import (
+    Question,
+    final_answer,
+    letter_shares,
+    part_answers,
+    same_text_answer,
+    text_similarity,
+)
 from conclave.consensus.transcript import Agreement, AnswerCluster, CallRecord
 from conclave.types import Message
 
@@ -53,10 +64,17 @@ class Ballot:
     text: str
     weight: float = 1.0
     probability: float | None = None
+    shares: Mapping[str, float] | None = None
+    """For a multiple-choice answer read from the options' probabilities: each letter's share."""
 
     @classmethod
     def of(cls, record: CallRecord, weight: float) -> Ballot:
-        """The record's answer: what it concludes, when it reasoned first (see final_answer)."""
+        """The record's answer: what it concludes, when it reasoned first (see final_answer);
+        with the options' probabilities, the likeliest letter, as sure as its share."""
+        shares = letter_shares(record.choice_probabilities)
+        if shares:
+            letter = max(sorted(shares), key=lambda key: shares[key])
+            return cls(record.model, letter, weight, shares[letter], shares)
         return cls(record.model, final_answer(record.text), weight, record.token_probability)
 
 
@@ -64,14 +82,18 @@ class Ballot:
 class _Cluster:
     key: str
     ballots: list[int] = field(default_factory=list)
+    mass: float | None = None
+    """The letter's weighted share over every ballot, when the options' probabilities vote."""
 
 
 @dataclass(frozen=True)
 class VoteResult:
-    """The winning ballot of a vote, and the agreement measured around it."""
+    """The winning ballot of a vote, and the agreement measured around it; for a request of
+    several parts, `text` joins each part's winning answer ("1. B\n2. 42")."""
 
     winner: int
     agreement: Agreement
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,12 +110,18 @@ class Counting:
         heaviest ballot when no answer can be read. `ballots` must not be empty."""
         if not ballots:
             raise ValueError("a vote needs at least one answer")
+        if self.question.kind == "parts":
+            return self._vote_parts(ballots)
         clusters, unparsed = self._clusters(ballots)
         if self.question.kind == "free":
             centrality = self._centrality(ballots)
             winner = max(range(len(ballots)), key=lambda i: (centrality[i], -i))
         elif clusters:
             best = max(clusters, key=lambda c: self._rank_key(c, ballots))
+            if not best.ballots:  # a letter that wins on the draws' shares, no one's first
+                winner = max(range(len(ballots)), key=lambda i: _ballot_rank(ballots[i], i))
+                agreement = self._agreement(ballots, clusters, unparsed, best)
+                return VoteResult(winner, agreement, text=best.key)
             winner = max(
                 best.ballots, key=lambda i: (ballots[i].weight, _probability(ballots[i]), -i)
             )
@@ -101,6 +129,26 @@ class Counting:
             winner = max(range(len(ballots)), key=lambda i: _ballot_rank(ballots[i], i))
         winning_cluster = next((c for c in clusters if winner in c.ballots), None)
         return VoteResult(winner, self._agreement(ballots, clusters, unparsed, winning_cluster))
+
+    def _vote_parts(self, ballots: Sequence[Ballot]) -> VoteResult:
+        """Each part voted on its own, among the ballots that answer it; the heaviest ballot
+        that gives every winning answer stands for the vote (else the heaviest)."""
+        parts = self.question.parts
+        given = [part_answers(ballot.text, len(parts)) for ballot in ballots]
+        lines = []
+        for index, part in enumerate(parts):
+            answering = [i for i, texts in enumerate(given) if texts[index] is not None]
+            if not answering:
+                continue
+            part_ballots = [replace(ballots[i], text=given[i][index] or "") for i in answering]
+            won = Counting(part, self.similarity).vote(part_ballots).winner
+            lines.append(f"{index + 1}. {part_ballots[won].text}")
+        text = "\n".join(lines)
+        agreement = self.support_for(ballots, text)
+        backing = [i for i, b in enumerate(ballots) if b.member in agreement.supporters]
+        everyone = range(len(ballots))
+        winner = max(backing or everyone, key=lambda i: _ballot_rank(ballots[i], i))
+        return VoteResult(winner, agreement, text=text)
 
     def support_for(self, ballots: Sequence[Ballot], consensus: str) -> Agreement:
         """The agreement among `ballots`, and how far they back `consensus` (a text written by
@@ -123,6 +171,8 @@ class Counting:
     def _clusters(self, ballots: Sequence[Ballot]) -> tuple[list[_Cluster], list[int]]:
         if self.question.kind == "free":
             return self._free_clusters(ballots), []
+        if self.question.kind == "letter" and any(b.shares for b in ballots):
+            return self._share_clusters(ballots)
         clusters: list[_Cluster] = []
         unparsed: list[int] = []
         for index, ballot in enumerate(ballots):
@@ -137,6 +187,30 @@ class Counting:
                 cluster.ballots.append(index)
                 if len(key) < len(cluster.key):
                     cluster.key = key  # the shortest spelling names the cluster
+        return clusters, unparsed
+
+    def _share_clusters(self, ballots: Sequence[Ballot]) -> tuple[list[_Cluster], list[int]]:
+        """A cluster per letter with any share: its mass the weights times the shares (a
+        ballot with no shares puts its whole weight on the letter it names), its ballots
+        those whose likeliest letter it is."""
+        masses: dict[str, float] = {}
+        firsts: dict[str, list[int]] = {}
+        unparsed: list[int] = []
+        for index, ballot in enumerate(ballots):
+            letter = self.question.extract(ballot.text)
+            if letter is None and not ballot.shares:
+                unparsed.append(index)
+                continue
+            if letter is not None:
+                firsts.setdefault(letter, []).append(index)
+            shares = ballot.shares or ({letter: 1.0} if letter is not None else {})
+            for key, share in shares.items():
+                masses[key] = masses.get(key, 0.0) + ballot.weight * share
+        clusters = [
+            _Cluster(letter, firsts.get(letter, []), mass)
+            for letter, mass in sorted(masses.items())
+            if mass > 0 or letter in firsts
+        ]
         return clusters, unparsed
 
     def _free_clusters(self, ballots: Sequence[Ballot]) -> list[_Cluster]:
@@ -166,10 +240,11 @@ class Counting:
 
     @staticmethod
     def _rank_key(cluster: _Cluster, ballots: Sequence[Ballot]) -> tuple[float, float, float, int]:
-        weight = sum(ballots[i].weight for i in cluster.ballots)
-        surety = sum(_probability(ballots[i]) for i in cluster.ballots) / len(cluster.ballots)
-        heaviest = max(ballots[i].weight for i in cluster.ballots)
-        return round(weight, 9), surety, heaviest, -min(cluster.ballots)
+        members = cluster.ballots
+        surety = sum(_probability(ballots[i]) for i in members) / len(members) if members else 0.0
+        heaviest = max((ballots[i].weight for i in members), default=0.0)
+        first = -min(members, default=len(ballots))
+        return round(_weight(cluster, ballots), 9), surety, heaviest, first
 
     def _agreement(
         self,
@@ -186,8 +261,8 @@ class Counting:
                 AnswerCluster(
                     answer=c.key,
                     members=tuple(ballots[i].member for i in c.ballots),
-                    weight=sum(ballots[i].weight for i in c.ballots),
-                    share=sum(ballots[i].weight for i in c.ballots) / total,
+                    weight=_weight(c, ballots),
+                    share=_weight(c, ballots) / total,
                 )
                 for c in clusters
             ),
@@ -197,6 +272,8 @@ class Counting:
         if backing is None and backing_cluster is not None:
             supporting = backing_cluster.ballots
         support = sum(ballots[i].weight for i in supporting) / total
+        if backing is None and backing_cluster is not None and backing_cluster.mass is not None:
+            support = backing_cluster.mass / total
         probabilities = [p for i in supporting if (p := ballots[i].probability) is not None]
         probability = sum(probabilities) / len(probabilities) if probabilities else None
         confidence = support if probability is None else (support + probability) / 2
@@ -212,6 +289,14 @@ class Counting:
             token_probability=probability,
             confidence=confidence,
         )
+
+
+def _weight(cluster: _Cluster, ballots: Sequence[Ballot]) -> float:
+    """A cluster's weight in the vote: its mass when the options' probabilities vote, else its
+    members' weights."""
+    if cluster.mass is not None:
+        return cluster.mass
+    return sum(ballots[i].weight for i in cluster.ballots)
 
 
 def _ballot_rank(ballot: Ballot, index: int) -> tuple[float, float, int]:
@@ -239,35 +324,50 @@ class AgreementMeter:
         similarity: Similarity | None = None,
         *,
         aliases: Mapping[str, str] | None = None,
+        confidence_weighted: bool = False,
     ) -> None:
+        """`confidence_weighted`: each answer counts its member's weight times its own
+        confidence (its mean token probability, or its letter's share), where known."""
         self._weights = weights
         self._similarity = similarity or WordOverlap()
         self._aliases = aliases
+        self._confidence_weighted = confidence_weighted
 
-    def counting(self, conversation: Sequence[Message], texts: Sequence[str]) -> Counting:
-        question = Question.read(
-            latest_user_query(conversation) or "", texts, aliases=self._aliases
-        )
-        return Counting(question, self._similarity)
+    def question(self, conversation: Sequence[Message], texts: Sequence[str] = ()) -> Question:
+        """What the conversation's latest user message asks, with the instructions of its
+        system messages (see `Question.read`); `texts`, answers to it, help tell its kind."""
+        return Question.of(conversation, texts, aliases=self._aliases)
 
-    def ballots(self, candidates: Sequence[CallRecord]) -> list[Ballot]:
-        return [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+    def counted(
+        self, conversation: Sequence[Message], candidates: Sequence[CallRecord]
+    ) -> tuple[Counting, list[Ballot]]:
+        """How the candidates' answers are read and compared, and their ballots: each the
+        answer its text concludes, or the whole text for a request of several parts."""
+        ballots = [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+        if self._confidence_weighted:
+            ballots = [
+                replace(b, weight=b.weight * b.probability) if b.probability else b for b in ballots
+            ]
+        question = self.question(conversation, [b.text for b in ballots])
+        if question.kind == "parts":
+            ballots = [replace(b, text=r.text) for b, r in zip(ballots, candidates, strict=True)]
+        return Counting(question, self._similarity), ballots
 
     def vote(self, conversation: Sequence[Message], candidates: Sequence[CallRecord]) -> CallRecord:
         """The candidate that wins the weighted vote (`candidates` must not be empty), its text
-        the answer it concludes when the question wants a short answer and it reasoned first."""
-        ballots = self.ballots(candidates)
-        counting = self.counting(conversation, [b.text for b in ballots])
-        winner = counting.vote(ballots).winner
-        record = candidates[winner]
-        if counting.question.kind == "free" or ballots[winner].text == record.text:
+        the answer it concludes when the question wants a short answer and it reasoned first
+        (for several parts, each part's winning answer)."""
+        counting, ballots = self.counted(conversation, candidates)
+        result = counting.vote(ballots)
+        record = candidates[result.winner]
+        text = result.text if result.text is not None else ballots[result.winner].text
+        if counting.question.kind == "free" or text == record.text:
             return record
-        return record.model_copy(update={"text": ballots[winner].text})
+        return record.model_copy(update={"text": text})
 
     def measure(
         self, conversation: Sequence[Message], candidates: Sequence[CallRecord], consensus: str
     ) -> Agreement:
         """How far the candidates agree, and how far they back `consensus`."""
-        ballots = self.ballots(candidates)
-        counting = self.counting(conversation, [b.text for b in ballots])
+        counting, ballots = self.counted(conversation, candidates)
         return counting.support_for(ballots, consensus)

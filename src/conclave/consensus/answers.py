@@ -2,9 +2,14 @@
 
 Three kinds of short answer are recognised: a letter for multiple choice ("B", "(B)",
 "Answer: C", or the text of one option), a number ("1,234", "= 42", "42 km", "#### 7"), and a
-short string, normalised (case, punctuation, articles, aliases). Anything else is free-form
-text, compared by meaning elsewhere (see agreement.py). An answer that cannot be read gives
-None: it supports nothing, and is never guessed.
+short string, normalised (case, punctuation, articles, aliases). A request of several numbered
+questions is read part by part. Anything else is free-form text, compared by meaning elsewhere
+(see agreement.py). An answer that cannot be read gives None: it supports nothing, and is
+never guessed.
+
+The question also says in which form its answer is wanted, when its instruction asks for one
+("Answer with the letter only", "in one word", "as JSON", "reply in the form 1. <letter>
+2. <number>"): `Question.form`, written by `conclave.consensus.forms`.
 """
 
 from __future__ import annotations
@@ -12,14 +17,28 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from conclave.consensus.citations import without_markers
+from conclave.types import Message
 
-AnswerKind = Literal["letter", "number", "text", "free"]
-"""What a question expects: an option letter, a number, a short string, or free-form text."""
+AnswerKind = Literal["letter", "number", "text", "parts", "free"]
+"""What a question expects: an option letter, a number, a short string, one answer for each of
+several numbered questions, or free-form text."""
+
+Form = Literal["letter", "number", "word", "words", "json"]
+"""The form an instruction asks the answer in: the option letter alone, the number alone, one
+word, a few words, a JSON value."""
+
+_FORM_OF_KIND: dict[Form, AnswerKind] = {
+    "letter": "letter",
+    "number": "number",
+    "word": "text",
+    "words": "text",
+    "json": "free",
+}
 
 SHORT_ANSWER_WORDS = 6
 """A text answer of at most this many words (after its lead-in is removed) is a short answer."""
@@ -35,6 +54,7 @@ _NUMBER = r"(?<![A-Za-z])(?:[-+]?\$?\d[\d,]*(?:\.\d+)?|[-+]?\$?\.\d+)"
 _NUMBER_LEAD = re.compile(rf"(?:answer\s*(?:is|:|=)|####|=)\s*[\*\$]*\s*({_NUMBER})", re.IGNORECASE)
 _ANY_NUMBER = re.compile(_NUMBER)
 _TEXT_LEAD = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.IGNORECASE)
+_PRONOUN_LEAD = re.compile(r"\s*(?:it|that|this)(?:\s+(?:is|was)|'s)\s+", re.IGNORECASE)
 _ARTICLES = frozenset({"a", "an", "the"})
 _CLAUSE_END = re.compile(r"[\n;,:!?()]|\.(?=\s|$)|\s[-\u2013]\s")
 """Where a short answer's first clause ends; a dot only before a space or the end, so that a
@@ -43,7 +63,49 @@ _FINAL_ANSWER = re.compile(
     r"(?:^|(?<=[.!?:;]\s))[\s*#>_]*(?:final\s+)?answer[\s*_]*[:\uff1a][\s*_]*([^\s*_].*?)[\s*_]*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_KIND_HINT = re.compile(r"(?i:answer with (?:the|a|one) )(letter|number)|(?i:in a few words)")
+_ASKING = r"(?:answer|reply|respond|give|write)\s+(?:with\s+|in\s+)?(?:just\s+|only\s+)?"
+_FORM_HINTS: tuple[tuple[Form, re.Pattern[str]], ...] = (
+    (
+        "json",
+        re.compile(
+            r"\b(?:in|as|with|only)\s+(?:valid\s+)?JSON\b|\bJSON\s+(?:object|only|format)\b"
+        ),
+    ),
+    (
+        "letter",
+        re.compile(
+            rf"(?i)<letter>|\bletter\s+only\b|\b{_ASKING}(?:the|a|one|a\s+single)\s+"
+            r"(?:option\s+|correct\s+)?letter\b|\bonly\s+the\s+(?:option\s+)?letter\b"
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            rf"(?i)<number>|\bnumber\s+only\b|\b{_ASKING}(?:the|a|one|a\s+single)\s+(?:final\s+)?"
+            r"number\b|\bas\s+a\s+(?:single\s+)?number\b|\bonly\s+the\s+(?:final\s+)?number\b"
+        ),
+    ),
+    ("word", re.compile(r"(?i)<(?:one\s+)?word>|\b(?:one|a\s+single|single)\s+word\b")),
+    (
+        "words",
+        re.compile(r"(?i)\b(?:a\s+few|one\s+or\s+two|two\s+or\s+three)\s+words\b"),
+    ),
+)
+_PLACEHOLDER_FORMS: dict[str, Form] = {
+    "letter": "letter",
+    "number": "number",
+    "word": "word",
+    "one word": "word",
+    "a few words": "words",
+    "words": "words",
+}
+_TEMPLATE = re.compile(
+    r"\b(?:in\s+(?:the|this)\s+form(?:at)?|formatted\s+as|as\s+follows)\b", re.IGNORECASE
+)
+_PLACEHOLDER = re.compile(r"(?:^|\s)(\d{1,2})[.)]\s*<([^<>\n]{1,40})>")
+_ITEM = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.):]\s+", re.MULTILINE)
+_ITEM_LINE = re.compile(r"^[ \t]*(\d{1,2})[.)][ \t]+\S", re.MULTILINE)
+_LIST_SEPARATOR = re.compile(r"\s*[,;\n]\s*")
 
 
 @dataclass(frozen=True)
@@ -57,6 +119,15 @@ class Question:
     asked_words: frozenset[str] = frozenset()
     """The question's own words, left out of short text answers ("The capital of Cuba is
     Havana" to "havana" for "What is the capital of Cuba?")."""
+    form: Form | None = None
+    """The form the instruction asks the answer in; None when it asks for none."""
+    parts: tuple[Question, ...] = ()
+    """For a request of several numbered questions: each one, in order."""
+    _key_words_of: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Each answer's key words once read: a round reads every answer to choose the kind, then
+    again to group the answers."""
 
     @classmethod
     def read(
@@ -65,52 +136,200 @@ class Question:
         answers: Sequence[str] = (),
         *,
         aliases: Mapping[str, str] | None = None,
+        instructions: str = "",
     ) -> Question:
-        """The kind of answer `text` asks for: from its options, or an instruction such as
-        "answer with the number only", or else from `answers`: numbers when most answers state
-        one, short strings when most are short, else free-form."""
+        """The kind of answer `text` asks for: several numbered questions (read one by one), or
+        from its options, or an instruction such as "answer with the number only" (in `text`
+        or in `instructions`, the conversation's system messages), or else from `answers`:
+        numbers when most answers state one, short strings when most are short, else
+        free-form."""
         answers = [without_markers(answer) for answer in answers]  # "[1]" is no number
-        options = {letter: option.strip() for letter, option in _OPTION_LINE.findall(text)}
-        asked = frozenset(normalise_text(text).split())
         normalised_aliases = {
             normalise_text(alias): normalise_text(canonical)
             for alias, canonical in (aliases or {}).items()
         }
+        parts = _read_parts(text, instructions, normalised_aliases)
+        if parts:
+            asked = frozenset(normalise_text(text).split())
+            return cls("parts", {}, normalised_aliases, asked, parts=parts)
+        return _read_one(cls, text, answers, normalised_aliases, asked_form(instructions))
 
-        def question(kind: AnswerKind) -> Question:
-            return cls(kind, options, normalised_aliases, asked)
+    @classmethod
+    def of(
+        cls,
+        conversation: Sequence[Message],
+        answers: Sequence[str] = (),
+        *,
+        aliases: Mapping[str, str] | None = None,
+    ) -> Question:
+        """What a conversation asks: its latest user message, with the instructions of its
+        system messages (see `read`)."""
+        asked = next((m.content for m in reversed(conversation) if m.role == "user"), "")
+        instructions = "\n".join(m.content for m in conversation if m.role == "system")
+        return cls.read(asked, answers, aliases=aliases, instructions=instructions)
 
-        found = _KIND_HINT.search(text)
-        hint = (found.group(1) or "words").lower() if found else None
-        if len(options) >= 2 or hint == "letter":
-            return question("letter")
-        if hint == "number":
-            return question("number")
-        if answers and _most(answers, lambda a: _explicit_number(a) is not None):
-            return question("number")
-        short = hint is not None or (
-            answers and _most(answers, lambda a: len(_key_words(a, asked)) <= SHORT_ANSWER_WORDS)
-        )
-        if short:
-            if answers and _most(answers, lambda a: extract_number(a) is not None):
-                return question("number")
-            return question("text")
-        return question("free")
+    @property
+    def asks_form(self) -> bool:
+        """Whether the instruction asks for the answer in a form (or one line per part)."""
+        return self.form is not None or self.kind == "parts"
 
     def extract(self, answer: str) -> str | None:
-        """The answer's comparable key ("B", "42", "canberra"), or None when it cannot be read
-        (and always None for free-form questions). Citation markers ("[1]") are not read."""
+        """The answer's comparable key ("B", "42", "canberra"; for several parts, each part's
+        key after its number), or None when it cannot be read (and always None for free-form
+        questions). Citation markers ("[1]") are not read."""
         answer = without_markers(answer)
         if self.kind == "letter":
             return extract_letter(answer, self.options)
         if self.kind == "number":
             return extract_number(answer)
         if self.kind == "text":
-            key = " ".join(_key_words(answer, self.asked_words))
+            key = " ".join(_kept_key_words(self._key_words_of, answer, self.asked_words))
             if not key:
                 return None
             return self.aliases.get(key, key)
+        if self.kind == "parts":
+            keys = [
+                None if text is None else part.extract(text)
+                for part, text in zip(
+                    self.parts, part_answers(answer, len(self.parts)), strict=True
+                )
+            ]
+            if any(key is None for key in keys):
+                return None
+            return "; ".join(f"{number}. {key}" for number, key in enumerate(keys, start=1))
         return None
+
+    def short_answer(self, answer: str) -> str:
+        """A short text answer as written (its case kept): the words of its first clause
+        after a lead-in, from the first to the last that is not the question's own ("The
+        capital of Peru is Lima." -> "Lima", "It is Guinea-Bissau." -> "Guinea-Bissau")."""
+        kept = _short_clause(answer, self.asked_words)
+        return answer[kept[0][1] : kept[-1][2]] if kept else ""
+
+
+def asked_form(text: str) -> Form | None:
+    """The form an instruction in `text` asks the answer in ("Answer with the letter only":
+    letter), or None."""
+    for form, pattern in _FORM_HINTS:
+        if pattern.search(text):
+            return form
+    return None
+
+
+def _read_one(
+    cls: type[Question],
+    text: str,
+    answers: Sequence[str],
+    aliases: Mapping[str, str],
+    instructed: Form | None,
+) -> Question:
+    options = {letter: option.strip() for letter, option in _OPTION_LINE.findall(text)}
+    asked = frozenset(normalise_text(text).split())
+    form = asked_form(text) or instructed
+
+    key_words_of: dict[str, list[str]] = {}
+
+    def question(kind: AnswerKind) -> Question:
+        read = cls(kind, options, aliases, asked, form=form)
+        read._key_words_of.update(key_words_of)
+        return read
+
+    hinted = _FORM_OF_KIND[form] if form is not None else None
+    if len(options) >= 2 or hinted == "letter":
+        return question("letter")
+    if hinted == "number":
+        return question("number")
+    if answers and _most(answers, lambda a: _explicit_number(a) is not None):
+        return question("number")
+    short = hinted == "text" or (
+        answers
+        and _most(
+            answers, lambda a: len(_kept_key_words(key_words_of, a, asked)) <= SHORT_ANSWER_WORDS
+        )
+    )
+    if short:
+        if answers and _most(answers, lambda a: extract_number(a) is not None):
+            return question("number")
+        return question("text")
+    return question("free")
+
+
+def _read_parts(text: str, instructions: str, aliases: Mapping[str, str]) -> tuple[Question, ...]:
+    """The numbered questions of a request of several: those a reply template numbers
+    ("reply in the form 1. <letter> 2. <number>"), or at least two consecutively numbered
+    items that each ask a question; none otherwise."""
+    template = _TEMPLATE.search(text)
+    asked = text[: template.start()] if template else text
+    placeholders: dict[int, str] = {}
+    if template:
+        for number, placeholder in _PLACEHOLDER.findall(text[template.end() :]):
+            placeholders.setdefault(int(number), placeholder.strip().lower())
+    items, tail = _numbered_items(asked)
+    count = _run_length(placeholders) if len(placeholders) >= 2 else 0
+    if not count:
+        count = len(items) if len(items) >= 2 and all("?" in i for i in items) else 0
+    if count < 2:
+        return ()
+    before = _ITEM.split(asked, maxsplit=1)[0]
+    outside = f"{before}\n{tail}\n{text[template.start() :] if template else ''}"
+    common = asked_form(_without_placeholders(outside)) or asked_form(instructions)
+    parts = []
+    for number in range(1, count + 1):
+        item = items[number - 1] if number <= len(items) else ""
+        form = _PLACEHOLDER_FORMS.get(placeholders.get(number, ""))
+        parts.append(_read_one(Question, item, (), aliases, form or asked_form(item) or common))
+    return tuple(parts)
+
+
+def _numbered_items(text: str) -> tuple[list[str], str]:
+    """The texts of the items numbered 1, 2, 3... at the start of lines, each up to the next
+    item, while the numbers follow on; and what follows the last item's question and options
+    (an instruction for them all, such as "Answer each in one word.")."""
+    starts = [(int(m.group(1)), m.start()) for m in _ITEM_LINE.finditer(text)]
+    items: list[str] = []
+    for index, (number, start) in enumerate(starts):
+        if number != len(items) + 1:
+            break
+        end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
+        items.append(_ITEM.sub("", text[start:end], count=1).strip())
+    if not items:
+        return items, ""
+    lines = items[-1].splitlines()
+    asks = [i for i, line in enumerate(lines) if "?" in line or _OPTION_LINE.match(line)]
+    cut = asks[-1] + 1 if asks else len(lines)
+    items[-1] = "\n".join(lines[:cut]).strip()
+    return items, "\n".join(lines[cut:])
+
+
+def _run_length(numbers: Mapping[int, object]) -> int:
+    count = 0
+    while count + 1 in numbers:
+        count += 1
+    return count
+
+
+def _without_placeholders(text: str) -> str:
+    return _PLACEHOLDER.sub(" ", text)
+
+
+def part_answers(text: str, count: int) -> tuple[str | None, ...]:
+    """The answer to each of `count` numbered questions in `text`: what follows each number
+    ("1. B 2. 42", one a line or on one line; the last "2." wins, as a worked answer ends on
+    its answers), else, with no number at all, `count` items separated by commas, semicolons
+    or lines ("A, B, C"). A part not found is None."""
+    found: dict[int, str] = {}
+    matches = [m for m in _ITEM.finditer(text) if 1 <= int(m.group(1)) <= count]
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        segment = text[match.end() : end]
+        answer = segment.split("\n", 1)[0].strip() or segment.strip()
+        if answer:
+            found[int(match.group(1))] = answer
+    if not matches:
+        items = [item for item in _LIST_SEPARATOR.split(final_answer(text).strip()) if item]
+        if len(items) == count:
+            found = dict(enumerate(items, start=1))
+    return tuple(found.get(number) for number in range(1, count + 1))
 
 
 def final_answer(text: str) -> str:
@@ -118,6 +337,15 @@ def final_answer(text: str) -> str:
     sentence (as a model asked to reason first writes it), else the whole text."""
     found = _FINAL_ANSWER.findall(text)
     return found[-1].strip() if found else text
+
+
+def letter_shares(probabilities: Mapping[str, float] | None) -> dict[str, float]:
+    """Option letters' probabilities as shares of their sum, so that they add up to 1 (empty
+    when there are none or they are all zero)."""
+    total = sum((probabilities or {}).values())
+    if not probabilities or total <= 0:
+        return {}
+    return {letter: probability / total for letter, probability in probabilities.items()}
 
 
 def extract_letter(answer: str, options: Mapping[str, str]) -> str | None:
@@ -194,18 +422,52 @@ def _last_number(answer: str) -> str | None:
 
 
 def _key_words(answer: str, asked: frozenset[str]) -> list[str]:
-    """The words of a short answer's first clause, without a lead-in ("The answer is") and
-    without the question's own words (kept when nothing else is left)."""
+    """The normalised words of a short answer's first clause, without a lead-in ("The answer
+    is") and without the question's own words (kept when nothing else is left)."""
+    return [key for key, _, _ in _short_clause(answer, asked)]
+
+
+def _short_clause(answer: str, asked: frozenset[str]) -> list[tuple[str, int, int]]:
+    """The words `_key_words` keeps, each with where it is written in `answer` (start, end)."""
     lead = _TEXT_LEAD.search(answer)
-    text = answer[lead.end() :] if lead else answer
-    clause = _CLAUSE_END.split(text.strip(), maxsplit=1)[0]
-    words = normalise_text(clause).split()
-    new = [word for word in words if word not in asked]
-    return new or words
+    start = lead.end() if lead else 0
+    pronoun = _PRONOUN_LEAD.match(answer, start)
+    start = pronoun.end() if pronoun else start
+    start += len(answer[start:]) - len(answer[start:].lstrip())
+    clause = _CLAUSE_END.split(answer[start:], maxsplit=1)[0]
+    # normalise_text's reading, word by word, keeping each word's place
+    lowered = clause.lower().replace("'s ", "   ")
+    words = [
+        (match.group(0), start + match.start(), start + match.end())
+        for match in re.finditer(r"[\w']+", lowered)
+        if match.group(0) not in _ARTICLES
+    ]
+    return [word for word in words if word[0] not in asked] or words
+
+
+def _kept_key_words(kept: dict[str, list[str]], answer: str, asked: frozenset[str]) -> list[str]:
+    """`_key_words` of `answer`, read once and kept in `kept`."""
+    words = kept.get(answer)
+    if words is None:
+        words = kept[answer] = _key_words(answer, asked)
+    return words
 
 
 def _most(answers: Sequence[str], test: Callable[[str], bool]) -> bool:
-    return sum(1 for answer in answers if test(answer)) * 2 > len(answers)
+    """Whether more than half of `answers` pass `test`; stops reading once that is decided."""
+    needed = len(answers) // 2 + 1
+    allowed_failures = len(answers) - needed
+    passed = failed = 0
+    for answer in answers:
+        if test(answer):
+            passed += 1
+            if passed >= needed:
+                return True
+        else:
+            failed += 1
+            if failed > allowed_failures:
+                return False
+    return False
 
 
 def text_similarity(first: str, second: str) -> float:

@@ -2,7 +2,7 @@
 fallback's, the reviews of `rank`, and the calls of any step (a grounding judge, a planner).
 
 A call is
-- bounded by a deadline that includes its retries (`deadline`; the providers' retries do
+- bounded by a deadline that includes its retries (`Deadline`; the providers' retries do
   not start a wait that would end past it);
 - admitted by its model's circuit breaker (`MemberHealth`, shared by every run of an engine
   and keyed by upstream, so that a model that is both a member and the aggregator is one
@@ -19,29 +19,53 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Sequence
+from types import TracebackType
 
 from conclave.consensus.health import Admission, MemberHealth, member_key
 from conclave.consensus.panel import Member
 from conclave.consensus.records import call_record, failed_record
 from conclave.consensus.transcript import CallError, CallRecord, CallRole
 from conclave.errors import ProviderError, ProviderTimeoutError
-from conclave.providers.retries import RetryWatch, call_deadline, watched_retries
+from conclave.providers.retries import CallBounds, RetryWatch
 from conclave.types import Completion, Message, TextDelta
 
 
-@asynccontextmanager
-async def deadline(timeout_s: float, label: str) -> AsyncIterator[None]:
-    """Bound a call in time, its retries included; overrunning raises ProviderTimeoutError
-    naming the model."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            with call_deadline(timeout_s):
-                yield
-    except TimeoutError:
+class Deadline:
+    """Bound a call in time, its retries included, and let `watch` (when given) see and bound
+    those retries; overrunning raises ProviderTimeoutError naming the model.
+
+    One object around every model call: one `asyncio.Timeout` and one `CallBounds`, entered
+    and left directly rather than through nested generator-based context managers."""
+
+    __slots__ = ("_bounds", "_label", "_timeout", "_timeout_s")
+
+    def __init__(self, timeout_s: float, label: str, watch: RetryWatch | None = None) -> None:
+        self._timeout_s = timeout_s
+        self._label = label
+        self._timeout = asyncio.timeout(timeout_s)
+        self._bounds = CallBounds(timeout_s, watch)
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+        self._bounds.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._bounds.__exit__()
+        try:
+            await self._timeout.__aexit__(exc_type, exc, traceback)
+        except TimeoutError:
+            pass
+        else:
+            if not isinstance(exc, TimeoutError):
+                return
         raise ProviderTimeoutError(
-            f"{label}: no answer within {timeout_s:g} s", model=label
+            f"{self._label}: no answer within {self._timeout_s:g} s", model=self._label
         ) from None
 
 
@@ -60,9 +84,8 @@ async def ask_member(
     label = label or member.label
     started = time.perf_counter()
     try:
-        async with deadline(timeout_s, label):
-            with watched_retries(watch or RetryWatch()):
-                completion = await member.complete(messages)
+        async with Deadline(timeout_s, label, watch or RetryWatch()):
+            completion = await member.complete(messages)
     except Exception as exc:  # any failure of a call is that call's
         return failed_record(label, role, messages, exc, started)
     return call_record(label, role, messages, completion, time.perf_counter() - started)
@@ -148,7 +171,7 @@ class ModelCalls:
         started = time.perf_counter()
         completion: Completion | None = None
         try:
-            async with deadline(self.timeout_for(member), label):
+            async with Deadline(self.timeout_for(member), label):
                 async for item in member.stream(messages):
                     if isinstance(item, TextDelta):
                         yield item

@@ -271,6 +271,8 @@ class CitationReport(Frozen):
     general_knowledge: bool = False
     """The answer is (partly) from the models' general knowledge, marked as such."""
     checks: tuple[str, ...] = Field(default_factory=tuple)
+    """The checks that ran: `markers`, `support:judge:<model>`, `support:lexical`,
+    `support:exact-terms`."""
 
     @property
     def text(self) -> str:
@@ -283,9 +285,6 @@ class CitationReport(Frozen):
             f"dropped, {actions.count('recited')} re-cited, {actions.count('marked')} marked, "
             f"{len(self.removed_markers)} marker(s) naming no passage removed"
         )
-
-    """The checks that ran: `markers`, `support:judge:<model>`, `support:lexical`,
-    `support:exact-terms`."""
 
 
 def alce_scores(

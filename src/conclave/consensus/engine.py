@@ -433,7 +433,7 @@ class _RunState:
     @property
     def usage(self) -> Usage:
         prepared = (call.usage for step in self.prepared for call in step.calls)
-        return sum((record.usage for record in self.rounds), sum(prepared, Usage()))
+        return Usage.total((record.usage for record in self.rounds), Usage.total(prepared))
 
     def transcript(
         self, unfinished: RoundRecord | None = None, *, stop_reason: StopReason | None
@@ -451,9 +451,10 @@ class _RunState:
             prepared_conversation=self.prepared_conversation,
             rounds=rounds,
             answer=last.consensus if last else "",
+            reasoning=last.reasoning if last else "",
             agreement=last.agreement if last else None,
             stop_reason=stop_reason,
-            usage=sum((record.usage for record in rounds), sum(prepared, Usage())),
+            usage=Usage.total((record.usage for record in rounds), Usage.total(prepared)),
             duration_s=time.perf_counter() - self.started,
             citations=checked.citations if checked else (),
             abstained=checked.abstained if checked else False,

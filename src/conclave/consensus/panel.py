@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from conclave.config import ConsensusConfig, ModelSpec
 from conclave.providers.base import Provider
@@ -23,17 +23,19 @@ class Member:
     json_schema: JsonSchema | None = None
     """When set, every answer is JSON satisfying it (see SamplingOptions.json_schema)."""
 
-    @property
+    @cached_property
     def sampling(self) -> SamplingOptions:
+        """The options every call of this member is made with (built once: the spec and the
+        schema are frozen)."""
         sampling = self.spec.sampling
         if self.json_schema is None:
             return sampling
         return sampling.model_copy(update={"json_schema": self.json_schema})
 
     async def complete(self, messages: Sequence[Message]) -> Completion:
-        started = time.perf_counter()
-        completion = await self.provider.complete(self.spec.model_name, messages, self.sampling)
-        return completion.model_copy(update={"latency_s": time.perf_counter() - started})
+        """The provider's answer as it gave it (the providers time their own calls; a call's
+        record times the whole call, retries included)."""
+        return await self.provider.complete(self.spec.model_name, messages, self.sampling)
 
     def stream(self, messages: Sequence[Message]) -> AsyncIterator[StreamItem]:
         return self.provider.stream(self.spec.model_name, messages, self.sampling)

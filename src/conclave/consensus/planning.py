@@ -164,6 +164,75 @@ def plan_problems(plan: Plan, agents: Sequence[str], limits: PlanLimits) -> tupl
     return ()
 
 
+def with_task_text(plan: Plan, task: str) -> tuple[Plan, tuple[str, ...]]:
+    """The plan with each instruction that copies a paragraph of the task (its first line the
+    same, once a "Part 2:" or "2." label is set aside) replaced by that paragraph as the task
+    writes it, and a note per instruction restored: small planners cut a copy short (leaving
+    out a question's options) or run on (adding options it does not have)."""
+    paragraphs = {_first_line_key(p): p for p in (_unlabelled(p) for p in _paragraphs(task))}
+    steps: list[PlanStep] = []
+    notes: list[str] = []
+    for step in plan.steps:
+        source = paragraphs.get(_first_line_key(_unlabelled(step.instruction)))
+        if source and source != step.instruction.strip():
+            step = step.model_copy(update={"instruction": source})
+            notes.append(f"step {step.id}'s instruction is the task's own text")
+        steps.append(step)
+    return Plan(steps=tuple(steps)), tuple(notes)
+
+
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+_OPTION = re.compile(r"^\s*[A-Z][.)]\s")
+
+
+def _paragraphs(task: str) -> list[str]:
+    """The task's paragraphs, a block of lettered options ("A. ...") kept with the question
+    before it."""
+    found: list[str] = []
+    for paragraph in _PARAGRAPHS.split(task.strip()):
+        lines = paragraph.strip().splitlines()
+        if found and lines and all(_OPTION.match(line) for line in lines):
+            found[-1] = f"{found[-1]}\n\n{paragraph.strip()}"
+        else:
+            found.append(paragraph.strip())
+    return found
+
+
+_LABEL = re.compile(r"^\s*(?:(?:part|question|task|step)\s*\d+|\d+)\s*[:.)]\s*", re.IGNORECASE)
+
+
+def _unlabelled(text: str) -> str:
+    return _LABEL.sub("", text.strip(), count=1).strip()
+
+
+def _first_line_key(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return " ".join(first.lower().split())
+
+
+def with_named_dependencies(plan: Plan) -> tuple[Plan, tuple[str, ...]]:
+    """The plan with each step also depending on the earlier steps its instruction names by
+    number ("the result of step 1", or "the answer to part 1" for a task of numbered parts,
+    whose parts the planner is shown turning into steps in order), and a note per dependency
+    added: small planners copy such an instruction and leave its depends_on empty, and the
+    step's agent then has nothing to use."""
+    steps: list[PlanStep] = []
+    notes: list[str] = []
+    for step in plan.steps:
+        named = [int(n) for n in _NAMED_STEP.findall(step.instruction)]
+        missing = [n for n in dict.fromkeys(named) if n < step.id and n not in step.depends_on]
+        missing = [n for n in missing if any(s.id == n for s in plan.steps)]
+        if missing:
+            step = step.model_copy(update={"depends_on": (*step.depends_on, *missing)})
+            shown = ", ".join(map(str, missing))
+            notes.append(f"step {step.id} names step {shown} without depending on it: added")
+        steps.append(step)
+    return Plan(steps=tuple(steps)), tuple(notes)
+
+
+_NAMED_STEP = re.compile(r"\b(?:step|part)\s+(\d+)\b", re.IGNORECASE)
+
+
 def plan_depth(steps: Sequence[PlanStep]) -> int:
     """The longest chain of dependent steps (1 for steps that all run at once); the steps must
     form no cycle."""

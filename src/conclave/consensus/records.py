@@ -33,6 +33,7 @@ def call_record(
         usage=completion.usage,
         latency_s=latency_s,
         token_probability=completion.token_probability,
+        choice_probabilities=completion.choice_probabilities,
     )
 
 

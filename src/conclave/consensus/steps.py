@@ -270,19 +270,31 @@ class LLMAggregator:
             conversation,
             anonymise_candidates([c.text for c in candidates], self._rng),
         )
-        if not stream:
-            record = await self._calls.ask(self._aggregator, "aggregator", messages)
-        else:
-            record = None
-            streaming = self._calls.stream(self._aggregator, "aggregator", messages)
-            async with aclosing(streaming) as items:
-                async for item in items:
-                    if isinstance(item, TextDelta):
-                        yield AggregateDelta(round=round_index, text=item.text)
-                    else:
-                        record = item
-            assert record is not None  # a stream of calls ends with its record
-        yield AggregateFinished(round=round_index, response=record)
+        writing = written_consensus(self._calls, self._aggregator, messages, round_index, stream)
+        async with aclosing(writing) as events:
+            async for event in events:
+                yield event
+
+
+async def written_consensus(
+    calls: ModelCalls, writer: Member, messages: Sequence[Message], round_index: int, stream: bool
+) -> AsyncGenerator[CombinerEvent, None]:
+    """`writer` writing the round's consensus from `messages`, through `calls`: its text as
+    AggregateDelta pieces when `stream` (else one call, which costs less CPU), then the
+    AggregateFinished carrying its call."""
+    if not stream:
+        record = await calls.ask(writer, "aggregator", messages)
+    else:
+        record = None
+        streaming = calls.stream(writer, "aggregator", messages)
+        async with aclosing(streaming) as items:
+            async for item in items:
+                if isinstance(item, TextDelta):
+                    yield AggregateDelta(round=round_index, text=item.text)
+                else:
+                    record = item
+        assert record is not None  # a stream of calls ends with its record
+    yield AggregateFinished(round=round_index, response=record)
 
 
 class WithFallbacks:

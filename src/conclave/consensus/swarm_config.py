@@ -25,6 +25,7 @@ agent, `assistant`, answered by all its models with `flare`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
@@ -32,6 +33,7 @@ from pydantic import Field, JsonValue, ValidationError, field_validator, model_v
 from conclave.config import StrategyOptions, strategy_options_type
 from conclave.consensus.planning import Plan, PlanLimits, PlanStep
 from conclave.consensus.swarm_prompts import PlanExample
+from conclave.presets import embedded_config
 from conclave.types import Frozen
 
 SWARM = "swarm"
@@ -132,14 +134,21 @@ class SwarmOptions(StrategyOptions):
 
 
 EMBEDDED_SWARM_MODEL = "local:qwen2.5-1.5b"
-"""The embedded pack every embedded agent and the orchestrator run on: the strongest, and the
-only one that plans and reasons reliably (the 0.5B and 135M do not)."""
+"""The embedded pack that orchestrates and answers first in every agent: the strongest, and
+the only one that plans and reasons reliably (the 0.5B and 135M do not)."""
+
+EMBEDDED_STEP_STRATEGY = "adaptive"
+"""How each embedded agent reaches its step's answer: the embedded preset's own strategy, with
+its options. A plan turns a composite task into short questions, where its sure answers,
+reasoning draws and weighted votes work; on the whole task they do not (a several-part answer
+stops at the first call)."""
 
 
-def embedded_agents() -> tuple[AgentSpec, ...]:
-    """The agents of the embedded swarm: `math` reasons step by step before its number;
-    `knowledge` answers facts and multiple-choice questions directly, which the measured
-    defaults found better than reasoning for those (README, "Evaluation")."""
+def embedded_agents(packs: Sequence[str]) -> tuple[AgentSpec, ...]:
+    """The agents of the embedded swarm, answering with `packs` (the config's models, the
+    1.5B first): `math` works numbers out step by step, on the 1.5B alone (the small models
+    cannot); `knowledge` answers facts and multiple-choice questions with every pack."""
+    options = embedded_config().strategy_options
     return (
         AgentSpec(
             name="math",
@@ -149,6 +158,8 @@ def embedded_agents() -> tuple[AgentSpec, ...]:
                 'few short lines, then write the result on the last line as "Answer: <number>".'
             ),
             models=(EMBEDDED_SWARM_MODEL,),
+            strategy=EMBEDDED_STEP_STRATEGY,
+            strategy_options=options,
             max_tokens=400,
         ),
         AgentSpec(
@@ -158,10 +169,12 @@ def embedded_agents() -> tuple[AgentSpec, ...]:
                 "questions on any subject."
             ),
             role=(
-                "You answer questions of knowledge briefly: the fact itself in a few words, or "
-                "for a multiple-choice question the letter of the best option."
+                "Answer with the answer only: the fact in a few words, or the letter of the "
+                "best option."
             ),
-            models=(EMBEDDED_SWARM_MODEL,),
+            models=tuple(packs),
+            strategy=EMBEDDED_STEP_STRATEGY,
+            strategy_options=options,
             max_tokens=64,
         ),
     )
@@ -174,9 +187,9 @@ def embedded_examples() -> tuple[PlanExample, ...]:
     return (
         PlanExample(
             task=_parts(
-                "Which gas do plants take in from the air to make their food?\nA. Oxygen\n"
-                "B. Carbon dioxide\nC. Nitrogen\nD. Helium",
-                "Who painted the Mona Lisa?",
+                ("Which gas do plants take in from the air to make their food?", "letter"),
+                ("Who painted the Mona Lisa?", "text"),
+                options="A. Oxygen\nB. Carbon dioxide\nC. Nitrogen\nD. Helium",
             ),
             plan=_plan(
                 (
@@ -190,9 +203,9 @@ def embedded_examples() -> tuple[PlanExample, ...]:
         ),
         PlanExample(
             task=_parts(
-                "A spider has 8 legs. How many legs do 3 spiders have?",
-                "In which country is the city of Kyoto?",
-                "Add 10 to the answer to part 1.",
+                ("A spider has 8 legs. How many legs do 3 spiders have?", "number"),
+                ("In which country is the city of Kyoto?", "text"),
+                ("Add 10 to the answer to part 1.", "number"),
             ),
             plan=_plan(
                 ("math", "A spider has 8 legs. How many legs do 3 spiders have?", ()),
@@ -202,10 +215,10 @@ def embedded_examples() -> tuple[PlanExample, ...]:
         ),
         PlanExample(
             task=_parts(
-                "What is 12 + 30?",
-                "Who wrote the play Romeo and Juliet?",
-                "How many years are there in 3 decades?",
-                "Which country was the author in the answer to part 2 from?",
+                ("What is 12 + 30?", "number"),
+                ("Who wrote the play Romeo and Juliet?", "text"),
+                ("How many years are there in 3 decades?", "number"),
+                ("Which country was the author in the answer to part 2 from?", "text"),
             ),
             plan=_plan(
                 ("math", "What is 12 + 30?", ()),
@@ -217,15 +230,27 @@ def embedded_examples() -> tuple[PlanExample, ...]:
     )
 
 
-def embedded_swarm_options(options: SwarmOptions) -> SwarmOptions:
-    """`options` with the embedded agents and examples where it names none."""
+def embedded_swarm_options(options: SwarmOptions, packs: Sequence[str]) -> SwarmOptions:
+    """`options` with the embedded agents (answering with `packs`) and examples where it
+    names none."""
     examples = options.examples or embedded_examples()
-    return options.with_agents(embedded_agents(), examples=[e.model_dump() for e in examples])
+    return options.with_agents(embedded_agents(packs), examples=[e.model_dump() for e in examples])
 
 
-def _parts(*questions: str) -> str:
-    listed = "\n\n".join(f"Part {n}: {q}" for n, q in enumerate(questions, start=1))
-    return f"This task has {len(questions)} parts. Answer every part.\n\n{listed}"
+_FORMS = {"letter": "<letter>", "number": "<number>", "text": "<a few words>"}
+
+
+def _parts(*questions: tuple[str, str], options: str = "") -> str:
+    """A task of numbered questions as `conclave eval` asks one (the first question's
+    `options`, if any, under it), each `(question, form)`."""
+    listed = []
+    for number, (question, _) in enumerate(questions, start=1):
+        listed.append(
+            f"{number}. {question}" + (f"\n\n{options}" if number == 1 and options else "")
+        )
+    forms = "\n".join(f"{n}. {_FORMS[form]}" for n, (_, form) in enumerate(questions, start=1))
+    header = f"This task has {len(questions)} parts. Answer every part."
+    return "\n\n".join([header, *listed, f"Reply in the form:\n{forms}"])
 
 
 def _plan(*steps: tuple[str, str, tuple[int, ...]]) -> Plan:

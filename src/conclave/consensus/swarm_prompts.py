@@ -106,14 +106,13 @@ def repair_messages(
 def step_messages(
     role: str, step: PlanStep, inputs: Mapping[int, StepResult]
 ) -> tuple[Message, ...]:
-    """What a step's agent is asked: its role; the results it depends on, its instruction, and
-    its role again (small models heed what they read last)."""
+    """What a step's agent is asked: its role, then the results it depends on and its
+    instruction."""
     parts = []
     if inputs:
         shown = "\n".join(_result_line(inputs[i]) for i in sorted(inputs))
         parts.append(f"{STEP_INPUTS_HEADER}\n{shown}")
     parts.append(step.instruction.strip())
-    parts.append(role.strip())
     return (Message(role="system", content=role), Message(role="user", content="\n\n".join(parts)))
 
 

@@ -28,6 +28,8 @@ class PlanRecord(Frozen):
     source: PlanSource
     problems: tuple[tuple[str, ...], ...] = ()
     """The problems found in each rejected answer, in order (none when the first was valid)."""
+    notes: tuple[str, ...] = ()
+    """What was added to the plan used (dependencies its instructions name)."""
     limits: PlanLimits = PlanLimits()
 
     @property

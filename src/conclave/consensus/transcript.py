@@ -68,6 +68,9 @@ class CallRecord(Frozen):
     latency_s: float = 0.0
     token_probability: float | None = None
     """The geometric mean of the answer's token probabilities, when the backend reports them."""
+    choice_probabilities: dict[str, float] | None = None
+    """Each option letter's probability as the answer's first token, when asked for (a
+    multiple-choice answer read from the options' probabilities)."""
 
     @property
     def ok(self) -> bool:
@@ -92,8 +95,24 @@ class StepNote(Frozen):
     text: str
 
 
+class AnswerFormReport(Frozen):
+    """What writing the answer in the asked form did: the form the conversation asked for
+    (letter, number, word, words, json, parts) and the text the answer was read from, kept as
+    the run's reasoning."""
+
+    kind: Literal["answer_form"] = "answer_form"
+    form: str
+    reasoning: str
+
+    @property
+    def text(self) -> str:
+        """The report in a line, for people."""
+        return f"answer written as {self.form}, the working kept as reasoning"
+
+
 StepReport = Annotated[
-    StepNote | SwarmReport | RetrievalReport | CitationReport, Field(discriminator="kind")
+    StepNote | SwarmReport | AnswerFormReport | RetrievalReport | CitationReport,
+    Field(discriminator="kind"),
 ]
 """What a step reports besides its calls. A step with a report of its own shape adds its
 model here as one more member of a union discriminated by `kind`, so that the report is
@@ -130,7 +149,7 @@ class Agreement(Frozen):
     averaged with the supporters' mean token probability where the backend reports one.
     """
 
-    kind: Literal["letter", "number", "text", "free"]
+    kind: Literal["letter", "number", "text", "parts", "free"]
     score: float
     clusters: tuple[AnswerCluster, ...]
     unparsed: tuple[str, ...] = ()
@@ -178,6 +197,12 @@ class RoundRecord(Frozen):
         return self.aggregate.text if self.aggregate is not None else ""
 
     @property
+    def reasoning(self) -> str:
+        """The working the consensus was read from, where it was written in an asked form."""
+        reports = [step.report for step in self.steps if step.report is not None]
+        return next((r.reasoning for r in reports if isinstance(r, AnswerFormReport)), "")
+
+    @property
     def calls(self) -> tuple[CallRecord, ...]:
         """Every model call this round made, each once: the members', the reviews and failed
         attempts, the deciding call unless it reuses an answer counted elsewhere, and the
@@ -189,7 +214,7 @@ class RoundRecord(Frozen):
 
     @property
     def usage(self) -> Usage:
-        return sum((call.usage for call in self.calls), Usage())
+        return Usage.total(call.usage for call in self.calls)
 
 
 def citation_report(record: RoundRecord) -> CitationReport | None:
@@ -214,6 +239,11 @@ class Transcript(Frozen):
     """The conversation the rounds were given, where a step before them rewrote it."""
     rounds: tuple[RoundRecord, ...] = ()
     answer: str = ""
+    """The consensus answer; in the form the conversation asked for (the letter only, the
+    number only, each numbered part...), when it asked for one."""
+    reasoning: str = ""
+    """The working the answer was read from, when the answer was written in an asked form out
+    of a longer text ("" when the consensus text was the answer as it stands)."""
     agreement: Agreement | None = None
     """The last round's agreement: how far the members back `answer`."""
     stop_reason: StopReason | None = None

@@ -6,6 +6,11 @@ across set-ups (a member alone and the same member in a consensus send the same 
 and across resumed runs. Calls are kept in SQLite; two identical calls running at once are
 computed once (the second waits for the first). Anything else passes straight through.
 
+What a call only observes (token probabilities, the first token's choice probabilities) does
+not change its answer, so it is not part of the key: an embedded call is computed with token
+probabilities always on, and a kept call serves any request whose observations it holds (one
+asking for choices it lacks is computed again, with both sets of choices).
+
 `CallMeter` counts, for the calls made inside one `metered()` block, how many there were, how
 many came from the cache, and the model time they took when they were computed: so the time
 per question stays honest when the cache answers in microseconds.
@@ -70,6 +75,43 @@ def is_deterministic(options: SamplingOptions) -> bool:
     return options.temperature == 0.0 or options.seed is not None
 
 
+OBSERVATIONS = {"logprobs", "first_token_choices"}
+"""The options that only ask what the model saw, never change what it answers."""
+
+
+def serves(kept: Completion, options: SamplingOptions) -> bool:
+    """Whether a kept completion holds every observation `options` ask for."""
+    if options.logprobs and kept.token_probability is None:
+        return False
+    wanted = set(options.first_token_choices)
+    return not wanted or wanted <= set(kept.choice_probabilities or {})
+
+
+def as_asked(completion: Completion, options: SamplingOptions) -> Completion:
+    """The completion with only the observations `options` asked for, as an uncached call
+    would have returned it."""
+    wanted = options.first_token_choices
+    held = completion.choice_probabilities or {}
+    return completion.model_copy(
+        update={
+            "token_probability": completion.token_probability if options.logprobs else None,
+            "choice_probabilities": {c: held[c] for c in wanted if c in held} if wanted else None,
+        }
+    )
+
+
+def observing(
+    kept: Completion | None, options: SamplingOptions, *, embedded: bool
+) -> SamplingOptions:
+    """The options to compute a call with: an embedded call also observes its token
+    probabilities (free there), and the choices a kept completion held are asked again."""
+    held = tuple((kept.choice_probabilities or {}) if kept is not None else ())
+    choices = tuple(dict.fromkeys((*options.first_token_choices, *held)))
+    return options.model_copy(
+        update={"logprobs": options.logprobs or embedded, "first_token_choices": choices}
+    )
+
+
 class CallCache:
     """Completions by call, in SQLite (in memory without a path)."""
 
@@ -91,7 +133,7 @@ class CallCache:
             "where": where,
             "model": model,
             "messages": [m.model_dump(mode="json") for m in messages],
-            "options": options.model_dump(mode="json"),
+            "options": options.model_dump(mode="json", exclude=OBSERVATIONS),
         }
         return hashlib.sha256(json.dumps(call, sort_keys=True).encode()).hexdigest()
 
@@ -138,15 +180,18 @@ class CachingProvider(Provider):
         key = CallCache.key(self._where, model, messages, options)
         async with self._cache.lock(key):
             cached = self._cache.get(key)
-            if cached is not None:
+            if cached is not None and serves(cached, options):
                 self._cache.hits += 1
                 _record(cached, cached=True)
-                return cached
-            completion = await self._computed(model, messages, options)
+                return as_asked(cached, options)
+            embedded = self.name == "local"
+            completion = await self._computed(
+                model, messages, observing(cached, options, embedded=embedded)
+            )
             self._cache.misses += 1
             self._cache.put(key, completion)
         _record(completion, cached=False)
-        return completion
+        return as_asked(completion, options)
 
     async def stream(
         self, model: str, messages: Sequence[Message], options: SamplingOptions

@@ -10,9 +10,12 @@ One JSON object per line:
 
 `answers` holds every accepted answer (aliases); `kind` (letter | number | text) says how an
 answer is scored and, when left out, follows from the row: `letter` with `choices`, `number` when
-every accepted answer is a number, else `text`. A row with `parts` instead is a composite task
-(`CompositeRow`): each part a question of its own, a part that uses an earlier part's answer
-naming it in `depends_on`:
+every accepted answer is a number, else `text`. `instruction` replaces the kind's plain
+instruction (to give room to reason, say). A row of several questions in one request has a
+`question` and `parts` (each a question with its own choices, answers and kind) and kind
+`parts`: it is asked as numbered questions with a reply template, and is right when every part
+is. A row with `parts` and no `question` is a composite task (`CompositeRow`): each part a
+question of its own, a part that uses an earlier part's answer naming it in `depends_on`:
 
 ```json
 {"id": "composite-7", "parts": [
@@ -26,6 +29,8 @@ A bad row is an error naming the file, the line and the field.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,27 +47,34 @@ from conclave.text_files import (
 )
 from conclave.types import Frozen
 
-AnswerKind = Literal["letter", "number", "text"]
+PartKind = Literal["letter", "number", "text"]
+AnswerKind = Literal["letter", "number", "text", "parts"]
 LETTERS = string.ascii_uppercase
 
-INSTRUCTIONS: dict[AnswerKind, str] = {
+INSTRUCTIONS: dict[PartKind, str] = {
     "letter": "Answer with the letter only.",
     "number": "Answer with the number only.",
     "text": "Answer in a few words only.",
 }
 """The one plain instruction appended to every question of a kind, the same for every set-up."""
 
+PLACEHOLDERS: dict[PartKind, str] = {
+    "letter": "<letter>",
+    "number": "<number>",
+    "text": "<a few words>",
+}
+"""How the reply template of a row of several questions names each part's form."""
 
-class EvalRow(Frozen):
-    """One question with its accepted answers."""
+PARTS_INSTRUCTION = "Reply in the form:"
 
-    id: str = Field(min_length=1)
+
+class EvalQuestion(Frozen):
+    """One question with its accepted answers: a row, or one part of a row."""
+
     question: str = Field(min_length=1)
     choices: tuple[str, ...] = ()
     answers: tuple[str, ...] = Field(min_length=1)
     kind: AnswerKind = "text"
-    source: str | None = None
-    """Where the question comes from (free text, for people)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -70,18 +82,15 @@ class EvalRow(Frozen):
         if not isinstance(data, dict) or data.get("kind") is not None:
             return data
         answers = data.get("answers")
-        if data.get("choices"):
+        if data.get("parts"):
+            kind = "parts"
+        elif data.get("choices"):
             kind = "letter"
         elif isinstance(answers, list | tuple) and answers and all(_is_number(a) for a in answers):
             kind = "number"
         else:
             kind = "text"
         return {**data, "kind": kind}
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("answers", mode="before")
     @classmethod
@@ -105,7 +114,7 @@ class EvalRow(Frozen):
         return value
 
     @model_validator(mode="after")
-    def _answers_fit_kind(self) -> EvalRow:
+    def _answers_fit_kind(self) -> EvalQuestion:
         if any(not answer.strip() for answer in self.answers):
             raise ValueError("answers: an accepted answer is empty")
         if self.kind == "letter":
@@ -128,19 +137,90 @@ class EvalRow(Frozen):
         """The letters of the choices: 'ABCD' for four."""
         return LETTERS[: len(self.choices)]
 
-    def prompt(self) -> str:
-        """The question as sent to every set-up: the question, the lettered choices, and the
-        kind's plain instruction."""
-        parts = [self.question.strip()]
+    def body(self) -> str:
+        """The question and its lettered choices."""
+        shown = [self.question.strip()]
         if self.choices:
-            parts.append(
+            shown.append(
                 "\n".join(
                     f"{letter}. {choice}"
                     for letter, choice in zip(self.letters, self.choices, strict=True)
                 )
             )
-        parts.append(INSTRUCTIONS[self.kind])
-        return "\n\n".join(parts)
+        return "\n\n".join(shown)
+
+
+class EvalPart(EvalQuestion):
+    """One question of a row that asks several."""
+
+    kind: PartKind = "text"
+
+
+_QUESTION_FIELDS = set(EvalQuestion.model_fields)
+"""What a part shares with a row: the question, its choices, answers and kind."""
+
+
+class EvalRow(EvalQuestion):
+    """One question with its accepted answers (or several, as `parts`)."""
+
+    id: str = Field(min_length=1)
+    source: str | None = None
+    """Where the question comes from (free text, for people)."""
+    instruction: str | None = Field(default=None, min_length=1)
+    """Replaces the kind's plain instruction (INSTRUCTIONS)."""
+    parts: tuple[EvalPart, ...] = ()
+    """The questions of a row of kind `parts`, asked together and numbered."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _answers_of_parts(cls, data: object) -> object:
+        if not isinstance(data, dict) or not data.get("parts") or data.get("answers"):
+            return data
+        parts = data["parts"]
+        if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+            return data
+        firsts = [(p.get("answers") or ["?"])[0] for p in parts]
+        joined = "\n".join(f"{number}. {answer}" for number, answer in enumerate(firsts, 1))
+        return {**data, "answers": [joined]}
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _parts_fit_kind(self) -> EvalRow:
+        self.check_parts()
+        return self
+
+    def check_parts(self) -> None:
+        """ValueError unless the row's parts fit its kind: at least 2 for kind `parts`, none
+        for the other kinds."""
+        if self.kind == "parts" and len(self.parts) < 2:
+            raise ValueError("kind is parts but the row has fewer than 2 parts")
+        if self.kind != "parts" and self.parts:
+            raise ValueError(f"the row has parts but its kind is {self.kind}")
+
+    def part_rows(self) -> tuple[EvalRow, ...]:
+        """Each part as a row of its own ("<id>.1", "<id>.2"...), to be scored alone."""
+        return tuple(
+            EvalRow(id=f"{self.id}.{number}", **part.model_dump(include=_QUESTION_FIELDS))
+            for number, part in enumerate(self.parts, 1)
+        )
+
+    def prompt(self) -> str:
+        """The question as sent to every set-up: the question, the lettered choices, and the
+        row's instruction or its kind's plain one; for several parts, the question, then each
+        part numbered, then the reply template ("1. <letter>")."""
+        if self.kind != "parts":
+            return f"{self.body()}\n\n{self.instruction or INSTRUCTIONS[self.kind]}"
+        asked = [self.question.strip()]
+        asked += [f"{number}. {part.body()}" for number, part in enumerate(self.parts, 1)]
+        template = "\n".join(
+            f"{number}. {PLACEHOLDERS[part.kind]}" for number, part in enumerate(self.parts, 1)
+        )
+        asked.append(f"{self.instruction or PARTS_INSTRUCTION}\n{template}")
+        return "\n\n".join(asked)
 
 
 class GroundedRow(EvalRow):
@@ -164,43 +244,31 @@ class GroundedRow(EvalRow):
         return self
 
 
-COMPOSITE_INSTRUCTION = (
-    'Write one line per part, "Part N: <answer>", and nothing else: for a number, the number '
-    "only; for a multiple-choice question, the letter only; otherwise a few words."
-)
-"""The one instruction after a composite task's parts, the same for every set-up."""
+COMPOSITE_QUESTION = "This task has {count} parts. Answer every part."
+"""What a composite task asks before its numbered parts."""
 
 
-class CompositePart(EvalRow):
+class CompositePart(EvalPart):
     """One part: a question with its accepted answers, and the earlier parts it uses."""
 
-    id: str = "part"
+    source: str | None = None
     depends_on: tuple[int, ...] = ()
 
 
 class CompositeRow(EvalRow):
-    """A task of several parts, some using an earlier part's answer (`depends_on`, 1-based).
-    `question` and `answers` are derived from the parts (a header and every part's answers),
-    so that code reading any row reads this one; each part is scored on its own (see
-    `conclave.evaluation.composite`)."""
+    """A task of several parts (kind `parts`), some using an earlier part's answer
+    (`depends_on`, 1-based): asked and scored as any row of parts, each part on its own too.
+    The question before the parts is COMPOSITE_QUESTION when the row gives none."""
 
     parts: tuple[CompositePart, ...] = Field(min_length=2, max_length=8)
 
     @model_validator(mode="before")
     @classmethod
-    def _derived_fields(cls, data: Any) -> Any:
+    def _composite_question(cls, data: Any) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("parts"), list):
             return data
-        answers: list[object] = []
-        for part in data["parts"]:
-            if isinstance(part, dict) and isinstance(part.get("answers"), list):
-                answers.extend(part["answers"])
-        return {
-            "question": "composite task",
-            "answers": answers or ["-"],
-            "kind": "text",
-            **data,
-        }
+        question = COMPOSITE_QUESTION.format(count=len(data["parts"]))
+        return {"question": question, "kind": "parts", **data}
 
     @field_validator("parts")
     @classmethod
@@ -220,22 +288,6 @@ class CompositeRow(EvalRow):
     def dependent_parts(self) -> int:
         return sum(1 for part in self.parts if part.depends_on)
 
-    def prompt(self) -> str:
-        """The task as sent to every set-up."""
-        numbered = [
-            f"Part {number}: {_part_text(part)}" for number, part in enumerate(self.parts, 1)
-        ]
-        header = f"This task has {len(self.parts)} parts. Answer every part."
-        return "\n\n".join([header, *numbered, COMPOSITE_INSTRUCTION])
-
-
-def _part_text(part: CompositePart) -> str:
-    lines = [part.question.strip()]
-    lines += [
-        f"{letter}. {choice}" for letter, choice in zip(part.letters, part.choices, strict=True)
-    ]
-    return "\n".join(lines)
-
 
 class Dataset(Frozen):
     """A named list of rows; the name is the file's stem."""
@@ -244,6 +296,45 @@ class Dataset(Frozen):
     rows: tuple[EvalRow, ...]
     documents: DocumentsOptions | None = None
     """The collection every answer is grounded in (a grounded data set's "+docs" halves)."""
+
+
+@dataclass(frozen=True)
+class RowLimits:
+    """How many rows of each data set to take (`--limit`): one number for every set, and
+    numbers for named sets."""
+
+    every: int | None = None
+    by_name: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, texts: Sequence[str]) -> RowLimits:
+        """`N` or `NAME=N` values; ConfigError naming one that is neither."""
+        every: int | None = None
+        by_name: dict[str, int] = {}
+        for text in texts:
+            name, equals, number = text.rpartition("=")
+            if not number.isdigit() or int(number) < 1 or (equals and not name):
+                raise ConfigError(
+                    f"--limit {text!r}: expected a number of rows (from 1), or NAME=N for the "
+                    "data set NAME (its file name without .jsonl)"
+                )
+            if equals:
+                by_name[name] = int(number)
+            else:
+                every = int(number)
+        return cls(every, by_name)
+
+    def of(self, name: str) -> int | None:
+        return self.by_name.get(name, self.every)
+
+    def check(self, names: Sequence[str]) -> None:
+        """ConfigError when a limit names no data set of the run."""
+        unknown = sorted(set(self.by_name) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"--limit names {', '.join(unknown)}, which is not a data set of this run "
+                f"({', '.join(names)})"
+            )
 
 
 def load_dataset(path: str | Path, *, limit: int | None = None) -> Dataset:
@@ -300,9 +391,9 @@ def _first_problems(exc: ValidationError) -> str:
             message = "is required"
         elif error["type"] == "extra_forbidden":
             message = (
-                "is not a known field (id, question, choices, answers, kind, source; with "
-                "corpus: answerable, source_file, source_quote; or id, parts, source for a "
-                "composite task)"
+                "is not a known field (id, question, choices, answers, kind, source, "
+                "instruction, parts; with corpus: answerable, source_file, source_quote; or id, "
+                "parts, source for a composite task)"
             )
         problems.append(f"field {field}: {message}" if field else message)
     return "; ".join(problems)

@@ -1,12 +1,14 @@
 """An evaluation run: every set-up answers every row, each answer is scored and kept.
 
-Jobs go row by row (all set-ups of a row before the next row; the sets taken in turn), so a
-run stopped early still compares every set-up on the same rows of every set. They run on the
-batch's job runner (`conclave.batch.jobs`): results go to the journal `results.jsonl` as they
-finish, each after its transcript in `transcripts.jsonl`, and a rerun with the same output
-directory skips the (set-up, row) pairs already scored with the set-up and row as they are now.
-Deterministic calls come from the call cache (`calls.sqlite`), so a member's round-0 answer is
-computed once for all set-ups.
+Jobs go row by row (the sets taken in turn), every member alone first, then the strategies:
+so no strategy's call finds the question already read into an embedded model's context by the
+member alone (a prompt read once is not read again), and each is timed as a user would see it.
+A run stopped early is reported on the rows every set-up answered. They run on the batch's job
+runner (`conclave.batch.jobs`): results go to the journal `results.jsonl` as they finish, each
+after its transcript in `transcripts.jsonl`, and a rerun with the same output directory skips
+the (set-up, row) pairs already scored with the set-up and row as they are now. Deterministic
+calls come from the call cache (`calls.sqlite`), so a member's round-0 answer is computed once
+for all set-ups.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from pathlib import Path
 from conclave.batch.jobs import run_jobs
 from conclave.batch.journal import ResultJournal
 from conclave.config import DocumentsOptions
-from conclave.consensus.strategies.swarm import first_plan
+from conclave.consensus.answers import Question
+from conclave.consensus.forms import is_in_form
+from conclave.consensus.strategies.swarm import swarm_report
 from conclave.consensus.transcript import Transcript
 from conclave.errors import ConsensusError
 from conclave.evaluation.cache import CachingRegistry, CallCache, metered
-from conclave.evaluation.dataset import CompositeRow, Dataset, EvalRow
+from conclave.evaluation.dataset import Dataset, EvalRow
 from conclave.evaluation.grounded import (
     GroundedOutcome,
     answering_config,
@@ -64,9 +68,15 @@ class RowResult(Frozen):
     """Seconds its model calls took when computed, cached or not (summed over calls)."""
     calls: int = 0
     cached_calls: int = 0
+    rounds: int = 0
+    """Rounds the run took: 1 when its first round answered."""
+    in_form: bool | None = None
+    """Whether the answer is in the form the row's instruction asks, and nothing more (the
+    letter alone, the number alone, every part on its numbered line); None when the
+    instruction asks for no form."""
     transcript_id: str | None = None
     parts_correct: tuple[bool, ...] = ()
-    """For a composite row, whether each part was right (`correct`: all of them)."""
+    """For a row of several parts, whether each part was right (`correct`: all of them)."""
     first_plan_valid: bool | None = None
     """For a swarm, whether the orchestrator's first plan could be used."""
     grounding: GroundedOutcome | None = None
@@ -149,7 +159,8 @@ async def answer_and_score(
             transcript, error = exc.transcript, str(exc)
     answer = transcript.answer if transcript is not None and error is None else ""
     usage = transcript.usage if transcript is not None else None
-    plan = first_plan(transcript) if transcript is not None else None
+    question = Question.read(job.row.prompt())
+    swarm = swarm_report(transcript) if transcript is not None else None
     result = RowResult(
         dataset=job.dataset,
         row_id=job.row.id,
@@ -166,11 +177,11 @@ async def answer_and_score(
         model_s=meter.model_s,
         calls=meter.calls,
         cached_calls=meter.cached_calls,
+        rounds=len(transcript.rounds) if transcript is not None else 0,
+        in_form=is_in_form(question, answer) if question.asks_form else None,
         transcript_id=transcript.id if transcript is not None else None,
-        parts_correct=scorers.score_parts(answer, job.row)
-        if isinstance(job.row, CompositeRow)
-        else (),
-        first_plan_valid=plan.first_valid if plan is not None else None,
+        parts_correct=scorers.score_parts(answer, job.row) if job.row.kind == "parts" else (),
+        first_plan_valid=swarm.plan.first_valid if swarm is not None else None,
         grounding=(
             grounded_outcome(transcript, job.row)
             if job.documents is not None and transcript is not None
@@ -181,11 +192,15 @@ async def answer_and_score(
 
 
 def all_jobs(datasets: Sequence[Dataset], setups: Sequence[Setup]) -> list[Job]:
-    """Every (set-up, row) pair, row by row."""
+    """Every (set-up, row) pair: the members alone row by row, then the strategies row by
+    row."""
+    members = [setup for setup in setups if setup.kind == "member"]
+    strategies = [setup for setup in setups if setup.kind != "member"]
     return [
         Job(dataset=dataset.name, row=row, setup=setup, documents=dataset.documents)
+        for group in (members, strategies)
         for dataset, row in _interleaved(datasets)
-        for setup in setups
+        for setup in group
     ]
 
 

@@ -3,11 +3,14 @@ inline SVG chart (no script, no CDN: it opens from disk with no network)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 
+from rich.markup import escape as markup_escape
 from rich.table import Table
 
-from conclave.evaluation.report import Report, SetupScore
+from conclave.evaluation.report import CrossValidation, HeldOutScore, Report, SetupScore
+from conclave.evaluation.setups import split_values
 
 _COLUMNS = (
     "set-up",
@@ -18,6 +21,8 @@ _COLUMNS = (
     "cost",
     "model s/q",
     "wall s/q",
+    "at once",
+    "in form",
     "errors",
 )
 
@@ -38,15 +43,103 @@ def report_table(report: Report) -> Table:
         if last_dataset is not None and score.dataset != last_dataset:
             table.add_section()
         last_dataset = score.dataset
-        cells = _cells(report, score)
+        cells = [markup_escape(cell) for cell in _cells(report, score)]
         if details:
             cells.append(f"{_percent(score.part_accuracy)} / {_percent(score.valid_first_plans)}")
-        table.add_row(cells[0], score.dataset, *cells[1:])
+        table.add_row(cells[0], markup_escape(score.dataset), *cells[1:])
     return table
 
 
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.1%}"
+
+
+_HELD_OUT_COLUMNS = (
+    "left out",
+    "n",
+    "chosen on the rest (per kind)",
+    "accuracy [95% CI]",
+    "best member",
+    "diff (won/lost) p",
+    "model s/q (x best)",
+    "tokens/q (x best)",
+    "at once",
+    "in form",
+)
+
+
+def held_out_table(held_out: CrossValidation) -> Table:
+    """The choice judged on what it was not made on: a line per part left out, then all. The
+    set-ups chosen are numbered (`letter #1`), and listed under the table by what varies
+    between them (`#1 [reorderings=2]`)."""
+    cap = "" if held_out.time_cap is None else f", time within {held_out.time_cap:g}x"
+    title = f"left out of every choice ({held_out.scheme}{cap})"
+    table = Table(title=title, title_justify="left")
+    for index, column in enumerate(_HELD_OUT_COLUMNS):
+        table.add_column(column, justify="left" if index in (0, 2) else "right")
+    numbers = _chosen_numbers(held_out)
+    for score in held_out.held_out:
+        if score.held_out == "all":
+            table.add_section()
+        table.add_row(*(markup_escape(cell) for cell in _held_out_cells(score, numbers)))
+    short = short_names(list(numbers))
+    legend = [f"{numbers[name]} {short[name]}" for name in numbers]
+    chosen = ", ".join(f"{kind} {numbers[name]}" for kind, name in held_out.chosen_on_all.items())
+    lines = [*legend, f"chosen on every row (the one to ship): {chosen}"]
+    table.caption = markup_escape("\n".join(lines))
+    table.caption_justify = "left"
+    return table
+
+
+def _chosen_numbers(held_out: CrossValidation) -> dict[str, str]:
+    """Each set-up chosen anywhere, numbered "#1", "#2"... in the order first chosen."""
+    names = [n for s in held_out.held_out for n in s.chosen.values() if n != "varies"]
+    names += list(held_out.chosen_on_all.values())
+    return {name: f"#{number}" for number, name in enumerate(dict.fromkeys(names), start=1)}
+
+
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Variant names ("adaptive[a=1,b=2]") shortened to the fields whose values differ among
+    them ("[b=2]"); other names kept."""
+    fields = {name: _variant_fields(name) for name in names}
+    varied = [parts for parts in fields.values() if parts is not None]
+    common = set.intersection(*(set(parts) for parts in varied)) if varied else set()
+    short = {}
+    for name, parts in fields.items():
+        if parts is None:
+            short[name] = name
+            continue
+        kept = [part for part in parts if part not in common]
+        short[name] = "[" + ",".join(kept) + "]" if kept else name
+    return short
+
+
+def _variant_fields(name: str) -> list[str] | None:
+    """The `field=value` parts of a variant's name, or None for a plain name."""
+    if not name.endswith("]") or "[" not in name:
+        return None
+    return split_values(name[name.index("[") + 1 : -1])
+
+
+def _held_out_cells(score: HeldOutScore, numbers: Mapping[str, str] | None = None) -> list[str]:
+    paired = score.vs_best_member
+    best_tokens = score.best_member_tokens_per_question
+    tokens_ratio = score.tokens_per_question / best_tokens if best_tokens else float("inf")
+    return [
+        score.held_out,
+        str(score.rows),
+        ", ".join(
+            f"{kind} {(numbers or {}).get(name, name)}" for kind, name in score.chosen.items()
+        ),
+        f"{score.accuracy:.1%} [{score.ci_low:.1%}, {score.ci_high:.1%}]",
+        f"{score.best_member_accuracy:.1%} ({score.best_member})",
+        f"{paired.difference * 100:+.1f} pts (+{paired.wins}/-{paired.losses}) "
+        f"p={paired.p_value:.3f}",
+        f"{score.model_s_per_question:.1f} ({score.time_ratio:.2f}x)",
+        f"{score.tokens_per_question:.0f} ({tokens_ratio:.1f}x)",
+        f"{score.first_round_share:.0%}",
+        "-" if score.in_form_share is None else f"{score.in_form_share:.0%}",
+    ]
 
 
 def _cells(report: Report, score: SetupScore) -> list[str]:
@@ -60,6 +153,8 @@ def _cells(report: Report, score: SetupScore) -> list[str]:
         "-" if score.cost_usd is None else f"${score.cost_usd:.4f}",
         f"{score.model_s_per_question:.1f}",
         f"{score.wall_s_per_question:.1f}",
+        f"{score.first_round_share:.0%}",
+        "-" if score.in_form_share is None else f"{score.in_form_share:.0%}",
         str(score.errors),
     ]
 
@@ -114,9 +209,32 @@ th:first-child, td:first-child {{ text-align: left; }}
 <p>{created}. Accuracy with its 95% Wilson interval; grey bars are members alone (outlined:
 the best), blue bars strategies. "Diff" is the paired difference against the best member on
 the same rows, with wins/losses and the exact sign-test p-value.</p>
+{_held_out_html(report.held_out) if report.held_out else ""}
 {"".join(sections)}
 </body></html>
 """
+
+
+def _held_out_html(held_out: CrossValidation) -> str:
+    numbers = _chosen_numbers(held_out)
+    short = short_names(list(numbers))
+    legend = "".join(f"<li>{escape(numbers[n])}: {escape(short[n])}</li>" for n in numbers)
+    header = "".join(f"<th>{escape(column)}</th>" for column in _HELD_OUT_COLUMNS)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{escape(cell)}</td>" for cell in _held_out_cells(score, numbers))
+        + "</tr>"
+        for score in held_out.held_out
+    )
+    cap = "" if held_out.time_cap is None else f" within {held_out.time_cap:g}x its time"
+    return (
+        "<section><h2>Left out of every choice</h2><p>For each part left out "
+        f"({escape(held_out.scheme)}), the strategy set-up with the most right answers{cap} was "
+        "chosen per kind of question on the other parts, and is scored here on the part it "
+        f"never saw, against the best member alone.</p><table><tr>{header}</tr>{rows}</table>"
+        f"<ul>{legend}</ul>"
+        "</section>"
+    )
 
 
 def _chart(report: Report, dataset: str, scores: list[SetupScore]) -> str:

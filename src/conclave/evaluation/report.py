@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from pydantic import Field
+
 from conclave.evaluation.dataset import Dataset
 from conclave.evaluation.evaluate import RowResult
 from conclave.evaluation.grounded_report import GroundedScore, grounded_scores
@@ -49,6 +51,12 @@ class SetupScore(Frozen):
     wall_s_per_question: float
     model_s_per_question: float
     cached_call_share: float
+    first_round_share: float = 0.0
+    """Questions answered by the run's first round (one call for a member alone, or for
+    `adaptive` when its first answer is sure)."""
+    in_form_share: float | None = None
+    """Of the answers to an instruction that asks for a form (the letter only, the number
+    only, a few words, every numbered part), those in that form and nothing more."""
     vs_best_member: Paired | None = None
     part_accuracy: float | None = None
     """For composite rows: the share of their parts answered right."""
@@ -70,6 +78,46 @@ class DatasetInfo(Frozen):
     rows: int
 
 
+class HeldOutScore(Frozen):
+    """The choice made without some rows, on those rows."""
+
+    held_out: str
+    """The data set left out, a fold ("fold 2 of 5"), or "all" for every row left out."""
+    rows: int
+    chosen: dict[str, str]
+    """The set-up chosen for each kind of question, on the other rows."""
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    best_member: str
+    best_member_accuracy: float
+    vs_best_member: Paired
+    model_s_per_question: float
+    best_member_model_s_per_question: float
+    tokens_per_question: float
+    best_member_tokens_per_question: float
+    first_round_share: float
+    in_form_share: float | None = None
+
+    @property
+    def time_ratio(self) -> float:
+        """Model seconds per question against the best member's."""
+        best = self.best_member_model_s_per_question
+        return self.model_s_per_question / best if best else float("inf")
+
+
+class CrossValidation(Frozen):
+    """Every choice made without the rows it is reported on."""
+
+    scheme: str
+    time_cap: float | None
+    held_out: tuple[HeldOutScore, ...]
+    """One per part left out, then "all" pooling every row left out."""
+    chosen_on_all: dict[str, str] = Field(default_factory=dict)
+    """The set-up the same choice makes on every row, per kind: the one to ship, whose
+    left-out numbers are `held_out`'s."""
+
+
 class Report(Frozen):
     """Everything `conclave eval` found, in one JSON-serialisable value."""
 
@@ -80,6 +128,9 @@ class Report(Frozen):
     """The best member alone per data set (and for all sets)."""
     scores: tuple[SetupScore, ...]
     member_weights: tuple[MemberWeight, ...]
+    held_out: CrossValidation | None = None
+    """The choice among the strategy set-ups made without the rows it is reported on (see
+    `conclave.evaluation.crossval`), when asked for."""
     grounded: tuple[GroundedScore, ...] = ()
     """For grounded data sets: abstention, citation recall and precision, per set-up."""
 
@@ -144,6 +195,7 @@ def _score(
     low, high = wilson_interval(correct, count)
     costs = [r.cost_usd for r in rows if r.cost_usd is not None]
     calls = sum(r.calls for r in rows)
+    formed = [r.in_form for r in rows if r.in_form is not None]
     return SetupScore(
         setup=setup.name,
         kind=setup.kind,
@@ -159,6 +211,8 @@ def _score(
         wall_s_per_question=sum(r.wall_s for r in rows) / count,
         model_s_per_question=sum(r.model_s for r in rows) / count,
         cached_call_share=sum(r.cached_calls for r in rows) / calls if calls else 0.0,
+        first_round_share=sum(r.rounds == 1 for r in rows) / count,
+        in_form_share=sum(formed) / len(formed) if formed else None,
         vs_best_member=paired,
         part_accuracy=_share(part for r in rows for part in r.parts_correct),
         valid_first_plans=_share(

@@ -2,8 +2,9 @@
 
 A scorer is any `function(answer: str, row: EvalRow) -> bool`. `Scorers` picks one by the row's
 `kind`; `--scorer module:function` replaces them all, `--scorer number=module:function` only the
-one for a kind. A composite row is right when each of its parts is, each part's answer (its
-"Part N:" line) scored by the scorer of the part's kind.
+one for a kind. A row of several numbered questions (a composite task among them) is right
+when each of its parts is, each part's answer (after its number) scored by the scorer of the
+part's kind.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from conclave.consensus.answers import (
     extract_letter,
     extract_number,
     normalise_text,
+    part_answers,
     same_text_answer,
 )
 from conclave.errors import ConfigError
-from conclave.evaluation.composite import part_answers
-from conclave.evaluation.dataset import AnswerKind, CompositeRow, EvalRow
+from conclave.evaluation.dataset import EvalRow, PartKind
 
 Scorer = Callable[[str, EvalRow], bool]
 
@@ -60,7 +61,7 @@ def fold_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-DEFAULT_SCORERS: Mapping[AnswerKind, Scorer] = {
+DEFAULT_SCORERS: Mapping[PartKind, Scorer] = {
     "letter": score_letter,
     "number": score_number,
     "text": score_text,
@@ -71,27 +72,30 @@ DEFAULT_SCORERS: Mapping[AnswerKind, Scorer] = {
 class Scorers:
     """The scorer for each answer kind."""
 
-    by_kind: Mapping[AnswerKind, Scorer] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
+    by_kind: Mapping[PartKind, Scorer] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
 
     def score(self, answer: str, row: EvalRow) -> bool:
-        if isinstance(row, CompositeRow):
-            return all(self.score_parts(answer, row))
-        return self.by_kind[row.kind](answer, row)
+        """Whether `answer` is right for `row`; a row of several parts when every part is (each
+        read after its number, see `part_answers`)."""
+        if row.kind != "parts":
+            return self.by_kind[row.kind](answer, row)
+        return all(self.score_parts(answer, row))
 
-    def score_parts(self, answer: str, row: CompositeRow) -> tuple[bool, ...]:
-        """Whether each part of a composite row was answered right."""
-        given = part_answers(answer, len(row.parts))
+    def score_parts(self, answer: str, row: EvalRow) -> tuple[bool, ...]:
+        """Whether each part of a row of several parts was answered right."""
+        parts = row.part_rows()
+        given = part_answers(answer, len(parts))
         return tuple(
-            bool(text) and self.score(text, part)
-            for text, part in zip(given, row.parts, strict=True)
+            text is not None and self.score(text, part)
+            for text, part in zip(given, parts, strict=True)
         )
 
     @classmethod
     def from_specs(cls, specs: Sequence[str]) -> Scorers:
         """Scorers from `--scorer` values: `module:function` (every kind) or
         `kind=module:function` (that kind only); later values win."""
-        by_kind: dict[AnswerKind, Scorer] = dict(DEFAULT_SCORERS)
-        kinds: tuple[AnswerKind, ...] = get_args(AnswerKind)
+        by_kind: dict[PartKind, Scorer] = dict(DEFAULT_SCORERS)
+        kinds: tuple[PartKind, ...] = get_args(PartKind)
         for spec in specs:
             kind_name, has_kind, target = spec.partition("=")
             if not has_kind:

@@ -32,7 +32,10 @@ limit: an answer cut short is still cut short).
 
 Token probabilities: a call that asks for them (`logprobs`) gets the geometric mean of its
 sampled tokens' probabilities (`Completion.token_probability`), read from the logits llama.cpp
-has just computed for each token, so no `logits_all` context is needed.
+has just computed for each token, so no `logits_all` context is needed. A call that names
+`first_token_choices` (option letters, "Yes"/"No") gets each one's probability as the first
+token of the answer (`Completion.choice_probabilities`), read from the same logits before the
+first token is sampled: a multiple-choice answer scored over every option in one call.
 
 A call whose caller goes away (cancelled task, stream closed early) stops at the next token: the
 worker checks a flag each time it samples, so no thread keeps generating for nobody.
@@ -114,6 +117,8 @@ class _Call:
     want_probability: bool = False
     logprob_sum: float = 0.0
     logprob_tokens: int = 0
+    choices: tuple[str, ...] = ()
+    choice_probabilities: dict[str, float] | None = None
 
     def token_probability(self) -> float | None:
         """The geometric mean of the sampled tokens' probabilities, when they were asked for."""
@@ -189,6 +194,8 @@ def _llama_class() -> Callable[..., _HookedLlama]:
             if call is not None:
                 if call.cancelled.is_set():
                     raise _CancelledError
+                if call.choices and call.choice_probabilities is None:
+                    call.choice_probabilities = self._conclave_choice_probabilities(call.choices)
                 self._conclave_rebalance(call)
                 call.last_token_at = time.perf_counter()
                 if call.first_token_at is None:
@@ -202,13 +209,30 @@ def _llama_class() -> Callable[..., _HookedLlama]:
             return token
 
         def _conclave_logprob(self, token: int) -> float:
-            # The logits the sampler just read (the context's last output row), before any
+            return float(self._conclave_logprobs()[token])
+
+        def _conclave_logprobs(self) -> Any:
+            # The logits the sampler reads (the context's last output row), before any
             # temperature: llama-cpp-python only returns logprobs with logits_all=True, which
             # keeps a row per prompt token; one row per sampled token is all this needs.
             row = llama_cpp.llama_get_logits_ith(self.ctx, -1)
             logits = np.ctypeslib.as_array(row, shape=(self.n_vocab(),))
             top = float(logits.max())
-            return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
+            return logits - top - math.log(float(np.exp(logits - top).sum()))
+
+        def _conclave_choice_probabilities(self, choices: Sequence[str]) -> dict[str, float]:
+            """Each choice's probability as the next token: the tokens that start it written
+            alone or after a space ("B", " B"), added up."""
+            logprobs = self._conclave_logprobs()
+            probabilities = {}
+            for choice in choices:
+                tokens = {
+                    spelled[0]
+                    for text in (choice, f" {choice}")
+                    if (spelled := self.tokenize(text.encode(), add_bos=False, special=False))
+                }
+                probabilities[choice] = sum(math.exp(float(logprobs[t])) for t in tokens)
+            return probabilities
 
         def _conclave_rebalance(self, call: _Call) -> None:
             current = call.threads[-1] if call.threads else 0
@@ -284,7 +308,9 @@ class LocalProvider(Provider):
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> Completion:
         slot = self._take(model)
-        call = _Call(self._budget, want_probability=options.logprobs)
+        call = _Call(
+            self._budget, want_probability=options.logprobs, choices=options.first_token_choices
+        )
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
@@ -307,13 +333,16 @@ class LocalProvider(Provider):
             ),
             latency_s=time.perf_counter() - started,
             token_probability=call.token_probability(),
+            choice_probabilities=call.choice_probabilities,
         )
 
     async def stream(
         self, model: str, messages: Sequence[Message], options: SamplingOptions
     ) -> AsyncIterator[StreamItem]:
         slot = self._take(model)
-        call = _Call(self._budget, want_probability=options.logprobs)
+        call = _Call(
+            self._budget, want_probability=options.logprobs, choices=options.first_token_choices
+        )
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | _StreamEnd] = asyncio.Queue()
@@ -347,6 +376,7 @@ class LocalProvider(Provider):
                     usage=item.usage,
                     latency_s=time.perf_counter() - started,
                     token_probability=call.token_probability(),
+                    choice_probabilities=call.choice_probabilities,
                 )
                 return
         finally:

@@ -16,18 +16,16 @@ retried member a straggler its round leaves behind, and a retried aggregator cos
 of the round that half second. A slow failure backs off as the SDK does, and a `Retry-After` is
 always honoured.
 
-A caller may watch a call's retries (`watched_retries`): see whether one was made, and forbid
-any that would start after a given time. A round uses this so that a failing member's retries
-never hold it beyond its grace (see `conclave.consensus.engine`).
+A caller may watch a call's retries (`CallBounds` with a `RetryWatch`): see whether one was
+made, and forbid any that would start after a given time. A round uses this so that a failing
+member's retries never hold it beyond its grace (see `conclave.consensus.engine`).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 _DEADLINE: ContextVar[float | None] = ContextVar("conclave_call_deadline", default=None)
@@ -56,27 +54,42 @@ AT_ONCE_S = 0.02
 is not retried in lockstep."""
 
 
-@contextmanager
-def call_deadline(timeout_s: float) -> Iterator[None]:
+class CallBounds:
     """Declare that the model calls made inside must end within `timeout_s`: retries that
-    would start after that are not made. A nested, earlier deadline wins."""
-    due = time.monotonic() + timeout_s
-    outer = _DEADLINE.get()
-    token = _DEADLINE.set(due if outer is None else min(due, outer))
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
+    would start after that are not made. A nested, earlier deadline wins. With a `watch`, it
+    also sees and bounds the retries of those calls.
+
+    A plain class rather than a generator-based context manager: it is entered around every
+    model call."""
+
+    __slots__ = ("_deadline_token", "_timeout_s", "_watch", "_watch_token")
+
+    def __init__(self, timeout_s: float, watch: RetryWatch | None = None) -> None:
+        self._timeout_s = timeout_s
+        self._watch = watch
+        self._deadline_token: Token[float | None] | None = None
+        self._watch_token: Token[RetryWatch | None] | None = None
+
+    def __enter__(self) -> None:
+        due = time.monotonic() + self._timeout_s
+        outer = _DEADLINE.get()
+        self._deadline_token = _DEADLINE.set(due if outer is None else min(due, outer))
+        if self._watch is not None:
+            self._watch_token = _WATCH.set(self._watch)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._watch_token is not None:
+            _WATCH.reset(self._watch_token)
+            self._watch_token = None
+        if self._deadline_token is not None:
+            _DEADLINE.reset(self._deadline_token)
+            self._deadline_token = None
 
 
-@contextmanager
-def watched_retries(watch: RetryWatch) -> Iterator[None]:
-    """Let `watch` see and bound the retries of the model calls made inside."""
-    token = _WATCH.set(watch)
-    try:
-        yield
-    finally:
-        _WATCH.reset(token)
+def call_deadline(timeout_s: float) -> CallBounds:
+    """Declare that the model calls made inside must end within `timeout_s` (see
+    `CallBounds`)."""
+    return CallBounds(timeout_s)
 
 
 def time_left_s() -> float | None:

@@ -95,7 +95,7 @@ class PresetCatalog:
         other `documents` settings kept): built once, sharing the preset's providers.
         ApiError 400 for a name that cannot be a collection's, 404 for one that does not
         exist."""
-        name = f"{preset.name}+docs:{collection}"
+        name = grounded_name(preset.name, collection)
         variant = self._variants.get(name)
         if variant is not None:
             return variant
@@ -123,6 +123,12 @@ class PresetCatalog:
             variant = Preset(name=name, consensus=preset.consensus.with_strategy(strategy))
             self._variants[name] = variant
         return variant
+
+
+def grounded_name(preset_name: str, collection: str) -> str:
+    """What tells a preset grounded in `collection` apart from the preset itself (its
+    `Preset.name` stays the preset's, as clients named it)."""
+    return f"{preset_name}+docs:{collection}"
 
 
 def _kept_options(options: DocumentsOptions | None) -> dict[str, object]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import ConsensusDone, ConsensusEvent
+from conclave.consensus.forms import asks_for_a_form
 from conclave.consensus.transcript import Transcript
 from conclave.server.api_errors import ERROR_RESPONSES, ApiError, aggregate_broken_off
 from conclave.server.catalog import DEFAULT_ALIAS, STRATEGIES
@@ -81,15 +82,22 @@ def openai_router(service: ConsensusService, settings: ServerSettings) -> APIRou
         run = await service.start(
             body.model,
             conversation,
-            stream=options.stream and body.documents is None,
+            stream=options.stream,
             finish=finish,
             sampling=options.sampling,
             keep=options.keep,
             documents=body.documents,
+            aggregate_pieces=body.documents is None,
         )
         if options.stream:
             return EventStreamResponse(
-                _chunks(run, service, settings.keepalive_s, include_usage=options.include_usage),
+                _chunks(
+                    run,
+                    service,
+                    settings.keepalive_s,
+                    include_usage=options.include_usage,
+                    asks_form=asks_for_a_form(conversation),
+                ),
                 on_close=run.aclose,
             )
         try:
@@ -146,16 +154,24 @@ def _conformer(answer_format: AnswerFormat) -> Callable[[ConsensusEngine], Finis
 
 
 async def _chunks(
-    run: ConsensusRun, service: ConsensusService, keepalive_s: float, *, include_usage: bool
+    run: ConsensusRun,
+    service: ConsensusService,
+    keepalive_s: float,
+    *,
+    include_usage: bool,
+    asks_form: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The stream of one run: role chunk, the final answer's pieces, finish, usage, [DONE].
     A failure after the stream opened is sent as an OpenAI error object, then the stream ends."""
     writer = ChunkWriter(
         completion_id(run.run_id), int(time.time()), run.preset.name, include_usage=include_usage
     )
-    answer = FinalAnswerText()
+    answer = FinalAnswerText(asks_form=asks_form)
 
     def render(event: ConsensusEvent) -> Iterator[bytes]:
+        working = answer.reasoning_of(event)
+        if working:
+            yield writer.reasoning(working)
         text = answer.text_of(event)
         if text:
             yield writer.content(text)

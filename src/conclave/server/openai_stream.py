@@ -11,6 +11,10 @@ hold it open while the members think. The chunk with the finish reason carries c
 account of the run in a `conclave` field, as a non-streamed completion does: who wrote the
 answer (`decided_by`), every fallback and why, each member's calls.
 
+When the conversation asks for the answer in a form (the letter only, a number, numbered
+parts), the final aggregate's pieces are its working: they stream as `reasoning_content`, and
+the answer written in the asked form follows as `content` once the run has ended.
+
 A client cannot take text back: when the last round's aggregator breaks off after some of its
 text was sent (AggregateRestarted), the fallback's text is not appended to it; the stream
 ends with an error instead, and the run's transcript keeps the fallback's consensus. When the
@@ -42,15 +46,35 @@ DONE = data_frame("[DONE]")
 class FinalAnswerText:
     """Picks the final answer's text out of a run's events, as early as it is certain."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, asks_form: bool = False) -> None:
+        self._asks_form = asks_form
+        self._reasoning_sent = False
         self._last_possible_round: int | None = None
         self._sent = False
         self.broken_off: CallRecord | None = None
         """The aggregator call whose text was partly sent before it failed: the text the
         client holds is not the answer, and the stream must end with an error."""
 
+    def reasoning_of(self, event: ConsensusEvent) -> str | None:
+        """The text this event adds to the final answer's working (when a form is asked): the
+        last possible round's pieces as they come, else the final round's working whole."""
+        if not self._asks_form:
+            return None
+        if isinstance(event, AggregateDelta) and event.round == self._last_possible_round:
+            self._reasoning_sent = self._reasoning_sent or bool(event.text)
+            return event.text or None
+        if isinstance(event, RoundFinished) and event.final and not self._reasoning_sent:
+            return event.record.reasoning or None
+        return None
+
     def text_of(self, event: ConsensusEvent) -> str | None:
         """The text this event adds to the final answer, or None."""
+        if self._asks_form:
+            if isinstance(event, RunStarted):
+                self._last_possible_round = event.max_rounds - 1
+            if isinstance(event, RoundFinished) and event.final:
+                return event.record.consensus  # the answer in the asked form, whole
+            return None
         if isinstance(event, RunStarted):
             self._last_possible_round = event.max_rounds - 1
         elif isinstance(event, AggregateDelta):
@@ -93,6 +117,9 @@ class ChunkWriter:
 
     def content(self, text: str) -> bytes:
         return self._choice({"content": text}, None)
+
+    def reasoning(self, text: str) -> bytes:
+        return self._choice({"reasoning_content": text}, None)
 
     def annotations(self, annotations: Sequence[BaseModel]) -> bytes:
         """A chunk carrying the answer's citations (`delta.annotations`), before the finish."""

@@ -141,7 +141,9 @@ def chat_completion(transcript: Transcript, preset: Preset) -> ChatCompletion:
         choices=(
             Choice(
                 message=AssistantMessage(
-                    content=transcript.answer, annotations=citation_annotations(transcript)
+                    content=transcript.answer,
+                    reasoning_content=transcript.reasoning or None,
+                    annotations=citation_annotations(transcript),
                 ),
                 finish_reason=finish_reason(transcript),
             ),

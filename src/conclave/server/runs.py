@@ -38,7 +38,7 @@ from conclave.server.api_errors import (
     provider_not_ready,
     server_busy,
 )
-from conclave.server.catalog import Preset, PresetCatalog
+from conclave.server.catalog import Preset, PresetCatalog, grounded_name
 from conclave.server.metrics import ServiceMetrics
 from conclave.server.request_sampling import RequestSampling, SampledEngines
 from conclave.server.security import Redactor
@@ -120,24 +120,28 @@ class ConsensusService:
         sampling: RequestSampling | None = None,
         keep: bool = True,
         documents: str | None = None,
+        aggregate_pieces: bool = True,
     ) -> ConsensusRun:
         """Resolve the preset, take a slot and start the run up to its first event, so that
         a request the engine refuses fails with a status, before any response is sent.
-        `stream`: whether the aggregate's pieces are wanted (otherwise one call, less CPU).
-        `finish`: given the run's engine, a last step applied to the transcript before it is
-        stored. `sampling`: the request's options for every model call. `keep`: whether the
-        run goes to the run store. `documents`: a document collection to ground the answer in.
+        `stream`: whether the events are read as they come, the aggregate's pieces too
+        (otherwise one call, less CPU). `aggregate_pieces`: whether a streamed run's aggregate
+        is wanted piece by piece (not when the answer is sent whole once checked, as a grounded
+        chat completion's is). `finish`: given the run's engine, a last step applied to the
+        transcript before it is stored. `sampling`: the request's options for every model
+        call. `keep`: whether the run goes to the run store. `documents`: a document
+        collection to ground the answer in.
 
         Raises ApiError: 404 unknown model or collection, 429 server full, 400 no user
         message."""
         preset = self.catalog.resolve(model)
-        variant = preset.name
+        engine_name = preset.name
         if documents is not None:
             preset = self.catalog.grounded(preset, documents)
-            variant = f"{preset.name}+docs:{documents}"
-        engine = self.sampled.engine(variant, preset.engine, sampling or RequestSampling())
+            engine_name = grounded_name(preset.name, documents)
+        engine = self.sampled.engine(engine_name, preset.engine, sampling or RequestSampling())
         slot = self.slots.take()
-        events = engine.run(conversation, stream_aggregate=stream)
+        events = engine.run(conversation, stream_aggregate=stream and aggregate_pieces)
         finisher = finish(engine) if finish is not None else None
         run = ConsensusRun(self, preset, engine, events, slot, finisher, keep=keep, watched=stream)
         try:

@@ -397,6 +397,10 @@ class UrlCitationAnnotation(_Response):
 class AssistantMessage(_Response):
     role: Literal["assistant"] = "assistant"
     content: str
+    reasoning_content: str | None = None
+    """The working the answer was read from, where the conversation asked for a form (the
+    letter only, a number...) and the consensus wrote more: beside `content`, as
+    OpenAI-compatible reasoning servers return it."""
     annotations: tuple[UrlCitationAnnotation, ...] = ()
     """A grounded answer's citations, one per marker, as OpenAI's clients read them."""
 

@@ -1,31 +1,42 @@
 """`adaptive`: spend calls only where the answers are unsure.
 
-The strongest member answers alone; while the answers are unsure (its token probability is
-below `sure_probability`, or the backend reports none, or the answers so far disagree) it is
-asked to reason step by step, then for more reasoning draws (self-consistency), then the other
-members are asked; it stops as soon as the answers agree, and every answer is voted. A
-free-form answer (an essay, code) is the strongest member's own: a vote cannot tell which of
-several is right.
+The strongest member answers alone. A multiple-choice question asked for the letter only is
+answered by its options' probabilities in one call (`option_probabilities`), and while unsure it
+is asked again with the options in other orders (`reorderings`), the probabilities averaged
+back. Then, while the answers are still unsure (below the threshold of their kind of question,
+`sure_probability` / `sure_by_kind`: the winning letter's share, or a lone answer's mean token
+probability), the strongest member may check its candidate answer cheaply (`check`: "is it
+correct?", read from the probabilities of Yes and No); if it is still unsure it is asked to
+reason step by step, then for more reasoning draws (self-consistency), then the other members
+are asked. Every answer is voted, optionally weighted by its own confidence
+(`confidence_weighted`, as CISC); it stops as soon as the answers agree or the members left
+could not change the vote. A free-form answer (an essay, code) is the strongest member's own: a
+vote cannot tell which of several is right.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
 
 from conclave.config import AgreementThreshold, Samples, StrategyOptions, SureProbability
+from conclave.consensus.agreement import AgreementMeter
+from conclave.consensus.choices import choice_scorer
 from conclave.consensus.panel import Member
 from conclave.consensus.steps import (
     AgreementStop,
     EveryRound,
     FreeFormStop,
-    IterationLimit,
     Steps,
-    SureAnswerStop,
+    StopRule,
     VoteCombiner,
 )
 from conclave.consensus.strategies.draws import drawn, strongest_first
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
-from conclave.consensus.transcript import RoundRecord, StopReason
+from conclave.consensus.transcript import Agreement, RoundRecord, StopReason
+from conclave.consensus.verification import CheckPassed, WithoutChecks, check_messages, checker
 from conclave.types import Message, Usage
 
 REASONING_PROMPT = (
@@ -37,6 +48,11 @@ REASONING_PROMPT = (
 REASONING_MAX_TOKENS = 320
 """The least room a reasoning answer gets (a member's own max_tokens if larger)."""
 
+QuestionKind = Literal["letter", "number", "text", "parts"]
+Stage = Literal["first", "reorder", "check", "reasoning", "draws", "others"]
+CHEAP_STAGES: frozenset[Stage] = frozenset({"first", "reorder"})
+"""The stages a sure answer ends at: the strongest member's first answer and its reorderings."""
+
 
 class AdaptiveOptions(StrategyOptions):
     samples: Samples = 5
@@ -45,28 +61,64 @@ class AdaptiveOptions(StrategyOptions):
     agreement_threshold: AgreementThreshold = 0.75
     """Stop once the consensus has this confidence (0..1) and two members agree."""
     sure_probability: SureProbability = 0.5
-    """The first answer ends the run when the model's mean token probability for it is at
-    least this (embedded models report it; OpenAI-compatible servers with `logprobs`)."""
+    """The first answer ends the run when the model is at least this sure of it: its mean
+    token probability, or for a multiple-choice letter read from the options' probabilities,
+    that letter's share (embedded models report both; OpenAI-compatible servers with
+    `logprobs` the first)."""
+    sure_by_kind: dict[QuestionKind, SureProbability] = Field(default_factory=dict)
+    """`sure_probability` for some kinds of question (letter, number, text, parts), as
+    `conclave eval` chose them."""
+    option_probabilities: bool = True
+    """Answer a multiple-choice question asked for the letter only by the options'
+    probabilities as the first token, in one call of one token (embedded members)."""
+    reorderings: int = Field(default=0, ge=0, le=9)
+    """While such a letter is unsure, ask again this many times with the options rotated, and
+    add the probabilities up (position bias averaged away)."""
+    reasoning_for: tuple[QuestionKind, ...] = ("letter", "number", "text", "parts")
+    """The kinds of question whose unsure answers go on to the check, reasoning and the other
+    members; the others stop after the strongest member's first answer (and its reorderings),
+    where reasoning costs more time than it gains."""
+    check: bool = False
+    """While unsure, ask the strongest member whether its answer is correct before it reasons
+    (one token: the probabilities of Yes and No)."""
+    check_probability: SureProbability = 0.5
+    """The share of Yes at which a checked answer ends the run."""
+    confidence_weighted: bool = False
+    """Each vote counts its member's weight times its own confidence (CISC)."""
+
+    def sure_for(self, kind: str) -> float:
+        """The threshold of a kind of question."""
+        for known, threshold in self.sure_by_kind.items():
+            if known == kind:
+                return threshold
+        return self.sure_probability
 
 
 def adaptive_steps(options: AdaptiveOptions, context: StrategyContext) -> Steps:
-    escalation = Escalation(strongest_first(context.panel.members), options.samples - 2)
-    meter = context.meter(escalation.everyone)
+    escalation = Escalation(strongest_first(context.panel.members), options)
+    weights = {member.label: member.spec.weight for member in escalation.everyone}
+    meter = AgreementMeter(
+        weights, context.similarity, confidence_weighted=options.confidence_weighted
+    )
+    later = frozenset(escalation.stages) - CHEAP_STAGES - {"check"}
     return Steps(
         selector=escalation,
-        prompt=ReasonAfterFirstRound(),
-        pool=EveryRound(),
+        prompt=escalation,
+        pool=WithoutChecks(EveryRound()),
         combiner=VoteCombiner(meter),
         stop_rules=(
-            IterationLimit(escalation.rounds - 1),
-            SureAnswerStop(options.sure_probability),
-            AgreementStop(options.agreement_threshold, at_least_two=True),
-            VoteSettled(escalation),
+            PlanEnded(escalation),
+            SureStop(escalation, options),
+            CheckPassed(options.check_probability),
+            AtStages(
+                escalation, later, AgreementStop(options.agreement_threshold, at_least_two=True)
+            ),
+            AtStages(escalation, later, VoteSettled(escalation)),
             FreeFormStop(),
             *context.budget(),
         ),
         meter=meter,
-        max_rounds=escalation.rounds,
+        max_rounds=len(escalation.stages),
     )
 
 
@@ -76,38 +128,156 @@ def reasoning_room(member: Member) -> int:
 
 
 class Escalation:
-    """`adaptive`'s rounds, each asked only while the answers so far are unsure: the strongest
-    member alone (asking for token probabilities where its provider always reports them, so
-    that a sure answer ends the run at one call); the same member reasoning step by step, at its own
-    settings; `draws` more reasoning draws of it (self-consistency); every other member."""
+    """`adaptive`'s stages, each asked only while the answers so far are unsure and only where
+    it fits the question: the strongest member alone (asking for token probabilities where its
+    provider always reports them, and for a multiple-choice letter its options'
+    probabilities); the same question with the options rotated (a letter read from
+    probabilities); a check of the answer; the strongest member reasoning step by step; more
+    reasoning draws of it; every other member. It chooses each round's members and what they
+    are sent."""
 
-    def __init__(self, strongest: tuple[Member, ...], draws: int) -> None:
-        first = strongest[0]
-        if first.provider.capabilities.token_probabilities and not first.spec.logprobs:
-            first = first.variant(first.label, logprobs=True)
-        room = reasoning_room(first)
-        reasoning = first.variant(f"{first.label} #2", max_tokens=room)
-        more = tuple(drawn(first, number, max_tokens=room) for number in range(3, 3 + draws))
-        groups = [(first,), (reasoning,), more, strongest[1:]]
-        self._rounds = tuple(group for group in groups if group)
+    def __init__(self, strongest: tuple[Member, ...], options: AdaptiveOptions) -> None:
+        self._reasoning_for: frozenset[str] = frozenset(options.reasoning_for)
+        plain = strongest[0]
+        if plain.provider.capabilities.token_probabilities and not plain.spec.logprobs:
+            plain = plain.variant(plain.label, logprobs=True)
+        scores = options.option_probabilities and plain.spec.provider == "local"
+        first: Member = choice_scorer(plain) if scores else plain
+        room = reasoning_room(plain)
+        draws = options.samples - 2
+        reasoning = plain.variant(f"{plain.label} #2", max_tokens=room)
+        more = tuple(drawn(plain, number, max_tokens=room) for number in range(3, 3 + draws))
+        first_rotated = 3 + draws
+        rotated: tuple[Member, ...] = ()
+        if scores:
+            rotated = tuple(
+                choice_scorer(
+                    plain, shift=shift, label=f"{plain.label} #{first_rotated + shift - 1}"
+                )
+                for shift in range(1, options.reorderings + 1)
+            )
+        stages: list[tuple[Stage, tuple[Member, ...]]] = [
+            ("first", (first,)),
+            ("reorder", rotated),
+            ("check", (checker(plain),) if options.check else ()),
+            ("reasoning", (reasoning,)),
+            ("draws", more),
+            ("others", strongest[1:]),
+        ]
+        self._stages = tuple((stage, group) for stage, group in stages if group)
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """Every stage that may be asked, in order."""
+        return tuple(stage for stage, _ in self._stages)
 
     @property
     def everyone(self) -> tuple[Member, ...]:
         """Every member and draw that may be asked."""
-        return tuple(member for group in self._rounds for member in group)
+        return tuple(member for _, group in self._stages for member in group)
 
-    @property
-    def rounds(self) -> int:
-        return len(self._rounds)
+    def plan(self, history: Sequence[RoundRecord]) -> tuple[tuple[Stage, tuple[Member, ...]], ...]:
+        """The stages this question goes through: the rotations only for a letter read from
+        the options' probabilities, the check only for a short answer, and nothing past the
+        cheap stages for a kind that does not reason (`reasoning_for`)."""
+        if not history:
+            return self._stages
+        first = history[0]
+        scored = any(r.choice_probabilities for r in first.answered)
+        kind = first.agreement.kind if first.agreement is not None else "free"
+        reasons = kind == "free" or kind in self._reasoning_for
+        return tuple(
+            (stage, group)
+            for stage, group in self._stages
+            if (stage != "reorder" or scored)
+            and (stage != "check" or kind != "free")
+            and (stage in CHEAP_STAGES or reasons)
+        )
 
-    def weight_after(self, rounds_done: int) -> float:
-        """The total weight of the members still to be asked after `rounds_done` rounds."""
-        return sum(member.spec.weight for group in self._rounds[rounds_done:] for member in group)
+    def stage(self, history: Sequence[RoundRecord], index: int) -> Stage | None:
+        """The stage of round `index`, None past the last."""
+        plan = self.plan(history)
+        return plan[index][0] if index < len(plan) else None
+
+    def weight_after(self, history: Sequence[RoundRecord]) -> float:
+        """The total weight of the answers still to come after the rounds in `history` (a
+        check is no answer)."""
+        plan = self.plan(history)[len(history) :]
+        return sum(m.spec.weight for stage, group in plan if stage != "check" for m in group)
 
     def select(
         self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
     ) -> tuple[Member, ...]:
-        return self._rounds[min(round_index, len(self._rounds) - 1)]
+        plan = self.plan(history)
+        return plan[min(round_index, len(plan) - 1)][1]
+
+    def messages(
+        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
+    ) -> tuple[Message, ...]:
+        """The first answer and the rotations are asked the conversation itself; a check is
+        shown the answer so far; later rounds are asked to reason step by step first and end
+        on an "Answer: ..." line (REASONING_PROMPT)."""
+        stage = self.stage(history, len(history))
+        if stage in CHEAP_STAGES or stage is None:
+            return tuple(conversation)
+        if stage == "check":
+            return check_messages(conversation, history[-1].consensus)
+        return (*conversation, Message(role="user", content=REASONING_PROMPT))
+
+
+def _last_agreement(rounds: Sequence[RoundRecord]) -> Agreement | None:
+    """The agreement of the latest round that measured one (a check's round keeps the answers
+    of the one before)."""
+    return next((r.agreement for r in reversed(rounds) if r.agreement is not None), None)
+
+
+class PlanEnded:
+    """Stop once every stage this question goes through was asked."""
+
+    def __init__(self, escalation: Escalation) -> None:
+        self._escalation = escalation
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        return "iterations" if self._escalation.stage(rounds, len(rounds)) is None else None
+
+
+class SureStop:
+    """Stop at the strongest member's first answer (or its reorderings) once it is sure enough
+    for its kind of question: for a letter read from the options' probabilities, the winning
+    letter's share; else a lone answer's mean token probability."""
+
+    def __init__(self, escalation: Escalation, options: AdaptiveOptions) -> None:
+        self._escalation = escalation
+        self._options = options
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        if not rounds or self._escalation.stage(rounds, len(rounds) - 1) not in CHEAP_STAGES:
+            return None
+        agreement = rounds[-1].agreement
+        if agreement is None or agreement.answer is None:
+            return None
+        threshold = self._options.sure_for(agreement.kind)
+        scored = any(r.choice_probabilities for r in rounds[0].answered)
+        if scored:
+            return "agreed" if agreement.support >= threshold else None
+        sure = agreement.token_probability
+        lone = len(agreement.supporters) == 1
+        return "agreed" if lone and sure is not None and sure >= threshold else None
+
+
+class AtStages:
+    """A stop rule that applies only after rounds of some stages (agreement among answers means
+    little before the strongest member has reasoned)."""
+
+    def __init__(self, escalation: Escalation, stages: frozenset[Stage], rule: StopRule) -> None:
+        self._escalation = escalation
+        self._stages = stages
+        self._rule = rule
+
+    def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
+        if not rounds or self._escalation.stage(rounds, len(rounds) - 1) not in self._stages:
+            return None
+        return self._rule.stop_reason(rounds, usage)
 
 
 class VoteSettled:
@@ -118,24 +288,12 @@ class VoteSettled:
         self._escalation = escalation
 
     def stop_reason(self, rounds: Sequence[RoundRecord], usage: Usage) -> StopReason | None:
-        agreement = rounds[-1].agreement if rounds else None
+        agreement = _last_agreement(rounds)
         if agreement is None or not agreement.clusters or agreement.kind == "free":
             return None
         weights = sorted((cluster.weight for cluster in agreement.clusters), reverse=True)
         margin = weights[0] - (weights[1] if len(weights) > 1 else 0.0)
-        return "settled" if margin > self._escalation.weight_after(len(rounds)) else None
-
-
-class ReasonAfterFirstRound:
-    """The first round is asked the conversation itself; later rounds are asked to reason
-    step by step first and end on an "Answer: ..." line (REASONING_PROMPT)."""
-
-    def messages(
-        self, conversation: Sequence[Message], history: Sequence[RoundRecord]
-    ) -> tuple[Message, ...]:
-        if not history:
-            return tuple(conversation)
-        return (*conversation, Message(role="user", content=REASONING_PROMPT))
+        return "settled" if margin > self._escalation.weight_after(rounds) else None
 
 
 ADAPTIVE = register_strategy(

@@ -27,6 +27,7 @@ from conclave.config import (
 from conclave.consensus.agreement import AgreementMeter, Similarity
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.embeddings import default_similarity
+from conclave.consensus.forms import AnswerInForm
 from conclave.consensus.panel import Member, Panel
 from conclave.consensus.steps import (
     AnswerStep,
@@ -218,7 +219,11 @@ def build_steps(
         steps,
         combiner=combiner,
         before=(*steps.before, *(step for ext in extensions for step in ext.before)),
-        after=(*steps.after, *(step for ext in extensions for step in ext.after)),
+        after=(
+            *steps.after,
+            *(step for ext in extensions for step in ext.after),
+            AnswerInForm(steps.meter),  # last: the answer in the form asked, after any check
+        ),
     )
 
 

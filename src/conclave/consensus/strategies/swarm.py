@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from conclave.config import ConsensusConfig
 from conclave.consensus.calls import ModelCalls
 from conclave.consensus.events import (
-    AggregateDelta,
     AggregateFinished,
     ConsensusDone,
     MemberAnswered,
@@ -43,7 +42,16 @@ from conclave.consensus.events import (
     StepProgress,
 )
 from conclave.consensus.panel import Member, Panel
-from conclave.consensus.planning import Plan, PlanStep, fallback_plan, plan_schema, read_plan
+from conclave.consensus.planning import (
+    Plan,
+    PlanStep,
+    fallback_plan,
+    plan_problems,
+    plan_schema,
+    read_plan,
+    with_named_dependencies,
+    with_task_text,
+)
 from conclave.consensus.scheduling import StepEvent, StepFinished, StepLimits, run_steps
 from conclave.consensus.steps import (
     Combiner,
@@ -53,6 +61,7 @@ from conclave.consensus.steps import (
     Steps,
     ThisRound,
     WithFallbacks,
+    written_consensus,
 )
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 from conclave.consensus.swarm_config import SWARM, AgentSpec, SwarmOptions, embedded_swarm_options
@@ -75,7 +84,7 @@ from conclave.consensus.transcript import (
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.presets import EMBEDDED_PRESET
-from conclave.types import Message, TextDelta, Usage
+from conclave.types import Message, Usage
 
 STEP = "swarm"
 """The name of the swarm's step in events and transcripts."""
@@ -126,7 +135,7 @@ def swarm_options_for(options: SwarmOptions, config: ConsensusConfig) -> SwarmOp
     if options.agents:
         return options
     if config.name == EMBEDDED_PRESET:
-        return embedded_swarm_options(options)
+        return embedded_swarm_options(options, [spec.id for spec in config.models])
     return options.with_agents((GENERIC_AGENT,))
 
 
@@ -242,33 +251,31 @@ class SwarmCombiner:
         examples = self._options.examples
         asked = planning_messages(self._briefs, conversation, self._limits, examples)
         problems: list[tuple[str, ...]] = []
-        plan: Plan | None = None
+        reading = _Reading()
         for attempt in range(self._options.repair_attempts + 1):
             call = await self._calls.ask(planner, "step", asked)
             run.calls.append(call)
-            found = read_plan(call.text, list(self._agents), self._limits) if call.ok else None
-            if isinstance(found, Plan):
-                plan = found
+            reading = self._read(call, task_text(conversation))
+            if reading.plan is not None:
                 break
-            trouble = found or (f"the call failed: {call.error.message}" if call.error else "",)
-            problems.append(trouble)
-            yield run.progress(
-                "plan",
-                "failed",
-                f"plan {attempt + 1} cannot be used: {'; '.join(trouble)}",
-                call=call,
-            )
+            problems.append(reading.problems)
+            shown = "; ".join(reading.problems)
+            message = f"plan {attempt + 1} cannot be used: {shown}"
+            yield run.progress("plan", "failed", message, call=call)
             if not call.ok:
                 break  # the orchestrator failed: a repair request would fail the same way
-            asked = repair_messages(asked, call.text, trouble)
-        if plan is None:
+            asked = repair_messages(asked, call.text, reading.problems)
+        if reading.plan is None:
             fallback = self._options.fallback_agent or next(iter(self._agents))
-            plan = fallback_plan(task_text(conversation), fallback)
-            source = "fallback"
+            plan, source = fallback_plan(task_text(conversation), fallback), "fallback"
         else:
-            source = "first" if not problems else "repaired"
+            plan, source = reading.plan, "first" if not problems else "repaired"
         run.plan = PlanRecord(
-            plan=plan, source=source, problems=tuple(problems), limits=self._limits
+            plan=plan,
+            source=source,
+            problems=tuple(problems),
+            notes=reading.notes if reading.plan is not None else (),
+            limits=self._limits,
         )
         yield run.progress(
             "plan",
@@ -277,6 +284,22 @@ class SwarmCombiner:
             call=run.calls[-1] if source != "fallback" else None,
             report=run.report(),
         )
+
+    def _read(self, call: CallRecord, task: str) -> _Reading:
+        """The plan a planning call wrote, its instructions restored from the task's own text
+        where they copy it and with the dependencies they name; or why it cannot be used."""
+        if not call.ok:
+            why = call.error.message if call.error else "no answer"
+            return _Reading(problems=(f"the call failed: {why}",))
+        agents = list(self._agents)
+        found = read_plan(call.text, agents, self._limits)
+        if not isinstance(found, Plan):
+            return _Reading(problems=found)
+        copied, restored = with_task_text(found, task)
+        plan, named = with_named_dependencies(copied)
+        problems = plan_problems(plan, agents, self._limits)
+        notes = (*restored, *named)
+        return _Reading(plan=None if problems else plan, problems=problems, notes=notes)
 
     async def _steps(
         self, run: _SwarmRun, conversation: Sequence[Message]
@@ -351,6 +374,15 @@ class SwarmCombiner:
         return WithFallbacks(primary, fallbacks)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What a planning call gave: a plan to use, or the problems that make it unusable."""
+
+    plan: Plan | None = None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 class Synthesis:
     """One model writing the final answer from the task and the steps' results."""
 
@@ -368,19 +400,10 @@ class Synthesis:
         stream: bool,
     ) -> AsyncGenerator[CombinerEvent, None]:
         messages = synthesis_messages(conversation, self._results)
-        if not stream:
-            record = await self._calls.ask(self._writer, "aggregator", messages)
-        else:
-            record = None
-            streaming = self._calls.stream(self._writer, "aggregator", messages)
-            async with aclosing(streaming) as items:
-                async for item in items:
-                    if isinstance(item, TextDelta):
-                        yield AggregateDelta(round=round_index, text=item.text)
-                    else:
-                        record = item
-            assert record is not None  # a stream of calls ends with its record
-        yield AggregateFinished(round=round_index, response=record)
+        writing = written_consensus(self._calls, self._writer, messages, round_index, stream)
+        async with aclosing(writing) as events:
+            async for event in events:
+                yield event
 
 
 class _SwarmRun:
@@ -476,12 +499,12 @@ def _step_calls(transcript: Transcript | None, step: PlanStep) -> tuple[CallReco
     return tuple(_as_step_call(call, transcript.asked, step) for _, call in transcript.calls())
 
 
-def first_plan(transcript: Transcript) -> PlanRecord | None:
-    """The plan of a run's first swarm step (None for a run with no swarm)."""
+def swarm_report(transcript: Transcript) -> SwarmReport | None:
+    """The report of a run's swarm step (None for a run with no swarm)."""
     for record in transcript.rounds:
         for step in record.steps:
             if isinstance(step.report, SwarmReport):
-                return step.report.plan
+                return step.report
     return None
 
 

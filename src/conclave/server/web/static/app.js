@@ -245,6 +245,7 @@ function planView(roundIndex) {
   const node = el("section", { class: "plan-view", "aria-label": "Plan" },
     el("header", {}, el("strong", { text: "Plan " }), summary), list);
   view.section.insertBefore(node, view.list);
+  view.section.querySelector("h3").textContent = `Round ${roundIndex + 1}: the plan and its steps`;
   view.plan = { summary, list, steps: new Map() };
   return view.plan;
 }

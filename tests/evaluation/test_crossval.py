@@ -1,0 +1,129 @@
+"""Choices made on some rows and reported on the rows left out: never on the rows they judge."""
+
+from __future__ import annotations
+
+import pytest
+
+from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
+from conclave.errors import ConfigError
+from conclave.evaluation.crossval import HeldOutScheme, cross_validate
+from conclave.evaluation.dataset import Dataset, EvalRow
+from conclave.evaluation.evaluate import RowResult
+from conclave.evaluation.setups import Setup
+
+CONFIG = ConsensusConfig(
+    models=(ModelSpec(id="local:m"),), aggregator=(AggregatorSpec(model=ModelSpec(id="local:m")),)
+)
+
+
+def _setup(name: str, kind: str) -> Setup:
+    return Setup.model_validate({"name": name, "kind": kind, "config": CONFIG})
+
+
+def _dataset(name: str, kind: str, count: int) -> Dataset:
+    rows = [
+        EvalRow(id=f"{name}-{i}", question="Q?", answers=("1",), kind="number")
+        if kind == "number"
+        else EvalRow(id=f"{name}-{i}", question="Q?", answers=("x",), kind="text")
+        for i in range(count)
+    ]
+    return Dataset(name=name, rows=tuple(rows))
+
+
+def _results(
+    dataset: Dataset, setup: str, right: int, seconds: float = 1.0, rounds: int = 1
+) -> list[RowResult]:
+    return [
+        RowResult(
+            dataset=dataset.name,
+            row_id=row.id,
+            setup=setup,
+            setup_fingerprint="s",
+            row_fingerprint="r",
+            answer="",
+            correct=index < right,
+            model_s=seconds,
+            rounds=rounds,
+        )
+        for index, row in enumerate(dataset.rows)
+    ]
+
+
+SETUPS = [_setup("alone", "member"), _setup("direct", "strategy"), _setup("careful", "strategy")]
+
+
+def test_each_set_is_judged_by_a_choice_made_on_the_others() -> None:
+    # "careful" wins on sums and loses on words; "direct" is the member's own answer
+    sums, more_sums, words = (
+        _dataset("sums", "number", 10),
+        _dataset("more", "number", 10),
+        (_dataset("words", "text", 10)),
+    )
+    results = [
+        *_results(sums, "alone", 5),
+        *_results(sums, "direct", 5),
+        *_results(sums, "careful", 9, seconds=3.0, rounds=2),
+        *_results(more_sums, "alone", 4),
+        *_results(more_sums, "direct", 4),
+        *_results(more_sums, "careful", 8, seconds=3.0, rounds=2),
+        *_results(words, "alone", 7),
+        *_results(words, "direct", 7),
+        *_results(words, "careful", 3, seconds=3.0, rounds=2),
+    ]
+    report = cross_validate([sums, more_sums, words], SETUPS, results, HeldOutScheme.parse("sets"))
+    assert report is not None
+    by_set = {score.held_out: score for score in report.held_out}
+    assert by_set["sums"].chosen == {"number": "careful", "text": "direct"}
+    assert (by_set["sums"].accuracy, by_set["sums"].best_member_accuracy) == (0.9, 0.5)
+    assert by_set["sums"].vs_best_member.wins == 4
+    # the words set is judged by what the sums chose for text: nothing was learnt on words
+    assert by_set["words"].chosen == {"number": "careful", "text": "careful"}
+    assert by_set["words"].accuracy == 0.3  # the only candidate chosen elsewhere fails here
+    assert report.chosen_on_all == {"number": "careful", "text": "direct"}
+    everything = by_set["all"]
+    assert everything.rows == 30
+    assert everything.accuracy == pytest.approx((9 + 8 + 3) / 30)
+    assert everything.best_member_accuracy == pytest.approx(16 / 30)
+    assert everything.time_ratio == pytest.approx((20 * 3 + 10 * 3) / 30)
+    assert everything.first_round_share == 0.0
+
+
+def test_a_time_cap_keeps_the_slow_candidate_where_it_pays_most() -> None:
+    sums, words = _dataset("sums", "number", 10), _dataset("words", "text", 10)
+    more_sums, more_words = _dataset("sums2", "number", 10), _dataset("words2", "text", 10)
+    results = []
+    for dataset, careful_right in ((sums, 9), (more_sums, 9), (words, 6), (more_words, 6)):
+        results += _results(dataset, "alone", 5)
+        results += _results(dataset, "direct", 5)
+        results += _results(dataset, "careful", careful_right, seconds=2.0)
+    datasets = [sums, words, more_sums, more_words]
+    free = cross_validate(datasets, SETUPS, results, HeldOutScheme.parse("sets"))
+    capped = cross_validate(datasets, SETUPS, results, HeldOutScheme.parse("sets"), time_cap=1.5)
+    assert free is not None
+    assert capped is not None
+    assert free.held_out[0].chosen == {"number": "careful", "text": "careful"}
+    # 1.5x the member's time buys one kind's careful answers: the sums, where it gains most
+    assert capped.held_out[0].chosen == {"number": "careful", "text": "direct"}
+    assert capped.held_out[-1].time_ratio == pytest.approx(1.5)
+
+
+def test_folds_split_the_rows_the_same_way_every_time() -> None:
+    sums = _dataset("sums", "number", 40)
+    results = [*_results(sums, "alone", 20), *_results(sums, "direct", 20)]
+    results += _results(sums, "careful", 30)
+    scheme = HeldOutScheme.parse("folds:4")
+    first = cross_validate([sums], SETUPS, results, scheme)
+    again = cross_validate([sums], SETUPS, results, scheme)
+    assert first is not None
+    assert again is not None
+    assert [s.rows for s in first.held_out] == [s.rows for s in again.held_out]
+    assert sum(s.rows for s in first.held_out[:-1]) == first.held_out[-1].rows == 40
+
+
+def test_nothing_to_choose_gives_no_report_and_a_bad_scheme_is_named() -> None:
+    sums = _dataset("sums", "number", 4)
+    members_only = [_setup("alone", "member")]
+    results = _results(sums, "alone", 2)
+    assert cross_validate([sums], members_only, results, HeldOutScheme.parse("folds:2")) is None
+    with pytest.raises(ConfigError, match="folds:K"):
+        HeldOutScheme.parse("folds:1")
