@@ -131,6 +131,35 @@ async def test_request_carries_model_messages_and_only_the_options_set() -> None
     }
 
 
+async def test_a_chat_request_is_on_the_wire_what_the_sdk_itself_sends() -> None:
+    """The provider builds its chat requests from the SDK's own, once: URL, headers, timeout
+    and body must be those of the SDK's `post` with the same arguments, retry after retry."""
+    server = ScriptedServer(*[httpx2.Response(200, json=completion_json()) for _ in range(4)])
+    provider = OpenAICompatibleProvider(
+        base_url=BASE_URL,
+        api_key="sk-local-123",
+        default_headers={"X-Title": "conclave tests"},
+        timeout_s=42.0,
+        http_client=server.client(),
+    )
+    options = SamplingOptions(max_tokens=64, temperature=0.3, stop=("\n\n",))
+    body = openai_compat._chat_request(MODEL, QUESTION, options, stream=False)
+
+    for retry in (0, 2):
+        await provider._post_chat(body, retry)
+        await provider._client.post(
+            "/chat/completions",
+            cast_to=httpx2.Response,
+            body=body,
+            options=provider._chat_request_options(retry),
+        )
+        ours, sdk = server.requests[-2:]
+        assert (ours.method, ours.url, ours.content) == (sdk.method, sdk.url, sdk.content)
+        assert sorted(ours.headers.multi_items()) == sorted(sdk.headers.multi_items())
+        assert ours.extensions["timeout"] == sdk.extensions["timeout"]
+        assert ours.headers["x-stainless-retry-count"] == str(retry)
+
+
 async def test_asked_for_logprobs_the_answer_carries_its_token_probability() -> None:
     body = completion_json()
     choice = body["choices"][0]  # type: ignore[index]

@@ -25,13 +25,19 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Required, TypedDict, TypeVar
+from typing import Any, Literal, Required, TypedDict, TypeVar
 
 import anyio
 import httpx2
 import openai
 import pydantic
+from openai._base_client import get_platform
+from openai._httpx2 import request_exceptions, timeout_exceptions
+from openai._models import FinalRequestOptions
+from openai._utils import asyncify
+from openai._utils._json import openapi_dumps
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from conclave.errors import (
@@ -131,6 +137,8 @@ class OpenAICompatibleProvider(Provider):
         self._retry_policy = RetryPolicy(max_retries=max_retries)
         self._schema_forms: dict[str, SchemaForm] = {}
         """Per model, the schema form its server accepted (or the next one to try)."""
+        self._chat_template: _RequestTemplate | None = None
+        """What every chat request takes from the SDK's own (see `_post_chat`)."""
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or _KEYLESS_PLACEHOLDER,
@@ -151,11 +159,8 @@ class OpenAICompatibleProvider(Provider):
                 model,
                 options,
                 lambda form: self._with_retries(
-                    lambda retry: self._client.post(
-                        "/chat/completions",
-                        cast_to=httpx2.Response,
-                        body=_chat_request(model, messages, options, stream=False, form=form),
-                        options=self._chat_request_options(retry),
+                    lambda retry: self._post_chat(
+                        _chat_request(model, messages, options, stream=False, form=form), retry
                     )
                 ),
             )
@@ -314,6 +319,65 @@ class OpenAICompatibleProvider(Provider):
                     raise
                 await anyio.sleep(wait_s)
 
+    async def _post_chat(self, body: _ChatRequest, retry: int) -> httpx2.Response:
+        """POST a chat request (not streamed) as the SDK's `post` would, and the same on the
+        wire: its URL, headers (key, SDK and default headers, `x-stainless-*`), timeout and
+        JSON, its send (with the SDK's auth handling), the same exceptions for a failed
+        connection, a timeout and an HTTP error. Only the building is not done anew for every
+        call: the SDK's own request for this provider is built once (`_chat_template`) and each
+        call takes its URL, headers and timeout with a body and retry count of its own. Measured
+        on the throughput benchmark, building each request in the SDK was about a fifth of the
+        server's CPU."""
+        template = self._chat_template or await self._build_chat_template()
+        request = httpx2.Request(
+            "POST",
+            template.url,
+            headers=[*template.headers, (_RETRY_COUNT_HEADER, str(retry))],
+            content=openapi_dumps({**body, **self._chat_extra_body()}),
+            extensions=template.extensions,
+        )
+        client = self._client
+        await client._prepare_request(request)
+        try:
+            response = await client._send_request(request, stream=False)
+        except timeout_exceptions() as exc:
+            raise openai.APITimeoutError(request=request) from exc
+        except openai.OpenAIError:
+            raise
+        except request_exceptions() as exc:
+            raise openai.APIConnectionError(request=request) from exc
+        if not response.is_success:
+            raise client._make_status_error_from_response(response) from None
+        return response
+
+    async def _build_chat_template(self) -> _RequestTemplate:
+        """The SDK's chat request for this provider, built by the SDK itself, as what every
+        chat request takes its URL, headers and timeout from (see `_post_chat`)."""
+        client = self._client
+        if client._platform is None:
+            # As the SDK does before its first request: reading the platform may block.
+            client._platform = await asyncify(get_platform)()
+        options = await client._prepare_options(
+            FinalRequestOptions.construct(
+                method="post",
+                url="/chat/completions",
+                json_data={},
+                **self._chat_request_options(0),
+            )
+        )
+        built = client._build_request(options)
+        per_call = {"content-length", _RETRY_COUNT_HEADER}
+        self._chat_template = _RequestTemplate(
+            url=built.url,
+            headers=tuple(
+                (name, value)
+                for name, value in built.headers.multi_items()
+                if name.lower() not in per_call
+            ),
+            extensions=dict(built.extensions),
+        )
+        return self._chat_template
+
     def _chat_request_options(self, retry: int) -> openai.RequestOptions:
         return {
             "security": {"bearer_auth": True},
@@ -376,9 +440,21 @@ def _provider_error(exc: Exception, *, where: str, model: str | None) -> Provide
     return ProviderError(f"{where}: {exc}", model=model)
 
 
+_RETRY_COUNT_HEADER = "x-stainless-retry-count"
+
+
 def _retry_count_header(retry: int) -> dict[str, str]:
     """The header the SDK sends with its own retries, kept now that the retries are ours."""
-    return {"x-stainless-retry-count": str(retry)}
+    return {_RETRY_COUNT_HEADER: str(retry)}
+
+
+@dataclass(frozen=True)
+class _RequestTemplate:
+    """What the chat requests of one provider share: the SDK's URL, headers and timeout."""
+
+    url: httpx2.URL
+    headers: tuple[tuple[str, str], ...]
+    extensions: dict[str, Any]
 
 
 def _wait_before_retry_s(
