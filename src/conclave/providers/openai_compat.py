@@ -329,13 +329,19 @@ class OpenAICompatibleProvider(Provider):
         on the throughput benchmark, building each request in the SDK was about a fifth of the
         server's CPU."""
         template = self._chat_template or await self._build_chat_template()
+        content = openapi_dumps({**body, **self._chat_extra_body()})
+        headers = template.headers.copy()
+        headers[_RETRY_COUNT_HEADER] = str(retry)
+        headers["Content-Length"] = str(len(content))
+        # A stream, not `content=`: the headers are whole already, httpx2 has nothing to add.
         request = httpx2.Request(
             "POST",
             template.url,
-            headers=[*template.headers, (_RETRY_COUNT_HEADER, str(retry))],
-            content=openapi_dumps({**body, **self._chat_extra_body()}),
+            headers=headers,
+            stream=httpx2.ByteStream(content),
             extensions=template.extensions,
         )
+        request.read()
         client = self._client
         await client._prepare_request(request)
         try:
@@ -366,16 +372,7 @@ class OpenAICompatibleProvider(Provider):
             )
         )
         built = client._build_request(options)
-        per_call = {"content-length", _RETRY_COUNT_HEADER}
-        self._chat_template = _RequestTemplate(
-            url=built.url,
-            headers=tuple(
-                (name, value)
-                for name, value in built.headers.multi_items()
-                if name.lower() not in per_call
-            ),
-            extensions=dict(built.extensions),
-        )
+        self._chat_template = _RequestTemplate(built.url, built.headers, dict(built.extensions))
         return self._chat_template
 
     def _chat_request_options(self, retry: int) -> openai.RequestOptions:
@@ -450,10 +447,11 @@ def _retry_count_header(retry: int) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _RequestTemplate:
-    """What the chat requests of one provider share: the SDK's URL, headers and timeout."""
+    """What the chat requests of one provider share: the SDK's URL, headers (each call sets
+    its own `Content-Length` and retry count in a copy) and timeout."""
 
     url: httpx2.URL
-    headers: tuple[tuple[str, str], ...]
+    headers: httpx2.Headers
     extensions: dict[str, Any]
 
 
