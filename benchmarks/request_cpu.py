@@ -1,12 +1,21 @@
-"""CPU per request of conclave's own code: no network, no provider, the shipped fake models.
+"""CPU per request of conclave's own code: the engine and the app on the shipped fake models,
+and the OpenAI-compatible provider's call path against a local upstream.
 
-Two measures, each the CPU time of `--requests` runs made `--concurrency` at a time:
+Three measures, each the CPU time of this process only:
 
 - engine: `ConsensusEngine.run_to_end` on the throughput benchmark's panel (3 members and an
-  aggregator, 2 improvement rounds: 12 calls a run);
+  aggregator, 2 improvement rounds: 12 calls a run), per run of `--requests` made
+  `--concurrency` at a time;
 - app: the same run as a `POST /v1/chat/completions` through the whole ASGI app (middleware,
   body, options, summary, metrics, redaction), called in-process, with an API key and
-  sampling options as `benchmarks/service_throughput.py` sends them; the run store off.
+  sampling options as `benchmarks/service_throughput.py` sends them; the run store off;
+- provider: one `OpenAICompatibleProvider.complete()` (the SDK, httpx2 and aiohttp client
+  side of an upstream call: request, response, reading the answer) against
+  `benchmarks/service_throughput.py`'s simulated upstream, run in a process of its own and
+  answering at once; per call of `--requests` x 5 made `--concurrency` x 2 at a time.
+
+The last line of each source adds them up as the service spends them: app + 12 provider calls
+per request.
 
 `--compare DIR` measures another checkout too (its code from DIR/src, in a process of its
 own), alternating, `--passes` times each; the lowest of each is printed beside the others.
@@ -23,6 +32,7 @@ import gc
 import importlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +43,8 @@ from typing import Any
 ANSWER = "The capital of France is Paris, a city on the Seine known for its museums."
 API_KEY = "ck-benchmark-0123456789"
 MODELS = ("m1", "m2", "m3", "agg")
+CALLS_PER_REQUEST = 12
+"""Upstream calls of one run of the panel: (3 members + the aggregator) x 3 rounds."""
 
 
 def _config() -> Any:
@@ -148,6 +160,39 @@ async def _app_cpu_ms(requests: int, concurrency: int) -> float:
         await running
 
 
+async def _provider_cpu_ms(port: int, calls: int, concurrency: int) -> float:
+    from conclave.providers.openai_compat import OpenAICompatibleProvider
+    from conclave.types import Message, SamplingOptions
+
+    provider = OpenAICompatibleProvider(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, name="bench"
+    )
+    try:
+        await _upstream_ready(port)
+        conversation = [Message(role="user", content="Capital of France?")]
+        options = SamplingOptions(max_tokens=48, temperature=0.5)
+
+        async def one() -> None:
+            await provider.complete("m1", conversation, options)
+
+        return await _cpu_ms_per(one, calls, concurrency)
+    finally:
+        await provider.aclose()
+
+
+async def _upstream_ready(port: int) -> None:
+    for _ in range(300):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError(f"the simulated upstream did not start on port {port}")
+
+
 def _found(name: str, *modules: str) -> Any:
     """`name` from the first of `modules` that has it (a checkout may keep it elsewhere)."""
     for module in modules:
@@ -176,7 +221,22 @@ def _measure(requests: int, concurrency: int) -> dict[str, float]:
     return {
         "engine": asyncio.run(_engine_cpu_ms(requests, concurrency)),
         "app": asyncio.run(_app_cpu_ms(requests, concurrency)),
+        "provider": _provider_measure(requests * 5, concurrency * 2),
     }
+
+
+def _provider_measure(calls: int, concurrency: int) -> float:
+    """The provider's measure, against the simulated upstream in a process of its own."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    upstream_script = Path(__file__).resolve().parent / "service_throughput.py"
+    upstream = subprocess.Popen([sys.executable, str(upstream_script), "_upstream", str(port), "0"])
+    try:
+        return asyncio.run(_provider_cpu_ms(port, calls, concurrency))
+    finally:
+        upstream.terminate()
+        upstream.wait()
 
 
 def _measure_in(source: Path | None, requests: int, concurrency: int) -> dict[str, float]:
@@ -214,6 +274,14 @@ def main() -> None:
             print(f"  {label:>12} {measure:>6}: lowest {min(values):.3f}  ({shown})")
         service = [one["app"] - one["engine"] for one in passes]
         print(f"  {label:>12} {'app - engine':>6}: lowest {min(service):.3f}")
+        values = [one["provider"] for one in passes]
+        shown = ", ".join(f"{value:.3f}" for value in values)
+        print(f"  {label:>12} provider call: lowest {min(values):.3f}  ({shown})")
+        whole = [one["app"] + CALLS_PER_REQUEST * one["provider"] for one in passes]
+        print(
+            f"  {label:>12} app + {CALLS_PER_REQUEST} calls: lowest {min(whole):.3f}  "
+            f"(per request, as the service spends it)"
+        )
 
 
 if __name__ == "__main__":
