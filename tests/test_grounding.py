@@ -13,7 +13,13 @@ import pytest
 from conclave.config import DocumentsOptions, ModelSpec
 from conclave.consensus.answers import Question
 from conclave.consensus.calls import ModelCalls
-from conclave.consensus.citations import Passage, RetrievalReport, alce_scores, read_statements
+from conclave.consensus.citations import (
+    Passage,
+    RetrievalReport,
+    alce_scores,
+    read_statements,
+    without_markers,
+)
 from conclave.consensus.grounding import (
     ABSTENTION,
     GENERAL_KNOWLEDGE_MARK,
@@ -368,3 +374,18 @@ def test_a_number_with_its_unit_is_read_as_the_number() -> None:
     question = Question.read("What is the density of tungsten in g/cm3?", ["19.3 g/cm3 [1]"])
     assert question.kind == "number"
     assert question.extract("19.3 g/cm3 [1]") == "19.3"  # not the 3 of cm3, nor the marker
+
+
+@pytest.mark.parametrize(
+    ("answer", "read"),
+    [
+        ("Paris, on the Seine.", "Paris, on the Seine."),
+        ("Paris [1] .", "Paris."),
+        ("Paris [1, 3]; Lyon [2]!", "Paris; Lyon!"),
+        ("  Paris\n\n  is\tit\u00a0 ,  really ?", "Paris is it, really?"),
+        ("[x] is no marker [1000]", "[x] is no marker [1000]"),
+        ("", ""),
+    ],
+)
+def test_an_answer_is_read_without_its_markers_and_extra_spaces(answer: str, read: str) -> None:
+    assert without_markers(answer) == read

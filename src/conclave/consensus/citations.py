@@ -53,8 +53,17 @@ def content_words(text: str) -> list[str]:
 
 def without_markers(text: str) -> str:
     """The text with its citation markers left out, as an answer is read ("[1]" says
-    nothing of what the answer is)."""
-    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(MARKER.sub(" ", text).split()))
+    nothing of what the answer is), its spaces made single and none left before punctuation.
+
+    Every answer is read this way several times a round, so the regular expressions run only
+    where they can change something: markers only where a "[" is, and the space before
+    punctuation only where one is left once the spaces are single."""
+    if "[" in text:
+        text = MARKER.sub(" ", text)
+    text = " ".join(text.split())
+    if _SPACED_PUNCTUATION.search(text) is None:
+        return text
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 
 _SOURCE_LIST = re.compile(
@@ -66,6 +75,7 @@ _STATEMENT_END = re.compile(
     r"[.!?]+[\"'\u201d)]*(?:[ \t]*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*(?=\s|$)|\n+"
 )
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])")
+_SPACED_PUNCTUATION = re.compile(r" [.,;:!?]")
 
 
 class Passage(Frozen):
