@@ -37,7 +37,6 @@ from openai._base_client import get_platform
 from openai._httpx2 import request_exceptions, timeout_exceptions
 from openai._models import FinalRequestOptions
 from openai._utils import asyncify
-from openai._utils._json import openapi_dumps
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from conclave.errors import (
@@ -329,7 +328,7 @@ class OpenAICompatibleProvider(Provider):
         on the throughput benchmark, building each request in the SDK was about a fifth of the
         server's CPU."""
         template = self._chat_template or await self._build_chat_template()
-        content = openapi_dumps({**body, **self._chat_extra_body()})
+        content = _CHAT_JSON.encode({**body, **self._chat_extra_body()}).encode()
         headers = template.headers.copy()
         headers[_RETRY_COUNT_HEADER] = str(retry)
         headers["Content-Length"] = str(len(content))
@@ -438,6 +437,10 @@ def _provider_error(exc: Exception, *, where: str, model: str | None) -> Provide
 
 
 _RETRY_COUNT_HEADER = "x-stainless-retry-count"
+
+_CHAT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+"""A chat body as the SDK encodes it (`openai._utils._json.openapi_dumps`, whose encoder
+differs only for types a chat body never holds), one encoder for every call."""
 
 
 def _retry_count_header(retry: int) -> dict[str, str]:
