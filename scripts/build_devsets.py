@@ -26,8 +26,10 @@ numbered questions at once (`multipart`), whose parts are drawn from what the ot
 Two more calculation sets let a choice for calculations be made with either arithmetic set left
 out: `basic_arithmetic` (allenai's, a data set of its own: two- to six-digit sums, differences,
 products and quotients) and `gsm8k_number` (other GSM8K problems, asked for the number only:
-no room to reason unless the set-up takes it). They are drawn after the others, so that adding
-them changed none of the rows before.
+no room to reason unless the set-up takes it); and one more set of recalled facts, so that a
+choice for recalled numbers and texts can be made with elements left out: `state_facts` (the
+year each US state joined the union, its postal abbreviation; `us`). They are drawn after the
+others, so that adding them changed none of the rows before.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ SIZES = {
     "elements": 150,
     "basic_arithmetic": 100,
     "gsm8k_number": 100,
+    "state_facts": 100,
 }
 MULTIPART_ROWS = 40
 STATE_CAPITALS = 40
@@ -281,10 +284,15 @@ def country_capitals() -> list[tuple[str, str]]:
 
 
 def state_capitals() -> list[tuple[str, str]]:
-    """(state, capital) of the 50 states, read from `us`'s source (not imported: it needs
+    """(state, capital) of the 50 states."""
+    return sorted({(str(f["name"]), str(f["capital"])) for f in us_states()})
+
+
+def us_states() -> list[dict[str, object]]:
+    """The fields of each of the 50 states, read from `us`'s source (not imported: it needs
     jellyfish)."""
     tree = ast.parse((package_dir("us") / "states.py").read_text(encoding="utf-8"))
-    pairs = []
+    states = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "State"):
             continue
@@ -301,8 +309,35 @@ def state_capitals() -> list[tuple[str, str]]:
             and fields.get("capital")
             and fields.get("name") != "District of Columbia"
         ):
-            pairs.append((str(fields["name"]), str(fields["capital"])))
-    return sorted(set(pairs))
+            states.append(fields)
+    return sorted(states, key=lambda f: str(f["name"]))
+
+
+def state_fact_rows(rng: random.Random, count: int) -> list[Row]:
+    """Recalled facts of the US states: the year each became a state (a recalled number) and
+    its two-letter postal abbreviation (a recalled text)."""
+    rows: list[Row] = []
+    for fields in us_states():
+        name = str(fields["name"])
+        rows.append(
+            {
+                "id": f"statehood-{row_id(name)}",
+                "question": f"In what year did {name} become a state of the United States?",
+                "answers": [str(fields["statehood_year"])],
+                "kind": "number",
+                "source": "us (statehood_year)",
+            }
+        )
+        rows.append(
+            {
+                "id": f"state-abbreviation-{row_id(name)}",
+                "question": f"What is the two-letter postal abbreviation of {name}?",
+                "answers": [str(fields["abbr"])],
+                "kind": "text",
+                "source": "us (abbr)",
+            }
+        )
+    return rng.sample(rows, count)
 
 
 def basic_arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
@@ -494,6 +529,9 @@ def build(seed: int) -> dict[str, list[Row]]:
     )
     sets["gsm8k_number"] = gsm8k_number_rows(
         random.Random(f"{seed}-gsm8k-number"), SIZES["gsm8k_number"], used
+    )
+    sets["state_facts"] = state_fact_rows(
+        random.Random(f"{seed}-state-facts"), SIZES["state_facts"]
     )
     return sets
 
