@@ -12,6 +12,7 @@ from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import Question
 from conclave.consensus.choices import reordered, rotation
 from conclave.consensus.engine import ConsensusEngine
+from conclave.consensus.events import AggregateDelta, StepProgress
 from conclave.consensus.panel import build_panel
 from conclave.consensus.strategies.adaptive import REASONING_PROMPT
 from conclave.consensus.transcript import CallRecord, Transcript
@@ -291,3 +292,15 @@ async def test_by_parts_off_asks_the_request_as_one_question() -> None:
     fakes: Fakes = {"strong": FunctionModel(answers_alone)}
     await run(config(sure_probability=0.5, by_parts=False), fakes, THREE_PARTS)
     assert "Reply in the form" in fakes["strong"].history[0].messages[-1].content
+
+
+async def test_a_request_of_parts_streams_its_numbered_answer_and_each_part_as_it_ends() -> None:
+    fakes: Fakes = {"strong": FunctionModel(answers_alone), "weak": FakeModel(default="A")}
+    cfg = config(sure_probability=0.5)
+    registry = ProviderRegistry(overrides={"local": FakeProvider(fakes)})
+    engine = ConsensusEngine(cfg, build_panel(cfg, registry), rng=random.Random(0))
+    events = [event async for event in engine.run([Message(role="user", content=THREE_PARTS)])]
+    parts = [e for e in events if isinstance(e, StepProgress) and e.step == "parts"]
+    assert [e.name for e in parts] == ["part 1", "part 2", "part 3"]
+    deltas = "".join(e.text for e in events if isinstance(e, AggregateDelta))
+    assert deltas == "1. B\n2. 42\n3. Lima"  # each part already in its form

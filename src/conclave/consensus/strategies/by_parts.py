@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 
-from conclave.consensus.events import AggregateFinished, ConsensusDone, StepProgress
+from conclave.consensus.events import (
+    AggregateDelta,
+    AggregateFinished,
+    ConsensusDone,
+    StepProgress,
+)
 from conclave.consensus.forms import part_conversations
 from conclave.consensus.steps import Combiner, CombinerEvent, NestedConsensus
 from conclave.consensus.transcript import CallRecord, StepRecord, Transcript
@@ -67,6 +72,8 @@ class PartByPart:
                 message=answer or "no answer",
             )
         text = "\n".join(lines)
+        if stream:
+            yield AggregateDelta(round=round_index, text=text)
         record = CallRecord(model=PARTS_STEP, role="aggregator", text=text)
         yield AggregateFinished(
             round=round_index,
