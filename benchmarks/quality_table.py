@@ -3,13 +3,14 @@
     .venv/bin/python benchmarks/quality_table.py eval-out/dev/report.json
 
 Prints the left-out table (the choice made without each set, judged on it, against the best
-member alone), then each chosen set-up's own numbers on every row (the tuned view, for
-comparison only).
+member alone), what was chosen for each kind of question without each set, then each chosen
+set-up's own numbers on every row (the tuned view, for comparison only).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from conclave.evaluation.render import short_names
@@ -29,6 +30,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for score in report.held_out.held_out:
         print(_held_out_row(score))
+    kinds = sorted({kind for score in report.held_out.held_out for kind in score.chosen})
+    print()
+    print("| left out | " + " | ".join(kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
+    for score in report.held_out.held_out[:-1]:
+        cells = [_described(score.chosen.get(kind, "-")) for kind in kinds]
+        print(f"| {score.held_out} | " + " | ".join(cells) + " |")
     chosen = report.held_out.chosen_on_all
     short = short_names(sorted(set(chosen.values())))
     print()
@@ -39,7 +47,7 @@ def main() -> None:
         label = (
             setup
             if setup == best
-            else f"{short.get(setup, setup)} (chosen for "
+            else f"{_described(short.get(setup, setup))} (chosen for "
             + ", ".join(kind for kind, name in chosen.items() if name == setup)
             + ")"
         )
@@ -48,6 +56,28 @@ def main() -> None:
             scored = report.score(setup, dataset)
             cells.append("-" if scored is None else f"{scored.accuracy:.1%}")
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+_SETTING = re.compile(r"(sure_probability|reorderings):([\d.]+)|sure_by_kind:\{([^}]*)\}")
+
+
+def _described(setup: str) -> str:
+    """An `adaptive` variant named by its options block, as its threshold and reorderings
+    ("0.4", "0.4; letter 0.35, reordered 2x"); any other name as it is."""
+    found = {"sure_probability": "", "reorderings": "0", "sure_by_kind": ""}
+    for match in _SETTING.finditer(setup):
+        if match.group(3) is not None:
+            found["sure_by_kind"] = match.group(3).replace(":", " ")
+        else:
+            found[match.group(1)] = match.group(2)
+    if not found["sure_probability"]:
+        return setup
+    shown = found["sure_probability"]
+    if found["sure_by_kind"]:
+        shown += f"; {found['sure_by_kind']}"
+    if found["reorderings"] != "0":
+        shown += f", reordered {found['reorderings']}x"
+    return shown
 
 
 def _held_out_row(score: HeldOutScore) -> str:

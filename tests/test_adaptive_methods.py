@@ -12,6 +12,7 @@ from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import Question
 from conclave.consensus.choices import reordered, rotation
 from conclave.consensus.engine import ConsensusEngine
+from conclave.consensus.events import AggregateDelta, StepProgress
 from conclave.consensus.panel import build_panel
 from conclave.consensus.strategies.adaptive import REASONING_PROMPT
 from conclave.consensus.transcript import CallRecord, Transcript
@@ -213,3 +214,93 @@ async def test_a_kind_that_does_not_reason_stops_after_its_cheap_stages() -> Non
     assert len(fakes["strong"].history) == 2  # the letter, and one rotation: no reasoning
     assert transcript.stop_reason == "iterations"
     assert transcript.answer == "B"
+
+
+RECALLED_NUMBER = "What is the atomic number of iron? Answer with the number only."
+
+
+def sure_of(text: str, probability: float = 0.8) -> FunctionModel:
+    return FunctionModel(
+        lambda m, o: Completion(model="strong", text=text, token_probability=probability)
+    )
+
+
+async def test_a_calculation_has_its_own_threshold_and_falls_back_to_its_answers() -> None:
+    cfg = config(sure_probability=0.5, sure_by_kind={"calculation": 0.9})
+    calculated = await run(cfg, {"strong": sure_of("42")}, NUMBER_QUESTION)
+    recalled = await run(cfg, {"strong": sure_of("26")}, RECALLED_NUMBER)
+    assert len(calculated.rounds) > 1  # 0.8 is below the calculations' 0.9
+    assert len(recalled.rounds) == 1  # a recalled number keeps the numbers' threshold
+    numbers = config(sure_probability=0.5, sure_by_kind={"number": 0.9})
+    both = await run(numbers, {"strong": sure_of("42")}, NUMBER_QUESTION)
+    assert len(both.rounds) > 1  # a setting for numbers covers calculated ones
+
+
+async def test_reasoning_for_calculations_leaves_recalled_numbers_at_their_first_answer() -> None:
+    cfg = config(sure_probability=0.9, reasoning_for=["calculation"])
+    recalled_fakes: Fakes = {"strong": sure_of("26", 0.5)}
+    recalled = await run(cfg, recalled_fakes, RECALLED_NUMBER)
+    assert len(recalled_fakes["strong"].history) == 1
+    assert recalled.stop_reason == "iterations"
+    calculated_fakes: Fakes = {"strong": sure_of("42", 0.5)}
+    await run(cfg, calculated_fakes, NUMBER_QUESTION)
+    asked = [call.messages[-1].content for call in calculated_fakes["strong"].history]
+    assert REASONING_PROMPT in asked
+
+
+THREE_PARTS = (
+    "Answer each of these questions.\n\n"
+    "1. Which is the capital of Australia?\nA. Sydney\nB. Canberra\nC. Perth\nD. Hobart\n\n"
+    "2. What is 6 x 7?\n\n3. What is the capital of Peru?\n\n"
+    "Reply in the form:\n1. <letter>\n2. <number>\n3. <a few words>"
+)
+
+
+def answers_alone(messages: Sequence[Message], options: SamplingOptions) -> Completion:
+    """A model that answers a lone question in its form and copies a reply template."""
+    asked = messages[-1].content
+    if "Reply in the form" in asked:
+        return Completion(model="strong", text="1. <letter>\n2. <number>\n3. <a few words>")
+    if "Australia" in asked:
+        probabilities = {"A": 0.1, "B": 0.8, "C": 0.05, "D": 0.05}
+        return Completion(model="strong", text="B", choice_probabilities=probabilities)
+    text = "42" if "6 x 7" in asked else "The capital of Peru is Lima."
+    return Completion(model="strong", text=text, token_probability=0.95)
+
+
+async def test_several_numbered_questions_are_each_run_as_a_question_of_their_own() -> None:
+    fakes: Fakes = {"strong": FunctionModel(answers_alone)}
+    transcript = await run(config(sure_probability=0.5), fakes, THREE_PARTS)
+    assert transcript.answer == "1. B\n2. 42\n3. Lima"
+    asked = [call.messages[-1].content for call in fakes["strong"].history]
+    assert not any("Reply in the form" in text for text in asked)  # never the whole request
+    assert asked[0].endswith("D. Hobart\n\nAnswer with the letter only.")
+    assert asked[1] == "What is 6 x 7?\n\nAnswer with the number only."
+    assert asked[2] == "What is the capital of Peru?\n\nAnswer in a few words only."
+    (record,) = transcript.rounds
+    assert record.responses == ()
+    calls = [call for step in record.steps for call in step.calls]
+    assert [call.model.split()[:2] for call in calls] == [
+        ["part", "1"],
+        ["part", "2"],
+        ["part", "3"],
+    ]
+    assert calls[1].messages[-1].content == asked[1]  # each call keeps what it was sent
+
+
+async def test_by_parts_off_asks_the_request_as_one_question() -> None:
+    fakes: Fakes = {"strong": FunctionModel(answers_alone)}
+    await run(config(sure_probability=0.5, by_parts=False), fakes, THREE_PARTS)
+    assert "Reply in the form" in fakes["strong"].history[0].messages[-1].content
+
+
+async def test_a_request_of_parts_streams_its_numbered_answer_and_each_part_as_it_ends() -> None:
+    fakes: Fakes = {"strong": FunctionModel(answers_alone), "weak": FakeModel(default="A")}
+    cfg = config(sure_probability=0.5)
+    registry = ProviderRegistry(overrides={"local": FakeProvider(fakes)})
+    engine = ConsensusEngine(cfg, build_panel(cfg, registry), rng=random.Random(0))
+    events = [event async for event in engine.run([Message(role="user", content=THREE_PARTS)])]
+    parts = [e for e in events if isinstance(e, StepProgress) and e.step == "parts"]
+    assert [e.name for e in parts] == ["part 1", "part 2", "part 3"]
+    deltas = "".join(e.text for e in events if isinstance(e, AggregateDelta))
+    assert deltas == "1. B\n2. 42\n3. Lima"  # each part already in its form

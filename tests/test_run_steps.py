@@ -78,7 +78,11 @@ class Marker:
 
 class Nobody:
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]:
         return ()
 

@@ -23,7 +23,11 @@ class ToyOptions(StrategyOptions):
 
 class FirstMemberOnly:
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]:
         return members[:1]
 

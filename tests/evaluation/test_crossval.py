@@ -127,3 +127,26 @@ def test_nothing_to_choose_gives_no_report_and_a_bad_scheme_is_named() -> None:
     assert cross_validate([sums], members_only, results, HeldOutScheme.parse("folds:2")) is None
     with pytest.raises(ConfigError, match="folds:K"):
         HeldOutScheme.parse("folds:1")
+
+
+def test_a_calculation_and_a_recalled_number_are_chosen_for_apart() -> None:
+    def numbers(name: str, question: str) -> Dataset:
+        rows = [EvalRow(id=f"{name}-{i}", question=question, answers=("1",)) for i in range(10)]
+        return Dataset(name=name, rows=tuple(rows))
+
+    sums = numbers("sums", "What is 3 + 4?")
+    more_sums = numbers("more", "What is 12 / 4?")
+    facts = numbers("facts", "What is the atomic number of iron?")
+    more_facts = numbers("years", "In what year did Ohio become a state?")
+    results = []
+    for dataset, careful_right in ((sums, 9), (more_sums, 8), (facts, 3), (more_facts, 4)):
+        results += _results(dataset, "alone", 6)
+        results += _results(dataset, "direct", 6)
+        results += _results(dataset, "careful", careful_right, seconds=3.0)
+    datasets = [sums, more_sums, facts, more_facts]
+    report = cross_validate(datasets, SETUPS, results, HeldOutScheme.parse("sets"))
+    assert report is not None
+    assert report.chosen_on_all == {"calculation": "careful", "number": "direct"}
+    by_set = {score.held_out: score for score in report.held_out}
+    assert by_set["sums"].accuracy == 0.9  # chosen on the other calculations
+    assert by_set["facts"].accuracy == 0.6  # chosen on the other recalled numbers

@@ -155,7 +155,12 @@ class Counting:
         an aggregator, which may match none of them)."""
         clusters, unparsed = self._clusters(ballots)
         if not ballots:
-            return Agreement(kind=self.question.kind, score=0.0, clusters=())
+            return Agreement(
+                kind=self.question.kind,
+                score=0.0,
+                clusters=(),
+                calculation=self.question.calculation,
+            )
         if self.question.kind == "free":
             similarity = self.similarity.matrix([consensus, *(b.text for b in ballots)])[0][1:]
             backing = [i for i, value in enumerate(similarity) if value >= self.similarity.same]
@@ -288,6 +293,7 @@ class Counting:
             support=support,
             token_probability=probability,
             confidence=confidence,
+            calculation=self.question.calculation,
         )
 
 

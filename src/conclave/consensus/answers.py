@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from conclave.consensus.citations import without_markers
+from conclave.consensus.kinds import asks_calculation
 from conclave.types import Message
 
 AnswerKind = Literal["letter", "number", "text", "parts", "free"]
@@ -123,6 +124,8 @@ class Question:
     """The form the instruction asks the answer in; None when it asks for none."""
     parts: tuple[Question, ...] = ()
     """For a request of several numbered questions: each one, in order."""
+    calculation: bool = False
+    """Whether the question asks for a calculation (`conclave.consensus.kinds`)."""
     _key_words_of: dict[str, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -226,11 +229,12 @@ def _read_one(
     options = {letter: option.strip() for letter, option in _OPTION_LINE.findall(text)}
     asked = frozenset(normalise_text(text).split())
     form = asked_form(text) or instructed
+    calculation = asks_calculation(text)
 
     key_words_of: dict[str, list[str]] = {}
 
     def question(kind: AnswerKind) -> Question:
-        read = cls(kind, options, aliases, asked, form=form)
+        read = cls(kind, options, aliases, asked, form=form, calculation=calculation)
         read._key_words_of.update(key_words_of)
         return read
 
@@ -255,9 +259,18 @@ def _read_one(
 
 
 def _read_parts(text: str, instructions: str, aliases: Mapping[str, str]) -> tuple[Question, ...]:
-    """The numbered questions of a request of several: those a reply template numbers
-    ("reply in the form 1. <letter> 2. <number>"), or at least two consecutively numbered
-    items that each ask a question; none otherwise."""
+    """The numbered questions of a request of several (see `asked_parts`), each read alone."""
+    return tuple(
+        _read_one(Question, item, (), aliases, form)
+        for item, form in asked_parts(text, instructions)
+    )
+
+
+def asked_parts(text: str, instructions: str = "") -> tuple[tuple[str, Form | None], ...]:
+    """The numbered questions of a request of several, each as written (its question and
+    options) with the form its answer is asked in: those a reply template numbers ("reply in
+    the form 1. <letter> 2. <number>"), or at least two consecutively numbered items that each
+    ask a question; none otherwise."""
     template = _TEMPLATE.search(text)
     asked = text[: template.start()] if template else text
     placeholders: dict[int, str] = {}
@@ -273,11 +286,11 @@ def _read_parts(text: str, instructions: str, aliases: Mapping[str, str]) -> tup
     before = _ITEM.split(asked, maxsplit=1)[0]
     outside = f"{before}\n{tail}\n{text[template.start() :] if template else ''}"
     common = asked_form(_without_placeholders(outside)) or asked_form(instructions)
-    parts = []
+    parts: list[tuple[str, Form | None]] = []
     for number in range(1, count + 1):
         item = items[number - 1] if number <= len(items) else ""
         form = _PLACEHOLDER_FORMS.get(placeholders.get(number, ""))
-        parts.append(_read_one(Question, item, (), aliases, form or asked_form(item) or common))
+        parts.append((item, form or asked_form(item) or common))
     return tuple(parts)
 
 

@@ -153,7 +153,9 @@ class ConsensusEngine:
         stop_reason: StopReason | None = None
         while stop_reason is None:
             index = len(run.rounds)
-            members = self._steps.selector.select(index, self.panel.members, run.rounds)
+            members = self._steps.selector.select(
+                index, self.panel.members, run.rounds, conversation
+            )
             yield RoundStarted(round=index, members=tuple(m.label for m in members))
             messages = self._steps.prompt.messages(conversation, run.rounds)
             finished: dict[str, CallRecord] = {}

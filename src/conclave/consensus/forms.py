@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.answers import (
     SHORT_ANSWER_WORDS,
+    Form,
     Question,
+    asked_parts,
     canonical_number,
     final_answer,
     part_answers,
@@ -34,6 +36,15 @@ _WORD = re.compile(r"[\w'][\w'-]*")
 _NAME_WORDS = 3
 """A one-word answer may be a name of up to this many capitalised words ("New Delhi")."""
 _JSON_START = re.compile(r"[\[{]")
+
+FORM_INSTRUCTIONS: dict[Form, str] = {
+    "letter": "Answer with the letter only.",
+    "number": "Answer with the number only.",
+    "word": "Answer in one word.",
+    "words": "Answer in a few words only.",
+    "json": "Answer in JSON only.",
+}
+"""The plain instruction asking for each form (read back as that form by `asked_form`)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,25 @@ def in_asked_form(question: Question, text: str) -> str | None:
 def asks_for_a_form(conversation: Sequence[Message]) -> bool:
     """Whether the conversation asks for its answer in a form (see `Question.asks_form`)."""
     return Question.of(conversation).asks_form
+
+
+def part_conversations(conversation: Sequence[Message]) -> tuple[tuple[Message, ...], ...]:
+    """For a request of several numbered questions, each question as a conversation of its
+    own: the system messages, then the question as written with the plain instruction of the
+    form its part is asked in (FORM_INSTRUCTIONS); none for any other request."""
+    asked = next((m.content for m in reversed(conversation) if m.role == "user"), "")
+    system = tuple(m for m in conversation if m.role == "system")
+    instructions = "\n".join(m.content for m in system)
+    return tuple(
+        (
+            *system,
+            Message(
+                role="user",
+                content=f"{item}\n\n{FORM_INSTRUCTIONS[form]}" if form is not None else item,
+            ),
+        )
+        for item, form in asked_parts(asked, instructions)
+    )
 
 
 def first_json(text: str) -> str | None:

@@ -72,10 +72,15 @@ CheckEvent = AnswerChecked | StepProgress
 
 
 class MemberSelector(Protocol):
-    """Chooses which members answer a round (none: the combiner does the round's work)."""
+    """Chooses which members answer a round (none: the combiner does the round's work), from
+    the rounds before it and the conversation the rounds are given."""
 
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]: ...
 
 
@@ -176,7 +181,11 @@ class EveryMember:
     """Flare's choice: every member answers every round."""
 
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]:
         return members
 
@@ -220,7 +229,11 @@ class FixedMembers:
         self._members = members
 
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]:
         return self._members
 

@@ -160,6 +160,9 @@ class Agreement(Frozen):
     support: float = 0.0
     token_probability: float | None = None
     confidence: float = 0.0
+    calculation: bool = False
+    """Whether the question asks for a calculation (`conclave.consensus.kinds`): with the
+    answer's kind, the question's kind a threshold is chosen for."""
 
 
 class RoundRecord(Frozen):
@@ -286,6 +289,21 @@ class Transcript(Frozen):
     def sent(self, call: CallRecord) -> tuple[Message, ...]:
         """Every message `call` (a record of this run) was sent."""
         return (*self.asked[: call.conversation_messages], *call.messages)
+
+    def standalone_calls(self, label: str) -> tuple[CallRecord, ...]:
+        """Every call of this run as another run's transcript keeps it (a run nested in it):
+        its model named after `label`, with every message it was sent (this run's
+        conversation is not the other's)."""
+        return tuple(
+            call.model_copy(
+                update={
+                    "model": f"{label} {call.model}",
+                    "conversation_messages": 0,
+                    "messages": self.sent(call),
+                }
+            )
+            for _, call in self.calls()
+        )
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

@@ -8,8 +8,9 @@ the part left out, in turn:
   subject groups as sets of their own): how the choice does on a kind of question it never saw;
 - **folds** (`folds:K`): the rows split into K parts at random (seeded by row), each left out once.
 
-The choice itself, on the rows kept: for each kind of question (letter, number, text, parts) the
-strategy set-up with the most right answers; with a time cap, the most right answers whose model
+The choice itself, on the rows kept: for each kind of question (letter, number, text, parts, and
+calculation: a number or text worked out, `conclave.consensus.kinds`) the strategy set-up with
+the most right answers; with a time cap, the most right answers whose model
 seconds per question stay within `time_cap` times the best member's, traded per kind by one
 price per second (so the kinds where extra time buys the most answers get it). Nothing is run
 again: every candidate answered every row, so the chosen set-up's answer to a row left out is
@@ -87,7 +88,9 @@ def cross_validate(
     when there is nothing to choose from or to compare with (no strategy set-up, no member
     alone, or fewer than two parts)."""
     table = {(r.setup, (r.dataset, r.row_id)): r for r in results}
-    kinds: dict[RowKey, str] = {(d.name, row.id): row.kind for d in datasets for row in d.rows}
+    kinds: dict[RowKey, str] = {
+        (d.name, row.id): row.question_kind for d in datasets for row in d.rows
+    }
     candidates = [s.name for s in setups if s.kind == "strategy"]
     members = [s.name for s in setups if s.kind == "member"]
     answered = [

@@ -38,6 +38,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from conclave.config import DocumentsOptions, json_path
 from conclave.consensus.answers import canonical_number
+from conclave.consensus.forms import FORM_INSTRUCTIONS
+from conclave.consensus.kinds import asks_calculation, question_kind
 from conclave.errors import ConfigError
 from conclave.text_files import (
     bad_lines_message,
@@ -52,9 +54,9 @@ AnswerKind = Literal["letter", "number", "text", "parts"]
 LETTERS = string.ascii_uppercase
 
 INSTRUCTIONS: dict[PartKind, str] = {
-    "letter": "Answer with the letter only.",
-    "number": "Answer with the number only.",
-    "text": "Answer in a few words only.",
+    "letter": FORM_INSTRUCTIONS["letter"],
+    "number": FORM_INSTRUCTIONS["number"],
+    "text": FORM_INSTRUCTIONS["words"],
 }
 """The one plain instruction appended to every question of a kind, the same for every set-up."""
 
@@ -207,6 +209,12 @@ class EvalRow(EvalQuestion):
             EvalRow(id=f"{self.id}.{number}", **part.model_dump(include=_QUESTION_FIELDS))
             for number, part in enumerate(self.parts, 1)
         )
+
+    @property
+    def question_kind(self) -> str:
+        """The kind of question a choice is made for: `calculation` for a number or a short
+        text whose question asks for one (`conclave.consensus.kinds`), else the answer's kind."""
+        return question_kind(self.kind, asks_calculation(self.question))
 
     def prompt(self) -> str:
         """The question as sent to every set-up: the question, the lettered choices, and the

@@ -12,6 +12,12 @@ are asked. Every answer is voted, optionally weighted by its own confidence
 (`confidence_weighted`, as CISC); it stops as soon as the answers agree or the members left
 could not change the vote. A free-form answer (an essay, code) is the strongest member's own: a
 vote cannot tell which of several is right.
+
+The kind of question sets the threshold and whether an unsure answer is worked out
+(`reasoning_for`): a letter, a recalled number or text, a calculation (a number or text whose
+question asks to compute it, `conclave.consensus.kinds`), several parts. A request of several
+numbered questions is answered part by part (`by_parts`): each part goes through these stages
+as a question of its own, in its own form (`strategies.by_parts`).
 """
 
 from __future__ import annotations
@@ -24,15 +30,18 @@ from pydantic import Field
 from conclave.config import AgreementThreshold, Samples, StrategyOptions, SureProbability
 from conclave.consensus.agreement import AgreementMeter
 from conclave.consensus.choices import choice_scorer
+from conclave.consensus.kinds import QuestionKind, kinds_covering
 from conclave.consensus.panel import Member
 from conclave.consensus.steps import (
     AgreementStop,
+    Combiner,
     EveryRound,
     FreeFormStop,
     Steps,
     StopRule,
     VoteCombiner,
 )
+from conclave.consensus.strategies.by_parts import PartByPart, is_request_of_parts
 from conclave.consensus.strategies.draws import drawn, strongest_first
 from conclave.consensus.strategies.registry import Strategy, StrategyContext, register_strategy
 from conclave.consensus.transcript import Agreement, RoundRecord, StopReason
@@ -48,8 +57,7 @@ REASONING_PROMPT = (
 REASONING_MAX_TOKENS = 320
 """The least room a reasoning answer gets (a member's own max_tokens if larger)."""
 
-QuestionKind = Literal["letter", "number", "text", "parts"]
-Stage = Literal["first", "reorder", "check", "reasoning", "draws", "others"]
+Stage = Literal["parts", "first", "reorder", "check", "reasoning", "draws", "others"]
 CHEAP_STAGES: frozenset[Stage] = frozenset({"first", "reorder"})
 """The stages a sure answer ends at: the strongest member's first answer and its reorderings."""
 
@@ -66,8 +74,9 @@ class AdaptiveOptions(StrategyOptions):
     that letter's share (embedded models report both; OpenAI-compatible servers with
     `logprobs` the first)."""
     sure_by_kind: dict[QuestionKind, SureProbability] = Field(default_factory=dict)
-    """`sure_probability` for some kinds of question (letter, number, text, parts), as
-    `conclave eval` chose them."""
+    """`sure_probability` for some kinds of question (letter, number, text, parts,
+    calculation), as `conclave eval` chose them; a calculation with no threshold of its own
+    takes its answer's (number, text)."""
     option_probabilities: bool = True
     """Answer a multiple-choice question asked for the letter only by the options'
     probabilities as the first token, in one call of one token (embedded members)."""
@@ -77,7 +86,11 @@ class AdaptiveOptions(StrategyOptions):
     reasoning_for: tuple[QuestionKind, ...] = ("letter", "number", "text", "parts")
     """The kinds of question whose unsure answers go on to the check, reasoning and the other
     members; the others stop after the strongest member's first answer (and its reorderings),
-    where reasoning costs more time than it gains."""
+    where reasoning costs more time than it gains. `number` and `text` cover the calculations
+    answered so; `calculation` alone reasons on them and not on recalled numbers and texts."""
+    by_parts: bool = True
+    """Answer a request of several numbered questions part by part, each part a question of
+    its own in its own form; else as one question."""
     check: bool = False
     """While unsure, ask the strongest member whether its answer is correct before it reasons
     (one token: the probabilities of Yes and No)."""
@@ -86,26 +99,40 @@ class AdaptiveOptions(StrategyOptions):
     confidence_weighted: bool = False
     """Each vote counts its member's weight times its own confidence (CISC)."""
 
-    def sure_for(self, kind: str) -> float:
-        """The threshold of a kind of question."""
-        for known, threshold in self.sure_by_kind.items():
-            if known == kind:
-                return threshold
+    def sure_for(self, answer_kind: str, calculation: bool = False) -> float:
+        """The threshold of a kind of question: its own, else its answer kind's, else
+        `sure_probability`."""
+        for kind in kinds_covering(answer_kind, calculation):
+            for known, threshold in self.sure_by_kind.items():
+                if known == kind:
+                    return threshold
         return self.sure_probability
+
+    def reasons_on(self, answer_kind: str, calculation: bool = False) -> bool:
+        """Whether an unsure answer to this kind of question is worked out
+        (`reasoning_for`)."""
+        kinds = kinds_covering(answer_kind, calculation)
+        return any(kind in self.reasoning_for for kind in kinds)
 
 
 def adaptive_steps(options: AdaptiveOptions, context: StrategyContext) -> Steps:
-    escalation = Escalation(strongest_first(context.panel.members), options)
+    nested = context.nested
+    by_parts = options.by_parts and nested is not None
+    escalation = Escalation(strongest_first(context.panel.members), options, by_parts=by_parts)
     weights = {member.label: member.spec.weight for member in escalation.everyone}
     meter = AgreementMeter(
         weights, context.similarity, confidence_weighted=options.confidence_weighted
     )
     later = frozenset(escalation.stages) - CHEAP_STAGES - {"check"}
+    combiner: Combiner = VoteCombiner(meter)
+    if by_parts and nested is not None:
+        config, panel = context.config, context.panel
+        combiner = PartByPart(combiner, lambda: nested(config, panel))
     return Steps(
         selector=escalation,
         prompt=escalation,
         pool=WithoutChecks(EveryRound()),
-        combiner=VoteCombiner(meter),
+        combiner=combiner,
         stop_rules=(
             PlanEnded(escalation),
             SureStop(escalation, options),
@@ -136,8 +163,11 @@ class Escalation:
     reasoning draws of it; every other member. It chooses each round's members and what they
     are sent."""
 
-    def __init__(self, strongest: tuple[Member, ...], options: AdaptiveOptions) -> None:
-        self._reasoning_for: frozenset[str] = frozenset(options.reasoning_for)
+    def __init__(
+        self, strongest: tuple[Member, ...], options: AdaptiveOptions, *, by_parts: bool = False
+    ) -> None:
+        self._options = options
+        self._by_parts = by_parts
         plain = strongest[0]
         if plain.provider.capabilities.token_probabilities and not plain.spec.logprobs:
             plain = plain.variant(plain.label, logprobs=True)
@@ -177,15 +207,20 @@ class Escalation:
         return tuple(member for _, group in self._stages for member in group)
 
     def plan(self, history: Sequence[RoundRecord]) -> tuple[tuple[Stage, tuple[Member, ...]], ...]:
-        """The stages this question goes through: the rotations only for a letter read from
+        """The stages this question goes through: a request of several parts answered part by
+        part in one round that asks no member; else the rotations only for a letter read from
         the options' probabilities, the check only for a short answer, and nothing past the
         cheap stages for a kind that does not reason (`reasoning_for`)."""
         if not history:
             return self._stages
         first = history[0]
+        if not first.responses:
+            return (("parts", ()),)
         scored = any(r.choice_probabilities for r in first.answered)
-        kind = first.agreement.kind if first.agreement is not None else "free"
-        reasons = kind == "free" or kind in self._reasoning_for
+        agreement = first.agreement
+        kind = agreement.kind if agreement is not None else "free"
+        calculation = agreement is not None and agreement.calculation
+        reasons = kind == "free" or self._options.reasons_on(kind, calculation)
         return tuple(
             (stage, group)
             for stage, group in self._stages
@@ -206,8 +241,14 @@ class Escalation:
         return sum(m.spec.weight for stage, group in plan if stage != "check" for m in group)
 
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]:
+        if round_index == 0 and self._by_parts and is_request_of_parts(conversation):
+            return ()  # the combiner answers it part by part
         plan = self.plan(history)
         return plan[min(round_index, len(plan) - 1)][1]
 
@@ -256,7 +297,7 @@ class SureStop:
         agreement = rounds[-1].agreement
         if agreement is None or agreement.answer is None:
             return None
-        threshold = self._options.sure_for(agreement.kind)
+        threshold = self._options.sure_for(agreement.kind, agreement.calculation)
         scored = any(r.choice_probabilities for r in rounds[0].answered)
         if scored:
             return "agreed" if agreement.support >= threshold else None

@@ -115,7 +115,11 @@ class NoMembers:
     """The swarm's round asks no panel member: its combiner does the work."""
 
     def select(
-        self, round_index: int, members: tuple[Member, ...], history: Sequence[RoundRecord]
+        self,
+        round_index: int,
+        members: tuple[Member, ...],
+        history: Sequence[RoundRecord],
+        conversation: Sequence[Message],
     ) -> tuple[Member, ...]:
         return ()
 
