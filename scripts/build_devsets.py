@@ -28,8 +28,12 @@ out: `basic_arithmetic` (allenai's, a data set of its own: two- to six-digit sum
 products and quotients) and `gsm8k_number` (other GSM8K problems, asked for the number only:
 no room to reason unless the set-up takes it); and one more set of recalled facts, so that a
 choice for recalled numbers and texts can be made with elements left out: `state_facts` (the
-year each US state joined the union, its postal abbreviation; `us`). They are drawn after the
-others, so that adding them changed none of the rows before.
+year each US state joined the union, its postal abbreviation; `us`). One more calculation set
+of another sort than arithmetic, so that a choice for calculations is not made on arithmetic
+alone: `mmlu_math_number` (MMLU's elementary and high-school mathematics questions whose options
+are all plain numbers, asked without the options, for the number only). They are drawn after the
+others, each from a random generator of its own, so that adding them changed none of the rows
+before.
 """
 
 from __future__ import annotations
