@@ -28,8 +28,12 @@ out: `basic_arithmetic` (allenai's, a data set of its own: two- to six-digit sum
 products and quotients) and `gsm8k_number` (other GSM8K problems, asked for the number only:
 no room to reason unless the set-up takes it); and one more set of recalled facts, so that a
 choice for recalled numbers and texts can be made with elements left out: `state_facts` (the
-year each US state joined the union, its postal abbreviation; `us`). They are drawn after the
-others, so that adding them changed none of the rows before.
+year each US state joined the union, its postal abbreviation; `us`). One more calculation set
+of another sort than arithmetic, so that a choice for calculations is not made on arithmetic
+alone: `mmlu_math_number` (MMLU's elementary and high-school mathematics questions whose options
+are all plain numbers, asked without the options, for the number only). They are drawn after the
+others, each from a random generator of its own, so that adding them changed none of the rows
+before.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import gzip
 import importlib.util
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +62,7 @@ SIZES = {
     "basic_arithmetic": 100,
     "gsm8k_number": 100,
     "state_facts": 100,
+    "mmlu_math_number": 60,
 }
 MULTIPART_ROWS = 40
 STATE_CAPITALS = 40
@@ -381,6 +387,45 @@ def gsm8k_number_rows(rng: random.Random, count: int, used: set[str]) -> list[Ro
     return rng.sample(pool, count)
 
 
+MATH_SUBJECTS = ("elementary_mathematics", "high_school_mathematics")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NEEDS_OPTIONS = re.compile(r"\b(?:following|which|these|example)\b", re.IGNORECASE)
+
+
+def mmlu_math_number_rows(
+    rng: random.Random, by_subject: dict[str, list[Row]], count: int, used: set[str]
+) -> list[Row]:
+    """MMLU mathematics questions asked open, for the number only: the rows (not in another
+    set) whose options are all plain numbers, asked without the options, the right option's
+    number the answer. A question that reads only with its options ("which of the following",
+    "an example of") or is not a question (no "?") is left out."""
+    pool: list[Row] = []
+    for subject in MATH_SUBJECTS:
+        for row in by_subject[subject]:
+            choices = row["choices"]
+            answers = row["answers"]
+            assert isinstance(choices, list)
+            assert isinstance(answers, list)
+            question = str(row["question"])
+            if (
+                str(row["id"]) in used
+                or not all(_PLAIN_NUMBER.fullmatch(str(c)) for c in choices)
+                or _NEEDS_OPTIONS.search(question)
+                or not question.rstrip().endswith("?")
+            ):
+                continue
+            pool.append(
+                {
+                    "id": f"{row['id']}-number",
+                    "question": question,
+                    "answers": [str(choices["ABCDEFGHIJ".index(str(answers[0]))])],
+                    "kind": "number",
+                    "source": f"{row['source']}, asked without its options",
+                }
+            )
+    return rng.sample(pool, count)
+
+
 def capital_spellings(capital: str) -> list[str]:
     """The capital, and "St." for "Saint" ("Saint Paul", "St. Paul")."""
     short = capital.replace("Saint ", "St. ")
@@ -532,6 +577,17 @@ def build(seed: int) -> dict[str, list[Row]]:
     )
     sets["state_facts"] = state_fact_rows(
         random.Random(f"{seed}-state-facts"), SIZES["state_facts"]
+    )
+    used_mmlu = used | {
+        part
+        for row in sets["multipart"]
+        for part in str(row["id"]).removeprefix("multipart-").split("+")
+    }
+    sets["mmlu_math_number"] = mmlu_math_number_rows(
+        random.Random(f"{seed}-mmlu-math-number"),
+        by_subject,
+        SIZES["mmlu_math_number"],
+        used_mmlu,
     )
     return sets
 

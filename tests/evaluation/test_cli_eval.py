@@ -136,10 +136,11 @@ def test_variants_are_chosen_on_the_other_sets_and_reported_on_the_set_left_out(
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 0, result.output
     assert "vote[iterations=0]" in result.stdout
-    assert "left out of every choice (sets)" in result.stdout
+    assert "left out of every choice (sets, rule one-se)" in result.stdout
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     held_out = report["held_out"]["held_out"]
     assert [part["held_out"] for part in held_out] == ["south", "north", "all"]
     assert [part["rows"] for part in held_out] == [2, 1, 3]
     # both variants answer alike; the first of equals, the faster, is chosen
     assert held_out[0]["chosen"] == {"text": "vote[iterations=0]"}
+    assert report["held_out"]["rule"] == "one-se"

@@ -6,7 +6,13 @@ import pytest
 
 from conclave.config import AggregatorSpec, ConsensusConfig, ModelSpec
 from conclave.errors import ConfigError
-from conclave.evaluation.crossval import HeldOutScheme, cross_validate
+from conclave.evaluation.crossval import (
+    HeldOutScheme,
+    RowKey,
+    cross_validate,
+    parse_choice_rule,
+    within_one_se,
+)
 from conclave.evaluation.dataset import Dataset, EvalRow
 from conclave.evaluation.evaluate import RowResult
 from conclave.evaluation.setups import Setup
@@ -150,3 +156,78 @@ def test_a_calculation_and_a_recalled_number_are_chosen_for_apart() -> None:
     by_set = {score.held_out: score for score in report.held_out}
     assert by_set["sums"].accuracy == 0.9  # chosen on the other calculations
     assert by_set["facts"].accuracy == 0.6  # chosen on the other recalled numbers
+
+
+def _marked(dataset: Dataset, setup: str, right: str, seconds: float) -> list[RowResult]:
+    """One result per row, right where `right` has a "1" at the row's place."""
+    return [
+        RowResult(
+            dataset=dataset.name,
+            row_id=row.id,
+            setup=setup,
+            setup_fingerprint="s",
+            row_fingerprint="r",
+            answer="",
+            correct=mark == "1",
+            model_s=seconds,
+        )
+        for row, mark in zip(dataset.rows, right, strict=True)
+    ]
+
+
+def test_one_se_takes_the_cheaper_set_up_when_the_lead_is_within_noise() -> None:
+    # on the 20 rows kept, careful is right on 13 and direct on 11: careful alone on 4, direct
+    # alone on 2, so the lead of 2 is under one standard error, sqrt(6 - 4/20) = 2.4
+    sums, more_sums = _dataset("sums", "number", 10), _dataset("more", "number", 10)
+    held = _dataset("held", "number", 10)
+    results = [
+        *_marked(sums, "alone", "1111100000", 1.0),
+        *_marked(sums, "direct", "1111110000", 1.0),
+        *_marked(sums, "careful", "1111101100", 3.0),
+        *_marked(more_sums, "alone", "1111100000", 1.0),
+        *_marked(more_sums, "direct", "1111100000", 1.0),
+        *_marked(more_sums, "careful", "1111011000", 3.0),
+        *_marked(held, "alone", "1111100000", 1.0),
+        *_marked(held, "direct", "1111100000", 1.0),
+        *_marked(held, "careful", "0000011111", 3.0),
+    ]
+    datasets = [sums, more_sums, held]
+    scheme = HeldOutScheme.parse("sets")
+    best = cross_validate(datasets, SETUPS, results, scheme, rule="best")
+    one_se = cross_validate(datasets, SETUPS, results, scheme)
+    assert best is not None
+    assert one_se is not None
+    assert (best.rule, one_se.rule) == ("best", "one-se")
+    assert {s.held_out: s.chosen for s in best.held_out}["held"] == {"number": "careful"}
+    assert {s.held_out: s.chosen for s in one_se.held_out}["held"] == {"number": "direct"}
+
+
+def test_one_se_keeps_a_lead_beyond_noise() -> None:
+    keys: list[RowKey] = [("d", str(i)) for i in range(10)]
+
+    def table(best: str, other: str) -> dict[tuple[str, RowKey], RowResult]:
+        return {
+            (name, key): RowResult(
+                dataset=key[0],
+                row_id=key[1],
+                setup=name,
+                setup_fingerprint="s",
+                row_fingerprint="r",
+                answer="",
+                correct=marks[int(key[1])] == "1",
+            )
+            for name, marks in (("best", best), ("other", other))
+            for key in keys
+        }
+
+    # a lead of 4 with 4 rows apart: sqrt(4 - 16/10) = 1.5
+    assert not within_one_se(table("1111111100", "1111000000"), "best", "other", keys)
+    # a lead of 1 with 3 rows apart: sqrt(3 - 1/10) = 1.7
+    assert within_one_se(table("1111111000", "1111100100"), "best", "other", keys)
+    assert within_one_se(table("1111111000", "1111111000"), "best", "other", keys)
+
+
+def test_an_unknown_choice_rule_is_named() -> None:
+    assert parse_choice_rule("best") == "best"
+    with pytest.raises(ConfigError, match="one-se, best"):
+        parse_choice_rule("fastest")

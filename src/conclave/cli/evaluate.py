@@ -21,7 +21,7 @@ from rich.progress import (
 from conclave.cli import common
 from conclave.cli.common import err, fail, out
 from conclave.errors import ConclaveError
-from conclave.evaluation.crossval import HeldOutScheme, cross_validate
+from conclave.evaluation.crossval import HeldOutScheme, cross_validate, parse_choice_rule
 from conclave.evaluation.dataset import Dataset, RowLimits, load_dataset
 from conclave.evaluation.evaluate import RESULTS_FILE, EvaluationRun, RowResult
 from conclave.evaluation.grounded import grounded_datasets
@@ -100,6 +100,13 @@ def eval_command(
             "member's model seconds per question.",
         ),
     ] = None,
+    choose: Annotated[
+        str,
+        typer.Option(
+            help="With --held-out: per kind, one-se (the cheapest set-up within one standard "
+            "error of the most right answers) or best (the most right answers).",
+        ),
+    ] = "one-se",
     scorer: Annotated[
         list[str] | None,
         typer.Option(
@@ -152,6 +159,7 @@ def eval_command(
         if not members:
             setups = tuple(setup for setup in setups if setup.kind != "member")
         scheme = None if held_out == "none" else HeldOutScheme.parse(held_out)
+        rule = parse_choice_rule(choose)
         scorers = Scorers.from_specs(scorer or [])
         run = EvaluationRun(
             out_dir=out_dir, concurrency=concurrency, retry_failed=retry_failed, cache=cache
@@ -171,7 +179,7 @@ def eval_command(
         raise typer.Exit(130) from None
     report = build_report(datasets, setups, results)
     if scheme is not None:
-        chosen = cross_validate(datasets, setups, results, scheme, time_cap=time_cap)
+        chosen = cross_validate(datasets, setups, results, scheme, time_cap=time_cap, rule=rule)
         report = report.model_copy(update={"held_out": chosen})
     written = write_outputs(report, out_dir, setups, configs)
     # Piped or redirected output has no width to fit: keep each line of the table whole.

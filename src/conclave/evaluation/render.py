@@ -73,7 +73,7 @@ def held_out_table(held_out: CrossValidation) -> Table:
     set-ups chosen are numbered (`letter #1`), and listed under the table by what varies
     between them (`#1 [reorderings=2]`)."""
     cap = "" if held_out.time_cap is None else f", time within {held_out.time_cap:g}x"
-    title = f"left out of every choice ({held_out.scheme}{cap})"
+    title = f"left out of every choice ({held_out.scheme}{cap}, rule {held_out.rule})"
     table = Table(title=title, title_justify="left")
     for index, column in enumerate(_HELD_OUT_COLUMNS):
         table.add_column(column, justify="left" if index in (0, 2) else "right")
@@ -227,9 +227,15 @@ def _held_out_html(held_out: CrossValidation) -> str:
         for score in held_out.held_out
     )
     cap = "" if held_out.time_cap is None else f" within {held_out.time_cap:g}x its time"
+    pick = (
+        f"the strategy set-up with the most right answers{cap}"
+        if held_out.rule == "best"
+        else "the cheapest strategy set-up within one standard error of the one with the most "
+        f"right answers{cap}"
+    )
     return (
         "<section><h2>Left out of every choice</h2><p>For each part left out "
-        f"({escape(held_out.scheme)}), the strategy set-up with the most right answers{cap} was "
+        f"({escape(held_out.scheme)}), {pick} was "
         "chosen per kind of question on the other parts, and is scored here on the part it "
         f"never saw, against the best member alone.</p><table><tr>{header}</tr>{rows}</table>"
         f"<ul>{legend}</ul>"

@@ -111,6 +111,9 @@ class CrossValidation(Frozen):
 
     scheme: str
     time_cap: float | None
+    rule: str = "best"
+    """How a set-up was chosen per kind (`conclave.evaluation.crossval.ChoiceRule`); a report
+    written before the rule was recorded chose by the most right answers."""
     held_out: tuple[HeldOutScore, ...]
     """One per part left out, then "all" pooling every row left out."""
     chosen_on_all: dict[str, str] = Field(default_factory=dict)
