@@ -76,3 +76,9 @@ def test_ask_json_keeps_the_plan_and_every_step(qwen: FunctionModel) -> None:
     [step] = transcript["rounds"][0]["steps"]
     assert step["report"]["plan"]["source"] == "first"
     assert [r["output"] for r in step["report"]["steps"]] == ["42", "Lima"]
+
+
+def test_the_example_swarm_config_is_valid() -> None:
+    result = runner.invoke(cli.app, ["config", "check", "examples/swarm/embedded_swarm.json"])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout
