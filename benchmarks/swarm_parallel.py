@@ -9,7 +9,10 @@ two plans differ is left out of the sums and says so).
 
 Printed per question: the plan (agent and dependencies of each step), each run's steps wall
 time (from the first step's start to the last step's end) and their ratio; then the totals
-over the questions whose plan had steps that could run at once.
+over the questions whose plan had steps that could run at once. Beside them, the plan's own
+bound: the longest chain of dependent steps, timed in the run one after another, over all its
+steps there. Steps at once can come no lower than that, whatever the cores: a long step that
+no other step runs beside is waited for whole.
 
     nice -n 10 .venv/bin/python benchmarks/swarm_parallel.py \\
         data/devsets/composite/test.jsonl --limit 10 --replicas 2
@@ -77,6 +80,15 @@ async def run_once(prompt: str, max_parallel: int, replicas: int) -> Timed:
     return Timed(report, wall_s, transcript.usage.total_tokens)
 
 
+def critical_path_s(report: SwarmReport) -> float:
+    """The longest chain of dependent steps, each step taking the time it took in `report`."""
+    took = {r.step.id: r.finished_s - r.started_s for r in report.steps}
+    until: dict[int, float] = {}
+    for step in report.plan.plan.steps:  # a step depends only on steps before it
+        until[step.id] = took[step.id] + max((until[d] for d in step.depends_on), default=0.0)
+    return max(until.values(), default=0.0)
+
+
 def plan_line(report: SwarmReport) -> str:
     steps = report.plan.plan.steps
     return ", ".join(
@@ -96,7 +108,7 @@ async def main() -> None:
         f"{len(rows)} questions of {args.data}; replicas {args.replicas}; "
         f"threads {Settings().threads}; niceness {os.getpriority(os.PRIO_PROCESS, 0)}"
     )
-    sums = {"parallel": 0.0, "one after another": 0.0}
+    sums = {"parallel": 0.0, "one after another": 0.0, "critical path": 0.0}
     counted = 0
     for index, row in enumerate(rows):
         order = [PARALLEL, 1] if index % 2 == 0 else [1, PARALLEL]
@@ -105,26 +117,31 @@ async def main() -> None:
         same_plan = together.report.plan.plan == alone.report.plan.plan
         can_overlap = together.report.plan.plan.depth < len(together.report.plan.plan.steps)
         ratio = together.report.steps_wall_s / max(alone.report.steps_wall_s, 1e-9)
+        critical = critical_path_s(alone.report)
+        bound = critical / max(alone.report.steps_wall_s, 1e-9)
         note = "" if same_plan else "  (plans differ: left out)"
         if same_plan and can_overlap:
             sums["parallel"] += together.report.steps_wall_s
             sums["one after another"] += alone.report.steps_wall_s
+            sums["critical path"] += critical
             counted += 1
         elif same_plan:
             note = "  (no two steps could run at once: left out)"
         print(
             f"{row.id}: plan {plan_line(together.report)}; steps at once "
             f"{together.report.steps_wall_s:.1f} s, one after another "
-            f"{alone.report.steps_wall_s:.1f} s, ratio {ratio:.2f}; whole runs "
+            f"{alone.report.steps_wall_s:.1f} s, ratio {ratio:.2f} (bound {bound:.2f}); whole runs "
             f"{together.wall_s:.1f} s / {alone.wall_s:.1f} s{note}",
             flush=True,
         )
     if counted:
         total = sums["parallel"] / sums["one after another"]
+        bound_total = sums["critical path"] / sums["one after another"]
         print(
             f"\n{counted} questions with steps that could run at once: steps at once "
             f"{sums['parallel']:.1f} s, one after another {sums['one after another']:.1f} s, "
-            f"ratio {total:.2f}"
+            f"ratio {total:.2f}; the plans' bound {bound_total:.2f} (their critical paths "
+            f"{sums['critical path']:.1f} s)"
         )
 
 

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conclave import cli
 from conclave.cli import common
+from conclave.config import load_config
+from conclave.consensus.swarm_config import SwarmOptions, embedded_agents
+from conclave.presets import embedded_config
 from conclave.providers.registry import ProviderRegistry
 from conclave.providers.testing import FakeModel, FakeProvider, FunctionModel
 from conclave.types import Message, SamplingOptions
 
 runner = CliRunner()
+EXAMPLE = Path("examples/swarm/embedded_swarm.json")
+"""The embedded swarm's agents written out as a config, to start one's own from."""
 PLAN = {
     "steps": [
         {"id": 1, "agent": "math", "instruction": "Answer part 1.", "depends_on": []},
@@ -76,3 +82,16 @@ def test_ask_json_keeps_the_plan_and_every_step(qwen: FunctionModel) -> None:
     [step] = transcript["rounds"][0]["steps"]
     assert step["report"]["plan"]["source"] == "first"
     assert [r["output"] for r in step["report"]["steps"]] == ["42", "Lima"]
+
+
+def test_the_example_swarm_config_is_valid() -> None:
+    result = runner.invoke(cli.app, ["config", "check", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout
+
+
+def test_the_example_swarm_config_spells_out_the_embedded_swarm() -> None:
+    config = load_config(EXAMPLE)
+    options = SwarmOptions.model_validate(config.strategy_options)
+    assert config.models == embedded_config().models
+    assert options.agents == embedded_agents([spec.id for spec in config.models])

@@ -234,7 +234,7 @@ class SwarmCombiner:
         async with aclosing(self._plan(run, conversation)) as planning:
             async for event in planning:
                 yield event
-        async with aclosing(self._steps(run, conversation)) as stepping:
+        async with aclosing(self._steps(run)) as stepping:
             async for event in stepping:
                 yield event
         record = run.record()
@@ -305,9 +305,7 @@ class SwarmCombiner:
         notes = (*restored, *named)
         return _Reading(plan=None if problems else plan, problems=problems, notes=notes)
 
-    async def _steps(
-        self, run: _SwarmRun, conversation: Sequence[Message]
-    ) -> AsyncGenerator[CombinerEvent, None]:
+    async def _steps(self, run: _SwarmRun) -> AsyncGenerator[CombinerEvent, None]:
         """Run the plan's steps; report each start, member call and end."""
         assert run.plan is not None
         limits = StepLimits(
@@ -343,12 +341,14 @@ class SwarmCombiner:
         transcript: Transcript | None = None
         error: str | None = None
         try:
-            async for event in agent.consensus.run(asked, stream_aggregate=False):
-                if isinstance(event, MemberAnswered | MemberFailed):
-                    call = _as_step_call(event.response, asked, step)
-                    yield run.progress(f"step {step.id}", "note", call=call)
-                elif isinstance(event, ConsensusDone):
-                    transcript = event.transcript
+            running = agent.consensus.run(asked, stream_aggregate=False)
+            async with aclosing(running) as events:
+                async for event in events:
+                    if isinstance(event, MemberAnswered | MemberFailed):
+                        call = _as_step_call(event.response, asked, step)
+                        yield run.progress(f"step {step.id}", "note", call=call)
+                    elif isinstance(event, ConsensusDone):
+                        transcript = event.transcript
         except ConsensusError as exc:
             transcript, error = exc.transcript, str(exc)
         calls = _step_calls(transcript, step)
