@@ -288,6 +288,32 @@ async def test_several_numbered_questions_are_each_run_as_a_question_of_their_ow
     assert calls[1].messages[-1].content == asked[1]  # each call keeps what it was sent
 
 
+DEPENDENT_PARTS = (
+    "This task has 3 parts. Answer every part.\n\n1. What is 6 x 7?\n\n"
+    "2. What is the capital of Peru?\n\n3. Add 9 to the answer to part 1.\n\n"
+    "Reply in the form:\n1. <number>\n2. <a few words>\n3. <number>"
+)
+
+
+async def test_a_part_that_names_an_earlier_part_is_shown_it_and_its_answer() -> None:
+    def model(messages: Sequence[Message], options: SamplingOptions) -> Completion:
+        asked = messages[-1].content
+        if "Add 9" in asked:
+            text = "51" if "Answer to part 1: 42" in asked else "9"
+            return Completion(model="strong", text=text, token_probability=0.95)
+        return answers_alone(messages, options)
+
+    fakes: Fakes = {"strong": FunctionModel(model)}
+    transcript = await run(config(sure_probability=0.5), fakes, DEPENDENT_PARTS)
+    assert transcript.answer == "1. 42\n2. Lima\n3. 51"
+    asked = [call.messages[-1].content for call in fakes["strong"].history]
+    assert asked[1] == "What is the capital of Peru?\n\nAnswer in a few words only."  # names none
+    assert asked[2] == (
+        "Part 1: What is 6 x 7?\nAnswer to part 1: 42\n\n"
+        "Add 9 to the answer to part 1.\n\nAnswer with the number only."
+    )
+
+
 async def test_by_parts_off_asks_the_request_as_one_question() -> None:
     fakes: Fakes = {"strong": FunctionModel(answers_alone)}
     await run(config(sure_probability=0.5, by_parts=False), fakes, THREE_PARTS)

@@ -266,13 +266,22 @@ def _read_parts(text: str, instructions: str, aliases: Mapping[str, str]) -> tup
     )
 
 
+_NAMED_PART = re.compile(r"\b(?:step|part|question)\s+(\d+)\b", re.IGNORECASE)
+
+
+def named_parts(text: str) -> tuple[int, ...]:
+    """The numbers of the parts (steps, questions) that `text` names, in order, each once: "add
+    9 to the answer to part 1" names 1."""
+    return tuple(dict.fromkeys(int(number) for number in _NAMED_PART.findall(text)))
+
+
 def asked_parts(text: str, instructions: str = "") -> tuple[tuple[str, Form | None], ...]:
     """The numbered questions of a request of several, each as written (its question and
     options) with the form its answer is asked in: those a reply template numbers ("reply in
     the form 1. <letter> 2. <number>"), or at least two consecutively numbered items that each
     ask a question; none otherwise."""
     template = _TEMPLATE.search(text)
-    asked = text[: template.start()] if template else text
+    asked = text[: _template_line_start(text, template.start())] if template else text
     placeholders: dict[int, str] = {}
     if template:
         for number, placeholder in _PLACEHOLDER.findall(text[template.end() :]):
@@ -292,6 +301,13 @@ def asked_parts(text: str, instructions: str = "") -> tuple[tuple[str, Form | No
         form = _PLACEHOLDER_FORMS.get(placeholders.get(number, ""))
         parts.append((item, form or asked_form(item) or common))
     return tuple(parts)
+
+
+def _template_line_start(text: str, start: int) -> int:
+    """Where the reply template found at `start` begins: its line's start ("Reply in the form:"
+    whole), unless that line asks a question before it, which is then kept."""
+    line_start = text.rfind("\n", 0, start) + 1
+    return start if "?" in text[line_start:start] else line_start
 
 
 def _numbered_items(text: str) -> tuple[list[str], str]:

@@ -99,19 +99,31 @@ def asks_for_a_form(conversation: Sequence[Message]) -> bool:
     return Question.of(conversation).asks_form
 
 
-def part_conversations(conversation: Sequence[Message]) -> tuple[tuple[Message, ...], ...]:
+@dataclass(frozen=True)
+class AskedPart:
+    """One question of a request of several: as written (`question`), and as a conversation
+    of its own (`conversation`): the system messages, then the question with the plain
+    instruction of the form its part is asked in (FORM_INSTRUCTIONS)."""
+
+    question: str
+    conversation: tuple[Message, ...]
+
+
+def part_conversations(conversation: Sequence[Message]) -> tuple[AskedPart, ...]:
     """For a request of several numbered questions, each question as a conversation of its
-    own: the system messages, then the question as written with the plain instruction of the
-    form its part is asked in (FORM_INSTRUCTIONS); none for any other request."""
+    own; none for any other request."""
     asked = next((m.content for m in reversed(conversation) if m.role == "user"), "")
     system = tuple(m for m in conversation if m.role == "system")
     instructions = "\n".join(m.content for m in system)
     return tuple(
-        (
-            *system,
-            Message(
-                role="user",
-                content=f"{item}\n\n{FORM_INSTRUCTIONS[form]}" if form is not None else item,
+        AskedPart(
+            question=item,
+            conversation=(
+                *system,
+                Message(
+                    role="user",
+                    content=f"{item}\n\n{FORM_INSTRUCTIONS[form]}" if form is not None else item,
+                ),
             ),
         )
         for item, form in asked_parts(asked, instructions)

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import Field, JsonValue, ValidationError
 
+from conclave.consensus.answers import named_parts
 from conclave.types import Frozen, JsonSchema
 
 PLAN_SCHEMA_NAME = "swarm_plan"
@@ -219,8 +220,8 @@ def with_named_dependencies(plan: Plan) -> tuple[Plan, tuple[str, ...]]:
     steps: list[PlanStep] = []
     notes: list[str] = []
     for step in plan.steps:
-        named = [int(n) for n in _NAMED_STEP.findall(step.instruction)]
-        missing = [n for n in dict.fromkeys(named) if n < step.id and n not in step.depends_on]
+        named = named_parts(step.instruction)
+        missing = [n for n in named if n < step.id and n not in step.depends_on]
         missing = [n for n in missing if any(s.id == n for s in plan.steps)]
         if missing:
             step = step.model_copy(update={"depends_on": (*step.depends_on, *missing)})
@@ -228,9 +229,6 @@ def with_named_dependencies(plan: Plan) -> tuple[Plan, tuple[str, ...]]:
             notes.append(f"step {step.id} names step {shown} without depending on it: added")
         steps.append(step)
     return Plan(steps=tuple(steps)), tuple(notes)
-
-
-_NAMED_STEP = re.compile(r"\b(?:step|part)\s+(\d+)\b", re.IGNORECASE)
 
 
 def plan_depth(steps: Sequence[PlanStep]) -> int:

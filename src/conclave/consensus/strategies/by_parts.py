@@ -9,6 +9,10 @@ its answer is asked in), through a consensus of its own nested in the run (the e
 every part goes through the strategy's stages as a lone question would. The answer has every
 part's answer on its numbered line; the round's step record (`parts`) keeps every part's calls,
 each named after its part.
+
+A part that names an earlier one ("add 9 to the answer to part 1") is shown, before its
+question, the parts it names and the answers they got: asked alone it could not know them. The
+parts are answered in order, so those answers are there.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 
+from conclave.consensus.answers import named_parts
 from conclave.consensus.events import (
     AggregateDelta,
     AggregateFinished,
     ConsensusDone,
     StepProgress,
 )
-from conclave.consensus.forms import part_conversations
+from conclave.consensus.forms import AskedPart, part_conversations
 from conclave.consensus.steps import Combiner, CombinerEvent, NestedConsensus
 from conclave.consensus.transcript import CallRecord, StepRecord, Transcript
 from conclave.errors import ConsensusError
@@ -58,12 +63,15 @@ class PartByPart:
         consensus = self._nested()
         lines: list[str] = []
         calls: list[CallRecord] = []
-        for number, asked in enumerate(parts, 1):
+        answers: list[str] = []
+        for number, part in enumerate(parts, 1):
+            asked = with_earlier_answers(part, number, parts, answers)
             transcript = await _answer(consensus, asked)
             answer = transcript.answer.strip() if transcript is not None else ""
             if transcript is not None:
                 calls.extend(transcript.standalone_calls(f"part {number}"))
-            lines.append(f"{number}. {' '.join(answer.split())}".rstrip())
+            answers.append(" ".join(answer.split()))
+            lines.append(f"{number}. {answers[-1]}".rstrip())
             yield StepProgress(
                 step=PARTS_STEP,
                 round=round_index,
@@ -81,6 +89,22 @@ class PartByPart:
             decided_by="vote",
             steps=(StepRecord(step=PARTS_STEP, calls=tuple(calls)),),
         )
+
+
+def with_earlier_answers(
+    part: AskedPart, number: int, parts: Sequence[AskedPart], answers: Sequence[str]
+) -> tuple[Message, ...]:
+    """Part `number`'s conversation, with the earlier parts its question names and their
+    `answers` written before it (as they stand when the part is asked)."""
+    named = [n for n in named_parts(part.question) if 1 <= n < number and n <= len(answers)]
+    if not named:
+        return part.conversation
+    earlier = "\n".join(
+        f"Part {n}: {parts[n - 1].question.strip()}\nAnswer to part {n}: {answers[n - 1] or 'none'}"
+        for n in named
+    )
+    *before, asked = part.conversation
+    return (*before, Message(role="user", content=f"{earlier}\n\n{asked.content}"))
 
 
 def is_request_of_parts(conversation: Sequence[Message]) -> bool:
