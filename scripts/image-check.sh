@@ -23,7 +23,7 @@
 # Environment: CONCLAVE_IMAGE_WORK (default /var/tmp/conclave-image-check), CONCLAVE_IMAGE_PORT
 # (host port, default 18080), DEBIAN_MIRROR (default http://deb.debian.org/debian),
 # CONCLAVE_BUILD_NICE (default 10: the llama.cpp compile takes minutes on 2 cores),
-# CONCLAVE_IMAGE_MIN_FREE_GB (default 16: the build took at most 12 GB here, see docs/image.md).
+# CONCLAVE_IMAGE_MIN_FREE_GB (default 16: the build took 12-15 GB here, other writers included, see docs/image.md).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
