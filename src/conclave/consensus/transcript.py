@@ -291,19 +291,21 @@ class Transcript(Frozen):
         return (*self.asked[: call.conversation_messages], *call.messages)
 
     def standalone_calls(self, label: str) -> tuple[CallRecord, ...]:
-        """Every call of this run as another run's transcript keeps it (a run nested in it):
-        its model named after `label`, with every message it was sent (this run's
-        conversation is not the other's)."""
-        return tuple(
-            call.model_copy(
-                update={
-                    "model": f"{label} {call.model}",
-                    "conversation_messages": 0,
-                    "messages": self.sent(call),
-                }
-            )
-            for _, call in self.calls()
-        )
+        """Every call of this run as another run's transcript keeps it (`standalone_call`)."""
+        return tuple(standalone_call(call, self.asked, label) for _, call in self.calls())
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
+
+
+def standalone_call(call: CallRecord, asked: Sequence[Message], label: str) -> CallRecord:
+    """`call`, a record of a run that was asked `asked`, as the transcript of a run it is nested
+    in keeps it: its model named after `label` (a swarm's step, a request's part), with every
+    message it was sent, since the nested run's conversation is not the outer run's."""
+    return call.model_copy(
+        update={
+            "model": f"{label} {call.model}",
+            "conversation_messages": 0,
+            "messages": (*asked[: call.conversation_messages], *call.messages),
+        }
+    )

@@ -81,6 +81,7 @@ from conclave.consensus.transcript import (
     RoundRecord,
     StepRecord,
     Transcript,
+    standalone_call,
 )
 from conclave.errors import ConfigError, ConsensusError
 from conclave.presets import EMBEDDED_PRESET
@@ -345,13 +346,13 @@ class SwarmCombiner:
             async with aclosing(running) as events:
                 async for event in events:
                     if isinstance(event, MemberAnswered | MemberFailed):
-                        call = _as_step_call(event.response, asked, step)
+                        call = standalone_call(event.response, asked, f"step {step.id}")
                         yield run.progress(f"step {step.id}", "note", call=call)
                     elif isinstance(event, ConsensusDone):
                         transcript = event.transcript
         except ConsensusError as exc:
             transcript, error = exc.transcript, str(exc)
-        calls = _step_calls(transcript, step)
+        calls = transcript.standalone_calls(f"step {step.id}") if transcript else ()
         run.step_calls[step.id] = calls
         usage = sum((call.usage for call in calls), Usage())
         if transcript is None or error is not None:
@@ -482,25 +483,6 @@ def _plan_summary(record: PlanRecord) -> str:
         for s in steps
     )
     return f"{len(steps)} step{'s' if len(steps) != 1 else ''}{how[record.source]}: {listed}"
-
-
-def _as_step_call(call: CallRecord, asked: Sequence[Message], step: PlanStep) -> CallRecord:
-    """A call of a step's consensus as the swarm's transcript keeps it: labelled with its step,
-    with every message it was sent (the step's request is not the run's conversation)."""
-    sent = (*asked[: call.conversation_messages], *call.messages)
-    return call.model_copy(
-        update={
-            "model": f"step {step.id} {call.model}",
-            "conversation_messages": 0,
-            "messages": sent,
-        }
-    )
-
-
-def _step_calls(transcript: Transcript | None, step: PlanStep) -> tuple[CallRecord, ...]:
-    if transcript is None:
-        return ()
-    return tuple(_as_step_call(call, transcript.asked, step) for _, call in transcript.calls())
 
 
 def swarm_report(transcript: Transcript) -> SwarmReport | None:
