@@ -288,7 +288,7 @@ class Transcript(Frozen):
 
     def sent(self, call: CallRecord) -> tuple[Message, ...]:
         """Every message `call` (a record of this run) was sent."""
-        return (*self.asked[: call.conversation_messages], *call.messages)
+        return _sent(call, self.asked)
 
     def standalone_calls(self, label: str) -> tuple[CallRecord, ...]:
         """Every call of this run as another run's transcript keeps it (`standalone_call`)."""
@@ -306,6 +306,12 @@ def standalone_call(call: CallRecord, asked: Sequence[Message], label: str) -> C
         update={
             "model": f"{label} {call.model}",
             "conversation_messages": 0,
-            "messages": (*asked[: call.conversation_messages], *call.messages),
+            "messages": _sent(call, asked),
         }
     )
+
+
+def _sent(call: CallRecord, asked: Sequence[Message]) -> tuple[Message, ...]:
+    """Every message `call` was sent, its run having been asked `asked`: the first
+    `conversation_messages` of them (kept once, in the run), then its own."""
+    return (*asked[: call.conversation_messages], *call.messages)

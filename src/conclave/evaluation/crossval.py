@@ -36,7 +36,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from conclave.errors import ConfigError
 from conclave.evaluation.dataset import Dataset
@@ -53,7 +53,7 @@ ANY_KIND = "any"
 ChoiceRule = Literal["one-se", "best"]
 """How a set-up is chosen per kind (see the module's account): `one-se`, the cheapest within one
 standard error of the most right answers; `best`, the most right answers."""
-_RULES: dict[str, ChoiceRule] = {"one-se": "one-se", "best": "best"}
+_RULES: dict[str, ChoiceRule] = {rule: rule for rule in get_args(ChoiceRule)}
 
 
 def parse_choice_rule(text: str) -> ChoiceRule:

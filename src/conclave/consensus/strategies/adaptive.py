@@ -116,8 +116,8 @@ class AdaptiveOptions(StrategyOptions):
 
 
 def adaptive_steps(options: AdaptiveOptions, context: StrategyContext) -> Steps:
-    nested = context.nested
-    by_parts = options.by_parts and nested is not None
+    nested = context.nested if options.by_parts else None
+    by_parts = nested is not None
     escalation = Escalation(strongest_first(context.panel.members), options, by_parts=by_parts)
     weights = {member.label: member.spec.weight for member in escalation.everyone}
     meter = AgreementMeter(
@@ -125,7 +125,7 @@ def adaptive_steps(options: AdaptiveOptions, context: StrategyContext) -> Steps:
     )
     later = frozenset(escalation.stages) - CHEAP_STAGES - {"check"}
     combiner: Combiner = VoteCombiner(meter)
-    if by_parts and nested is not None:
+    if nested is not None:
         config, panel = context.config, context.panel
         combiner = PartByPart(combiner, lambda: nested(config, panel))
     return Steps(
