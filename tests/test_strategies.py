@@ -116,6 +116,44 @@ async def test_a_tie_with_no_probabilities_goes_to_the_heavier_then_the_first_me
     assert (await run(weighted({"a": 1, "b": 2}, "vote", iterations=0), fakes)).answer == "C"
 
 
+def ask(question: str) -> tuple[Message, ...]:
+    return (Message(role="user", content=f"{question} Reply with the number only."),)
+
+
+@pytest.mark.parametrize(
+    ("question", "won_by"),
+    [
+        ("What is the atomic number of francium?", "direct"),  # recalled: the direct answer
+        ("What is 17 * 23?", "worked"),  # a calculation: the worked answer
+    ],
+)
+async def test_a_tie_between_numbers_goes_to_the_answer_reached_the_way_that_suits_the_question(
+    question: str, won_by: str
+) -> None:
+    answers_by = {"direct": "87", "worked": "17 * 23 = 391, so the number is 391.\nAnswer: 391"}
+    surer = "worked" if won_by == "direct" else "direct"  # surety alone would pick the other
+    fakes: Fakes = {
+        name: FakeModel(default=sure(text, 0.9 if name == surer else 0.3))
+        for name, text in answers_by.items()
+    }
+    fakes["agg"] = FakeModel(default="unused")
+    config = weighted({"direct": 1, "worked": 1}, "vote", iterations=0)
+    transcript = await run(config, fakes, ask(question))
+    assert transcript.agreement is not None
+    assert transcript.agreement.supporters == (won_by,)
+
+
+async def test_a_tie_between_answers_reached_alike_goes_to_the_surer() -> None:
+    fakes: Fakes = {
+        "a": FakeModel(default=sure("87", 0.3)),
+        "b": FakeModel(default=sure("88", 0.9)),
+        "agg": FakeModel(default="unused"),
+    }
+    config = weighted({"a": 1, "b": 1}, "vote", iterations=0)
+    transcript = await run(config, fakes, ask("What is the atomic number of francium?"))
+    assert transcript.answer == "88"
+
+
 async def test_unparseable_answers_support_nothing_and_are_listed() -> None:
     fakes = answers(a="I cannot tell.", b="C", c="Hmm, hard to say.")
     transcript = await run(weighted({"a": 5, "b": 1, "c": 5}, "vote", iterations=0), fakes)

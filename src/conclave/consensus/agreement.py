@@ -5,12 +5,17 @@ Short answers (letters, numbers, short strings) are compared by their extracted 
 answers by a `Similarity` (sentence embeddings where installed, else word overlap), because
 cosine similarity alone does not separate contradicting short answers ("Canberra" against
 "Sydney" scores 0.88 with MiniLM). Member weights decide the vote, so a weak member cannot
-outvote a strong one; ties go to the cluster whose answers the models were surer of. A request
-of several numbered questions is voted part by part, and the consensus joins the winning
-answer of each part. A multiple-choice answer read from the options' probabilities votes with
-all of them (each letter gets the member's weight times its share), so that draws shown the
-options in other orders average their probabilities back; votes may also be weighted by each
-answer's own confidence (its mean token probability), as CISC does.
+outvote a strong one. Ties between numbers or texts go first by how the answers were reached:
+to a worked answer (reasoning that ends on its answer) for a calculation, to a direct answer for
+a recalled fact, since working a question out pays on calculations and not on recall (Sprague et
+al., "To CoT or not to CoT?", arXiv 2409.12183), and a worked text's mean token probability,
+mostly that of its easy working, says little of the fact it ends on. Then ties go to the cluster
+whose answers the models were surer of. A request of several numbered questions is voted part
+by part, and the consensus joins the winning answer of each part. A multiple-choice answer read
+from the options' probabilities votes with all of them (each letter gets the member's weight
+times its share), so that draws shown the options in other orders average their probabilities
+back; votes may also be weighted by each answer's own confidence (its mean token probability),
+as CISC does.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ class Ballot:
     probability: float | None = None
     shares: Mapping[str, float] | None = None
     """For a multiple-choice answer read from the options' probabilities: each letter's share."""
+    worked: bool = False
+    """Whether the answer was worked out: its text ends on a final "Answer:" line or runs over
+    several lines, where a direct answer is a line."""
 
     @classmethod
     def of(cls, record: CallRecord, weight: float) -> Ballot:
@@ -75,7 +83,9 @@ class Ballot:
         if shares:
             letter = max(sorted(shares), key=lambda key: shares[key])
             return cls(record.model, letter, weight, shares[letter], shares)
-        return cls(record.model, final_answer(record.text), weight, record.token_probability)
+        answer = final_answer(record.text)
+        worked = answer != record.text or "\n" in record.text.strip()
+        return cls(record.model, answer, weight, record.token_probability, worked=worked)
 
 
 @dataclass
@@ -104,8 +114,9 @@ class Counting:
     similarity: Similarity
 
     def vote(self, ballots: Sequence[Ballot]) -> VoteResult:
-        """Plurality by weight over the extracted answers (ties: the surer cluster, then the
-        heavier single member, then panel order); for free-form answers the most central
+        """Plurality by weight over the extracted answers (ties: for numbers and texts the
+        cluster with an answer reached the way that suits the question, then the surer
+        cluster, the heavier single member, panel order); for free-form answers the most central
         answer (the highest weighted similarity to all the others) wins. Falls back to the
         heaviest ballot when no answer can be read. `ballots` must not be empty."""
         if not ballots:
@@ -243,13 +254,20 @@ class Counting:
             return same_text_answer(first, second)
         return first == second
 
-    @staticmethod
-    def _rank_key(cluster: _Cluster, ballots: Sequence[Ballot]) -> tuple[float, float, float, int]:
+    def _rank_key(
+        self, cluster: _Cluster, ballots: Sequence[Ballot]
+    ) -> tuple[float, bool, float, float, int]:
+        """Weight, then (numbers and texts) whether the cluster holds an answer reached the way
+        that suits the question (worked for a calculation, direct for recall), then surety,
+        the heaviest member, the first answer."""
         members = cluster.ballots
         surety = sum(_probability(ballots[i]) for i in members) / len(members) if members else 0.0
         heaviest = max((ballots[i].weight for i in members), default=0.0)
         first = -min(members, default=len(ballots))
-        return round(_weight(cluster, ballots), 9), surety, heaviest, first
+        suited = False
+        if self.question.kind in ("number", "text"):
+            suited = any(ballots[i].worked == self.question.calculation for i in members)
+        return round(_weight(cluster, ballots), 9), suited, surety, heaviest, first
 
     def _agreement(
         self,
