@@ -7,14 +7,14 @@ from collections.abc import Sequence
 import pytest
 
 from conclave.config import ConsensusConfig
-from conclave.consensus.agreement import Ballot, Counting
+from conclave.consensus.agreement import AgreementMeter, Ballot, Counting
 from conclave.consensus.answers import Question
 from conclave.consensus.engine import ConsensusEngine
 from conclave.consensus.events import AggregateDelta, ConsensusDone
 from conclave.consensus.panel import build_panel
 from conclave.consensus.strategies.adaptive import REASONING_MAX_TOKENS, REASONING_PROMPT
 from conclave.consensus.strategies.rank import borda_points, parse_ranking
-from conclave.consensus.transcript import Transcript
+from conclave.consensus.transcript import CallRecord, Transcript
 from conclave.errors import ConsensusError, ProviderHTTPError
 from conclave.providers.base import ProviderCapabilities
 from conclave.providers.registry import ProviderRegistry
@@ -141,6 +141,20 @@ async def test_a_tie_between_numbers_goes_to_the_answer_reached_the_way_that_sui
     transcript = await run(config, fakes, ask(question))
     assert transcript.agreement is not None
     assert transcript.agreement.supporters == (won_by,)
+
+
+def test_an_answer_asked_to_be_worked_out_counts_as_worked_even_in_one_line() -> None:
+    question = ask("What is the atomic number of francium?")
+    direct = CallRecord(model="a", text="87", token_probability=0.3)
+    told_to_reason = (*question, Message(role="user", content=REASONING_PROMPT))
+    worked = CallRecord(
+        model="a #2", messages=told_to_reason, text="It is 79.", token_probability=0.9
+    )
+    meter = AgreementMeter({"a": 1.0, "a #2": 1.0})
+    assert meter.vote(question, [direct, worked]).text == "87"
+    assert meter.vote(
+        question, [direct, worked.model_copy(update={"messages": question})]
+    ).text == ("It is 79.")  # both direct: the surer
 
 
 async def test_a_tie_between_answers_reached_alike_goes_to_the_surer() -> None:

@@ -52,7 +52,7 @@ def embedded_config() -> ConsensusConfig:
         strategy_options={
             "samples": 3,
             "sure_probability": 0.4,
-            "sure_by_kind": {"calculation": 0.7},
+            "sure_by_kind": {"calculation": 0.7, "text": 0.5},
             "reasoning_for": ["number", "text"],
         },
         timeout_s=300.0,

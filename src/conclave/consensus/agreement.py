@@ -72,19 +72,21 @@ class Ballot:
     shares: Mapping[str, float] | None = None
     """For a multiple-choice answer read from the options' probabilities: each letter's share."""
     worked: bool = False
-    """Whether the answer was worked out: its text ends on a final "Answer:" line or runs over
-    several lines, where a direct answer is a line."""
+    """Whether the answer was worked out: asked for more than the question (to reason first),
+    or its text ends on a final "Answer:" line or runs over several lines; a direct answer is
+    the question's answer in a line."""
 
     @classmethod
-    def of(cls, record: CallRecord, weight: float) -> Ballot:
+    def of(cls, record: CallRecord, weight: float, asked: Sequence[Message] = ()) -> Ballot:
         """The record's answer: what it concludes, when it reasoned first (see final_answer);
-        with the options' probabilities, the likeliest letter, as sure as its share."""
+        with the options' probabilities, the likeliest letter, as sure as its share. `asked`
+        is the conversation the vote is on."""
         shares = letter_shares(record.choice_probabilities)
         if shares:
             letter = max(sorted(shares), key=lambda key: shares[key])
             return cls(record.model, letter, weight, shares[letter], shares)
         answer = final_answer(record.text)
-        worked = answer != record.text or "\n" in record.text.strip()
+        worked = answer != record.text or "\n" in record.text.strip() or record.asked_beyond(asked)
         return cls(record.model, answer, weight, record.token_probability, worked=worked)
 
 
@@ -367,7 +369,10 @@ class AgreementMeter:
     ) -> tuple[Counting, list[Ballot]]:
         """How the candidates' answers are read and compared, and their ballots: each the
         answer its text concludes, or the whole text for a request of several parts."""
-        ballots = [Ballot.of(record, self._weights.get(record.model, 1.0)) for record in candidates]
+        ballots = [
+            Ballot.of(record, self._weights.get(record.model, 1.0), conversation)
+            for record in candidates
+        ]
         if self._confidence_weighted:
             ballots = [
                 replace(b, weight=b.weight * b.probability) if b.probability else b for b in ballots
