@@ -21,16 +21,16 @@ def embedded_config() -> ConsensusConfig:
     """`adaptive` over the three embedded packs, weighted by their measured accuracy.
 
     Qwen2.5-Coder-1.5B answers first. A multiple-choice question asked for the letter only is
-    answered by its options' probabilities in one call of one token. A calculation (a number or
-    text the question asks to work out) it is less than 0.7 sure of, and a recalled number or
-    text below 0.4, are worked out step by step, drawn again and, while the answers disagree,
-    put to the two small models, whose weights keep them from outvoting it; letters stop at
-    their first answer. A request of several numbered questions is answered part by part. Each
-    setting is the one `conclave eval` chose for its kind of question on the development sets
-    (the cheapest within one standard error of the most right answers, within 1.5x the 1.5B's
-    time; docs/quality.md). Asking a letter again with the options rotated gained too little
-    over the letters and the parts together to pass that rule, and the cheap check and
-    confidence-weighted votes did not win on sets left out of their choice, so they stay off.
+    answered by its options' probabilities in one call of one token. A calculation (a number or text
+    the question asks to work out) it is less than 0.7 sure of, a recalled text below 0.5 and a
+    recalled number below 0.4, are worked out step by step, drawn again and, while the answers
+    disagree, put to the two small models, whose weights keep them from outvoting it; letters stop
+    at their first answer. A request of several numbered questions is answered part by part. Each
+    setting is the one `conclave eval` chose for its kind of question on the development sets (the
+    cheapest within one standard error of the most right answers, within 1.5x the 1.5B's time;
+    docs/quality.md). Asking a letter again with the options rotated gained too little over the
+    letters and the parts together to pass that rule, and the cheap check and confidence-weighted
+    votes did not win on sets left out of their choice, so they stay off.
     """
     return ConsensusConfig(
         name=EMBEDDED_PRESET,
