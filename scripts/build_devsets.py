@@ -33,7 +33,9 @@ of another sort than arithmetic, so that a choice for calculations is not made o
 alone: `mmlu_math_number` (MMLU's elementary and high-school mathematics questions whose options
 are all plain numbers, asked without the options, for the number only). They are drawn after the
 others, each from a random generator of its own, so that adding them changed none of the rows
-before.
+before. Last, `country_facts` (the continent a country is on and its international calling
+code: world-countries and countryinfo), a kind of recalled fact added after every choice on
+this page's other sets was made, to judge the shipped default on a kind no choice looked at.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ SIZES = {
     "gsm8k_number": 100,
     "state_facts": 100,
     "mmlu_math_number": 60,
+    "country_facts": 80,
 }
 MULTIPART_ROWS = 40
 STATE_CAPITALS = 40
@@ -346,6 +349,66 @@ def state_fact_rows(rng: random.Random, count: int) -> list[Row]:
     return rng.sample(rows, count)
 
 
+CONTINENT_REGIONS = {
+    "Africa": "Africa",
+    "Asia": "Asia",
+    "Europe": "Europe",
+    "Oceania": "Oceania",
+    "North America": "Americas",
+    "South America": "Americas",
+}
+"""world-countries' continents, and the countryinfo region each must agree with."""
+
+
+def country_fact_rows(rng: random.Random, count: int) -> list[Row]:
+    """Recalled facts of countries that the capitals set does not ask: the continent a country
+    is on (a recalled text; only where world-countries' continent and countryinfo's region
+    agree) and its international calling code (a recalled number; world-countries, a code that
+    no other entry shares). Countries are named as countryinfo names them."""
+    regions: dict[str, tuple[str, str]] = {}  # iso3 -> (country name, region)
+    for file in sorted((package_dir("countryinfo") / "data").glob("*.json")):
+        entry = json.loads(file.read_text(encoding="utf-8"))
+        iso3 = (entry.get("ISO") or {}).get("alpha3")
+        if iso3 and entry.get("name") and entry.get("region"):
+            regions[iso3] = (str(entry["name"]), str(entry["region"]))
+    world = json.loads(
+        (package_dir("world_countries") / "data" / "countries_en.json").read_text("utf-8")
+    )
+    shared: dict[str, int] = {}
+    for country in world:
+        code = str(country.get("phone_code") or "")
+        shared[code] = shared.get(code, 0) + 1
+    rows: list[Row] = []
+    for country in sorted(world, key=lambda c: str(c.get("iso3"))):
+        iso3 = country.get("iso3")
+        if iso3 not in regions:
+            continue
+        name, region = regions[iso3]
+        continent = str(country.get("continent") or "")
+        if CONTINENT_REGIONS.get(continent) == region:
+            rows.append(
+                {
+                    "id": f"continent-{row_id(name)}",
+                    "question": f"On which continent is {name}?",
+                    "answers": [continent],
+                    "kind": "text",
+                    "source": "world-countries (continent), agreeing with countryinfo (region)",
+                }
+            )
+        code = str(country.get("phone_code") or "")
+        if code.isdigit() and shared[code] == 1:
+            rows.append(
+                {
+                    "id": f"calling-code-{row_id(name)}",
+                    "question": f"What is the international calling code of {name}?",
+                    "answers": [code],
+                    "kind": "number",
+                    "source": "world-countries (phone_code)",
+                }
+            )
+    return rng.sample(rows, count)
+
+
 def basic_arithmetic_rows(rng: random.Random, count: int) -> list[Row]:
     return rng.sample(basic_arithmetic_questions(), count)
 
@@ -588,6 +651,9 @@ def build(seed: int) -> dict[str, list[Row]]:
         by_subject,
         SIZES["mmlu_math_number"],
         used_mmlu,
+    )
+    sets["country_facts"] = country_fact_rows(
+        random.Random(f"{seed}-country-facts"), SIZES["country_facts"]
     )
     return sets
 
