@@ -14,7 +14,14 @@ earlier part's answer, with the answer computed here:
 
 Two files: `dev.jsonl`, the rows the swarm's prompts and embedded agents were chosen on, and
 `test.jsonl`, rows left out of every choice, for the reported numbers. The same seed gives the
-same rows. Install the sources as scripts/build_devsets.py says, then:
+same rows beside the same development sets. The committed files were built at commit eb3ad9f,
+beside the development sets of that commit (`git worktree add <dir> eb3ad9f`, then this script
+there, gives them again byte for byte); the sets and `build_devsets`'s readers have changed
+since, so this script run now draws other rows, and the committed files stay the set measured.
+That build read only the other sets' questions, not the parts of `multipart`'s requests: 10 of
+`test.jsonl`'s parts are also parts of the 30 `multipart` rows that docs/quality.md's choice
+used (docs/swarm.md says so); the parts are now read too. Install the sources as
+scripts/build_devsets.py says, then:
 
     .venv/bin/python scripts/build_composite_devset.py
 """
@@ -64,12 +71,15 @@ class Part:
 
 
 def used_questions(devsets: Path) -> set[str]:
-    """The questions the other development sets hold (never drawn again here)."""
+    """The questions the other development sets hold, the parts of their requests of several
+    questions too (never drawn again here)."""
     used: set[str] = set()
     for path in devsets.glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                used.add(str(json.loads(line)["question"]).strip())
+                row = json.loads(line)
+                used.add(str(row["question"]).strip())
+                used.update(str(part["question"]).strip() for part in row.get("parts") or [])
     return used
 
 

@@ -264,22 +264,36 @@ def arithmetic_questions() -> list[Row]:
     return sorted(docs.values(), key=lambda r: str(r["id"]))
 
 
+def countryinfo_entries() -> dict[str, dict[str, object]]:
+    """countryinfo's record of each country, by its ISO alpha-3 code."""
+    entries: dict[str, dict[str, object]] = {}
+    for file in sorted((package_dir("countryinfo") / "data").glob("*.json")):
+        entry = json.loads(file.read_text(encoding="utf-8"))
+        iso3 = (entry.get("ISO") or {}).get("alpha3")
+        if iso3:
+            entries[iso3] = entry
+    return entries
+
+
+def world_countries() -> list[dict[str, object]]:
+    """world-countries' records, in English."""
+    path = package_dir("world_countries") / "data" / "countries_en.json"
+    records: list[dict[str, object]] = json.loads(path.read_text("utf-8"))
+    return records
+
+
 def country_capitals() -> list[tuple[str, str]]:
     """(country, capital) where country-capitals, countryinfo and world-countries agree."""
     by_iso3: dict[str, str] = json.loads(
         (package_dir("country_capitals") / "capitals.json").read_text(encoding="utf-8")
     )
-    info: dict[str, tuple[str, str]] = {}  # iso3 -> (country name, capital)
-    for file in sorted((package_dir("countryinfo") / "data").glob("*.json")):
-        entry = json.loads(file.read_text(encoding="utf-8"))
-        iso3 = (entry.get("ISO") or {}).get("alpha3")
-        if iso3 and isinstance(entry.get("capital"), str) and entry["capital"]:
-            info[iso3] = (entry["name"], entry["capital"])
-    world = json.loads(
-        (package_dir("world_countries") / "data" / "countries_en.json").read_text("utf-8")
-    )
+    info = {  # iso3 -> (country name, capital)
+        iso3: (str(entry["name"]), entry["capital"])
+        for iso3, entry in countryinfo_entries().items()
+        if isinstance(entry.get("capital"), str) and entry["capital"]
+    }
     pairs = []
-    for country in world:
+    for country in world_countries():
         iso3, capital = country.get("iso3"), country.get("capital")
         if not iso3 or not capital or iso3 not in by_iso3 or iso3 not in info:
             continue
@@ -365,15 +379,12 @@ def country_fact_rows(rng: random.Random, count: int) -> list[Row]:
     is on (a recalled text; only where world-countries' continent and countryinfo's region
     agree) and its international calling code (a recalled number; world-countries, a code that
     no other entry shares). Countries are named as countryinfo names them."""
-    regions: dict[str, tuple[str, str]] = {}  # iso3 -> (country name, region)
-    for file in sorted((package_dir("countryinfo") / "data").glob("*.json")):
-        entry = json.loads(file.read_text(encoding="utf-8"))
-        iso3 = (entry.get("ISO") or {}).get("alpha3")
-        if iso3 and entry.get("name") and entry.get("region"):
-            regions[iso3] = (str(entry["name"]), str(entry["region"]))
-    world = json.loads(
-        (package_dir("world_countries") / "data" / "countries_en.json").read_text("utf-8")
-    )
+    regions = {  # iso3 -> (country name, region)
+        iso3: (str(entry["name"]), str(entry["region"]))
+        for iso3, entry in countryinfo_entries().items()
+        if entry.get("name") and entry.get("region")
+    }
+    world = world_countries()
     shared: dict[str, int] = {}
     for country in world:
         code = str(country.get("phone_code") or "")
