@@ -47,6 +47,7 @@ import importlib.util
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -385,10 +386,7 @@ def country_fact_rows(rng: random.Random, count: int) -> list[Row]:
         if entry.get("name") and entry.get("region")
     }
     world = world_countries()
-    shared: dict[str, int] = {}
-    for country in world:
-        code = str(country.get("phone_code") or "")
-        shared[code] = shared.get(code, 0) + 1
+    shared = Counter(_calling_code(country) for country in world)
     rows: list[Row] = []
     for country in sorted(world, key=lambda c: str(c.get("iso3"))):
         iso3 = country.get("iso3")
@@ -406,7 +404,7 @@ def country_fact_rows(rng: random.Random, count: int) -> list[Row]:
                     "source": "world-countries (continent), agreeing with countryinfo (region)",
                 }
             )
-        code = str(country.get("phone_code") or "")
+        code = _calling_code(country)
         if code.isdigit() and shared[code] == 1:
             rows.append(
                 {
@@ -418,6 +416,10 @@ def country_fact_rows(rng: random.Random, count: int) -> list[Row]:
                 }
             )
     return rng.sample(rows, count)
+
+
+def _calling_code(country: dict[str, object]) -> str:
+    return str(country.get("phone_code") or "")
 
 
 def basic_arithmetic_rows(rng: random.Random, count: int) -> list[Row]:

@@ -152,9 +152,8 @@ def test_an_answer_asked_to_be_worked_out_counts_as_worked_even_in_one_line() ->
     )
     meter = AgreementMeter({"a": 1.0, "a #2": 1.0})
     assert meter.vote(question, [direct, worked]).text == "87"
-    assert meter.vote(
-        question, [direct, worked.model_copy(update={"messages": question})]
-    ).text == ("It is 79.")  # both direct: the surer
+    both_direct = [direct, worked.model_copy(update={"messages": question})]
+    assert meter.vote(question, both_direct).text == "It is 79."  # the surer
 
 
 async def test_a_tie_between_answers_reached_alike_goes_to_the_surer() -> None:

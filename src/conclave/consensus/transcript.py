@@ -79,8 +79,7 @@ class CallRecord(Frozen):
     def asked_beyond(self, conversation: Sequence[Message]) -> bool:
         """Whether this call was sent more than `conversation`: a prompt added to it (to work
         the answer out, to revise it)."""
-        sent = min(self.conversation_messages, len(conversation)) + len(self.messages)
-        return sent > len(conversation)
+        return len(_sent(self, conversation)) > len(conversation)
 
     def referencing(self, conversation: Sequence[Message]) -> CallRecord:
         """This record with the conversation it was sent replaced by a reference to it."""
